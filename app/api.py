@@ -1,0 +1,16 @@
+"""The one place that mounts routers."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.auth.endpoints import router as auth_router
+from app.loans.endpoints import router as loans_router
+from app.reference.endpoints import router as reference_router
+
+API_PREFIX = "/api/v1"
+
+api_router = APIRouter(prefix=API_PREFIX)
+api_router.include_router(auth_router)
+api_router.include_router(reference_router)
+api_router.include_router(loans_router)

@@ -1,0 +1,1 @@
+"""Users, password hashing (Argon2), JWT, roles and data scopes."""

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal[
+    "admin", "bank", "city_reviewer", "province_reviewer", "fund_manager", "committee", "regulator"
+]
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="seconds until the token expires")
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    username: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{2,63}$")
+    password: str = Field(min_length=10, max_length=256)
+    role: Role = Field(description="admin 管理员 / bank 合作银行 / city_reviewer 市县初审 / "
+                                   "province_reviewer 省级复审 / fund_manager 基金管理人 / "
+                                   "committee 会审 / regulator 监管")
+    bank_code: str | None = Field(None, description="required for role bank")
+    region_code: str | None = Field(None, description="required for role city_reviewer")
+    fund_code: str | None = Field(None, description="required for role fund_manager")
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    username: str
+    role: str
+    bank_code: str | None
+    region_code: str | None
+    fund_code: str | None
+    is_active: bool
+    created_at: datetime
+
+
+class Me(BaseModel):
+    user_id: int
+    username: str
+    role: str
+    bank_code: str | None
+    region_code: str | None
+    fund_code: str | None

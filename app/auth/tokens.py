@@ -1,0 +1,55 @@
+"""JWT access tokens: HS256 only, with exp/iat/sub/role/scope claims (python-jose)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from jose import JWTError, jwt
+
+from app.config import Settings
+
+ALGORITHM = "HS256"  # the one algorithm accepted; `none` and others are refused
+
+
+@dataclass(frozen=True)
+class Claims:
+    user_id: int
+    role: str
+    scope: dict[str, str]
+
+
+def issue_token(
+    settings: Settings, *, user_id: int, role: str, scope: dict[str, str], now: datetime
+) -> str:
+    payload: dict[str, Any] = {
+        "sub": str(user_id),
+        "role": role,
+        "scope": scope,
+        "iss": settings.jwt_issuer,
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(seconds=settings.jwt_ttl_seconds)).timestamp()),
+    }
+    return str(jwt.encode(payload, settings.jwt_secret.get_secret_value(), algorithm=ALGORITHM))
+
+
+def decode_token(settings: Settings, token: str) -> Claims | None:
+    """Claims of a valid token, or None for any invalid, expired, tampered or foreign one."""
+    try:
+        header = jwt.get_unverified_header(token)
+        if header.get("alg") != ALGORITHM:
+            return None
+        payload = jwt.decode(
+            token,
+            settings.jwt_secret.get_secret_value(),
+            algorithms=[ALGORITHM],
+            issuer=settings.jwt_issuer,
+            options={"require_exp": True, "require_iat": True, "require_sub": True},
+        )
+        scope = payload.get("scope") or {}
+        if not isinstance(scope, dict):
+            return None
+        return Claims(user_id=int(payload["sub"]), role=str(payload["role"]), scope=scope)
+    except (JWTError, KeyError, ValueError, TypeError):
+        return None

@@ -1,0 +1,1 @@
+"""Domain-free helpers: money, allocation, calendar, clock, pagination, idempotency."""

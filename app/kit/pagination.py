@@ -1,0 +1,69 @@
+"""Keyset pagination: `limit` and an opaque `cursor` (the last key seen)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel, Field
+from sqlalchemy import Select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from app.errors import Unprocessable, Violation
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(
+        None, description="pass as `cursor` to get the next page; null on the last page"
+    )
+
+
+class PageParams(BaseModel):
+    limit: int
+    cursor: str | None
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, le=500, description="page size (1–500)")] = 50,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+) -> PageParams:
+    return PageParams(limit=limit, cursor=cursor)
+
+
+def encode_cursor(value: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"k": value}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> Any:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        return json.loads(base64.urlsafe_b64decode(padded.encode()))["k"]
+    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+        raise Unprocessable(
+            "the cursor is not one this service issued",
+            [Violation(loc=("query", "cursor"), msg="invalid cursor", code="invalid_cursor")],
+            code="invalid_cursor",
+        ) from exc
+
+
+def paginate(
+    session: Session,
+    stmt: Select[Any],
+    key: InstrumentedAttribute[Any],
+    params: PageParams,
+) -> tuple[Sequence[Any], str | None]:
+    """Run `stmt` (selecting ORM entities) ordered by the unique `key`, one page at a time."""
+    if params.cursor is not None:
+        stmt = stmt.where(key > decode_cursor(params.cursor))
+    rows = session.scalars(stmt.order_by(key).limit(params.limit + 1)).all()
+    if len(rows) > params.limit:
+        rows = rows[: params.limit]
+        return rows, encode_cursor(getattr(rows[-1], key.key))
+    return rows, None

@@ -1,0 +1,42 @@
+"""Guarded status changes: every change is checked against a transition table and leaves
+a history row (actor, time, comment). Used by agreements and claims."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from app.errors import Conflict, Violation
+
+
+@dataclass(frozen=True)
+class Transition:
+    action: str
+    from_states: frozenset[str]
+    to_state: str
+
+
+class TransitionTable:
+    def __init__(self, name: str, transitions: list[Transition]) -> None:
+        self.name = name
+        self.by_action: Mapping[str, Transition] = {t.action: t for t in transitions}
+
+    def target(self, action: str, current: str) -> str:
+        """The state `action` leads to from `current`, or a 409 naming what is allowed."""
+        t = self.by_action.get(action)
+        if t is None:
+            raise ValueError(f"unknown {self.name} action {action!r}")
+        if current not in t.from_states:
+            allowed = ", ".join(sorted(t.from_states))
+            raise Conflict(
+                f"cannot {action} a {self.name} that is {current} (allowed from: {allowed})",
+                [
+                    Violation(
+                        msg=f"{self.name} status is {current}",
+                        loc=("status",),
+                        code="invalid_transition",
+                    )
+                ],
+                code="invalid_transition",
+            )
+        return t.to_state

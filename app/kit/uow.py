@@ -1,0 +1,183 @@
+"""The request boundary: one session and one transaction per request, plus
+`Idempotency-Key` handling for POSTs (SPEC L-4, API.md Conventions).
+
+A successful response commits the transaction together with the stored response of its
+idempotency key; any error rolls everything back, so a refused request writes nothing.
+Two concurrent requests with one key serialise on the key's unique index: the second
+waits for the first to commit and then replays its response."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from app.auth.tokens import decode_token
+from app.errors import Conflict, Unprocessable, Violation
+from app.models import IdempotencyRecord, User
+
+log = logging.getLogger("app.idempotency")
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAY_HEADER = "Idempotent-Replayed"
+MAX_KEY_LENGTH = 255
+
+
+@dataclass
+class _Pending:
+    record: IdempotencyRecord
+
+
+def _request_hash(request: Request, body: bytes) -> str:
+    h = hashlib.sha256()
+    h.update(request.method.encode())
+    h.update(b"\0")
+    h.update(request.url.path.encode())
+    h.update(b"\0")
+    h.update(request.url.query.encode())
+    h.update(b"\0")
+    h.update((request.headers.get("content-type") or "").split(";")[0].encode())
+    h.update(b"\0")
+    h.update(body)
+    return h.hexdigest()
+
+
+def _replay(record: IdempotencyRecord) -> Response:
+    return Response(
+        content=record.response_body.encode(),
+        status_code=record.status_code,
+        media_type=record.content_type,
+        headers={REPLAY_HEADER: "true"},
+    )
+
+
+def _check(record: IdempotencyRecord, request_hash: str) -> Response:
+    if record.request_hash != request_hash:
+        raise Conflict(
+            "this Idempotency-Key was already used with a different request",
+            [Violation(loc=("header", IDEMPOTENCY_HEADER), msg="key reused with another body",
+                       code="idempotency_key_reused")],
+            code="idempotency_key_reused",
+        )
+    return _replay(record)
+
+
+def _find(session: Session, user_id: int, key: str) -> IdempotencyRecord | None:
+    return session.scalars(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == key
+        )
+    ).first()
+
+
+def _begin(
+    session: Session, *, user_id: int, key: str, request_hash: str, method: str, path: str
+) -> Response | _Pending | None:
+    if session.get(User, user_id) is None:
+        return None  # unknown user: the endpoint's authentication answers 401
+    existing = _find(session, user_id, key)
+    if existing is not None:
+        return _check(existing, request_hash)
+    record = IdempotencyRecord(
+        user_id=user_id,
+        key=key,
+        request_hash=request_hash,
+        method=method,
+        path=path[:500],
+        status_code=0,
+        content_type="",
+        response_body="",
+    )
+    try:
+        with session.begin_nested():
+            session.add(record)
+            session.flush()
+    except IntegrityError:
+        # Another request with this key committed while we waited on the unique index.
+        session.rollback()
+        existing = _find(session, user_id, key)
+        if existing is None:  # pragma: no cover - the other writer rolled back meanwhile
+            raise Conflict("a request with this Idempotency-Key is in progress; retry",
+                           code="idempotency_key_in_progress") from None
+        return _check(existing, request_hash)
+    return _Pending(record)
+
+
+def _finish(session: Session, pending: _Pending | None, response: Response) -> None:
+    if pending is not None:
+        pending.record.status_code = response.status_code
+        pending.record.content_type = response.media_type or response.headers.get(
+            "content-type", "application/json"
+        )
+        pending.record.response_body = bytes(getattr(response, "body", b"")).decode("utf-8")
+    session.commit()
+
+
+def _validate_key(key: str) -> None:
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise Unprocessable(
+            f"{IDEMPOTENCY_HEADER} must be 1–{MAX_KEY_LENGTH} printable characters",
+            [Violation(loc=("header", IDEMPOTENCY_HEADER), msg="invalid idempotency key")],
+            code="validation_error",
+        )
+
+
+class TransactionalRoute(APIRoute):
+    """APIRoute whose handler owns the session, the transaction and idempotency."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            session: Session = request.app.state.sessionmaker()
+            request.state.session = session
+            try:
+                pending: _Pending | None = None
+                key = request.headers.get(IDEMPOTENCY_HEADER)
+                if request.method == "POST" and key is not None:
+                    _validate_key(key)
+                    user_id = _token_user_id(request)
+                    if user_id is not None:
+                        body = await request.body()
+                        outcome = await run_in_threadpool(
+                            _begin,
+                            session,
+                            user_id=user_id,
+                            key=key,
+                            request_hash=_request_hash(request, body),
+                            method=request.method,
+                            path=request.url.path,
+                        )
+                        if isinstance(outcome, Response):
+                            await run_in_threadpool(session.rollback)
+                            return outcome
+                        pending = outcome
+                response = await handler(request)
+                if response.status_code < 400:
+                    await run_in_threadpool(_finish, session, pending, response)
+                else:
+                    await run_in_threadpool(session.rollback)
+                return response
+            except BaseException:
+                await run_in_threadpool(session.rollback)
+                raise
+            finally:
+                await run_in_threadpool(session.close)
+
+        return route
+
+
+def _token_user_id(request: Request) -> int | None:
+    auth = request.headers.get("authorization") or ""
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    claims = decode_token(request.app.state.settings, token.strip())
+    return claims.user_id if claims else None

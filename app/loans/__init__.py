@@ -1,0 +1,1 @@
+"""Loans: filing, servicing, days past due."""

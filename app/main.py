@@ -1,0 +1,92 @@
+"""create_app(): settings, engine, clock, middleware, error handlers, routers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app import health
+from app.api import api_router
+from app.config import Settings, get_settings
+from app.db import make_engine, make_sessionmaker
+from app.errors import install_error_handlers
+from app.kit.clock import Clock
+from app.kit.logging import configure_logging
+from app.kit.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+
+log = logging.getLogger("app")
+
+DESCRIPTION = """
+**风险补偿基金台账 — risk-compensation fund ledger** for Jiangsu's 苏科贷 (SKD) and
+连云港信保基金 (XB).
+
+* Click **Authorize** and log in with a demo user (printed by `make run`).
+* Amounts are decimal strings in yuan (`"5000000.00"`), rates are basis points (`395` = 3.95 %).
+* Every error is `application/problem+json` with a stable `code` and, for business rules,
+  the SPEC rule id; every POST accepts an `Idempotency-Key` header.
+"""
+
+TAGS = [
+    {"name": "auth", "description": "登录与用户 — log in, users, roles and data scopes"},
+    {"name": "reference", "description": "基础数据 — regions, banks, funds, LPR (SPEC §2)"},
+    {"name": "agreements", "description": "合作协议 — bank × programme agreements and status"},
+    {"name": "enterprises", "description": "企业 — enterprises and risk flags"},
+    {"name": "loans", "description": "贷款备案 — filed loans"},
+    {"name": "health", "description": "运行状态 — liveness and readiness"},
+]
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    session_factory: sessionmaker[Session] | None = None,
+    clock: Clock | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+    engine = engine or make_engine(settings.database_url, pool_size=settings.db_pool_size)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from app.bootstrap import ensure_initial_admin
+
+        ensure_initial_admin(app.state.sessionmaker, settings)
+        yield
+
+    app = FastAPI(
+        title="Risk-compensation fund ledger 风险补偿基金台账",
+        version="1.0.0",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+        swagger_ui_parameters={
+            "persistAuthorization": True,
+            "displayRequestDuration": True,
+            "docExpansion": "none",
+            "filter": True,
+            "tryItOutEnabled": True,
+        },
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = session_factory or make_sessionmaker(engine)
+    app.state.clock = clock or Clock(settings.app_today)
+
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(health.router)
+    app.include_router(api_router)
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for uvicorn (`--factory app.main:app_factory`)."""
+    settings = get_settings()
+    configure_logging(settings.log_level, json_output=settings.log_json)
+    return create_app(settings)

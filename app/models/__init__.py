@@ -1,0 +1,24 @@
+"""All ORM tables. Importing this package registers every table on `Base.metadata`."""
+
+from app.models.agreement import Agreement, AgreementEvent
+from app.models.base import Base
+from app.models.enterprise import Enterprise
+from app.models.idempotency import IdempotencyRecord
+from app.models.loan import Loan
+from app.models.reference import Bank, Fund, FundContributor, LprRate, Region
+from app.models.user import User
+
+__all__ = [
+    "Agreement",
+    "AgreementEvent",
+    "Bank",
+    "Base",
+    "Enterprise",
+    "Fund",
+    "FundContributor",
+    "IdempotencyRecord",
+    "Loan",
+    "LprRate",
+    "Region",
+    "User",
+]

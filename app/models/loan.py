@@ -1,0 +1,63 @@
+"""Loans filed under a programme (备案). Filing rules live in the programme packages."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, BigIntPK, CreatedAt
+from app.models.reference import PROGRAMS, _in
+
+LOAN_STATUSES = ("active", "repaid", "renewed", "claimed", "compensated", "written_off")
+SECURITY_TYPES = ("credit", "guaranteed", "collateral", "ip_pledge")
+
+
+class Loan(CreatedAt, Base):
+    __tablename__ = "loans"
+    __table_args__ = (
+        UniqueConstraint("bank_code", "contract_no"),
+        CheckConstraint(_in("program", PROGRAMS), name="program"),
+        CheckConstraint(_in("status", LOAN_STATUSES), name="status"),
+        CheckConstraint(_in("security", SECURITY_TYPES), name="security"),
+        CheckConstraint("principal_fen > 0", name="principal_positive"),
+        CheckConstraint("maturity_on > disbursed_on", name="term"),
+        Index("ix_loans_bank_program_disbursed", "bank_code", "program", "disbursed_on"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    program: Mapped[str] = mapped_column(String(8))
+    product: Mapped[str | None] = mapped_column(String(16))
+    bank_code: Mapped[str] = mapped_column(ForeignKey("banks.code"))
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id"), index=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"), index=True)
+    contract_no: Mapped[str] = mapped_column(String(64))
+    principal_fen: Mapped[int] = mapped_column(BigInteger)
+    annual_rate_bp: Mapped[int]
+    fee_rate_bp: Mapped[int] = mapped_column(default=0)
+    disbursed_on: Mapped[date]
+    maturity_on: Mapped[date]
+    security: Mapped[str] = mapped_column(String(16))
+    guarantor: Mapped[str | None] = mapped_column(String(200))
+    controller_guarantee: Mapped[bool]
+    other_fiscal_support: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    filed_on: Mapped[date]
+    filing_deadline: Mapped[date]
+    filed_late: Mapped[bool] = mapped_column(default=False)
+    compensable: Mapped[bool] = mapped_column(default=True)
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    renewed_from_id: Mapped[int | None] = mapped_column(ForeignKey("loans.id"), index=True)
+    filed_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    closed_at: Mapped[datetime | None]

@@ -1,0 +1,1 @@
+"""Programme-specific rules behind the `Program` protocol (ARCHITECTURE style 8)."""

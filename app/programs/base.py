@@ -1,0 +1,61 @@
+"""The `Program` protocol and its registry keyed by programme code.
+
+Services ask the registry for the programme's policy instead of branching on the code.
+Policy numbers are data here, each tagged with the SPEC rule it comes from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from app.errors import NotFound
+
+
+class Program(Protocol):
+    code: str
+    name_zh: str
+    name_en: str
+    agreement_term_months: int
+    agreement_authority_role: str
+    filing_deadline_working_days: int
+
+
+@dataclass(frozen=True)
+class ProgramPolicy:
+    code: str
+    name_zh: str
+    name_en: str
+    agreement_term_months: int  # SPEC §2 (SKD: 3 years)
+    agreement_authority_role: str  # who suspends/resumes/terminates agreements
+    filing_deadline_working_days: int  # SKD-F2: 5, XB-F2: 10
+
+
+SKD = ProgramPolicy(
+    code="SKD",
+    name_zh="苏科贷",
+    name_en="Su Ke Dai (provincial tech-SME credit loans)",
+    agreement_term_months=36,
+    agreement_authority_role="province_reviewer",
+    filing_deadline_working_days=5,
+)
+XB = ProgramPolicy(
+    code="XB",
+    name_zh="连云港市小微企业信用保证基金",
+    name_en="Xin Bao (Lianyungang SME credit guarantee fund)",
+    agreement_term_months=36,
+    agreement_authority_role="committee",
+    filing_deadline_working_days=10,
+)
+
+_REGISTRY: dict[str, Program] = {p.code: p for p in (SKD, XB)}
+
+
+def get_program(code: str) -> Program:
+    try:
+        return _REGISTRY[code]
+    except KeyError:
+        raise NotFound(f"unknown programme {code!r}; known: {', '.join(_REGISTRY)}") from None
+
+
+def program_codes() -> tuple[str, ...]:
+    return tuple(_REGISTRY)

@@ -1,0 +1,1 @@
+"""Reference data: banks, regions, funds, agreements, enterprises, LPR (SPEC §2)."""

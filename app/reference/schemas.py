@@ -1,0 +1,236 @@
+"""API shapes for reference data. Inputs forbid unknown fields; outputs are built from
+ORM rows with `from_attributes`."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from stdnum.cn import uscc
+from stdnum.exceptions import ValidationError as StdnumValidationError
+
+from app.kit.money import Yuan, YuanIn
+
+Program = Literal["SKD", "XB"]
+CODE_PATTERN = r"^[A-Z0-9][A-Z0-9_-]{1,31}$"
+
+
+class In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+# --- regions -------------------------------------------------------------------------
+class RegionCreate(In):
+    code: str = Field(pattern=r"^[0-9]{6}(-[A-Z0-9]{1,9})?$",
+                      description="GB/T 2260 code; functional zones add a suffix (320700-XWXQ)")
+    name: str = Field(min_length=1, max_length=100, description="名称")
+    name_en: str | None = Field(None, max_length=100)
+    level: Literal["province", "city", "county", "functional_zone"]
+    parent_code: str | None = None
+
+
+class RegionOut(Out):
+    code: str
+    name: str
+    name_en: str | None
+    level: str
+    parent_code: str | None
+
+
+# --- banks ---------------------------------------------------------------------------
+class BankCreate(In):
+    code: str = Field(pattern=CODE_PATTERN, description="cooperation unit code, e.g. ICBC_JS")
+    name: str = Field(min_length=1, max_length=100, description="合作银行名称")
+    name_en: str | None = Field(None, max_length=100)
+    unit_level: Literal["head_office", "provincial_branch"] = Field(
+        description="总行 head_office / 省分行 provincial_branch"
+    )
+
+
+class BankOut(Out):
+    code: str
+    name: str
+    name_en: str | None
+    unit_level: str
+
+
+# --- funds ---------------------------------------------------------------------------
+class FundCreate(In):
+    code: str = Field(pattern=CODE_PATTERN)
+    name: str = Field(min_length=1, max_length=100)
+    name_en: str | None = Field(None, max_length=100)
+    program: Program
+    kind: Literal["province", "city", "pool", "sub_fund"] = Field(
+        description="province 省级资金 / city 市县资金 / pool 基金池 / sub_fund 子基金"
+    )
+    region_code: str | None = Field(None, description="required for a city fund")
+    parent_code: str | None = Field(None, description="the pool, required for a sub-fund")
+    params: dict[str, Any] = Field(default_factory=dict, description="per-fund policy terms")
+
+
+class ContributorOut(Out):
+    code: str
+    name: str
+    region_code: str | None
+    committed: Yuan = Field(validation_alias="committed_fen", description="认缴 committed")
+
+
+class FundOut(Out):
+    code: str
+    name: str
+    name_en: str | None
+    program: str
+    kind: str
+    region_code: str | None
+    parent_code: str | None
+    status: str
+    params: dict[str, Any]
+
+
+class FundDetail(FundOut):
+    contributors: list[ContributorOut]
+    committed_capital: Yuan
+
+
+# --- agreements ----------------------------------------------------------------------
+class AgreementCreate(In):
+    bank_code: str
+    program: Program
+    fund_code: str = Field(description="SKD: the city/county fund; XB: the (sub-)fund")
+    region_code: str | None = Field(None, description="SKD: the cooperating region")
+    start_on: date
+    term_months: int | None = Field(None, ge=1, le=120,
+                                    description="defaults to the programme's term (SKD 36)")
+    terms: dict[str, Any] = Field(default_factory=dict, description="per-agreement terms")
+
+
+class AgreementAction(In):
+    reason: str = Field(min_length=2, max_length=2000, description="原因 reason, recorded")
+
+
+class AgreementEventOut(Out):
+    action: str
+    from_status: str | None
+    to_status: str
+    reason: str
+    actor_id: int | None
+    at: datetime
+
+
+class AgreementOut(Out):
+    id: int
+    bank_code: str
+    program: str
+    fund_code: str
+    region_code: str | None
+    start_on: date
+    end_on: date
+    status: str
+    terms: dict[str, Any]
+    created_at: datetime
+
+
+class AgreementDetail(AgreementOut):
+    history: list[AgreementEventOut]
+
+
+# --- LPR -----------------------------------------------------------------------------
+class LprCreate(In):
+    effective_on: date = Field(description="date from which this 1-year LPR is in force")
+    rate_bp: int = Field(gt=0, lt=10000, description="1-year LPR in basis points (310 = 3.10 %)")
+
+
+class LprOut(Out):
+    effective_on: date
+    rate_bp: int
+
+
+# --- enterprises ---------------------------------------------------------------------
+TaxRating = Literal["A", "B", "M", "C", "D"]
+EnvRating = Literal["green", "blue", "yellow", "red", "black"]
+
+
+def _credit_code(value: str) -> str:
+    value = value.strip().upper()
+    try:
+        return str(uscc.validate(value))
+    except StdnumValidationError as exc:
+        raise ValueError(
+            f"not a valid 统一社会信用代码 (GB 32100-2015): {exc}"
+        ) from None
+
+
+class EnterpriseFacts(In):
+    name: str = Field(min_length=1, max_length=200, description="企业名称")
+    region_code: str = Field(description="注册地 region (GB/T 2260)")
+    independent_legal_person: bool = Field(True, description="独立法人")
+    registered_on: date = Field(description="成立日期")
+    prior_year_revenue: YuanIn = Field(description="上年度销售收入")
+    employees: int = Field(ge=0, le=10_000_000, description="职工人数")
+    rd_staff_share_bp: int = Field(0, ge=0, le=10000, description="研发人员占比, bp (1000 = 10 %)")
+    rd_spend_share_bp: int = Field(0, ge=0, le=10000, description="研发投入占销售收入比, bp")
+    ip_count: int = Field(0, ge=0, le=1_000_000, description="自主知识产权数量")
+    dishonest_debtor: bool = Field(False, description="失信被执行人 (enterprise)")
+    controller_dishonest_debtor: bool = Field(False, description="实际控制人为失信被执行人")
+    overdue_loans_elsewhere: bool = Field(False, description="在其他机构有未结清逾期贷款")
+    controller_overdue_loans: bool = Field(False, description="实际控制人有未结清逾期贷款")
+    tax_credit_rating: TaxRating | None = Field(None, description="纳税信用等级")
+    env_credit_rating: EnvRating | None = Field(None, description="环保信用等级")
+    malicious_default_blacklist: bool = Field(False, description="恶意逃废债黑名单")
+
+
+class EnterpriseCreate(EnterpriseFacts):
+    credit_code: str = Field(
+        min_length=18, max_length=18, description="统一社会信用代码, 18 characters with check digit"
+    )
+
+    _v_code = field_validator("credit_code")(_credit_code)
+
+
+class EnterprisePatch(In):
+    """Every field optional; only the fields sent are changed."""
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    region_code: str | None = None
+    independent_legal_person: bool | None = None
+    registered_on: date | None = None
+    prior_year_revenue: YuanIn | None = None
+    employees: int | None = Field(None, ge=0, le=10_000_000)
+    rd_staff_share_bp: int | None = Field(None, ge=0, le=10000)
+    rd_spend_share_bp: int | None = Field(None, ge=0, le=10000)
+    ip_count: int | None = Field(None, ge=0, le=1_000_000)
+    dishonest_debtor: bool | None = None
+    controller_dishonest_debtor: bool | None = None
+    overdue_loans_elsewhere: bool | None = None
+    controller_overdue_loans: bool | None = None
+    tax_credit_rating: TaxRating | None = None
+    env_credit_rating: EnvRating | None = None
+    malicious_default_blacklist: bool | None = None
+
+
+class EnterpriseOut(Out):
+    id: int
+    credit_code: str
+    name: str
+    region_code: str
+    independent_legal_person: bool
+    registered_on: date
+    prior_year_revenue: Yuan = Field(validation_alias="prior_year_revenue_fen")
+    employees: int
+    rd_staff_share_bp: int
+    rd_spend_share_bp: int
+    ip_count: int
+    dishonest_debtor: bool
+    controller_dishonest_debtor: bool
+    overdue_loans_elsewhere: bool
+    controller_overdue_loans: bool
+    tax_credit_rating: str | None
+    env_credit_rating: str | None
+    malicious_default_blacklist: bool
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,277 @@
+"""Use cases for reference data. Services flush, never commit."""
+
+from __future__ import annotations
+
+import calendar as pycalendar
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.auth.principal import Principal
+from app.errors import Conflict, Forbidden, NotFound, Unprocessable, Violation
+from app.kit.statemachine import Transition, TransitionTable
+from app.models import (
+    Agreement,
+    AgreementEvent,
+    Bank,
+    Enterprise,
+    Fund,
+    FundContributor,
+    LprRate,
+    Region,
+)
+from app.models.base import Base
+from app.programs.base import get_program
+from app.reference import repository as repo
+from app.reference import schemas as s
+
+
+def _exists(session: Session, model: type[Base], key: Any) -> bool:
+    return key is not None and session.get(model, key) is not None
+
+
+def _missing_ref(loc: str, what: str, key: Any) -> Violation:
+    return Violation(loc=("body", loc), msg=f"unknown {what} {key!r}", code="unknown_reference")
+
+
+def _already_exists(what: str, key: Any, loc: str) -> Conflict:
+    return Conflict(
+        f"{what} {key!r} already exists",
+        [Violation(loc=("body", loc), msg=f"{what} already exists", code="already_exists")],
+        code="already_exists",
+    )
+
+
+def _refuse(detail: str, violations: list[Violation]) -> None:
+    if violations:
+        raise Unprocessable(detail, violations, code="invalid_reference")
+
+
+# --- regions -------------------------------------------------------------------------
+def create_region(session: Session, *, data: s.RegionCreate) -> Region:
+    if session.get(Region, data.code) is not None:
+        raise _already_exists("region", data.code, "code")
+    errors = []
+    if data.parent_code and not _exists(session, Region, data.parent_code):
+        errors.append(_missing_ref("parent_code", "region", data.parent_code))
+    if data.level != "province" and not data.parent_code:
+        errors.append(Violation(loc=("body", "parent_code"), msg="required below province level"))
+    _refuse("the region refers to data that does not exist", errors)
+    region = Region(**data.model_dump())
+    session.add(region)
+    session.flush()
+    return region
+
+
+def get_region(session: Session, code: str) -> Region:
+    region = session.get(Region, code)
+    if region is None:
+        raise NotFound(f"region {code!r} not found")
+    return region
+
+
+# --- banks ---------------------------------------------------------------------------
+def create_bank(session: Session, *, data: s.BankCreate) -> Bank:
+    if session.get(Bank, data.code) is not None:
+        raise _already_exists("bank", data.code, "code")
+    bank = Bank(**data.model_dump())
+    session.add(bank)
+    session.flush()
+    return bank
+
+
+def get_bank(session: Session, code: str) -> Bank:
+    bank = session.get(Bank, code)
+    if bank is None:
+        raise NotFound(f"bank {code!r} not found")
+    return bank
+
+
+# --- funds ---------------------------------------------------------------------------
+def create_fund(session: Session, *, data: s.FundCreate) -> Fund:
+    if session.get(Fund, data.code) is not None:
+        raise _already_exists("fund", data.code, "code")
+    errors = []
+    if data.region_code and not _exists(session, Region, data.region_code):
+        errors.append(_missing_ref("region_code", "region", data.region_code))
+    if data.kind == "city" and not data.region_code:
+        errors.append(Violation(loc=("body", "region_code"), msg="a city fund needs its region"))
+    if data.kind == "sub_fund":
+        parent = session.get(Fund, data.parent_code) if data.parent_code else None
+        if parent is None or parent.kind != "pool" or parent.program != data.program:
+            errors.append(Violation(loc=("body", "parent_code"),
+                                    msg="a sub-fund needs an existing pool of the same programme"))
+    elif data.parent_code:
+        errors.append(Violation(loc=("body", "parent_code"), msg="only a sub-fund has a parent"))
+    _refuse("the fund is not consistent", errors)
+    fund = Fund(**data.model_dump())
+    session.add(fund)
+    session.flush()
+    return fund
+
+
+def get_fund(session: Session, code: str) -> Fund:
+    fund = session.get(Fund, code)
+    if fund is None:
+        raise NotFound(f"fund {code!r} not found")
+    return fund
+
+
+def fund_detail(session: Session, fund: Fund) -> s.FundDetail:
+    contributors: Sequence[FundContributor] = repo.contributors(session, fund.code)
+    return s.FundDetail(
+        **s.FundOut.model_validate(fund).model_dump(),
+        contributors=[s.ContributorOut.model_validate(c) for c in contributors],
+        committed_capital=sum(c.committed_fen for c in contributors),
+    )
+
+
+# --- agreements ----------------------------------------------------------------------
+AGREEMENT_TRANSITIONS = TransitionTable(
+    "agreement",
+    [
+        Transition("suspend", frozenset({"active"}), "suspended"),
+        Transition("resume", frozenset({"suspended"}), "active"),
+        Transition("terminate", frozenset({"active", "suspended"}), "terminated"),
+    ],
+)
+
+
+def _add_months(day: date, months: int) -> date:
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(day.day, pycalendar.monthrange(year, month)[1]))
+
+
+def create_agreement(session: Session, *, data: s.AgreementCreate, actor: Principal) -> Agreement:
+    program = get_program(data.program)
+    errors = []
+    if not _exists(session, Bank, data.bank_code):
+        errors.append(_missing_ref("bank_code", "bank", data.bank_code))
+    fund = session.get(Fund, data.fund_code)
+    if fund is None:
+        errors.append(_missing_ref("fund_code", "fund", data.fund_code))
+    elif fund.program != data.program:
+        errors.append(Violation(loc=("body", "fund_code"),
+                                msg=f"fund {fund.code} belongs to {fund.program}, not {data.program}"))
+    if data.region_code is not None and not _exists(session, Region, data.region_code):
+        errors.append(_missing_ref("region_code", "region", data.region_code))
+    if fund is not None and fund.kind == "city" and data.region_code != fund.region_code:
+        errors.append(Violation(loc=("body", "region_code"),
+                                msg=f"a city-fund agreement covers the fund's region {fund.region_code}"))
+    _refuse("the agreement refers to data that does not exist or does not fit", errors)
+    term = data.term_months or program.agreement_term_months
+    agreement = Agreement(
+        bank_code=data.bank_code,
+        program=data.program,
+        fund_code=data.fund_code,
+        region_code=data.region_code,
+        start_on=data.start_on,
+        end_on=_add_months(data.start_on, term),
+        status="active",
+        terms=data.terms,
+    )
+    session.add(agreement)
+    session.flush()
+    session.add(AgreementEvent(agreement_id=agreement.id, action="create", from_status=None,
+                               to_status="active", reason="agreement signed", actor_id=actor.user_id))
+    session.flush()
+    return agreement
+
+
+def get_agreement(session: Session, agreement_id: int, *, principal: Principal) -> Agreement:
+    agreement = session.get(Agreement, agreement_id)
+    if agreement is None or not principal.can_see_bank(agreement.bank_code):
+        raise NotFound(f"agreement {agreement_id} not found")
+    return agreement
+
+
+def agreement_detail(session: Session, agreement: Agreement) -> s.AgreementDetail:
+    history = repo.agreement_history(session, agreement.id)
+    return s.AgreementDetail(
+        **s.AgreementOut.model_validate(agreement).model_dump(),
+        history=[s.AgreementEventOut.model_validate(e) for e in history],
+    )
+
+
+def change_agreement_status(
+    session: Session, *, agreement_id: int, action: str, reason: str, actor: Principal
+) -> Agreement:
+    """Suspend, resume or terminate, guarded by the transition table; SKD agreements are
+    decided by the province reviewer, XB agreements by the committee."""
+    agreement = repo.agreement_for_update(session, agreement_id)
+    if agreement is None or not actor.can_see_bank(agreement.bank_code):
+        raise NotFound(f"agreement {agreement_id} not found")
+    program = get_program(agreement.program)
+    if actor.role not in (program.agreement_authority_role, "admin"):
+        raise Forbidden(
+            f"{agreement.program} agreements are {action}ed by {program.agreement_authority_role}",
+            code="role_not_allowed",
+        )
+    to_status = AGREEMENT_TRANSITIONS.target(action, agreement.status)
+    session.add(AgreementEvent(agreement_id=agreement.id, action=action,
+                               from_status=agreement.status, to_status=to_status, reason=reason,
+                               actor_id=actor.user_id))
+    agreement.status = to_status
+    session.flush()
+    return agreement
+
+
+# --- LPR -----------------------------------------------------------------------------
+def create_lpr(session: Session, *, data: s.LprCreate) -> LprRate:
+    if repo.lpr_on(session, data.effective_on) is not None:
+        raise _already_exists("LPR for", data.effective_on.isoformat(), "effective_on")
+    rate = LprRate(effective_on=data.effective_on, rate_bp=data.rate_bp)
+    session.add(rate)
+    session.flush()
+    return rate
+
+
+def lpr_in_force(session: Session, on: date) -> LprRate:
+    rate = repo.lpr_in_force(session, on)
+    if rate is None:
+        raise NotFound(f"no 1-year LPR is recorded in force on {on.isoformat()}")
+    return rate
+
+
+# --- enterprises ---------------------------------------------------------------------
+def _enterprise_values(data: s.EnterpriseFacts | s.EnterprisePatch, fields: set[str]) -> dict[str, Any]:
+    values = data.model_dump(include=fields)
+    if "prior_year_revenue" in values:
+        values["prior_year_revenue_fen"] = values.pop("prior_year_revenue")
+    return values
+
+
+def create_enterprise(session: Session, *, data: s.EnterpriseCreate) -> Enterprise:
+    if repo.enterprise_by_code(session, data.credit_code) is not None:
+        raise _already_exists("enterprise", data.credit_code, "credit_code")
+    if not _exists(session, Region, data.region_code):
+        _refuse("unknown region", [_missing_ref("region_code", "region", data.region_code)])
+    enterprise = Enterprise(**_enterprise_values(data, set(type(data).model_fields)))
+    session.add(enterprise)
+    session.flush()
+    return enterprise
+
+
+def get_enterprise(session: Session, credit_code: str) -> Enterprise:
+    enterprise = repo.enterprise_by_code(session, credit_code.strip().upper())
+    if enterprise is None:
+        raise NotFound(f"enterprise {credit_code!r} not found")
+    return enterprise
+
+
+def update_enterprise(session: Session, *, credit_code: str, data: s.EnterprisePatch) -> Enterprise:
+    enterprise = get_enterprise(session, credit_code)
+    sent = data.model_fields_set
+    nulls = [f for f in sent if getattr(data, f) is None and f not in
+             ("tax_credit_rating", "env_credit_rating")]
+    errors = [Violation(loc=("body", f), msg="may not be null") for f in sorted(nulls)]
+    if data.region_code is not None and not _exists(session, Region, data.region_code):
+        errors.append(_missing_ref("region_code", "region", data.region_code))
+    _refuse("the update is not valid", errors)
+    for key, value in _enterprise_values(data, sent).items():
+        setattr(enterprise, key, value)
+    session.flush()
+    return enterprise
