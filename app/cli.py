@@ -51,10 +51,10 @@ def seed_demo_cmd() -> None:
         sys.exit("refused: demo data is never loaded when APP_ENV=production")
     with _session() as session, session.begin():
         users = seed_demo(session)
-    print("\nDemo users (password for all: %s)" % DEMO_PASSWORD)
-    print("  %-15s %-18s %s" % ("username", "role", "scope"))
+    print(f"\nDemo users (password for all: {DEMO_PASSWORD})")
+    print(f"  {'username':<15} {'role':<18} scope")
     for username, role, scope in users:
-        print("  %-15s %-18s %s" % (username, role, scope))
+        print(f"  {username:<15} {role:<18} {scope}")
     print("\nSwagger UI: http://127.0.0.1:8000/docs  → Authorize → log in as one of them.\n")
 
 

@@ -19,12 +19,16 @@ class Settings(BaseSettings):
     app_env: Literal["demo", "production"] = Field(
         "demo", description="demo: fixed clock and demo data allowed; production: both refused"
     )
-    database_url: str = Field(DEFAULT_DATABASE_URL, description="SQLAlchemy URL (sqlite / postgresql)")
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL, description="SQLAlchemy URL (sqlite / postgresql)"
+    )
     db_pool_size: int = Field(10, ge=1, le=200)
     jwt_secret: SecretStr = Field(SecretStr(DEFAULT_JWT_SECRET), description="HS256 signing key")
     jwt_ttl_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600)
     jwt_issuer: str = "risk-fund-ledger"
-    app_today: date | None = Field(None, description="fixed business date (SPEC M-5), not in production")
+    app_today: date | None = Field(
+        None, description="fixed business date (SPEC M-5), not in production"
+    )
     app_admin_username: str | None = None
     app_admin_password: SecretStr | None = None
     max_request_bytes: int = Field(25 * 1024 * 1024, ge=1024, description="any request body")
@@ -42,12 +46,17 @@ class Settings(BaseSettings):
             problems = []
             secret = self.jwt_secret.get_secret_value()
             if secret == DEFAULT_JWT_SECRET or len(secret) < 32:
-                problems.append("JWT_SECRET must be set to a private value of at least 32 characters")
+                problems.append(
+                    "JWT_SECRET must be set to a private value of at least 32 characters"
+                )
             if self.app_today is not None:
-                problems.append("APP_TODAY (a fixed business date) is refused in production (SPEC M-5)")
-            if self.app_admin_password is not None and len(
-                self.app_admin_password.get_secret_value()
-            ) < 12:
+                problems.append(
+                    "APP_TODAY (a fixed business date) is refused in production (SPEC M-5)"
+                )
+            if (
+                self.app_admin_password is not None
+                and len(self.app_admin_password.get_secret_value()) < 12
+            ):
                 problems.append("APP_ADMIN_PASSWORD must have at least 12 characters in production")
             if problems:
                 raise ValueError("; ".join(problems))

@@ -19,12 +19,17 @@ def healthz() -> dict[str, str]:
 
 
 def _ping(request: Request) -> None:
-    with request.app.state.engine.connect() as conn:
+    engine = request.app.state.engine
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("SELECT 1"))
 
 
-@router.get("/readyz", tags=["health"], summary="Readiness: database reachable 就绪检查",
-            responses={503: {"description": "database unreachable"}})
+@router.get(
+    "/readyz",
+    tags=["health"],
+    summary="Readiness: database reachable 就绪检查",
+    responses={503: {"description": "database unreachable"}},
+)
 async def readyz(request: Request) -> Any:
     try:
         await run_in_threadpool(_ping, request)

@@ -44,8 +44,9 @@ def me(principal: CurrentPrincipal) -> Me:
     )
 
 
-@router.post("/users", tags=["auth"], status_code=status.HTTP_201_CREATED,
-             summary="Create a user 新增用户")
+@router.post(
+    "/users", tags=["auth"], status_code=status.HTTP_201_CREATED, summary="Create a user 新增用户"
+)
 def create_user(
     session: SessionDep,
     _: Annotated[Principal, Depends(require_roles("admin"))],

@@ -54,13 +54,12 @@ def current_principal(
         raise Unauthorized("a bearer token is required", headers=_BEARER)
     claims = decode_token(request.app.state.settings, token)
     if claims is None:
-        raise Unauthorized(
-            "the token is invalid or expired", code="invalid_token", headers=_BEARER
-        )
+        raise Unauthorized("the token is invalid or expired", code="invalid_token", headers=_BEARER)
     user = session.get(User, claims.user_id)
     if user is None or not user.is_active:
-        raise Unauthorized("the token's user is unknown or disabled", code="invalid_token",
-                           headers=_BEARER)
+        raise Unauthorized(
+            "the token's user is unknown or disabled", code="invalid_token", headers=_BEARER
+        )
     return Principal(
         user_id=user.id,
         username=user.username,

@@ -12,7 +12,7 @@ Role = Literal[
 
 class TokenOut(BaseModel):
     access_token: str
-    token_type: Literal["bearer"] = "bearer"
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
     expires_in: int = Field(description="seconds until the token expires")
 
 
@@ -21,9 +21,11 @@ class UserCreate(BaseModel):
 
     username: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{2,63}$")
     password: str = Field(min_length=10, max_length=256)
-    role: Role = Field(description="admin 管理员 / bank 合作银行 / city_reviewer 市县初审 / "
-                                   "province_reviewer 省级复审 / fund_manager 基金管理人 / "
-                                   "committee 会审 / regulator 监管")
+    role: Role = Field(
+        description="admin 管理员 / bank 合作银行 / city_reviewer 市县初审 / "
+        "province_reviewer 省级复审 / fund_manager 基金管理人 / "
+        "committee 会审 / regulator 监管"
+    )
     bank_code: str | None = Field(None, description="required for role bank")
     region_code: str | None = Field(None, description="required for role city_reviewer")
     fund_code: str | None = Field(None, description="required for role fund_manager")

@@ -27,22 +27,30 @@ def authenticate(session: Session, *, username: str, password: str) -> User:
     user = user_by_username(session, username)
     ok = verify_password(password, user.password_hash if user else None)
     if user is None or not ok or not user.is_active:
-        raise Unauthorized("wrong username or password", code="invalid_credentials",
-                           headers={"WWW-Authenticate": "Bearer"})
+        raise Unauthorized(
+            "wrong username or password",
+            code="invalid_credentials",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return user
 
 
 def token_for(settings: Settings, user: User, *, now: datetime) -> str:
-    scope = {k: v for k in ("bank_code", "region_code", "fund_code")
-             if (v := getattr(user, k)) is not None}
+    scope = {
+        k: v
+        for k in ("bank_code", "region_code", "fund_code")
+        if (v := getattr(user, k)) is not None
+    }
     return issue_token(settings, user_id=user.id, role=user.role, scope=scope, now=now)
 
 
 def create_user(session: Session, *, data: UserCreate) -> User:
     if user_by_username(session, data.username) is not None:
-        raise Conflict(f"user {data.username!r} already exists",
-                       [Violation(loc=("body", "username"), msg="already taken",
-                                  code="already_exists")], code="already_exists")
+        raise Conflict(
+            f"user {data.username!r} already exists",
+            [Violation(loc=("body", "username"), msg="already taken", code="already_exists")],
+            code="already_exists",
+        )
     errors = []
     needed = SCOPE_FIELD.get(data.role)
     for field, model in SCOPE_MODEL.items():
@@ -52,8 +60,13 @@ def create_user(session: Session, *, data: UserCreate) -> User:
         elif field != needed and value is not None:
             errors.append(Violation(loc=("body", field), msg=f"not allowed for role {data.role}"))
         elif value is not None and session.get(model, value) is None:
-            errors.append(Violation(loc=("body", field), msg=f"unknown {field[:-5]} {value!r}",
-                                    code="unknown_reference"))
+            errors.append(
+                Violation(
+                    loc=("body", field),
+                    msg=f"unknown {field[:-5]} {value!r}",
+                    code="unknown_reference",
+                )
+            )
     if errors:
         raise Unprocessable("the user's scope does not fit the role", errors, code="invalid_scope")
     user = User(

@@ -14,6 +14,17 @@ from app.errors import problem_body
 from app.kit.requestid import reset_request_id, set_request_id
 
 access_log = logging.getLogger("app.access")
+error_log = logging.getLogger("app.errors")
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+    payload = json.dumps(body, ensure_ascii=False).encode()
+    headers: list[Any] = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(payload)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
 
 
 class RequestContextMiddleware:
@@ -32,10 +43,12 @@ class RequestContextMiddleware:
         token = set_request_id(rid)
         started = time.perf_counter()
         status = 500
+        response_started = False
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
+                response_started = True
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", rid.encode("latin-1")))
@@ -44,6 +57,19 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception:
+            # Unhandled error: answer 500 problem+json here, where the request id is known.
+            error_log.exception("unhandled error")
+            if response_started:
+                raise
+            body = problem_body(
+                status=500,
+                code="internal_error",
+                title="Internal server error",
+                detail="The server failed to handle this request; "
+                "quote the request_id when reporting it.",
+            )
+            await _send_json(send_wrapper, 500, body)
         finally:
             access_log.info(
                 "request",
@@ -55,10 +81,6 @@ class RequestContextMiddleware:
                 },
             )
             reset_request_id(token)
-
-
-class _TooLarge(Exception):
-    pass
 
 
 class BodySizeLimitMiddleware:
@@ -78,28 +100,28 @@ class BodySizeLimitMiddleware:
             await self._reject(send)
             return
         seen = 0
-        started = False
+        rejected = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, rejected
             message = await receive()
-            if message["type"] == "http.request":
+            if message["type"] == "http.request" and not rejected:
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    rejected = True
+                    await self._reject(send)
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        async def guarded_send(message: Message) -> None:
+            if not rejected:  # once refused, whatever the app answers is dropped
+                await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await self._reject(send)
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not rejected:
+                raise
 
     async def _reject(self, send: Send) -> None:
         body = problem_body(
@@ -108,10 +130,4 @@ class BodySizeLimitMiddleware:
             title="Payload too large",
             detail=f"the request body exceeds {self.max_bytes} bytes",
         )
-        payload = json.dumps(body).encode()
-        headers: list[Any] = [
-            (b"content-type", b"application/problem+json"),
-            (b"content-length", str(len(payload)).encode()),
-        ]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
+        await _send_json(send, 413, body)

@@ -56,13 +56,13 @@ _SCHEMA = {
 YuanIn = Annotated[
     int,
     BeforeValidator(parse_yuan),
-    PlainSerializer(format_fen, return_type=str, when_used="always"),
+    PlainSerializer(format_fen, return_type=str, when_used="json"),
     WithJsonSchema(_SCHEMA),
 ]
 
 # Response fields: built from int fen, rendered as a yuan string (may be negative).
 Yuan = Annotated[
     int,
-    PlainSerializer(format_fen, return_type=str, when_used="always"),
+    PlainSerializer(format_fen, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "examples": ["1200000.00"], "description": "CNY yuan"}),
 ]

@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 from collections.abc import Sequence
+from datetime import date
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
@@ -38,14 +39,18 @@ def page_params(
 
 
 def encode_cursor(value: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"k": value}).encode()).decode().rstrip("=")
+    payload = {"d": value.isoformat()} if isinstance(value, date) else {"k": value}
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> Any:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return json.loads(base64.urlsafe_b64decode(padded.encode()))["k"]
-    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+        payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if "d" in payload:
+            return date.fromisoformat(payload["d"])
+        return payload["k"]
+    except (binascii.Error, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise Unprocessable(
             "the cursor is not one this service issued",
             [Violation(loc=("query", "cursor"), msg="invalid cursor", code="invalid_cursor")],

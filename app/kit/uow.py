@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
@@ -62,8 +63,13 @@ def _check(record: IdempotencyRecord, request_hash: str) -> Response:
     if record.request_hash != request_hash:
         raise Conflict(
             "this Idempotency-Key was already used with a different request",
-            [Violation(loc=("header", IDEMPOTENCY_HEADER), msg="key reused with another body",
-                       code="idempotency_key_reused")],
+            [
+                Violation(
+                    loc=("header", IDEMPOTENCY_HEADER),
+                    msg="key reused with another body",
+                    code="idempotency_key_reused",
+                )
+            ],
             code="idempotency_key_reused",
         )
     return _replay(record)
@@ -104,8 +110,10 @@ def _begin(
         session.rollback()
         existing = _find(session, user_id, key)
         if existing is None:  # pragma: no cover - the other writer rolled back meanwhile
-            raise Conflict("a request with this Idempotency-Key is in progress; retry",
-                           code="idempotency_key_in_progress") from None
+            raise Conflict(
+                "a request with this Idempotency-Key is in progress; retry",
+                code="idempotency_key_in_progress",
+            ) from None
         return _check(existing, request_hash)
     return _Pending(record)
 
@@ -132,7 +140,7 @@ def _validate_key(key: str) -> None:
 class TransactionalRoute(APIRoute):
     """APIRoute whose handler owns the session, the transaction and idempotency."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def route(request: Request) -> Response:

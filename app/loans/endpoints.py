@@ -27,8 +27,9 @@ def list_loans(
     bank_code: str | None = None,
     status: Annotated[str | None, Query(max_length=16)] = None,
 ) -> Page[LoanOut]:
-    stmt = repo.filter_loans(repo.scoped_loans(principal), program=program,
-                             bank_code=bank_code, status=status)
+    stmt = repo.filter_loans(
+        repo.scoped_loans(principal), program=program, bank_code=bank_code, status=status
+    )
     rows, cursor = paginate(session, stmt, Loan.id, page)
     return Page(items=[LoanOut.model_validate(r) for r in rows], next_cursor=cursor)
 

@@ -6,7 +6,7 @@ from app.auth.principal import Principal
 from app.models import Enterprise, Loan
 
 
-def scoped_loans(principal: Principal) -> Select[tuple[Loan]]:
+def scoped_loans(principal: Principal) -> Select[Loan]:
     """Loans the caller may see: a bank its own; a city reviewer its region's enterprises."""
     stmt = select(Loan)
     if principal.is_bank:
@@ -19,8 +19,8 @@ def scoped_loans(principal: Principal) -> Select[tuple[Loan]]:
 
 
 def filter_loans(
-    stmt: Select[tuple[Loan]], *, program: str | None, bank_code: str | None, status: str | None
-) -> Select[tuple[Loan]]:
+    stmt: Select[Loan], *, program: str | None, bank_code: str | None, status: str | None
+) -> Select[Loan]:
     if program:
         stmt = stmt.where(Loan.program == program)
     if bank_code:

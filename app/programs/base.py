@@ -12,12 +12,18 @@ from app.errors import NotFound
 
 
 class Program(Protocol):
-    code: str
-    name_zh: str
-    name_en: str
-    agreement_term_months: int
-    agreement_authority_role: str
-    filing_deadline_working_days: int
+    @property
+    def code(self) -> str: ...
+    @property
+    def name_zh(self) -> str: ...
+    @property
+    def name_en(self) -> str: ...
+    @property
+    def agreement_term_months(self) -> int: ...
+    @property
+    def agreement_authority_role(self) -> str: ...
+    @property
+    def filing_deadline_working_days(self) -> int: ...
 
 
 @dataclass(frozen=True)

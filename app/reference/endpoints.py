@@ -21,9 +21,7 @@ router = APIRouter(route_class=TransactionalRoute)
 SessionDep = Annotated[Session, Depends(get_session)]
 PageDep = Annotated[PageParams, Depends(page_params)]
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
-Authority = Annotated[
-    Principal, Depends(require_roles("province_reviewer", "committee", "admin"))
-]
+Authority = Annotated[Principal, Depends(require_roles("province_reviewer", "committee", "admin"))]
 
 
 # --- regions -------------------------------------------------------------------------
@@ -32,17 +30,23 @@ def list_regions(
     session: SessionDep,
     _: CurrentPrincipal,
     page: PageDep,
-    level: Annotated[Literal["province", "city", "county", "functional_zone"] | None,
-                     Query()] = None,
+    level: Annotated[
+        Literal["province", "city", "county", "functional_zone"] | None, Query()
+    ] = None,
     parent_code: str | None = None,
 ) -> Page[s.RegionOut]:
-    rows, cursor = paginate(session, repo.regions_query(level=level, parent_code=parent_code),
-                            Region.code, page)
+    rows, cursor = paginate(
+        session, repo.regions_query(level=level, parent_code=parent_code), Region.code, page
+    )
     return Page(items=[s.RegionOut.model_validate(r) for r in rows], next_cursor=cursor)
 
 
-@router.post("/regions", tags=["reference"], status_code=status.HTTP_201_CREATED,
-             summary="Add a region 新增行政区划/功能区")
+@router.post(
+    "/regions",
+    tags=["reference"],
+    status_code=status.HTTP_201_CREATED,
+    summary="Add a region 新增行政区划/功能区",
+)
 def create_region(session: SessionDep, _: Admin, body: s.RegionCreate) -> s.RegionOut:
     return s.RegionOut.model_validate(service.create_region(session, data=body))
 
@@ -59,8 +63,12 @@ def list_banks(session: SessionDep, _: CurrentPrincipal, page: PageDep) -> Page[
     return Page(items=[s.BankOut.model_validate(r) for r in rows], next_cursor=cursor)
 
 
-@router.post("/banks", tags=["reference"], status_code=status.HTTP_201_CREATED,
-             summary="Add a partner bank 新增合作银行")
+@router.post(
+    "/banks",
+    tags=["reference"],
+    status_code=status.HTTP_201_CREATED,
+    summary="Add a partner bank 新增合作银行",
+)
 def create_bank(session: SessionDep, _: Admin, body: s.BankCreate) -> s.BankOut:
     return s.BankOut.model_validate(service.create_bank(session, data=body))
 
@@ -83,14 +91,17 @@ def list_funds(
     return Page(items=[s.FundOut.model_validate(r) for r in rows], next_cursor=cursor)
 
 
-@router.post("/funds", tags=["reference"], status_code=status.HTTP_201_CREATED,
-             summary="Add a fund or sub-fund 新增基金/子基金")
+@router.post(
+    "/funds",
+    tags=["reference"],
+    status_code=status.HTTP_201_CREATED,
+    summary="Add a fund or sub-fund 新增基金/子基金",
+)
 def create_fund(session: SessionDep, _: Admin, body: s.FundCreate) -> s.FundOut:
     return s.FundOut.model_validate(service.create_fund(session, data=body))
 
 
-@router.get("/funds/{code}", tags=["reference"],
-            summary="One fund with its contributors 出资人")
+@router.get("/funds/{code}", tags=["reference"], summary="One fund with its contributors 出资人")
 def get_fund(session: SessionDep, _: CurrentPrincipal, code: str) -> s.FundDetail:
     return service.fund_detail(session, service.get_fund(session, code))
 
@@ -103,27 +114,38 @@ def list_agreements(
     page: PageDep,
     bank_code: str | None = None,
     program: Literal["SKD", "XB"] | None = None,
-    status_: Annotated[Literal["active", "suspended", "terminated"] | None,
-                       Query(alias="status")] = None,
+    status_: Annotated[
+        Literal["active", "suspended", "terminated"] | None, Query(alias="status")
+    ] = None,
     region_code: str | None = None,
 ) -> Page[s.AgreementOut]:
     if principal.is_bank:
         bank_code = principal.bank_code  # a bank sees only its own agreements
-    stmt = repo.agreements_query(bank_code=bank_code, program=program, status=status_,
-                                 region_code=region_code)
+    stmt = repo.agreements_query(
+        bank_code=bank_code, program=program, status=status_, region_code=region_code
+    )
     rows, cursor = paginate(session, stmt, Agreement.id, page)
     return Page(items=[s.AgreementOut.model_validate(r) for r in rows], next_cursor=cursor)
 
 
-@router.post("/agreements", tags=["agreements"], status_code=status.HTTP_201_CREATED,
-             summary="Record a signed agreement 签订合作协议")
-def create_agreement(session: SessionDep, admin: Admin, body: s.AgreementCreate) -> s.AgreementDetail:
+@router.post(
+    "/agreements",
+    tags=["agreements"],
+    status_code=status.HTTP_201_CREATED,
+    summary="Record a signed agreement 签订合作协议",
+)
+def create_agreement(
+    session: SessionDep, admin: Admin, body: s.AgreementCreate
+) -> s.AgreementDetail:
     agreement = service.create_agreement(session, data=body, actor=admin)
     return service.agreement_detail(session, agreement)
 
 
-@router.get("/agreements/{agreement_id}", tags=["agreements"],
-            summary="One agreement with its status history")
+@router.get(
+    "/agreements/{agreement_id}",
+    tags=["agreements"],
+    summary="One agreement with its status history",
+)
 def get_agreement(
     session: SessionDep, principal: CurrentPrincipal, agreement_id: int
 ) -> s.AgreementDetail:
@@ -132,10 +154,14 @@ def get_agreement(
 
 
 def _transition(action: str, summary: str):  # type: ignore[no-untyped-def]
-    @router.post(f"/agreements/{{agreement_id}}/{action}", tags=["agreements"], summary=summary,
-                 description="SKD agreements: province_reviewer; XB agreements: committee. "
-                             "The reason is kept in the agreement's history.",
-                 name=f"{action}_agreement")
+    @router.post(
+        f"/agreements/{{agreement_id}}/{action}",
+        tags=["agreements"],
+        summary=summary,
+        description="SKD agreements: province_reviewer; XB agreements: committee. "
+        "The reason is kept in the agreement's history.",
+        name=f"{action}_agreement",
+    )
     def endpoint(
         session: SessionDep, actor: Authority, agreement_id: int, body: s.AgreementAction
     ) -> s.AgreementDetail:
@@ -161,21 +187,29 @@ def list_lpr(
     since: date | None = None,
     until: date | None = None,
 ) -> Page[s.LprOut]:
-    rows, cursor = paginate(session, repo.lpr_query(since=since, until=until),
-                            LprRate.effective_on, page)
+    rows, cursor = paginate(
+        session, repo.lpr_query(since=since, until=until), LprRate.effective_on, page
+    )
     return Page(items=[s.LprOut.model_validate(r) for r in rows], next_cursor=cursor)
 
 
-@router.get("/lpr-rates/in-force", tags=["reference"],
-            summary="The 1-year LPR in force on a date (SPEC M-4)")
+@router.get(
+    "/lpr-rates/in-force",
+    tags=["reference"],
+    summary="The 1-year LPR in force on a date (SPEC M-4)",
+)
 def lpr_in_force(
     session: SessionDep, _: CurrentPrincipal, on: Annotated[date, Query(description="date")]
 ) -> s.LprOut:
     return s.LprOut.model_validate(service.lpr_in_force(session, on))
 
 
-@router.post("/lpr-rates", tags=["reference"], status_code=status.HTTP_201_CREATED,
-             summary="Record a published 1-year LPR 录入LPR")
+@router.post(
+    "/lpr-rates",
+    tags=["reference"],
+    status_code=status.HTTP_201_CREATED,
+    summary="Record a published 1-year LPR 录入LPR",
+)
 def create_lpr(session: SessionDep, _: Admin, body: s.LprCreate) -> s.LprOut:
     return s.LprOut.model_validate(service.create_lpr(session, data=body))
 
@@ -194,20 +228,28 @@ def list_enterprises(
     return Page(items=[s.EnterpriseOut.model_validate(r) for r in rows], next_cursor=cursor)
 
 
-@router.post("/enterprises", tags=["enterprises"], status_code=status.HTTP_201_CREATED,
-             summary="Register an enterprise 登记企业")
+@router.post(
+    "/enterprises",
+    tags=["enterprises"],
+    status_code=status.HTTP_201_CREATED,
+    summary="Register an enterprise 登记企业",
+)
 def create_enterprise(session: SessionDep, _: Admin, body: s.EnterpriseCreate) -> s.EnterpriseOut:
     return s.EnterpriseOut.model_validate(service.create_enterprise(session, data=body))
 
 
-@router.get("/enterprises/{credit_code}", tags=["enterprises"],
-            summary="One enterprise by 统一社会信用代码")
+@router.get(
+    "/enterprises/{credit_code}", tags=["enterprises"], summary="One enterprise by 统一社会信用代码"
+)
 def get_enterprise(session: SessionDep, _: CurrentPrincipal, credit_code: str) -> s.EnterpriseOut:
     return s.EnterpriseOut.model_validate(service.get_enterprise(session, credit_code))
 
 
-@router.patch("/enterprises/{credit_code}", tags=["enterprises"],
-              summary="Update enterprise facts and risk flags 更新企业信息")
+@router.patch(
+    "/enterprises/{credit_code}",
+    tags=["enterprises"],
+    summary="Update enterprise facts and risk flags 更新企业信息",
+)
 def update_enterprise(
     session: SessionDep, _: Admin, credit_code: str, body: s.EnterprisePatch
 ) -> s.EnterpriseOut:

@@ -20,7 +20,7 @@ from app.models import (
 )
 
 
-def regions_query(*, level: str | None, parent_code: str | None) -> Select[tuple[Region]]:
+def regions_query(*, level: str | None, parent_code: str | None) -> Select[Region]:
     stmt = select(Region)
     if level:
         stmt = stmt.where(Region.level == level)
@@ -29,11 +29,11 @@ def regions_query(*, level: str | None, parent_code: str | None) -> Select[tuple
     return stmt
 
 
-def banks_query() -> Select[tuple[Bank]]:
+def banks_query() -> Select[Bank]:
     return select(Bank)
 
 
-def funds_query(*, program: str | None, kind: str | None) -> Select[tuple[Fund]]:
+def funds_query(*, program: str | None, kind: str | None) -> Select[Fund]:
     stmt = select(Fund)
     if program:
         stmt = stmt.where(Fund.program == program)
@@ -52,7 +52,7 @@ def contributors(session: Session, fund_code: str) -> Sequence[FundContributor]:
 
 def agreements_query(
     *, bank_code: str | None, program: str | None, status: str | None, region_code: str | None
-) -> Select[tuple[Agreement]]:
+) -> Select[Agreement]:
     stmt = select(Agreement)
     if bank_code:
         stmt = stmt.where(Agreement.bank_code == bank_code)
@@ -79,7 +79,7 @@ def agreement_history(session: Session, agreement_id: int) -> Sequence[Agreement
     ).all()
 
 
-def lpr_query(*, since: date | None, until: date | None) -> Select[tuple[LprRate]]:
+def lpr_query(*, since: date | None, until: date | None) -> Select[LprRate]:
     stmt = select(LprRate)
     if since:
         stmt = stmt.where(LprRate.effective_on >= since)
@@ -102,7 +102,7 @@ def enterprise_by_code(session: Session, credit_code: str) -> Enterprise | None:
     return session.scalars(select(Enterprise).where(Enterprise.credit_code == credit_code)).first()
 
 
-def enterprises_query(*, region_code: str | None, name: str | None) -> Select[tuple[Enterprise]]:
+def enterprises_query(*, region_code: str | None, name: str | None) -> Select[Enterprise]:
     stmt = select(Enterprise)
     if region_code:
         stmt = stmt.where(Enterprise.region_code == region_code)

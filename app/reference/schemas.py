@@ -26,8 +26,10 @@ class Out(BaseModel):
 
 # --- regions -------------------------------------------------------------------------
 class RegionCreate(In):
-    code: str = Field(pattern=r"^[0-9]{6}(-[A-Z0-9]{1,9})?$",
-                      description="GB/T 2260 code; functional zones add a suffix (320700-XWXQ)")
+    code: str = Field(
+        pattern=r"^[0-9]{6}(-[A-Z0-9]{1,9})?$",
+        description="GB/T 2260 code; functional zones add a suffix (320700-XWXQ)",
+    )
     name: str = Field(min_length=1, max_length=100, description="名称")
     name_en: str | None = Field(None, max_length=100)
     level: Literal["province", "city", "county", "functional_zone"]
@@ -104,8 +106,9 @@ class AgreementCreate(In):
     fund_code: str = Field(description="SKD: the city/county fund; XB: the (sub-)fund")
     region_code: str | None = Field(None, description="SKD: the cooperating region")
     start_on: date
-    term_months: int | None = Field(None, ge=1, le=120,
-                                    description="defaults to the programme's term (SKD 36)")
+    term_months: int | None = Field(
+        None, ge=1, le=120, description="defaults to the programme's term (SKD 36)"
+    )
     terms: dict[str, Any] = Field(default_factory=dict, description="per-agreement terms")
 
 
@@ -160,9 +163,7 @@ def _credit_code(value: str) -> str:
     try:
         return str(uscc.validate(value))
     except StdnumValidationError as exc:
-        raise ValueError(
-            f"not a valid 统一社会信用代码 (GB 32100-2015): {exc}"
-        ) from None
+        raise ValueError(f"not a valid 统一社会信用代码 (GB 32100-2015): {exc}") from None
 
 
 class EnterpriseFacts(In):

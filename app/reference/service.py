@@ -101,8 +101,12 @@ def create_fund(session: Session, *, data: s.FundCreate) -> Fund:
     if data.kind == "sub_fund":
         parent = session.get(Fund, data.parent_code) if data.parent_code else None
         if parent is None or parent.kind != "pool" or parent.program != data.program:
-            errors.append(Violation(loc=("body", "parent_code"),
-                                    msg="a sub-fund needs an existing pool of the same programme"))
+            errors.append(
+                Violation(
+                    loc=("body", "parent_code"),
+                    msg="a sub-fund needs an existing pool of the same programme",
+                )
+            )
     elif data.parent_code:
         errors.append(Violation(loc=("body", "parent_code"), msg="only a sub-fund has a parent"))
     _refuse("the fund is not consistent", errors)
@@ -154,13 +158,21 @@ def create_agreement(session: Session, *, data: s.AgreementCreate, actor: Princi
     if fund is None:
         errors.append(_missing_ref("fund_code", "fund", data.fund_code))
     elif fund.program != data.program:
-        errors.append(Violation(loc=("body", "fund_code"),
-                                msg=f"fund {fund.code} belongs to {fund.program}, not {data.program}"))
+        errors.append(
+            Violation(
+                loc=("body", "fund_code"),
+                msg=f"fund {fund.code} belongs to {fund.program}, not {data.program}",
+            )
+        )
     if data.region_code is not None and not _exists(session, Region, data.region_code):
         errors.append(_missing_ref("region_code", "region", data.region_code))
     if fund is not None and fund.kind == "city" and data.region_code != fund.region_code:
-        errors.append(Violation(loc=("body", "region_code"),
-                                msg=f"a city-fund agreement covers the fund's region {fund.region_code}"))
+        errors.append(
+            Violation(
+                loc=("body", "region_code"),
+                msg=f"a city-fund agreement covers the fund's region {fund.region_code}",
+            )
+        )
     _refuse("the agreement refers to data that does not exist or does not fit", errors)
     term = data.term_months or program.agreement_term_months
     agreement = Agreement(
@@ -175,8 +187,16 @@ def create_agreement(session: Session, *, data: s.AgreementCreate, actor: Princi
     )
     session.add(agreement)
     session.flush()
-    session.add(AgreementEvent(agreement_id=agreement.id, action="create", from_status=None,
-                               to_status="active", reason="agreement signed", actor_id=actor.user_id))
+    session.add(
+        AgreementEvent(
+            agreement_id=agreement.id,
+            action="create",
+            from_status=None,
+            to_status="active",
+            reason="agreement signed",
+            actor_id=actor.user_id,
+        )
+    )
     session.flush()
     return agreement
 
@@ -211,9 +231,16 @@ def change_agreement_status(
             code="role_not_allowed",
         )
     to_status = AGREEMENT_TRANSITIONS.target(action, agreement.status)
-    session.add(AgreementEvent(agreement_id=agreement.id, action=action,
-                               from_status=agreement.status, to_status=to_status, reason=reason,
-                               actor_id=actor.user_id))
+    session.add(
+        AgreementEvent(
+            agreement_id=agreement.id,
+            action=action,
+            from_status=agreement.status,
+            to_status=to_status,
+            reason=reason,
+            actor_id=actor.user_id,
+        )
+    )
     agreement.status = to_status
     session.flush()
     return agreement
@@ -237,7 +264,9 @@ def lpr_in_force(session: Session, on: date) -> LprRate:
 
 
 # --- enterprises ---------------------------------------------------------------------
-def _enterprise_values(data: s.EnterpriseFacts | s.EnterprisePatch, fields: set[str]) -> dict[str, Any]:
+def _enterprise_values(
+    data: s.EnterpriseFacts | s.EnterprisePatch, fields: set[str]
+) -> dict[str, Any]:
     values = data.model_dump(include=fields)
     if "prior_year_revenue" in values:
         values["prior_year_revenue_fen"] = values.pop("prior_year_revenue")
@@ -265,8 +294,11 @@ def get_enterprise(session: Session, credit_code: str) -> Enterprise:
 def update_enterprise(session: Session, *, credit_code: str, data: s.EnterprisePatch) -> Enterprise:
     enterprise = get_enterprise(session, credit_code)
     sent = data.model_fields_set
-    nulls = [f for f in sent if getattr(data, f) is None and f not in
-             ("tax_credit_rating", "env_credit_rating")]
+    nulls = [
+        f
+        for f in sent
+        if getattr(data, f) is None and f not in ("tax_credit_rating", "env_credit_rating")
+    ]
     errors = [Violation(loc=("body", f), msg="may not be null") for f in sorted(nulls)]
     if data.region_code is not None and not _exists(session, Region, data.region_code):
         errors.append(_missing_ref("region_code", "region", data.region_code))

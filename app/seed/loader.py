@@ -32,7 +32,8 @@ DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 - demo only; production refuses d
 
 
 def _json(name: str) -> dict[str, Any]:
-    return json.loads(resources.files("app.seed").joinpath(name).read_text("utf-8"))  # type: ignore[no-any-return]
+    data: dict[str, Any] = json.loads(resources.files("app.seed").joinpath(name).read_text("utf-8"))
+    return data
 
 
 def _add_missing(session: Session, model: type[Base], key: str, rows: list[dict[str, Any]]) -> int:
@@ -75,31 +76,81 @@ def demo_credit_code(region: str, org: str) -> str:
     return body + uscc.calc_check_digit(body)
 
 
-DEMO_BANKS = [
+DEMO_BANKS: list[dict[str, Any]] = [
     {"code": "JSB", "name": "江苏银行", "name_en": "Bank of Jiangsu", "unit_level": "head_office"},
-    {"code": "ICBC_JS", "name": "中国工商银行江苏省分行", "name_en": "ICBC Jiangsu Branch",
-     "unit_level": "provincial_branch"},
-    {"code": "CCB_JS", "name": "中国建设银行江苏省分行", "name_en": "CCB Jiangsu Branch",
-     "unit_level": "provincial_branch"},
-    {"code": "BOC_JS", "name": "中国银行江苏省分行", "name_en": "Bank of China Jiangsu Branch",
-     "unit_level": "provincial_branch"},
-    {"code": "LYG_RCB", "name": "连云港农村商业银行", "name_en": "Lianyungang Rural Commercial Bank",
-     "unit_level": "head_office"},
+    {
+        "code": "ICBC_JS",
+        "name": "中国工商银行江苏省分行",
+        "name_en": "ICBC Jiangsu Branch",
+        "unit_level": "provincial_branch",
+    },
+    {
+        "code": "CCB_JS",
+        "name": "中国建设银行江苏省分行",
+        "name_en": "CCB Jiangsu Branch",
+        "unit_level": "provincial_branch",
+    },
+    {
+        "code": "BOC_JS",
+        "name": "中国银行江苏省分行",
+        "name_en": "Bank of China Jiangsu Branch",
+        "unit_level": "provincial_branch",
+    },
+    {
+        "code": "LYG_RCB",
+        "name": "连云港农村商业银行",
+        "name_en": "Lianyungang Rural Commercial Bank",
+        "unit_level": "head_office",
+    },
 ]
 
-DEMO_FUNDS = [
-    {"code": "SKD_CITY_320100", "name": "南京市苏科贷风险补偿资金", "name_en": "SKD Nanjing city fund",
-     "program": "SKD", "kind": "city", "region_code": "320100", "parent_code": None, "params": {}},
-    {"code": "SKD_CITY_320500", "name": "苏州市苏科贷风险补偿资金", "name_en": "SKD Suzhou city fund",
-     "program": "SKD", "kind": "city", "region_code": "320500", "parent_code": None, "params": {}},
-    {"code": "SKD_CITY_320700", "name": "连云港市苏科贷风险补偿资金",
-     "name_en": "SKD Lianyungang city fund", "program": "SKD", "kind": "city",
-     "region_code": "320700", "parent_code": None, "params": {}},
-    {"code": "XB_KCD", "name": "科创贷（专项子基金）", "name_en": "XB tech sub-fund (demo)",
-     "program": "XB", "kind": "sub_fund", "region_code": "320700", "parent_code": "XB_POOL",
-     "params": {"rule": "XB-S1", "ratios_bp": {"credit": {"fund": 7000, "bank": 3000},
-                                                "guaranteed": {"fund": 4000, "guarantor": 4000,
-                                                               "bank": 2000}}}},
+DEMO_FUNDS: list[dict[str, Any]] = [
+    {
+        "code": "SKD_CITY_320100",
+        "name": "南京市苏科贷风险补偿资金",
+        "name_en": "SKD Nanjing city fund",
+        "program": "SKD",
+        "kind": "city",
+        "region_code": "320100",
+        "parent_code": None,
+        "params": {},
+    },
+    {
+        "code": "SKD_CITY_320500",
+        "name": "苏州市苏科贷风险补偿资金",
+        "name_en": "SKD Suzhou city fund",
+        "program": "SKD",
+        "kind": "city",
+        "region_code": "320500",
+        "parent_code": None,
+        "params": {},
+    },
+    {
+        "code": "SKD_CITY_320700",
+        "name": "连云港市苏科贷风险补偿资金",
+        "name_en": "SKD Lianyungang city fund",
+        "program": "SKD",
+        "kind": "city",
+        "region_code": "320700",
+        "parent_code": None,
+        "params": {},
+    },
+    {
+        "code": "XB_KCD",
+        "name": "科创贷（专项子基金）",
+        "name_en": "XB tech sub-fund (demo)",
+        "program": "XB",
+        "kind": "sub_fund",
+        "region_code": "320700",
+        "parent_code": "XB_POOL",
+        "params": {
+            "rule": "XB-S1",
+            "ratios_bp": {
+                "credit": {"fund": 7000, "bank": 3000},
+                "guaranteed": {"fund": 4000, "guarantor": 4000, "bank": 2000},
+            },
+        },
+    },
 ]
 
 # (bank, program, fund, region, start, status, reason for the status)
@@ -108,8 +159,15 @@ DEMO_AGREEMENTS = [
     ("JSB", "SKD", "SKD_CITY_320500", "320500", date(2025, 1, 1), "active", None),
     ("ICBC_JS", "SKD", "SKD_CITY_320100", "320100", date(2024, 7, 1), "active", None),
     ("CCB_JS", "SKD", "SKD_CITY_320500", "320500", date(2026, 3, 1), "active", None),
-    ("BOC_JS", "SKD", "SKD_CITY_320700", "320700", date(2024, 1, 1), "suspended",
-     "SKD-Q3: NPL ratio 3.4 % at the 2026-Q3 quarter end (demo)"),
+    (
+        "BOC_JS",
+        "SKD",
+        "SKD_CITY_320700",
+        "320700",
+        date(2024, 1, 1),
+        "suspended",
+        "SKD-Q3: NPL ratio 3.4 % at the 2026-Q3 quarter end (demo)",
+    ),
     ("LYG_RCB", "XB", "XB_ZQCZD", None, date(2025, 6, 1), "active", None),
     ("JSB", "XB", "XB_ZQCZD", None, date(2025, 6, 1), "active", None),
     ("LYG_RCB", "XB", "XB_KCD", None, date(2026, 1, 1), "active", None),
@@ -120,14 +178,51 @@ DEMO_ENTERPRISES: list[tuple[str, str, str, int, int, int, int, int, dict[str, A
     ("320100", "MA1XA0001", "南京智芯微电子有限公司", 18_000_000, 85, 2500, 800, 12, {}),
     ("320100", "MA1XA0002", "南京云图软件科技有限公司", 45_000_000, 210, 1800, 650, 30, {}),
     ("320500", "MA1XA0003", "苏州纳维光电科技有限公司", 260_000_000, 640, 1500, 420, 55, {}),
-    ("320500", "MA1XA0004", "苏州绿源环保材料有限公司", 12_000_000, 40, 1200, 350, 4,
-     {"env_credit_rating": "red"}),
+    (
+        "320500",
+        "MA1XA0004",
+        "苏州绿源环保材料有限公司",
+        12_000_000,
+        40,
+        1200,
+        350,
+        4,
+        {"env_credit_rating": "red"},
+    ),
     ("320706", "MA1XA0005", "连云港海州精密机械有限公司", 9_000_000, 35, 1000, 300, 3, {}),
-    ("320700-KFQ", "MA1XA0006", "连云港开发区康泰医药科技有限公司", 28_000_000, 120, 2200, 900, 18, {}),
-    ("320703", "MA1XA0007", "连云港港城物流服务有限公司", 6_500_000, 25, 0, 0, 0,
-     {"tax_credit_rating": "D", "dishonest_debtor": True}),
-    ("320700-XWXQ", "MA1XA0008", "连云港徐圩新材料有限公司", 38_000_000, 160, 1300, 500, 9,
-     {"tax_credit_rating": "A", "env_credit_rating": "green"}),
+    (
+        "320700-KFQ",
+        "MA1XA0006",
+        "连云港开发区康泰医药科技有限公司",
+        28_000_000,
+        120,
+        2200,
+        900,
+        18,
+        {},
+    ),
+    (
+        "320703",
+        "MA1XA0007",
+        "连云港港城物流服务有限公司",
+        6_500_000,
+        25,
+        0,
+        0,
+        0,
+        {"tax_credit_rating": "D", "dishonest_debtor": True},
+    ),
+    (
+        "320700-XWXQ",
+        "MA1XA0008",
+        "连云港徐圩新材料有限公司",
+        38_000_000,
+        160,
+        1300,
+        500,
+        9,
+        {"tax_credit_rating": "A", "env_credit_rating": "green"},
+    ),
 ]
 
 # (username, role, bank, region, fund)
@@ -156,35 +251,80 @@ def seed_demo(session: Session) -> list[tuple[str, str, str]]:
     seed_reference(session)
     _add_missing(session, Bank, "code", DEMO_BANKS)
     _add_missing(session, Fund, "code", DEMO_FUNDS)
-    _add_missing(session, Enterprise, "credit_code", [
-        {"credit_code": demo_credit_code(region[:6], org), "name": name, "region_code": region,
-         "registered_on": date(2018, 5, 1), "prior_year_revenue_fen": revenue * 100,
-         "employees": staff, "rd_staff_share_bp": rd_staff, "rd_spend_share_bp": rd_spend,
-         "ip_count": ip, **flags}
-        for region, org, name, revenue, staff, rd_staff, rd_spend, ip, flags in DEMO_ENTERPRISES
-    ])
+    _add_missing(
+        session,
+        Enterprise,
+        "credit_code",
+        [
+            {
+                "credit_code": demo_credit_code(region[:6], org),
+                "name": name,
+                "region_code": region,
+                "registered_on": date(2018, 5, 1),
+                "prior_year_revenue_fen": revenue * 100,
+                "employees": staff,
+                "rd_staff_share_bp": rd_staff,
+                "rd_spend_share_bp": rd_spend,
+                "ip_count": ip,
+                **flags,
+            }
+            for region, org, name, revenue, staff, rd_staff, rd_spend, ip, flags in DEMO_ENTERPRISES
+        ],
+    )
     if session.scalars(select(User.id).where(User.role != "admin")).first() is None:
         password_hash = hash_password(DEMO_PASSWORD)
-        _add_missing(session, User, "username", [
-            {"username": u, "role": r, "bank_code": b, "region_code": g, "fund_code": f,
-             "password_hash": password_hash}
-            for u, r, b, g, f in DEMO_USERS
-        ])
+        _add_missing(
+            session,
+            User,
+            "username",
+            [
+                {
+                    "username": u,
+                    "role": r,
+                    "bank_code": b,
+                    "region_code": g,
+                    "fund_code": f,
+                    "password_hash": password_hash,
+                }
+                for u, r, b, g, f in DEMO_USERS
+            ],
+        )
     if session.scalars(select(Agreement.id)).first() is None:
         admin = session.scalars(select(User).where(User.username == "admin")).one()
         for bank, program, fund, region, start, status, reason in DEMO_AGREEMENTS:
-            agreement = Agreement(bank_code=bank, program=program, fund_code=fund,
-                                  region_code=region, start_on=start,
-                                  end_on=_add_months(start, 36), status="active", terms={})
+            agreement = Agreement(
+                bank_code=bank,
+                program=program,
+                fund_code=fund,
+                region_code=region,
+                start_on=start,
+                end_on=_add_months(start, 36),
+                status="active",
+                terms={},
+            )
             session.add(agreement)
             session.flush()
-            session.add(AgreementEvent(agreement_id=agreement.id, action="create",
-                                       from_status=None, to_status="active",
-                                       reason="agreement signed (demo)", actor_id=admin.id))
+            session.add(
+                AgreementEvent(
+                    agreement_id=agreement.id,
+                    action="create",
+                    from_status=None,
+                    to_status="active",
+                    reason="agreement signed (demo)",
+                    actor_id=admin.id,
+                )
+            )
             if status == "suspended":
                 agreement.status = "suspended"
-                session.add(AgreementEvent(agreement_id=agreement.id, action="suspend",
-                                           from_status="active", to_status="suspended",
-                                           reason=reason or "", actor_id=admin.id))
+                session.add(
+                    AgreementEvent(
+                        agreement_id=agreement.id,
+                        action="suspend",
+                        from_status="active",
+                        to_status="suspended",
+                        reason=reason or "",
+                        actor_id=admin.id,
+                    )
+                )
         session.flush()
     return [(u, r, b or g or f or "-") for u, r, b, g, f in DEMO_USERS]

@@ -1,0 +1,224 @@
+"""Fixtures: every database-backed test runs on SQLite and on PostgreSQL.
+
+PostgreSQL runs when TEST_POSTGRES_URL names a reachable server (the test creates its
+own databases there); otherwise the PostgreSQL variants skip with the reason. Each test
+runs inside one transaction that is rolled back (the app's commits become savepoints)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Engine, create_engine, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.auth.tokens import issue_token
+from app.cli import migrate
+from app.config import Settings
+from app.db import make_engine, normalize_url
+from app.kit.clock import Clock
+from app.main import create_app
+from app.models import User
+from app.seed.loader import seed_demo
+
+TEST_TODAY = date(2026, 3, 31)
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def postgres_admin_url() -> str | None:
+    url = os.environ.get("TEST_POSTGRES_URL")
+    return normalize_url(url) if url else None
+
+
+_pg_reason: str | None = None
+
+
+def postgres_unavailable() -> str | None:
+    """Why PostgreSQL tests cannot run here, or None when they can."""
+    global _pg_reason
+    if _pg_reason is not None:
+        return _pg_reason or None
+    url = postgres_admin_url()
+    if not url:
+        _pg_reason = "TEST_POSTGRES_URL is not set (PostgreSQL variant skipped)"
+        return _pg_reason
+    try:
+        eng = create_engine(url)
+        with eng.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        eng.dispose()
+    except Exception as exc:
+        _pg_reason = f"PostgreSQL at TEST_POSTGRES_URL is not reachable: {exc.__class__.__name__}"
+        return _pg_reason
+    _pg_reason = ""
+    return None
+
+
+def fresh_postgres_database(name: str) -> str:
+    """Drop and create database `name` on the test server; return its URL."""
+    admin_url = postgres_admin_url()
+    assert admin_url
+    eng = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with eng.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    eng.dispose()
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(name: str) -> None:
+    admin_url = postgres_admin_url()
+    assert admin_url
+    eng = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with eng.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    eng.dispose()
+
+
+def empty_database_url(backend: str, tmp_path_factory: pytest.TempPathFactory, tag: str) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp(tag) / 'test.db'}"
+    reason = postgres_unavailable()
+    if reason:
+        pytest.skip(reason)
+    return fresh_postgres_database(f"ledger_{tag}_{_worker()}")
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database with the demo data committed, one per backend and worker."""
+    url = empty_database_url(backend, tmp_path_factory, "suite")
+    migrate(url)
+    eng = make_engine(url)
+    with Session(eng) as session, session.begin():
+        seed_demo(session)
+    eng.dispose()
+    yield url
+    if backend == "postgresql":
+        drop_postgres_database(f"ledger_suite_{_worker()}")
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    eng = make_engine(database_url, pool_size=20)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        app_env="demo",
+        app_today=TEST_TODAY,
+        max_request_bytes=64 * 1024,
+        log_json=False,
+    )
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    conn = engine.connect()
+    trans = conn.begin()
+    yield conn
+    trans.rollback()
+    conn.close()
+
+
+@pytest.fixture
+def session_factory(connection: Connection) -> sessionmaker[Session]:
+    return sessionmaker(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+
+
+@pytest.fixture
+def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    with session_factory() as s:
+        yield s
+
+
+@pytest.fixture
+def app(settings: Settings, engine: Engine, session_factory: sessionmaker[Session]) -> FastAPI:
+    return create_app(
+        settings, engine=engine, session_factory=session_factory, clock=Clock(TEST_TODAY)
+    )
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+def token_for(settings: Settings, session: Session, username: str, **overrides: Any) -> str:
+    user = session.scalars(select(User).where(User.username == username)).one()
+    scope = {
+        k: v
+        for k in ("bank_code", "region_code", "fund_code")
+        if (v := getattr(user, k)) is not None
+    }
+    return issue_token(
+        settings,
+        user_id=user.id,
+        role=user.role,
+        scope=scope,
+        now=overrides.get("now", datetime.now(UTC)),
+    )
+
+
+@pytest.fixture
+def auth(settings: Settings, session: Session):  # type: ignore[no-untyped-def]
+    """auth("bank_jsb") → headers with a bearer token for that demo user."""
+
+    def headers(username: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token_for(settings, session, username)}"}
+
+    return headers
+
+
+@pytest.fixture
+def postgres_engine(engine: Engine, backend: str) -> Engine:
+    """The suite's engine, on PostgreSQL only (real parallel connections, real commits)."""
+    if backend != "postgresql":
+        pytest.skip("concurrency guarantees are tested on PostgreSQL")
+    return engine
+
+
+_backend_counts: dict[str, dict[str, int]] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when != "call" and not (report.when == "setup" and report.skipped):
+        return
+    for name in BACKENDS:
+        if f"[{name}" in report.nodeid or f"-{name}]" in report.nodeid:
+            counts = _backend_counts.setdefault(name, {"passed": 0, "failed": 0, "skipped": 0})
+            counts[report.outcome] = counts.get(report.outcome, 0) + 1
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _backend_counts and not hasattr(terminalreporter.config, "workerinput"):
+        # under xdist the controller sees every worker's reports through the same hook
+        return
+    for name in BACKENDS:
+        c = _backend_counts.get(name, {"passed": 0, "failed": 0, "skipped": 0})
+        terminalreporter.write_line(
+            f"database backend {name}: {c['passed']} passed, {c['failed']} failed, "
+            f"{c['skipped']} skipped"
+        )
