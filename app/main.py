@@ -37,6 +37,11 @@ TAGS = [
     {"name": "agreements", "description": "合作协议 — bank × programme agreements and status"},
     {"name": "enterprises", "description": "企业 — enterprises and risk flags"},
     {"name": "loans", "description": "贷款备案 — filed loans"},
+    {
+        "name": "ledger",
+        "description": "台账 — double-entry journal, balances, trial balance, "
+        "Beancount export, hash-chain verification (SPEC §5)",
+    },
     {"name": "health", "description": "运行状态 — liveness and readiness"},
 ]
 

@@ -4,6 +4,7 @@ from app.models.agreement import Agreement, AgreementEvent
 from app.models.base import Base
 from app.models.enterprise import Enterprise
 from app.models.idempotency import IdempotencyRecord
+from app.models.ledger import LedgerAccount, LedgerChainHead, LedgerEntry, LedgerLeg
 from app.models.loan import Loan
 from app.models.reference import Bank, Fund, FundContributor, LprRate, Region
 from app.models.user import User
@@ -17,6 +18,10 @@ __all__ = [
     "Fund",
     "FundContributor",
     "IdempotencyRecord",
+    "LedgerAccount",
+    "LedgerChainHead",
+    "LedgerEntry",
+    "LedgerLeg",
     "Loan",
     "LprRate",
     "Region",

@@ -5,7 +5,7 @@ Both are idempotent: rows already present (by key) are left alone."""
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from importlib import resources
 from typing import Any
 
@@ -21,6 +21,7 @@ from app.models import (
     Enterprise,
     Fund,
     FundContributor,
+    LedgerEntry,
     LprRate,
     Region,
     User,
@@ -225,6 +226,47 @@ DEMO_ENTERPRISES: list[tuple[str, str, str, int, int, int, int, int, dict[str, A
     ),
 ]
 
+DEMO_SKD_CONTRIBUTORS: list[dict[str, Any]] = [
+    {
+        "fund_code": "SKD_PROV",
+        "code": "JS_FINANCE",
+        "name": "江苏省财政厅",
+        "region_code": "320000",
+        "committed_fen": 100_000_000_000,
+    },
+    {
+        "fund_code": "SKD_CITY_320100",
+        "code": "NJ_FINANCE",
+        "name": "南京市财政局",
+        "region_code": "320100",
+        "committed_fen": 10_000_000_000,
+    },
+    {
+        "fund_code": "SKD_CITY_320500",
+        "code": "SZ_FINANCE",
+        "name": "苏州市财政局",
+        "region_code": "320500",
+        "committed_fen": 10_000_000_000,
+    },
+    {
+        "fund_code": "SKD_CITY_320700",
+        "code": "LYG_FINANCE",
+        "name": "连云港市财政局",
+        "region_code": "320700",
+        "committed_fen": 5_000_000_000,
+    },
+]
+
+# SKD capital paid in (fund, contributor, yuan, date)
+DEMO_SKD_CAPITAL = [
+    ("SKD_PROV", "JS_FINANCE", 300_000_000, date(2025, 1, 2)),
+    ("SKD_CITY_320100", "NJ_FINANCE", 50_000_000, date(2025, 1, 6)),
+    ("SKD_CITY_320500", "SZ_FINANCE", 50_000_000, date(2025, 1, 6)),
+    ("SKD_CITY_320700", "LYG_FINANCE", 30_000_000, date(2024, 1, 5)),
+]
+XB_INITIAL_CAPITAL_FEN = 10_000_000_000  # XB-F0: 100,000,000 paid in at the start
+XB_INITIAL_PAID_ON = date(2025, 6, 2)
+
 # (username, role, bank, region, fund)
 DEMO_USERS = [
     ("admin", "admin", None, None, None),
@@ -289,8 +331,15 @@ def seed_demo(session: Session) -> list[tuple[str, str, str]]:
                 for u, r, b, g, f in DEMO_USERS
             ],
         )
+    existing = set(session.execute(select(FundContributor.fund_code, FundContributor.code)).all())
+    for row in DEMO_SKD_CONTRIBUTORS:
+        if (row["fund_code"], row["code"]) not in existing:
+            session.add(FundContributor(**row))
+    session.flush()
+    admin = session.scalars(select(User).where(User.username == "admin")).one()
+    if session.scalars(select(LedgerEntry.id)).first() is None:
+        _demo_capital(session, actor_id=admin.id)
     if session.scalars(select(Agreement.id)).first() is None:
-        admin = session.scalars(select(User).where(User.username == "admin")).one()
         for bank, program, fund, region, start, status, reason in DEMO_AGREEMENTS:
             agreement = Agreement(
                 bank_code=bank,
@@ -328,3 +377,56 @@ def seed_demo(session: Session) -> list[tuple[str, str, str]]:
                 )
         session.flush()
     return [(u, r, b or g or f or "-") for u, r, b, g, f in DEMO_USERS]
+
+
+def _demo_capital(session: Session, *, actor_id: int) -> None:
+    """XB-F0 initial 100,000,000 split pro rata to the commitments (M-2, exact to the
+    fen), SKD capital, and one mistaken transfer corrected by its reversing entry."""
+    from app.kit.allocation import allocate
+    from app.ledger import capital
+    from app.ledger import service as ledger
+
+    now = datetime.now(UTC)
+    contributors = session.scalars(
+        select(FundContributor)
+        .where(FundContributor.fund_code == "XB_POOL")
+        .order_by(FundContributor.id)
+    ).all()
+    shares = allocate(XB_INITIAL_CAPITAL_FEN, [(c.code, c.committed_fen) for c in contributors])
+    for c in contributors:
+        capital.contribute(
+            session,
+            fund_code="XB_POOL",
+            contributor_code=c.code,
+            amount_fen=shares[c.code],
+            paid_on=XB_INITIAL_PAID_ON,
+            now=now,
+            actor_id=actor_id,
+        )
+    for fund, contributor, yuan, paid_on in DEMO_SKD_CAPITAL:
+        capital.contribute(
+            session,
+            fund_code=fund,
+            contributor_code=contributor,
+            amount_fen=yuan * 100,
+            paid_on=paid_on,
+            now=now,
+            actor_id=actor_id,
+        )
+    mistaken = capital.contribute(
+        session,
+        fund_code="SKD_CITY_320500",
+        contributor_code="SZ_FINANCE",
+        amount_fen=5_000_000_00,
+        paid_on=date(2025, 3, 3),
+        now=now,
+        actor_id=actor_id,
+    )
+    ledger.reverse(
+        session,
+        entry_id=mistaken.entry.id,
+        business_date=date(2025, 3, 4),
+        reason="duplicate transfer returned by the bank (demo)",
+        now=now,
+        actor_id=actor_id,
+    )

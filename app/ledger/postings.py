@@ -1,0 +1,213 @@
+"""Pure ledger rules, no database: the chart of accounts, leg validation (L-1) and the
+canonical content hash of an entry (tamper evidence)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+GENESIS_HASH = "0" * 64
+
+
+@dataclass(frozen=True)
+class AccountKind:
+    kind: str
+    type: str  # asset / liability / equity / income / expense / memo
+    normal_side: str  # debit / credit
+    beancount: str  # Beancount root and leaf, e.g. "Assets:{fund}:Cash"
+    name_zh: str
+    counterparty: str | None  # what the counterparty is, or None for a single account
+
+
+# The chart of accounts of every fund's book (ARCHITECTURE "Ledger notes").
+CHART: dict[str, AccountKind] = {
+    k.kind: k
+    for k in (
+        AccountKind("cash", "asset", "debit", "Assets:{fund}:Cash", "专户资金", None),
+        AccountKind(
+            "contributed_capital",
+            "equity",
+            "credit",
+            "Equity:{fund}:Capital",
+            "实收出资",
+            "contributor",
+        ),
+        AccountKind(
+            "compensation_expense",
+            "expense",
+            "debit",
+            "Expenses:{fund}:Compensation",
+            "代偿支出",
+            "bank",
+        ),
+        AccountKind(
+            "recovery_income",
+            "income",
+            "credit",
+            "Income:{fund}:Recoveries",
+            "追偿返还收入",
+            "bank",
+        ),
+        AccountKind(
+            "payable_bank",
+            "liability",
+            "credit",
+            "Liabilities:{fund}:PayableBank",
+            "应付银行代偿款",
+            "bank",
+        ),
+        AccountKind(
+            "receivable_bank",
+            "asset",
+            "debit",
+            "Assets:{fund}:ReceivableBank",
+            "应收银行返还款",
+            "bank",
+        ),
+        AccountKind(
+            "due_to_fund",
+            "liability",
+            "credit",
+            "Liabilities:{fund}:DueToFund",
+            "应付其他资金",
+            "fund",
+        ),
+        AccountKind(
+            "due_from_fund", "asset", "debit", "Assets:{fund}:DueFromFund", "应收其他资金", "fund"
+        ),
+        AccountKind(
+            "exposure_memo",
+            "memo",
+            "debit",
+            "Assets:{fund}:Memo:Exposure",
+            "担保责任（备查）",
+            "bank",
+        ),
+        AccountKind(
+            "exposure_contra",
+            "memo",
+            "credit",
+            "Liabilities:{fund}:Memo:ExposureContra",
+            "担保责任对应（备查）",
+            "bank",
+        ),
+    )
+}
+
+
+class LedgerRuleError(ValueError):
+    """A posting that breaks L-1; `problems` lists every reason."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class LegSpec:
+    """One leg to post: the account by (fund, kind, counterparty) and signed fen."""
+
+    fund_code: str
+    kind: str
+    amount_fen: int
+    counterparty: str | None = None
+
+    @property
+    def account_code(self) -> str:
+        return account_code(self.fund_code, self.kind, self.counterparty)
+
+
+def debit(fund_code: str, kind: str, amount_fen: int, counterparty: str | None = None) -> LegSpec:
+    return LegSpec(fund_code, kind, amount_fen, counterparty)
+
+
+def credit(fund_code: str, kind: str, amount_fen: int, counterparty: str | None = None) -> LegSpec:
+    return LegSpec(fund_code, kind, -amount_fen, counterparty)
+
+
+def account_code(fund_code: str, kind: str, counterparty: str | None) -> str:
+    return f"{fund_code}:{kind}" + (f":{counterparty}" if counterparty else "")
+
+
+def validate_legs(legs: Sequence[LegSpec]) -> None:
+    """L-1: at least two non-zero integer legs summing to zero in each fund's book."""
+    problems: list[str] = []
+    if len(legs) < 2:
+        problems.append("an entry needs at least two legs")
+    per_book: dict[str, int] = defaultdict(int)
+    for i, leg in enumerate(legs):
+        if not isinstance(leg.amount_fen, int) or isinstance(leg.amount_fen, bool):
+            problems.append(f"leg {i}: amount must be integer fen")
+            continue
+        if leg.amount_fen == 0:
+            problems.append(f"leg {i}: amount must not be zero")
+        spec = CHART.get(leg.kind)
+        if spec is None:
+            problems.append(f"leg {i}: unknown account kind {leg.kind!r}")
+        elif (spec.counterparty is None) != (leg.counterparty is None):
+            need = "needs" if spec.counterparty else "takes no"
+            problems.append(f"leg {i}: account kind {leg.kind} {need} a counterparty")
+        per_book[leg.fund_code] += leg.amount_fen
+    for fund, total in sorted(per_book.items()):
+        if total != 0:
+            problems.append(f"legs in book {fund} sum to {total} fen, not zero")
+    if problems:
+        raise LedgerRuleError(problems)
+
+
+def negate(legs: Iterable[LegSpec]) -> list[LegSpec]:
+    return [LegSpec(g.fund_code, g.kind, -g.amount_fen, g.counterparty) for g in legs]
+
+
+def _timestamp(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def entry_hash(
+    *,
+    prev_hash: str,
+    seq: int,
+    event_type: str,
+    event_id: str,
+    idempotency_key: str,
+    business_date: date,
+    recorded_at: datetime,
+    description: str,
+    reverses_entry_id: int | None,
+    legs: Iterable[tuple[str, int]],
+) -> str:
+    """SHA-256 over the predecessor's hash and a canonical form of the entry's content."""
+    content = {
+        "seq": seq,
+        "event_type": event_type,
+        "event_id": event_id,
+        "idempotency_key": idempotency_key,
+        "business_date": business_date.isoformat(),
+        "recorded_at": _timestamp(recorded_at),
+        "description": description,
+        "reverses": reverses_entry_id,
+        "legs": sorted(legs),
+    }
+    payload = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256((prev_hash + payload).encode()).hexdigest()
+
+
+_BEAN_COMPONENT = re.compile(r"[^A-Za-z0-9-]")
+
+
+def bean_component(text: str) -> str:
+    """A Beancount account component: starts with a capital or digit; letters, digits, '-'."""
+    cleaned = _BEAN_COMPONENT.sub("-", text.replace("_", "-"))
+    if not cleaned or not (cleaned[0].isupper() or cleaned[0].isdigit()):
+        cleaned = "X" + cleaned
+    return cleaned
+
+
+def beancount_account(fund_code: str, kind: str, counterparty: str | None) -> str:
+    name = CHART[kind].beancount.format(fund=bean_component(fund_code))
+    return name + (f":{bean_component(counterparty)}" if counterparty else "")

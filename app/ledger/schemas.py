@@ -1,0 +1,150 @@
+"""API shapes of the ledger. Amounts are signed yuan strings: debit positive."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.kit.money import Yuan, YuanIn
+
+
+class LegOut(BaseModel):
+    account_code: str
+    fund_code: str
+    kind: str
+    counterparty: str | None
+    side: Literal["debit", "credit"]
+    amount: Yuan = Field(description="signed: debit positive, credit negative")
+
+
+class EntryOut(BaseModel):
+    id: int
+    seq: int
+    event_type: str
+    event_id: str
+    business_date: date
+    recorded_at: datetime
+    description: str
+    reverses_entry_id: int | None
+    reversed_by_entry_id: int | None
+    prev_hash: str
+    hash: str
+    legs: list[LegOut]
+
+
+class AccountOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    code: str
+    fund_code: str
+    kind: str
+    counterparty: str | None
+    type: str
+    normal_side: str
+    name: str
+
+
+class AccountBalanceOut(AccountOut):
+    balance: Yuan = Field(description="signed sum of legs: debit positive")
+    normal_balance: Yuan = Field(description="the balance seen from the account's normal side")
+
+
+class StatementLineOut(BaseModel):
+    entry_id: int
+    seq: int
+    business_date: date
+    event_type: str
+    event_id: str
+    description: str
+    amount: Yuan
+    running_balance: Yuan
+
+
+class StatementOut(BaseModel):
+    account: AccountOut
+    since: date | None
+    until: date | None
+    opening_balance: Yuan
+    closing_balance: Yuan
+    lines: list[StatementLineOut]
+
+
+class TrialAccountOut(BaseModel):
+    code: str
+    name: str
+    type: str
+    debit: Yuan
+    credit: Yuan
+
+
+class TrialBookOut(BaseModel):
+    fund_code: str
+    accounts: list[TrialAccountOut]
+    total_debit: Yuan
+    total_credit: Yuan
+    balanced: bool
+
+
+class TrialBalanceOut(BaseModel):
+    as_of: date | None
+    balanced: bool = Field(description="every book's debits equal its credits")
+    books: list[TrialBookOut]
+
+
+class ChainBreakOut(BaseModel):
+    seq: int | None
+    entry_id: int | None
+    problem: str
+
+
+class VerifyOut(BaseModel):
+    ok: bool
+    entries_checked: int
+    head_seq: int
+    first_break: ChainBreakOut | None
+    book_sums: dict[str, Yuan] = Field(description="every book's legs summed: all zero")
+
+
+class ReversalIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    reason: str = Field(min_length=2, max_length=2000, description="更正原因")
+    business_date: date | None = Field(None, description="defaults to today")
+
+
+class ContributionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    contributor: str = Field(min_length=1, max_length=32, description="出资人 code")
+    amount: YuanIn = Field(description="实缴金额")
+    paid_on: date = Field(description="到账日期")
+
+
+class ContributionOut(BaseModel):
+    entry_id: int
+    fund_code: str
+    contributor: str
+    contributor_name: str
+    amount: Yuan
+    paid_on: date
+    paid_to_date: Yuan
+    committed: Yuan
+
+
+class CapitalOut(BaseModel):
+    contributor: str
+    contributor_name: str
+    region_code: str | None
+    committed: Yuan = Field(description="认缴")
+    paid_in: Yuan = Field(description="实缴 as of the date")
+    unpaid: Yuan = Field(description="尚未实缴")
+
+
+class FundCapitalOut(BaseModel):
+    fund_code: str
+    as_of: date | None
+    committed: Yuan
+    paid_in: Yuan
+    contributors: list[CapitalOut]

@@ -1,0 +1,83 @@
+"""The double-entry journal (SPEC §5): accounts per fund book, entries and their legs.
+
+Legs carry signed integer fen: debit positive, credit negative. Every entry's legs sum
+to zero in each fund's book (L-1). Entries and legs are append-only (L-2); each entry
+stores its content hash and its predecessor's, in a gapless sequence."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, BigIntPK, CreatedAt, utcnow
+from app.models.reference import _in
+
+ACCOUNT_TYPES = ("asset", "liability", "equity", "income", "expense", "memo")
+
+
+class LedgerAccount(CreatedAt, Base):
+    __tablename__ = "ledger_accounts"
+    __table_args__ = (
+        CheckConstraint(_in("type", ACCOUNT_TYPES), name="type"),
+        CheckConstraint(_in("normal_side", ("debit", "credit")), name="normal_side"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(120), unique=True)
+    fund_code: Mapped[str] = mapped_column(ForeignKey("funds.code"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    counterparty: Mapped[str | None] = mapped_column(String(40))
+    type: Mapped[str] = mapped_column(String(10))
+    normal_side: Mapped[str] = mapped_column(String(6))
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class LedgerEntry(Base):
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        Index("ix_ledger_entries_event", "event_type", "event_id"),
+        CheckConstraint("seq > 0", name="seq_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    event_type: Mapped[str] = mapped_column(String(40))
+    event_id: Mapped[str] = mapped_column(String(64))
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    business_date: Mapped[date] = mapped_column(index=True)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    description: Mapped[str] = mapped_column(Text, default="")
+    reverses_entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ledger_entries.id"), unique=True
+    )
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class LedgerLeg(Base):
+    __tablename__ = "ledger_legs"
+    __table_args__ = (
+        CheckConstraint("amount_fen <> 0", name="non_zero"),
+        Index("ix_ledger_legs_account_entry", "account_id", "entry_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"))
+    fund_code: Mapped[str] = mapped_column(ForeignKey("funds.code"), index=True)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+
+
+class LedgerChainHead(Base):
+    """One row: the last sequence number and hash. Posting locks it, so the chain is a
+    single gapless line even with many parallel writers."""
+
+    __tablename__ = "ledger_chain_head"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64))
