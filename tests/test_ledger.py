@@ -46,7 +46,7 @@ def test_l1_post_links_entries_in_a_hash_chain(session: Session) -> None:
     b = post(
         session, [debit(CITY, "cash", 700), credit(CITY, "contributed_capital", 700, "NJ_FINANCE")]
     )
-    assert b.seq == a.seq + 1
+    assert b.id == a.id + 1
     assert b.prev_hash == a.hash and len(a.hash) == 64 and a.hash != b.hash
     assert ledger.verify(session).ok
 
@@ -208,16 +208,26 @@ def test_l2_postgres_refuses_truncate(
     assert "append-only" in _raw_refused(connection, "TRUNCATE ledger_legs CASCADE")
 
 
-def _raw_entry(connection: Connection, seq: int, key: str) -> int:
-    row = connection.execute(
+def _raw_entry(connection: Connection, entry_id: int, key: str) -> None:
+    connection.execute(
         text(
-            "INSERT INTO ledger_entries (seq, event_type, event_id, idempotency_key, business_date,"
-            " recorded_at, description, prev_hash, hash) VALUES (:seq, 'raw', 'raw', :key,"
-            " '2026-01-05', now(), '', :h, :h) RETURNING id"
+            "INSERT INTO ledger_entries (id, event_type, event_id, idempotency_key, business_date,"
+            " recorded_at, description, prev_hash, hash) VALUES (:id, 'raw', 'raw', :key,"
+            " '2026-01-05', now(), '', :h, :h)"
         ),
-        {"seq": seq, "key": key, "h": GENESIS_HASH},
+        {"id": entry_id, "key": key, "h": GENESIS_HASH},
     )
-    return int(row.scalar_one())
+
+
+def _raw_legs(connection: Connection, entry_id: int, *legs: tuple[int, int]) -> None:
+    for account, amount in legs:
+        connection.execute(
+            text(
+                "INSERT INTO ledger_legs (entry_id, account_id, fund_code, amount_fen) "
+                "VALUES (:e, :a, :f, :m)"
+            ),
+            {"e": entry_id, "a": account, "f": CITY, "m": amount},
+        )
 
 
 def _account_id(connection: Connection, code: str) -> int:
@@ -228,12 +238,25 @@ def _account_id(connection: Connection, code: str) -> int:
     )
 
 
-def test_l1_postgres_deferred_trigger_rejects_unbalanced_commit(
+def _refused(connection: Connection, build) -> str:  # type: ignore[no-untyped-def]
+    """Run raw SQL in a savepoint, force deferred checks, and return the refusal."""
+    nested = connection.begin_nested()
+    try:
+        with pytest.raises(DBAPIError) as info:
+            build()
+            connection.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))
+    finally:
+        nested.rollback()
+    return str(info.value.orig)
+
+
+def test_l1_postgres_refuses_raw_sql_that_does_not_balance(
     session: Session, connection: Connection, backend: str
 ) -> None:
-    """Raw SQL that skips the service: PostgreSQL still refuses what does not balance."""
+    """Raw SQL that skips the service: PostgreSQL still refuses every entry that is not a
+    balanced double entry, and legs added to an entry after the fact."""
     if backend != "postgresql":
-        pytest.skip("the deferred constraint trigger is PostgreSQL's")
+        pytest.skip("the database-side balance check is PostgreSQL's")
     e = post(
         session, [debit(CITY, "cash", 100), credit(CITY, "contributed_capital", 100, "NJ_FINANCE")]
     )
@@ -241,36 +264,28 @@ def test_l1_postgres_deferred_trigger_rejects_unbalanced_commit(
     cash = _account_id(connection, f"{CITY}:cash")
     cap = _account_id(connection, f"{CITY}:contributed_capital:NJ_FINANCE")
 
-    def attempt(build) -> str:  # type: ignore[no-untyped-def]
-        nested = connection.begin_nested()
-        try:
-            with pytest.raises(DBAPIError) as info:
-                build()
-                connection.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))
-        finally:
-            nested.rollback()
-        return str(info.value.orig)
+    def entry_after_legs(entry_id: int, *legs: tuple[int, int]):  # type: ignore[no-untyped-def]
+        def build() -> None:
+            _raw_legs(connection, entry_id, *legs)
+            _raw_entry(connection, entry_id, f"raw-{entry_id}")
 
-    def legs(entry_id: int, *amounts: tuple[int, int]) -> None:
-        for account, amount in amounts:
-            connection.execute(
-                text(
-                    "INSERT INTO ledger_legs (entry_id, account_id, fund_code, amount_fen) "
-                    f"VALUES ({entry_id}, {account}, '{CITY}', {amount})"
-                )
-            )
+        return build
 
-    unbalanced = attempt(lambda: legs(_raw_entry(connection, 90001, "r1"), (cash, 100), (cap, -99)))
-    assert "does not balance" in unbalanced
-    empty = attempt(lambda: _raw_entry(connection, 90002, "r2"))
-    assert "at least two" in empty
-    single = attempt(lambda: legs(_raw_entry(connection, 90003, "r3"), (cash, 100)))
-    assert "at least two" in single
-    added = attempt(lambda: legs(e.id, (cash, 5)))
-    assert "does not balance" in added
-    # a balanced raw entry passes the trigger (the chain check is verify's job)
+    assert "does not balance" in _refused(
+        connection, entry_after_legs(90001, (cash, 100), (cap, -99))
+    )
+    assert "at least two" in _refused(connection, entry_after_legs(90002))
+    assert "at least two" in _refused(connection, entry_after_legs(90003, (cash, 100)))
+    assert "existing ledger entry" in _refused(
+        connection, lambda: _raw_legs(connection, e.id, (cash, 5))
+    )
+    # legs whose entry never arrives fail the deferred foreign key at commit
+    assert "foreign key" in _refused(
+        connection, lambda: _raw_legs(connection, 90004, (cash, 7), (cap, -7))
+    )
+    # a balanced raw entry passes (the hash chain is verify's business)
     nested = connection.begin_nested()
-    legs(_raw_entry(connection, 90004, "r4"), (cash, 100), (cap, -100))
+    entry_after_legs(90005, (cash, 100), (cap, -100))()
     connection.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))
     nested.rollback()
 
@@ -309,7 +324,7 @@ def test_verify_reports_the_first_altered_entry(
     session.expire_all()
     report = ledger.verify(session)
     assert not report.ok
-    assert report.first_break is not None and report.first_break.seq == target.seq
+    assert report.first_break is not None and report.first_break.entry_id == target.id
     assert "L-1" in report.first_break.problem  # the book no longer sums to zero
     assert report.book_sums[CITY] == 1
 
@@ -325,7 +340,7 @@ def test_verify_detects_a_changed_description_and_a_removed_tail(
     )
     session.expire_all()
     report = ledger.verify(session)
-    assert report.first_break is not None and report.first_break.seq == e.seq
+    assert report.first_break is not None and report.first_break.entry_id == e.id
     assert "hash" in report.first_break.problem
 
 
@@ -519,7 +534,7 @@ def test_api_entries_filters_and_pages(client: TestClient, auth) -> None:  # typ
         page = client.get(
             "/api/v1/ledger/entries?limit=4" + (f"&cursor={cursor}" if cursor else ""), headers=h
         ).json()
-        seqs += [e["seq"] for e in page["items"]]
+        seqs += [e["id"] for e in page["items"]]
         cursor = page["next_cursor"]
         if not cursor:
             break
@@ -575,7 +590,7 @@ def test_api_reversal_endpoint(client: TestClient, auth) -> None:  # type: ignor
 
 def test_api_verify_and_export(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
     v = client.get("/api/v1/ledger/verify", headers=auth("regulator")).json()
-    assert v["ok"] and v["first_break"] is None and v["entries_checked"] == v["head_seq"] >= 12
+    assert v["ok"] and v["first_break"] is None and v["entries_checked"] == v["head_entry_id"] >= 12
     assert set(v["book_sums"].values()) == {"0.00"}
     ex = client.get("/api/v1/ledger/export.beancount", headers=auth("fund_xb"))
     assert ex.status_code == 200 and ex.headers["content-type"].startswith("text/plain")

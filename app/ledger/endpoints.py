@@ -48,7 +48,6 @@ def _entries_out(session: Session, entries: list[LedgerEntry]) -> list[s.EntryOu
     return [
         s.EntryOut(
             id=e.id,
-            seq=e.seq,
             event_type=e.event_type,
             event_id=e.event_id,
             business_date=e.business_date,
@@ -125,7 +124,6 @@ def get_account(
         lines=[
             s.StatementLineOut(
                 entry_id=ln.entry.id,
-                seq=ln.entry.seq,
                 business_date=ln.entry.business_date,
                 event_type=ln.entry.event_type,
                 event_id=ln.entry.event_id,
@@ -159,7 +157,7 @@ def list_entries(
         since=since,
         until=until,
     )
-    rows, cursor = paginate(session, stmt, LedgerEntry.seq, page)
+    rows, cursor = paginate(session, stmt, LedgerEntry.id, page)
     return Page(items=_entries_out(session, list(rows)), next_cursor=cursor)
 
 
@@ -256,10 +254,9 @@ def verify(session: SessionDep, _: Reader) -> s.VerifyOut:
     return s.VerifyOut(
         ok=report.ok,
         entries_checked=report.entries_checked,
-        head_seq=report.head_seq,
+        head_entry_id=report.head_entry_id,
         first_break=(
             s.ChainBreakOut(
-                seq=report.first_break.seq,
                 entry_id=report.first_break.entry_id,
                 problem=report.first_break.problem,
             )

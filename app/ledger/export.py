@@ -63,7 +63,6 @@ def _transaction(entry: LedgerEntry, fund: str, legs: list[LegSpec]) -> list[str
     lines = [
         f"{entry.business_date.isoformat()} * {_quote(entry.event_type)} {_quote(narration)}\n",
         f"  entry_id: {_quote(str(entry.id))}\n",
-        f"  seq: {_quote(str(entry.seq))}\n",
         f"  event: {_quote(f'{entry.event_type}:{entry.event_id}')}\n",
         f"  book: {_quote(fund)}\n",
     ]

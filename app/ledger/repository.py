@@ -6,30 +6,79 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from app.ledger.postings import GENESIS_HASH, LegSpec
+from app.ledger.postings import LegSpec
 from app.models import Fund, LedgerAccount, LedgerChainHead, LedgerEntry, LedgerLeg
+from app.models.base import Base
 
 
-def lock_head(session: Session) -> LedgerChainHead:
-    """The chain head, locked until the transaction ends (SELECT … FOR UPDATE)."""
-    head = session.scalars(
-        select(LedgerChainHead)
+def lock_head(session: Session) -> tuple[int, str]:
+    """(last id, last hash) of the chain, locked until the transaction ends."""
+    row = session.execute(
+        select(LedgerChainHead.last_seq, LedgerChainHead.last_hash)
         .where(LedgerChainHead.id == 1)
         .with_for_update()
-        .execution_options(populate_existing=True)
-    ).first()
-    if head is None:  # the migration inserts it; a database built by hand may lack it
-        head = LedgerChainHead(id=1, last_seq=0, last_hash=GENESIS_HASH)
-        session.add(head)
-        session.flush()
-    return head
+    ).one()
+    return int(row[0]), str(row[1])
 
 
-def head(session: Session) -> LedgerChainHead | None:
-    return session.get(LedgerChainHead, 1)
+def head(session: Session) -> tuple[int, str]:
+    row = session.execute(
+        select(LedgerChainHead.last_seq, LedgerChainHead.last_hash).where(LedgerChainHead.id == 1)
+    ).one()
+    return int(row[0]), str(row[1])
+
+
+def move_head(session: Session, last_id: int, last_hash: str) -> None:
+    session.execute(
+        update(LedgerChainHead)
+        .where(LedgerChainHead.id == 1)
+        .values(last_seq=last_id, last_hash=last_hash)
+    )
+
+
+def entries_by_keys(session: Session, keys: Sequence[str]) -> dict[str, LedgerEntry]:
+    rows = session.scalars(select(LedgerEntry).where(LedgerEntry.idempotency_key.in_(keys)))
+    return {e.idempotency_key: e for e in rows}
+
+
+LEG_COLUMNS = ("entry_id", "account_id", "fund_code", "amount_fen")
+ENTRY_COLUMNS = (
+    "id",
+    "event_type",
+    "event_id",
+    "idempotency_key",
+    "business_date",
+    "recorded_at",
+    "description",
+    "reverses_entry_id",
+    "actor_id",
+    "prev_hash",
+    "hash",
+)
+COPY_THRESHOLD = 200  # rows; below it a multi-row INSERT is as fast
+
+
+def insert_rows(
+    session: Session, model: type[Base], columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """Bulk insert: COPY on PostgreSQL for large batches, multi-row INSERT otherwise."""
+    if not rows:
+        return
+    conn = session.connection()
+    if conn.dialect.name == "postgresql" and len(rows) >= COPY_THRESHOLD:
+        driver: Any = conn.connection.driver_connection  # a psycopg 3 connection
+        table = model.__table__.name  # type: ignore[attr-defined]
+        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        with driver.cursor() as cur, cur.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    session.execute(insert(model), [dict(zip(columns, row, strict=True)) for row in rows])
 
 
 def entry_by_key(session: Session, key: str) -> LedgerEntry | None:
@@ -45,6 +94,16 @@ def entry_reversing(session: Session, entry_id: int) -> LedgerEntry | None:
 def accounts_by_code(session: Session, codes: Iterable[str]) -> dict[str, LedgerAccount]:
     rows = session.scalars(select(LedgerAccount).where(LedgerAccount.code.in_(list(codes))))
     return {a.code: a for a in rows}
+
+
+def create_accounts(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert accounts, leaving alone any that a concurrent writer created first."""
+    stmt: Any
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = postgresql_insert(LedgerAccount)
+    else:
+        stmt = sqlite_insert(LedgerAccount)
+    session.execute(stmt.values(rows).on_conflict_do_nothing(index_elements=["code"]))
 
 
 def existing_funds(session: Session, codes: Iterable[str]) -> set[str]:
@@ -167,7 +226,7 @@ def statement_lines(
     if until:
         stmt = stmt.where(LedgerEntry.business_date <= until)
     return session.execute(
-        stmt.order_by(LedgerEntry.business_date, LedgerEntry.seq, LedgerLeg.id)
+        stmt.order_by(LedgerEntry.business_date, LedgerEntry.id, LedgerLeg.id)
     ).all()
 
 
@@ -184,12 +243,12 @@ def chain_rows(
     session: Session, *, batch: int = 2000
 ) -> Iterator[tuple[LedgerEntry, list[tuple[str, LegSpec]]]]:
     """Entries in sequence order with their legs as (account code, leg)."""
-    last_seq = 0
+    last_id = 0
     while True:
         entries = session.scalars(
             select(LedgerEntry)
-            .where(LedgerEntry.seq > last_seq)
-            .order_by(LedgerEntry.seq)
+            .where(LedgerEntry.id > last_id)
+            .order_by(LedgerEntry.id)
             .limit(batch)
         ).all()
         if not entries:
@@ -211,7 +270,7 @@ def chain_rows(
             legs[entry_id].append((code, LegSpec(fund, kind, amount, counterparty)))
         for e in entries:
             yield e, legs[e.id]
-        last_seq = entries[-1].seq
+        last_id = entries[-1].id
         for e in entries:
             session.expunge(e)
 

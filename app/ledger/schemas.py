@@ -20,8 +20,7 @@ class LegOut(BaseModel):
 
 
 class EntryOut(BaseModel):
-    id: int
-    seq: int
+    id: int = Field(description="the entry's place in the one gapless journal sequence")
     event_type: str
     event_id: str
     business_date: date
@@ -53,7 +52,6 @@ class AccountBalanceOut(AccountOut):
 
 class StatementLineOut(BaseModel):
     entry_id: int
-    seq: int
     business_date: date
     event_type: str
     event_id: str
@@ -94,7 +92,6 @@ class TrialBalanceOut(BaseModel):
 
 
 class ChainBreakOut(BaseModel):
-    seq: int | None
     entry_id: int | None
     problem: str
 
@@ -102,7 +99,7 @@ class ChainBreakOut(BaseModel):
 class VerifyOut(BaseModel):
     ok: bool
     entries_checked: int
-    head_seq: int
+    head_entry_id: int = Field(description="the last entry id recorded by the chain head")
     first_break: ChainBreakOut | None
     book_sums: dict[str, Yuan] = Field(description="every book's legs summed: all zero")
 

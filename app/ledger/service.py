@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotFound, Unprocessable, Violation
@@ -22,6 +22,7 @@ from app.ledger.postings import (
     validate_legs,
 )
 from app.models import Bank, Fund, FundContributor, LedgerAccount, LedgerEntry, LedgerLeg
+from app.models.base import utcnow
 
 
 class UnbalancedEntry(Unprocessable):
@@ -44,9 +45,11 @@ def _refuse(problems: list[str]) -> UnbalancedEntry:
     )
 
 
-def _same_content(entry: LedgerEntry, legs: Sequence[tuple[str, int]], session: Session) -> bool:
+def _same_content(session: Session, entry: LedgerEntry, spec: EntrySpec) -> bool:
     stored = repo.legs_of(session, [entry.id])[entry.id]
-    return Counter((a.code, g.amount_fen) for g, a in stored) == Counter(legs)
+    return entry.event_type == spec.event_type and Counter(
+        (a.code, g.amount_fen) for g, a in stored
+    ) == Counter((g.account_code, g.amount_fen) for g in spec.legs)
 
 
 def _check_counterparty(session: Session, leg: LegSpec) -> str | None:
@@ -68,38 +71,146 @@ def _check_counterparty(session: Session, leg: LegSpec) -> str | None:
 
 
 def _ensure_accounts(session: Session, legs: Sequence[LegSpec]) -> dict[str, LedgerAccount]:
-    codes = {leg.account_code for leg in legs}
-    accounts = repo.accounts_by_code(session, codes)
-    missing = [leg for leg in legs if leg.account_code not in accounts]
+    """The accounts of these legs, opening the missing ones from the chart of accounts."""
+    accounts = repo.accounts_by_code(session, {leg.account_code for leg in legs})
+    missing = {leg.account_code: leg for leg in legs if leg.account_code not in accounts}
     if not missing:
         return accounts
-    funds = repo.existing_funds(session, {leg.fund_code for leg in missing})
-    problems = []
-    for leg in missing:
-        if leg.account_code in accounts:
-            continue
+    funds = repo.existing_funds(session, {leg.fund_code for leg in missing.values()})
+    problems, rows = [], []
+    for code, leg in missing.items():
         if leg.fund_code not in funds:
             problems.append(f"unknown fund {leg.fund_code!r}")
-            continue
-        if (why := _check_counterparty(session, leg)) is not None:
+        elif (why := _check_counterparty(session, leg)) is not None:
             problems.append(why)
-            continue
-        spec = CHART[leg.kind]
-        account = LedgerAccount(
-            code=leg.account_code,
-            fund_code=leg.fund_code,
-            kind=leg.kind,
-            counterparty=leg.counterparty,
-            type=spec.type,
-            normal_side=spec.normal_side,
-            name=spec.name_zh + (f" · {leg.counterparty}" if leg.counterparty else ""),
-        )
-        session.add(account)
-        accounts[leg.account_code] = account
+        else:
+            spec = CHART[leg.kind]
+            rows.append(
+                {
+                    "code": code,
+                    "fund_code": leg.fund_code,
+                    "kind": leg.kind,
+                    "counterparty": leg.counterparty,
+                    "type": spec.type,
+                    "normal_side": spec.normal_side,
+                    "created_at": utcnow(),
+                    "name": spec.name_zh + (f" · {leg.counterparty}" if leg.counterparty else ""),
+                }
+            )
     if problems:
         raise _refuse(sorted(set(problems)))
-    session.flush()
-    return accounts
+    repo.create_accounts(session, rows)
+    return repo.accounts_by_code(session, {leg.account_code for leg in legs})
+
+
+@dataclass(frozen=True)
+class EntrySpec:
+    """One entry to post: the business event it records and its legs."""
+
+    event_type: str
+    event_id: str
+    idempotency_key: str
+    business_date: date
+    legs: Sequence[LegSpec]
+    description: str = ""
+    reverses_entry_id: int | None = None
+
+
+@dataclass
+class _Prepared:
+    replays: dict[int, LedgerEntry]  # index in the batch → the entry posted earlier
+    entry_rows: list[tuple[object, ...]]
+    leg_rows: list[tuple[object, ...]]
+    last_id: int
+    last_hash: str
+
+
+def _prepare(
+    session: Session, specs: Sequence[EntrySpec], *, now: datetime, actor_id: int | None
+) -> _Prepared:
+    """Validate, resolve accounts, take the chain head's lock, settle replays and compute
+    ids and hashes. Nothing is written to the journal yet."""
+    problems = []
+    for i, spec in enumerate(specs):
+        try:
+            validate_legs(spec.legs)
+        except LedgerRuleError as exc:
+            problems += [f"entry {i}: {p}" if len(specs) > 1 else p for p in exc.problems]
+    keys = [spec.idempotency_key for spec in specs]
+    if len(set(keys)) != len(keys):
+        problems.append("idempotency keys repeat within the batch")
+    if problems:
+        raise _refuse(problems)
+    accounts = _ensure_accounts(session, [g for spec in specs for g in spec.legs])
+    last_id, last_hash = repo.lock_head(session)
+    # Checked under the lock: a concurrent writer of the same key has committed by now.
+    existing = repo.entries_by_keys(session, keys)
+    replays: dict[int, LedgerEntry] = {}
+    entry_rows: list[tuple[object, ...]] = []
+    leg_rows: list[tuple[object, ...]] = []
+    for i, spec in enumerate(specs):
+        if (prior := existing.get(spec.idempotency_key)) is not None:
+            if not _same_content(session, prior, spec):
+                raise LedgerKeyReused(
+                    f"ledger idempotency key {spec.idempotency_key!r} was used for another entry",
+                    [Violation(msg="key reused", loc=("idempotency_key",), rule="L-4")],
+                    rule="L-4",
+                )
+            replays[i] = prior
+            continue
+        entry_id = last_id + 1
+        digest = entry_hash(
+            prev_hash=last_hash,
+            seq=entry_id,
+            event_type=spec.event_type,
+            event_id=spec.event_id,
+            idempotency_key=spec.idempotency_key,
+            business_date=spec.business_date,
+            recorded_at=now,
+            description=spec.description,
+            reverses_entry_id=spec.reverses_entry_id,
+            legs=[(g.account_code, g.amount_fen) for g in spec.legs],
+        )
+        entry_rows.append(
+            (
+                entry_id,
+                spec.event_type,
+                spec.event_id,
+                spec.idempotency_key,
+                spec.business_date,
+                now,
+                spec.description,
+                spec.reverses_entry_id,
+                actor_id,
+                last_hash,
+                digest,
+            )
+        )
+        leg_rows += [
+            (entry_id, accounts[g.account_code].id, g.fund_code, g.amount_fen) for g in spec.legs
+        ]
+        last_id, last_hash = entry_id, digest
+    return _Prepared(replays, entry_rows, leg_rows, last_id, last_hash)
+
+
+def post_many(
+    session: Session, specs: Sequence[EntrySpec], *, now: datetime, actor_id: int | None = None
+) -> list[int]:
+    """Post a batch of balanced entries in the caller's transaction; returns their ids in
+    order (a replayed key returns the id posted before). Legs go in first, then the entry
+    rows, so PostgreSQL checks whole entries as they arrive; large batches use COPY."""
+    if not specs:
+        return []
+    prepared = _prepare(session, specs, now=now, actor_id=actor_id)
+    repo.insert_rows(session, LedgerLeg, repo.LEG_COLUMNS, prepared.leg_rows)
+    repo.insert_rows(session, LedgerEntry, repo.ENTRY_COLUMNS, prepared.entry_rows)
+    if prepared.entry_rows:
+        repo.move_head(session, prepared.last_id, prepared.last_hash)
+    new_ids = iter(int(row[0]) for row in prepared.entry_rows)  # type: ignore[call-overload]
+    return [
+        prepared.replays[i].id if i in prepared.replays else next(new_ids)
+        for i in range(len(specs))
+    ]
 
 
 def post(
@@ -115,65 +226,23 @@ def post(
     actor_id: int | None = None,
     reverses_entry_id: int | None = None,
 ) -> LedgerEntry:
-    """Post one balanced entry. Re-posting the same key with the same legs returns the
-    first entry; the same key with other legs is a conflict. Posting takes the chain
-    head's lock, so entries form one gapless, hash-linked sequence."""
-    try:
-        validate_legs(legs)
-    except LedgerRuleError as exc:
-        raise _refuse(exc.problems) from None
-    head = repo.lock_head(session)
-    existing = repo.entry_by_key(session, idempotency_key)
-    if existing is not None:
-        if existing.event_type == event_type and _same_content(
-            existing, [(g.account_code, g.amount_fen) for g in legs], session
-        ):
-            return existing
-        raise LedgerKeyReused(
-            f"ledger idempotency key {idempotency_key!r} was used for another entry",
-            [Violation(msg="key reused", loc=("idempotency_key",), rule="L-4")],
-            rule="L-4",
-        )
-    accounts = _ensure_accounts(session, legs)
-    seq = head.last_seq + 1
-    digest = entry_hash(
-        prev_hash=head.last_hash,
-        seq=seq,
-        event_type=event_type,
-        event_id=event_id,
-        idempotency_key=idempotency_key,
-        business_date=business_date,
-        recorded_at=now,
-        description=description,
-        reverses_entry_id=reverses_entry_id,
-        legs=[(g.account_code, g.amount_fen) for g in legs],
+    """Post one balanced entry (the only writer, L-1). Re-posting a key with the same legs
+    returns the first entry (L-4); the same key with other legs is a conflict. Entries
+    form one gapless, hash-linked sequence under the chain head's lock."""
+    spec = EntrySpec(
+        event_type, event_id, idempotency_key, business_date, legs, description, reverses_entry_id
     )
-    entry = LedgerEntry(
-        seq=seq,
-        event_type=event_type,
-        event_id=event_id,
-        idempotency_key=idempotency_key,
-        business_date=business_date,
-        recorded_at=now,
-        description=description,
-        reverses_entry_id=reverses_entry_id,
-        actor_id=actor_id,
-        prev_hash=head.last_hash,
-        hash=digest,
+    prepared = _prepare(session, [spec], now=now, actor_id=actor_id)
+    if 0 in prepared.replays:
+        return prepared.replays[0]
+    session.execute(
+        insert(LedgerLeg),
+        [dict(zip(repo.LEG_COLUMNS, row, strict=True)) for row in prepared.leg_rows],
     )
+    entry = LedgerEntry(**dict(zip(repo.ENTRY_COLUMNS, prepared.entry_rows[0], strict=True)))
     session.add(entry)
     session.flush()
-    session.add_all(
-        LedgerLeg(
-            entry_id=entry.id,
-            account_id=accounts[g.account_code].id,
-            fund_code=g.fund_code,
-            amount_fen=g.amount_fen,
-        )
-        for g in legs
-    )
-    head.last_seq, head.last_hash = seq, digest
-    session.flush()
+    repo.move_head(session, prepared.last_id, prepared.last_hash)
     return entry
 
 
@@ -297,7 +366,6 @@ def trial_balance(
 
 @dataclass
 class ChainBreak:
-    seq: int | None
     entry_id: int | None
     problem: str
 
@@ -305,7 +373,7 @@ class ChainBreak:
 @dataclass
 class VerifyReport:
     entries_checked: int
-    head_seq: int
+    head_entry_id: int
     first_break: ChainBreak | None
     book_sums: dict[str, int]
 
@@ -314,62 +382,57 @@ class VerifyReport:
         return self.first_break is None and all(v == 0 for v in self.book_sums.values())
 
 
+def _entry_problem(
+    entry: LedgerEntry, legs: list[tuple[str, LegSpec]], expected_id: int, expected_prev: str
+) -> str | None:
+    if entry.id != expected_id:
+        return f"sequence gap: expected entry {expected_id}, found {entry.id}"
+    if entry.prev_hash != expected_prev:
+        return "prev_hash does not match the preceding entry's hash"
+    try:
+        validate_legs([leg for _, leg in legs])
+    except LedgerRuleError as exc:
+        return "legs break L-1: " + "; ".join(exc.problems)
+    recomputed = entry_hash(
+        prev_hash=entry.prev_hash,
+        seq=entry.id,
+        event_type=entry.event_type,
+        event_id=entry.event_id,
+        idempotency_key=entry.idempotency_key,
+        business_date=entry.business_date,
+        recorded_at=entry.recorded_at,
+        description=entry.description,
+        reverses_entry_id=entry.reverses_entry_id,
+        legs=[(code, leg.amount_fen) for code, leg in legs],
+    )
+    if recomputed != entry.hash:
+        return "content does not match its stored hash (altered after posting)"
+    return None
+
+
 def verify(session: Session) -> VerifyReport:
     """Recompute the hash chain and every book's sum; report the first break."""
-    expected_prev, expected_seq, checked = GENESIS_HASH, 1, 0
+    expected_prev, expected_id, checked = GENESIS_HASH, 1, 0
     first: ChainBreak | None = None
     sums: dict[str, int] = defaultdict(int)
     for entry, legs in repo.chain_rows(session):
         checked += 1
         for _, leg in legs:
             sums[leg.fund_code] += leg.amount_fen
-        if first is not None:
-            continue
-        problem = None
-        if entry.seq != expected_seq:
-            problem = f"sequence gap: expected {expected_seq}, found {entry.seq}"
-        elif entry.prev_hash != expected_prev:
-            problem = "prev_hash does not match the preceding entry's hash"
-        else:
-            try:
-                validate_legs([leg for _, leg in legs])
-            except LedgerRuleError as exc:
-                problem = "legs break L-1: " + "; ".join(exc.problems)
-            else:
-                recomputed = entry_hash(
-                    prev_hash=entry.prev_hash,
-                    seq=entry.seq,
-                    event_type=entry.event_type,
-                    event_id=entry.event_id,
-                    idempotency_key=entry.idempotency_key,
-                    business_date=entry.business_date,
-                    recorded_at=entry.recorded_at,
-                    description=entry.description,
-                    reverses_entry_id=entry.reverses_entry_id,
-                    legs=[(code, leg.amount_fen) for code, leg in legs],
-                )
-                if recomputed != entry.hash:
-                    problem = "content does not match its stored hash (altered after posting)"
-        if problem:
-            first = ChainBreak(seq=entry.seq, entry_id=entry.id, problem=problem)
-        expected_prev, expected_seq = entry.hash, entry.seq + 1
-    head = repo.head(session)
-    head_seq = head.last_seq if head else 0
-    if (
-        first is None
-        and head is not None
-        and (head.last_seq != expected_seq - 1 or head.last_hash != expected_prev)
-    ):
+        if first is None and (problem := _entry_problem(entry, legs, expected_id, expected_prev)):
+            first = ChainBreak(entry_id=entry.id, problem=problem)
+        expected_prev, expected_id = entry.hash, entry.id + 1
+    head_id, head_hash = repo.head(session)
+    if first is None and (head_id != expected_id - 1 or head_hash != expected_prev):
         first = ChainBreak(
-            seq=head.last_seq,
-            entry_id=None,
+            entry_id=head_id,
             problem="the chain head does not match the last entry (entries removed?)",
         )
     if first is None and (orphans := repo.orphan_leg_entries(session)):
-        first = ChainBreak(seq=None, entry_id=orphans[0], problem="legs without an entry")
+        first = ChainBreak(entry_id=orphans[0], problem="legs without an entry")
     return VerifyReport(
         entries_checked=checked,
-        head_seq=head_seq,
+        head_entry_id=head_id,
         first_break=first,
         book_sums=dict(sorted(sums.items())),
     )

@@ -1,8 +1,12 @@
 """The double-entry journal (SPEC §5): accounts per fund book, entries and their legs.
 
 Legs carry signed integer fen: debit positive, credit negative. Every entry's legs sum
-to zero in each fund's book (L-1). Entries and legs are append-only (L-2); each entry
-stores its content hash and its predecessor's, in a gapless sequence."""
+to zero in each fund's book (L-1). Entries and legs are append-only (L-2). An entry's id
+is its place in one gapless sequence, assigned under the chain head's lock; each entry
+stores its content hash and its predecessor's.
+
+An entry's legs are written before the entry itself (their foreign key is checked at
+commit), so the database checks a whole entry the moment the entry row arrives."""
 
 from __future__ import annotations
 
@@ -38,11 +42,10 @@ class LedgerEntry(Base):
     __tablename__ = "ledger_entries"
     __table_args__ = (
         Index("ix_ledger_entries_event", "event_type", "event_id"),
-        CheckConstraint("seq > 0", name="seq_positive"),
+        CheckConstraint("id > 0", name="id_positive"),
     )
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     event_type: Mapped[str] = mapped_column(String(40))
     event_id: Mapped[str] = mapped_column(String(64))
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
@@ -65,7 +68,9 @@ class LedgerLeg(Base):
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"), index=True)
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("ledger_entries.id", deferrable=True, initially="DEFERRED"), index=True
+    )
     account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"))
     fund_code: Mapped[str] = mapped_column(ForeignKey("funds.code"), index=True)
     amount_fen: Mapped[int] = mapped_column(BigInteger)
