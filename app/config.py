@@ -23,6 +23,9 @@ class Settings(BaseSettings):
         DEFAULT_DATABASE_URL, description="SQLAlchemy URL (sqlite / postgresql)"
     )
     db_pool_size: int = Field(10, ge=1, le=200)
+    db_pool_pre_ping: bool = Field(
+        False, description="test each pooled connection before use (one more round trip)"
+    )
     jwt_secret: SecretStr = Field(SecretStr(DEFAULT_JWT_SECRET), description="HS256 signing key")
     jwt_ttl_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600)
     jwt_issuer: str = "risk-fund-ledger"

@@ -21,7 +21,12 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
+def make_engine(
+    url: str, *, pool_size: int = 10, pre_ping: bool = False, echo: bool = False
+) -> Engine:
+    """SQLite or PostgreSQL. Pooled PostgreSQL connections are recycled every 30 minutes;
+    a connection found dead invalidates the pool, so the next checkout reconnects.
+    `pre_ping` tests every checkout first, at the price of one more round trip."""
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -33,7 +38,12 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
         _sqlite_pragmas(engine)
         return engine
     return create_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=pre_ping,
+        pool_recycle=1800,
     )
 
 

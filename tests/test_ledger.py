@@ -223,8 +223,8 @@ def _raw_legs(connection: Connection, entry_id: int, *legs: tuple[int, int]) -> 
     for account, amount in legs:
         connection.execute(
             text(
-                "INSERT INTO ledger_legs (entry_id, account_id, fund_code, amount_fen) "
-                "VALUES (:e, :a, :f, :m)"
+                "INSERT INTO ledger_legs (entry_id, position, account_id, fund_code, amount_fen) "
+                "VALUES (:e, (SELECT count(*) FROM ledger_legs WHERE entry_id = :e), :a, :f, :m)"
             ),
             {"e": entry_id, "a": account, "f": CITY, "m": amount},
         )

@@ -25,7 +25,7 @@ CITY = "SKD_CITY_320100"
 POSTERS, PER_POSTER = 50, 20
 HALF_WRITTEN = text("""
     SELECT e.id FROM ledger_entries e LEFT JOIN ledger_legs l ON l.entry_id = e.id
-    GROUP BY e.id HAVING count(l.id) < 2 OR coalesce(sum(l.amount_fen), 0) <> 0
+    GROUP BY e.id HAVING count(l.entry_id) < 2 OR coalesce(sum(l.amount_fen), 0) <> 0
     UNION ALL
     SELECT l.entry_id FROM ledger_legs l GROUP BY l.entry_id, l.fund_code
     HAVING sum(l.amount_fen) <> 0
@@ -84,13 +84,20 @@ def test_50_parallel_posters_lose_nothing_and_expose_no_half_entry(pg_engine: En
         except BaseException as exc:
             errors.append(exc)
 
+    reads = 0
+
     def reader() -> None:
-        barrier.wait()
-        while not done.is_set():
-            with pg_engine.connect() as conn:
-                rows = conn.execute(HALF_WRITTEN).scalars().all()
+        nonlocal reads
+        try:
+            barrier.wait()
+            while not done.is_set():
+                with pg_engine.connect() as conn:
+                    rows = conn.execute(HALF_WRITTEN).scalars().all()
+                reads += 1
                 if rows:
                     half_seen.append(list(rows))
+        except BaseException as exc:
+            errors.append(exc)
 
     threads = [threading.Thread(target=poster, args=(n,)) for n in range(POSTERS)]
     watch = threading.Thread(target=reader)
@@ -102,6 +109,7 @@ def test_50_parallel_posters_lose_nothing_and_expose_no_half_entry(pg_engine: En
     watch.join()
 
     assert errors == []
+    assert reads >= 5, "the reader must have looked while the posters wrote"
     assert half_seen == []
     total = POSTERS * PER_POSTER
     with Session(pg_engine) as s:

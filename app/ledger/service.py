@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from app.errors import Conflict, NotFound, Unprocessable, Violation
 from app.ledger import repository as repo
@@ -21,7 +21,7 @@ from app.ledger.postings import (
     negate,
     validate_legs,
 )
-from app.models import Bank, Fund, FundContributor, LedgerAccount, LedgerEntry, LedgerLeg
+from app.models import Bank, Fund, FundContributor, LedgerAccount, LedgerEntry
 from app.models.base import utcnow
 
 
@@ -70,12 +70,14 @@ def _check_counterparty(session: Session, leg: LegSpec) -> str | None:
     return None
 
 
-def _ensure_accounts(session: Session, legs: Sequence[LegSpec]) -> dict[str, LedgerAccount]:
-    """The accounts of these legs, opening the missing ones from the chart of accounts."""
-    accounts = repo.accounts_by_code(session, {leg.account_code for leg in legs})
-    missing = {leg.account_code: leg for leg in legs if leg.account_code not in accounts}
+def _open_accounts(
+    session: Session, legs: Sequence[LegSpec], known: dict[str, int]
+) -> dict[str, int]:
+    """Open the accounts these legs need that do not exist yet, from the chart of
+    accounts. Called under the chain head's lock, so no two writers open one account."""
+    missing = {leg.account_code: leg for leg in legs if leg.account_code not in known}
     if not missing:
-        return accounts
+        return known
     funds = repo.existing_funds(session, {leg.fund_code for leg in missing.values()})
     problems, rows = [], []
     for code, leg in missing.items():
@@ -100,7 +102,7 @@ def _ensure_accounts(session: Session, legs: Sequence[LegSpec]) -> dict[str, Led
     if problems:
         raise _refuse(sorted(set(problems)))
     repo.create_accounts(session, rows)
-    return repo.accounts_by_code(session, {leg.account_code for leg in legs})
+    return {**known, **repo.account_ids_by_code(session, missing)}
 
 
 @dataclass(frozen=True)
@@ -141,10 +143,11 @@ def _prepare(
         problems.append("idempotency keys repeat within the batch")
     if problems:
         raise _refuse(problems)
-    accounts = _ensure_accounts(session, [g for spec in specs for g in spec.legs])
-    last_id, last_hash = repo.lock_head(session)
-    # Checked under the lock: a concurrent writer of the same key has committed by now.
-    existing = repo.entries_by_keys(session, keys)
+    all_legs = [g for spec in specs for g in spec.legs]
+    view = repo.read_for_posting(session, sorted({g.account_code for g in all_legs}), keys)
+    accounts = _open_accounts(session, all_legs, view.account_ids)
+    last_id, last_hash = view.last_id, view.last_hash
+    existing = {key: session.get_one(LedgerEntry, i) for key, i in view.existing_keys.items()}
     replays: dict[int, LedgerEntry] = {}
     entry_rows: list[tuple[object, ...]] = []
     leg_rows: list[tuple[object, ...]] = []
@@ -187,7 +190,8 @@ def _prepare(
             )
         )
         leg_rows += [
-            (entry_id, accounts[g.account_code].id, g.fund_code, g.amount_fen) for g in spec.legs
+            (entry_id, position, accounts[g.account_code], g.fund_code, g.amount_fen)
+            for position, g in enumerate(spec.legs)
         ]
         last_id, last_hash = entry_id, digest
     return _Prepared(replays, entry_rows, leg_rows, last_id, last_hash)
@@ -202,10 +206,13 @@ def post_many(
     if not specs:
         return []
     prepared = _prepare(session, specs, now=now, actor_id=actor_id)
-    repo.insert_rows(session, LedgerLeg, repo.LEG_COLUMNS, prepared.leg_rows)
-    repo.insert_rows(session, LedgerEntry, repo.ENTRY_COLUMNS, prepared.entry_rows)
-    if prepared.entry_rows:
-        repo.move_head(session, prepared.last_id, prepared.last_hash)
+    repo.write_entries(
+        session,
+        prepared.leg_rows,
+        prepared.entry_rows,
+        last_id=prepared.last_id,
+        last_hash=prepared.last_hash,
+    )
     new_ids = iter(int(row[0]) for row in prepared.entry_rows)  # type: ignore[call-overload]
     return [
         prepared.replays[i].id if i in prepared.replays else next(new_ids)
@@ -235,14 +242,18 @@ def post(
     prepared = _prepare(session, [spec], now=now, actor_id=actor_id)
     if 0 in prepared.replays:
         return prepared.replays[0]
-    session.execute(
-        insert(LedgerLeg),
-        [dict(zip(repo.LEG_COLUMNS, row, strict=True)) for row in prepared.leg_rows],
+    repo.write_entries(
+        session,
+        prepared.leg_rows,
+        prepared.entry_rows,
+        last_id=prepared.last_id,
+        last_hash=prepared.last_hash,
     )
-    entry = LedgerEntry(**dict(zip(repo.ENTRY_COLUMNS, prepared.entry_rows[0], strict=True)))
+    values = dict(zip(repo.ENTRY_COLUMNS, prepared.entry_rows[0], strict=True))
+    # The row is written; hand the caller a persistent object without reading it back.
+    entry = LedgerEntry(**values)
+    make_transient_to_detached(entry)
     session.add(entry)
-    session.flush()
-    repo.move_head(session, prepared.last_id, prepared.last_hash)
     return entry
 
 

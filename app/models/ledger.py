@@ -12,7 +12,17 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, BigIntPK, CreatedAt, utcnow
@@ -26,6 +36,8 @@ class LedgerAccount(CreatedAt, Base):
     __table_args__ = (
         CheckConstraint(_in("type", ACCOUNT_TYPES), name="type"),
         CheckConstraint(_in("normal_side", ("debit", "credit")), name="normal_side"),
+        # target of the legs' (account, book) foreign key: a leg's book is its account's
+        UniqueConstraint("id", "fund_code", name="uq_ledger_accounts_id_fund_code"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -55,24 +67,32 @@ class LedgerEntry(Base):
     reverses_entry_id: Mapped[int | None] = mapped_column(
         ForeignKey("ledger_entries.id"), unique=True
     )
-    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 
 
 class LedgerLeg(Base):
+    """One leg of an entry. Keyed by (entry, position): no sequence, no extra index.
+    Its book (`fund_code`) must be its account's book — one composite foreign key."""
+
     __tablename__ = "ledger_legs"
     __table_args__ = (
         CheckConstraint("amount_fen <> 0", name="non_zero"),
+        ForeignKeyConstraint(
+            ["account_id", "fund_code"],
+            ["ledger_accounts.id", "ledger_accounts.fund_code"],
+            name="fk_ledger_legs_account_book",
+        ),
         Index("ix_ledger_legs_account_entry", "account_id", "entry_id"),
     )
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     entry_id: Mapped[int] = mapped_column(
-        ForeignKey("ledger_entries.id", deferrable=True, initially="DEFERRED"), index=True
+        ForeignKey("ledger_entries.id", deferrable=True, initially="DEFERRED"), primary_key=True
     )
-    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"))
-    fund_code: Mapped[str] = mapped_column(ForeignKey("funds.code"), index=True)
+    position: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigInteger)
+    fund_code: Mapped[str] = mapped_column(String(32))
     amount_fen: Mapped[int] = mapped_column(BigInteger)
 
 

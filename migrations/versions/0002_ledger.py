@@ -38,9 +38,11 @@ CREATE FUNCTION ledger_legs_for_new_entries_only() RETURNS trigger LANGUAGE plpg
 DECLARE
   existing bigint;
 BEGIN
-  SELECT e.id INTO existing
+  -- one primary-key probe per distinct entry of the statement (LATERAL … LIMIT keeps the
+  -- plan a nested loop over the index, whatever the size of the journal)
+  SELECT n.entry_id INTO existing
     FROM (SELECT DISTINCT entry_id FROM new_legs) n
-    JOIN ledger_entries e ON e.id = n.entry_id
+    CROSS JOIN LATERAL (SELECT 1 FROM ledger_entries e WHERE e.id = n.entry_id LIMIT 1) found
    LIMIT 1;
   IF existing IS NOT NULL THEN
     RAISE EXCEPTION 'legs may not be added to existing ledger entry % (L-1, L-2)', existing
@@ -52,22 +54,15 @@ END $$;
 CREATE FUNCTION ledger_entries_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   bad record;
-  first_id bigint;
 BEGIN
-  SELECT min(id) INTO first_id FROM new_entries;
-  WITH per_book AS (
-    SELECT l.entry_id, l.fund_code, sum(l.amount_fen) AS total, count(*) AS n
-      FROM ledger_legs l
-     WHERE l.entry_id >= first_id
-       AND l.entry_id IN (SELECT id FROM new_entries)
-     GROUP BY l.entry_id, l.fund_code
-  )
-  SELECT e.id, coalesce(sum(p.n), 0) AS legs,
-         min(p.fund_code) FILTER (WHERE p.total <> 0) AS book
-    INTO bad
-    FROM new_entries e LEFT JOIN per_book p ON p.entry_id = e.id
-   GROUP BY e.id
-  HAVING coalesce(sum(p.n), 0) < 2 OR bool_or(p.total <> 0)
+  SELECT e.id, c.legs, b.book INTO bad
+    FROM new_entries e
+    CROSS JOIN LATERAL (
+      SELECT count(*) AS legs FROM ledger_legs l WHERE l.entry_id = e.id) c
+    LEFT JOIN LATERAL (
+      SELECT l.fund_code AS book FROM ledger_legs l WHERE l.entry_id = e.id
+       GROUP BY l.fund_code HAVING sum(l.amount_fen) <> 0 LIMIT 1) b ON true
+   WHERE c.legs < 2 OR b.book IS NOT NULL
    LIMIT 1;
   IF bad.id IS NOT NULL THEN
     IF bad.legs < 2 THEN
@@ -152,7 +147,8 @@ def upgrade() -> None:
     sa.CheckConstraint("type IN ('asset', 'liability', 'equity', 'income', 'expense', 'memo')", name=op.f('ck_ledger_accounts_type')),
     sa.ForeignKeyConstraint(['fund_code'], ['funds.code'], name=op.f('fk_ledger_accounts_fund_code_funds')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ledger_accounts')),
-    sa.UniqueConstraint('code', name=op.f('uq_ledger_accounts_code'))
+    sa.UniqueConstraint('code', name=op.f('uq_ledger_accounts_code')),
+    sa.UniqueConstraint('id', 'fund_code', name='uq_ledger_accounts_id_fund_code')
     )
     with op.batch_alter_table('ledger_accounts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_ledger_accounts_fund_code'), ['fund_code'], unique=False)
@@ -177,26 +173,22 @@ def upgrade() -> None:
     sa.UniqueConstraint('reverses_entry_id', name=op.f('uq_ledger_entries_reverses_entry_id'))
     )
     with op.batch_alter_table('ledger_entries', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_ledger_entries_actor_id'), ['actor_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_ledger_entries_business_date'), ['business_date'], unique=False)
         batch_op.create_index('ix_ledger_entries_event', ['event_type', 'event_id'], unique=False)
 
     op.create_table('ledger_legs',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('entry_id', sa.BigInteger(), nullable=False),
-    sa.Column('account_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('position', sa.SmallInteger(), nullable=False),
+    sa.Column('account_id', sa.BigInteger(), nullable=False),
     sa.Column('fund_code', sa.String(length=32), nullable=False),
     sa.Column('amount_fen', sa.BigInteger(), nullable=False),
     sa.CheckConstraint('amount_fen <> 0', name=op.f('ck_ledger_legs_non_zero')),
-    sa.ForeignKeyConstraint(['account_id'], ['ledger_accounts.id'], name=op.f('fk_ledger_legs_account_id_ledger_accounts')),
+    sa.ForeignKeyConstraint(['account_id', 'fund_code'], ['ledger_accounts.id', 'ledger_accounts.fund_code'], name='fk_ledger_legs_account_book'),
     sa.ForeignKeyConstraint(['entry_id'], ['ledger_entries.id'], name=op.f('fk_ledger_legs_entry_id_ledger_entries'), initially='DEFERRED', deferrable=True),
-    sa.ForeignKeyConstraint(['fund_code'], ['funds.code'], name=op.f('fk_ledger_legs_fund_code_funds')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_ledger_legs'))
+    sa.PrimaryKeyConstraint('entry_id', 'position', name=op.f('pk_ledger_legs'))
     )
     with op.batch_alter_table('ledger_legs', schema=None) as batch_op:
         batch_op.create_index('ix_ledger_legs_account_entry', ['account_id', 'entry_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_ledger_legs_entry_id'), ['entry_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_ledger_legs_fund_code'), ['fund_code'], unique=False)
 
 
     head = sa.table("ledger_chain_head", sa.column("id", sa.Integer),
@@ -207,15 +199,12 @@ def upgrade() -> None:
 def downgrade() -> None:
     _guards_down()
     with op.batch_alter_table('ledger_legs', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_ledger_legs_fund_code'))
-        batch_op.drop_index(batch_op.f('ix_ledger_legs_entry_id'))
         batch_op.drop_index('ix_ledger_legs_account_entry')
 
     op.drop_table('ledger_legs')
     with op.batch_alter_table('ledger_entries', schema=None) as batch_op:
         batch_op.drop_index('ix_ledger_entries_event')
         batch_op.drop_index(batch_op.f('ix_ledger_entries_business_date'))
-        batch_op.drop_index(batch_op.f('ix_ledger_entries_actor_id'))
 
     op.drop_table('ledger_entries')
     with op.batch_alter_table('ledger_accounts', schema=None) as batch_op:
