@@ -45,5 +45,9 @@ lint: install-dev
 openapi: install
 	$(BIN)/ledger openapi --out openapi/openapi.json
 
+## Ledger write benchmark on PostgreSQL (TEST_POSTGRES_URL or the local server)
+bench: install-dev
+	$(BIN)/python bench/ledger_bench.py
+
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

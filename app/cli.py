@@ -1,4 +1,5 @@
-"""Command line: `ledger migrate | seed-reference | seed-demo | create-admin | openapi`."""
+"""Command line: `ledger migrate | seed-reference | seed-demo | create-admin | openapi |
+verify | export-beancount`."""
 
 from __future__ import annotations
 
@@ -66,6 +67,32 @@ def create_admin_cmd(username: str, password: str) -> None:
     print("created" if created else "already exists")
 
 
+def verify_cmd() -> int:
+    """Recompute the journal's hash chain and per-book sums; exit 1 on the first break."""
+    from app.ledger.service import verify
+
+    with _session() as session:
+        report = verify(session)
+    sums = ", ".join(f"{book} {total}" for book, total in report.book_sums.items())
+    print(f"entries checked: {report.entries_checked}; chain head: {report.head_entry_id}")
+    print(f"book sums (fen): {sums or '-'}")
+    if report.ok:
+        print("ledger verified: hash chain intact, every book sums to zero")
+        return 0
+    brk = report.first_break
+    where = f"entry {brk.entry_id}" if brk and brk.entry_id is not None else "journal"
+    print(f"LEDGER BROKEN at {where}: {brk.problem if brk else 'a book does not sum to zero'}")
+    return 1
+
+
+def export_beancount_cmd(out: str) -> None:
+    from app.ledger.export import export_beancount
+
+    with _session() as session, open(out, "w", encoding="utf-8") as fh:
+        fh.writelines(export_beancount(session))
+    print(f"wrote {out}; check it with: bean-check {out}")
+
+
 def openapi_cmd(out: str) -> None:
     from app.openapi_export import export_openapi
 
@@ -84,6 +111,9 @@ def main(argv: list[str] | None = None) -> None:
     admin = sub.add_parser("create-admin", help="create an admin user if absent")
     admin.add_argument("username")
     admin.add_argument("password")
+    sub.add_parser("verify", help="recompute the ledger's hash chain and book sums")
+    bean = sub.add_parser("export-beancount", help="write the journal in Beancount syntax")
+    bean.add_argument("--out", default="ledger.beancount")
     api = sub.add_parser("openapi", help="write the OpenAPI document")
     api.add_argument("--out", default="openapi/openapi.json")
     args = parser.parse_args(argv)
@@ -97,6 +127,10 @@ def main(argv: list[str] | None = None) -> None:
         create_admin_cmd(args.username, args.password)
     elif args.cmd == "openapi":
         openapi_cmd(args.out)
+    elif args.cmd == "verify":
+        sys.exit(verify_cmd())
+    elif args.cmd == "export-beancount":
+        export_beancount_cmd(args.out)
 
 
 if __name__ == "__main__":

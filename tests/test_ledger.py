@@ -595,3 +595,43 @@ def test_api_verify_and_export(client: TestClient, auth) -> None:  # type: ignor
     ex = client.get("/api/v1/ledger/export.beancount", headers=auth("fund_xb"))
     assert ex.status_code == 200 and ex.headers["content-type"].startswith("text/plain")
     assert "XB-POOL" in ex.text and "SKD-PROV" not in ex.text
+
+
+def test_cli_verify_reports_ok_and_breaks(
+    database_url: str,
+    backend: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`ledger verify` on the suite's committed demo journal: intact, exit 0."""
+    from app import cli
+    from app.config import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SystemExit) as info:
+            cli.main(["verify"])
+    finally:
+        get_settings.cache_clear()
+    out = capsys.readouterr().out
+    assert info.value.code == 0, out
+    assert "ledger verified" in out and "entries checked: 12" in out
+
+
+def test_cli_verify_exits_1_on_a_break(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app import cli
+    from app.ledger import service
+
+    broken = service.VerifyReport(
+        entries_checked=3,
+        head_entry_id=3,
+        book_sums={"SKD_PROV": 1},
+        first_break=service.ChainBreak(entry_id=2, problem="content does not match"),
+    )
+    monkeypatch.setattr(service, "verify", lambda _session: broken)
+    monkeypatch.setattr(cli, "_session", lambda: Session())
+    assert cli.verify_cmd() == 1
+    assert "LEDGER BROKEN at entry 2: content does not match" in capsys.readouterr().out
