@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.kit.requestid import current_request_id
@@ -177,6 +178,20 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return problem_response(body, getattr(exc, "headers", None))
 
 
+async def _integrity_error(_: Request, exc: Exception) -> JSONResponse:
+    """Safety net: a constraint the services did not check first is still a conflict
+    with existing data, never a 500. Logged, because a service should have said why."""
+    log.warning("integrity error reached the boundary", exc_info=exc)
+    body = problem_body(
+        status=409,
+        code="integrity_conflict",
+        title="Conflict with existing data",
+        detail="the request conflicts with data already recorded (a unique or referential "
+        "constraint); nothing was written",
+    )
+    return problem_response(body)
+
+
 async def _unhandled(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     body = problem_body(
@@ -192,4 +207,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(Exception, _unhandled)

@@ -17,7 +17,11 @@ from app.db import make_engine, make_sessionmaker
 from app.errors import install_error_handlers
 from app.kit.clock import Clock
 from app.kit.logging import configure_logging
-from app.kit.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.kit.middleware import (
+    BodySizeLimitMiddleware,
+    RequestContextMiddleware,
+    SafeTextMiddleware,
+)
 
 log = logging.getLogger("app")
 
@@ -85,6 +89,7 @@ def create_app(
     app.state.clock = clock or Clock(settings.app_today)
 
     install_error_handlers(app)
+    app.add_middleware(SafeTextMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)

@@ -127,3 +127,66 @@ def test_request_id_is_generated_and_echoed(client: TestClient) -> None:
     r = client.get("/api/v1/banks")
     assert len(r.headers["x-request-id"]) == 32
     assert r.json()["request_id"] == r.headers["x-request-id"]
+
+
+# --- regressions found by the schemathesis fuzz test (tests/test_api_fuzz.py) ---------
+def test_id_beyond_bigint_is_422_not_500(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
+    r = client.get("/api/v1/agreements/118467392019643886469120", headers=auth("admin"))
+    body = _problem(r, 422, "validation_error")
+    assert body["errors"][0]["loc"] == ["path", "agreement_id"]
+
+
+def test_crafted_cursor_out_of_range_is_422(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
+    from app.kit.pagination import encode_cursor
+
+    r = client.get(f"/api/v1/agreements?cursor={encode_cursor(10**30)}", headers=auth("admin"))
+    _problem(r, 422, "invalid_cursor")
+
+
+def test_nul_and_invalid_utf8_in_path_or_query_are_422(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
+    for url in ("/api/v1/banks/AB%00C", "/api/v1/enterprises?name=a%00b", "/api/v1/banks/%ff%fe"):
+        body = _problem(client.get(url, headers=auth("admin")), 422, "validation_error")
+        assert body["errors"][0]["msg"] == "invalid characters"
+
+
+def test_unstorable_text_in_a_body_names_the_field(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
+    r = client.post(
+        "/api/v1/banks",
+        headers={**auth("admin"), "content-type": "application/json"},
+        content=b'{"code": "ZZ1", "name": "a\\u0000b", "unit_level": "head_office",'
+        b' "name_en": "\\udbed"}',
+    )
+    body = _problem(r, 422, "validation_error")
+    assert {tuple(e["loc"]) for e in body["errors"]} == {("body", "name"), ("body", "name_en")}
+
+
+def test_login_with_nul_is_401(client: TestClient) -> None:
+    r = client.post("/api/v1/auth/token", data={"username": "admin\x00", "password": "x"})
+    _problem(r, 401, "invalid_credentials")
+
+
+def test_duplicate_bank_name_is_409_naming_the_field(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
+    r = client.post(
+        "/api/v1/banks",
+        headers=auth("admin"),
+        json={"code": "NEW_JSB", "name": "江苏银行", "unit_level": "head_office"},
+    )
+    body = _problem(r, 409, "already_exists")
+    assert body["errors"][0]["loc"] == ["body", "name"]
+
+
+def test_unchecked_constraint_is_409_without_sql(app: FastAPI) -> None:
+    from fastapi import APIRouter
+    from sqlalchemy.exc import IntegrityError
+
+    router = APIRouter(route_class=TransactionalRoute)
+
+    @router.post("/clash")
+    def clash() -> None:
+        raise IntegrityError("INSERT INTO secret_table", {}, Exception("duplicate key"))
+
+    app.include_router(router)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.post("/clash")
+    _problem(r, 409, "integrity_conflict")
+    assert "secret_table" not in r.text

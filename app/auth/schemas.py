@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.kit.schemas import In
+
 Role = Literal[
     "admin", "bank", "city_reviewer", "province_reviewer", "fund_manager", "committee", "regulator"
 ]
@@ -16,9 +18,7 @@ class TokenOut(BaseModel):
     expires_in: int = Field(description="seconds until the token expires")
 
 
-class UserCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class UserCreate(In):
     username: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{2,63}$")
     password: str = Field(min_length=10, max_length=256)
     role: Role = Field(
@@ -26,9 +26,15 @@ class UserCreate(BaseModel):
         "province_reviewer 省级复审 / fund_manager 基金管理人 / "
         "committee 会审 / regulator 监管"
     )
-    bank_code: str | None = Field(None, description="required for role bank")
-    region_code: str | None = Field(None, description="required for role city_reviewer")
-    fund_code: str | None = Field(None, description="required for role fund_manager")
+    bank_code: str | None = Field(
+        None, min_length=1, max_length=32, description="required for role bank"
+    )
+    region_code: str | None = Field(
+        None, min_length=1, max_length=16, description="required for role city_reviewer"
+    )
+    fund_code: str | None = Field(
+        None, min_length=1, max_length=32, description="required for role fund_manager"
+    )
 
 
 class UserOut(BaseModel):

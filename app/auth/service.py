@@ -12,6 +12,7 @@ from app.auth.schemas import UserCreate
 from app.auth.tokens import issue_token
 from app.config import Settings
 from app.errors import Conflict, Unauthorized, Unprocessable, Violation
+from app.kit.schemas import unstorable_text
 from app.models import Bank, Fund, Region, User
 
 # role → the scope field it needs; the other scope fields must stay empty
@@ -24,6 +25,12 @@ def user_by_username(session: Session, username: str) -> User | None:
 
 
 def authenticate(session: Session, *, username: str, password: str) -> User:
+    if unstorable_text(username) or unstorable_text(password) or len(username) > 64:
+        raise Unauthorized(
+            "wrong username or password",
+            code="invalid_credentials",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     user = user_by_username(session, username)
     ok = verify_password(password, user.password_hash if user else None)
     if user is None or not ok or not user.is_active:

@@ -7,6 +7,7 @@ import logging
 import time
 import uuid
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -81,6 +82,36 @@ class RequestContextMiddleware:
                 },
             )
             reset_request_id(token)
+
+
+class SafeTextMiddleware:
+    """Refuses a path or query string that holds NUL characters or bytes that are not
+    UTF-8 (422 problem+json): no database can store or compare such text."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            raw_path = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
+            for part, raw in (("path", raw_path), ("query", scope.get("query_string", b""))):
+                text = unquote_to_bytes(raw.replace(b"+", b" "))
+                try:
+                    text.decode("utf-8")
+                    bad = b"\x00" in text
+                except UnicodeDecodeError:
+                    bad = True
+                if bad:
+                    body = problem_body(
+                        status=422,
+                        code="validation_error",
+                        title="Request validation failed",
+                        detail=f"the {part} holds NUL characters or bytes that are not UTF-8",
+                        errors=[{"loc": [part], "msg": "invalid characters"}],
+                    )
+                    await _send_json(send, 422, body)
+                    return
+        await self.app(scope, receive, send)
 
 
 class BodySizeLimitMiddleware:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Query
+from fastapi import Path, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -43,13 +43,26 @@ def encode_cursor(value: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
 
 
+MAX_BIGINT = 2**63 - 1
+
+# An id in a path: a positive 64-bit integer (the database's BIGINT), else 422.
+ObjectId = Annotated[int, Path(ge=1, le=MAX_BIGINT, description="object id")]
+
+
 def decode_cursor(cursor: str) -> Any:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
         if "d" in payload:
             return date.fromisoformat(payload["d"])
-        return payload["k"]
+        value = payload["k"]
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise TypeError("cursor key must be an integer or a string")
+        if isinstance(value, int) and not -MAX_BIGINT <= value <= MAX_BIGINT:
+            raise ValueError("cursor key out of range")
+        if isinstance(value, str) and len(value) > 200:
+            raise ValueError("cursor key too long")
+        return value
     except (binascii.Error, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise Unprocessable(
             "the cursor is not one this service issued",

@@ -17,7 +17,15 @@ from app.auth.principal import Principal, require_roles
 from app.db import get_session
 from app.errors import NotFound
 from app.kit.clock import get_clock
-from app.kit.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params, paginate
+from app.kit.pagination import (
+    ObjectId,
+    Page,
+    PageParams,
+    decode_cursor,
+    encode_cursor,
+    page_params,
+    paginate,
+)
 from app.kit.uow import TransactionalRoute
 from app.ledger import capital, service
 from app.ledger import repository as repo
@@ -162,7 +170,7 @@ def list_entries(
 
 
 @router.get("/ledger/entries/{entry_id}", tags=["ledger"], summary="One journal entry")
-def get_entry(session: SessionDep, principal: Reader, entry_id: int) -> s.EntryOut:
+def get_entry(session: SessionDep, principal: Reader, entry_id: ObjectId) -> s.EntryOut:
     stmt = repo.entries_query(
         funds=visible_funds(session, principal),
         fund_code=None,
@@ -185,7 +193,7 @@ def get_entry(session: SessionDep, principal: Reader, entry_id: int) -> s.EntryO
     summary="Correct an entry with its reversing entry 红字冲销 (L-2)",
 )
 def reverse_entry(
-    request: Request, session: SessionDep, admin: Admin, entry_id: int, body: s.ReversalIn
+    request: Request, session: SessionDep, admin: Admin, entry_id: ObjectId, body: s.ReversalIn
 ) -> s.EntryOut:
     clock = get_clock(request)
     entry = service.reverse(

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.kit.money import Yuan, YuanIn
+from app.kit.schemas import In
 
 
 class LegOut(BaseModel):
@@ -104,16 +105,12 @@ class VerifyOut(BaseModel):
     book_sums: dict[str, Yuan] = Field(description="every book's legs summed: all zero")
 
 
-class ReversalIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class ReversalIn(In):
     reason: str = Field(min_length=2, max_length=2000, description="更正原因")
     business_date: date | None = Field(None, description="defaults to today")
 
 
-class ContributionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class ContributionIn(In):
     contributor: str = Field(min_length=1, max_length=32, description="出资人 code")
     amount: YuanIn = Field(description="实缴金额")
     paid_on: date = Field(description="到账日期")

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from app.auth.principal import CurrentPrincipal
 from app.db import get_session
 from app.errors import NotFound
-from app.kit.pagination import Page, PageParams, page_params, paginate
+from app.kit.pagination import ObjectId, Page, PageParams, page_params, paginate
 from app.kit.uow import TransactionalRoute
 from app.loans import repository as repo
 from app.loans.schemas import LoanOut
@@ -35,7 +35,7 @@ def list_loans(
 
 
 @router.get("/loans/{loan_id}", tags=["loans"], summary="One loan")
-def get_loan(session: SessionDep, principal: CurrentPrincipal, loan_id: int) -> LoanOut:
+def get_loan(session: SessionDep, principal: CurrentPrincipal, loan_id: ObjectId) -> LoanOut:
     loan = session.scalars(repo.scoped_loans(principal).where(Loan.id == loan_id)).first()
     if loan is None:
         raise NotFound(f"loan {loan_id} not found")

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.principal import CurrentPrincipal, Principal, require_roles
 from app.db import get_session
-from app.kit.pagination import Page, PageParams, page_params, paginate
+from app.kit.pagination import ObjectId, Page, PageParams, page_params, paginate
 from app.kit.uow import TransactionalRoute
 from app.models import Agreement, Bank, Enterprise, Fund, LprRate, Region
 from app.reference import repository as repo
@@ -147,7 +147,7 @@ def create_agreement(
     summary="One agreement with its status history",
 )
 def get_agreement(
-    session: SessionDep, principal: CurrentPrincipal, agreement_id: int
+    session: SessionDep, principal: CurrentPrincipal, agreement_id: ObjectId
 ) -> s.AgreementDetail:
     agreement = service.get_agreement(session, agreement_id, principal=principal)
     return service.agreement_detail(session, agreement)
@@ -163,7 +163,7 @@ def _transition(action: str, summary: str):  # type: ignore[no-untyped-def]
         name=f"{action}_agreement",
     )
     def endpoint(
-        session: SessionDep, actor: Authority, agreement_id: int, body: s.AgreementAction
+        session: SessionDep, actor: Authority, agreement_id: ObjectId, body: s.AgreementAction
     ) -> s.AgreementDetail:
         agreement = service.change_agreement_status(
             session, agreement_id=agreement_id, action=action, reason=body.reason, actor=actor

@@ -6,22 +6,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 from stdnum.cn import uscc
 from stdnum.exceptions import ValidationError as StdnumValidationError
 
 from app.kit.money import Yuan, YuanIn
+from app.kit.schemas import In, Out
 
 Program = Literal["SKD", "XB"]
 CODE_PATTERN = r"^[A-Z0-9][A-Z0-9_-]{1,31}$"
-
-
-class In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class Out(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
 
 
 # --- regions -------------------------------------------------------------------------
@@ -33,7 +26,7 @@ class RegionCreate(In):
     name: str = Field(min_length=1, max_length=100, description="名称")
     name_en: str | None = Field(None, max_length=100)
     level: Literal["province", "city", "county", "functional_zone"]
-    parent_code: str | None = None
+    parent_code: str | None = Field(None, min_length=1, max_length=16)
 
 
 class RegionOut(Out):
@@ -70,8 +63,12 @@ class FundCreate(In):
     kind: Literal["province", "city", "pool", "sub_fund"] = Field(
         description="province 省级资金 / city 市县资金 / pool 基金池 / sub_fund 子基金"
     )
-    region_code: str | None = Field(None, description="required for a city fund")
-    parent_code: str | None = Field(None, description="the pool, required for a sub-fund")
+    region_code: str | None = Field(
+        None, min_length=1, max_length=16, description="required for a city fund"
+    )
+    parent_code: str | None = Field(
+        None, min_length=1, max_length=32, description="the pool, required for a sub-fund"
+    )
     params: dict[str, Any] = Field(default_factory=dict, description="per-fund policy terms")
 
 
@@ -101,10 +98,14 @@ class FundDetail(FundOut):
 
 # --- agreements ----------------------------------------------------------------------
 class AgreementCreate(In):
-    bank_code: str
+    bank_code: str = Field(min_length=1, max_length=32)
     program: Program
-    fund_code: str = Field(description="SKD: the city/county fund; XB: the (sub-)fund")
-    region_code: str | None = Field(None, description="SKD: the cooperating region")
+    fund_code: str = Field(
+        min_length=1, max_length=32, description="SKD: the city/county fund; XB: the (sub-)fund"
+    )
+    region_code: str | None = Field(
+        None, min_length=1, max_length=16, description="SKD: the cooperating region"
+    )
     start_on: date
     term_months: int | None = Field(
         None, ge=1, le=120, description="defaults to the programme's term (SKD 36)"
@@ -168,7 +169,7 @@ def _credit_code(value: str) -> str:
 
 class EnterpriseFacts(In):
     name: str = Field(min_length=1, max_length=200, description="企业名称")
-    region_code: str = Field(description="注册地 region (GB/T 2260)")
+    region_code: str = Field(min_length=1, max_length=16, description="注册地 region (GB/T 2260)")
     independent_legal_person: bool = Field(True, description="独立法人")
     registered_on: date = Field(description="成立日期")
     prior_year_revenue: YuanIn = Field(description="上年度销售收入")
@@ -197,7 +198,7 @@ class EnterprisePatch(In):
     """Every field optional; only the fields sent are changed."""
 
     name: str | None = Field(None, min_length=1, max_length=200)
-    region_code: str | None = None
+    region_code: str | None = Field(None, min_length=1, max_length=16)
     independent_legal_person: bool | None = None
     registered_on: date | None = None
     prior_year_revenue: YuanIn | None = None

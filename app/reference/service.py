@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
@@ -54,7 +55,7 @@ def create_region(session: Session, *, data: s.RegionCreate) -> Region:
     if session.get(Region, data.code) is not None:
         raise _already_exists("region", data.code, "code")
     errors = []
-    if data.parent_code and not _exists(session, Region, data.parent_code):
+    if data.parent_code is not None and not _exists(session, Region, data.parent_code):
         errors.append(_missing_ref("parent_code", "region", data.parent_code))
     if data.level != "province" and not data.parent_code:
         errors.append(Violation(loc=("body", "parent_code"), msg="required below province level"))
@@ -76,6 +77,8 @@ def get_region(session: Session, code: str) -> Region:
 def create_bank(session: Session, *, data: s.BankCreate) -> Bank:
     if session.get(Bank, data.code) is not None:
         raise _already_exists("bank", data.code, "code")
+    if session.scalars(select(Bank.code).where(Bank.name == data.name)).first() is not None:
+        raise _already_exists("bank named", data.name, "name")
     bank = Bank(**data.model_dump())
     session.add(bank)
     session.flush()
@@ -94,12 +97,12 @@ def create_fund(session: Session, *, data: s.FundCreate) -> Fund:
     if session.get(Fund, data.code) is not None:
         raise _already_exists("fund", data.code, "code")
     errors = []
-    if data.region_code and not _exists(session, Region, data.region_code):
+    if data.region_code is not None and not _exists(session, Region, data.region_code):
         errors.append(_missing_ref("region_code", "region", data.region_code))
-    if data.kind == "city" and not data.region_code:
+    if data.kind == "city" and data.region_code is None:
         errors.append(Violation(loc=("body", "region_code"), msg="a city fund needs its region"))
     if data.kind == "sub_fund":
-        parent = session.get(Fund, data.parent_code) if data.parent_code else None
+        parent = session.get(Fund, data.parent_code) if data.parent_code is not None else None
         if parent is None or parent.kind != "pool" or parent.program != data.program:
             errors.append(
                 Violation(
@@ -107,7 +110,7 @@ def create_fund(session: Session, *, data: s.FundCreate) -> Fund:
                     msg="a sub-fund needs an existing pool of the same programme",
                 )
             )
-    elif data.parent_code:
+    elif data.parent_code is not None:
         errors.append(Violation(loc=("body", "parent_code"), msg="only a sub-fund has a parent"))
     _refuse("the fund is not consistent", errors)
     fund = Fund(**data.model_dump())

@@ -1,0 +1,44 @@
+"""Base API shapes. Every request model forbids unknown fields, strips whitespace, and
+refuses text a database cannot store (NUL characters, unpaired UTF-16 surrogates)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+
+def unstorable_text(value: Any) -> str | None:
+    """Why `value` (or any string inside it) cannot be stored, or None."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "must not contain NUL characters"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "must be valid Unicode text (unpaired surrogate)"
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if (why := unstorable_text(key) or unstorable_text(item)) is not None:
+                return why
+    if isinstance(value, list | tuple):
+        for item in value:
+            if (why := unstorable_text(item)) is not None:
+                return why
+    return None
+
+
+class In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        if (why := unstorable_text(value)) is not None:
+            raise ValueError(why)
+        return value
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
