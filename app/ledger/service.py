@@ -197,6 +197,16 @@ def _prepare(
     return _Prepared(replays, entry_rows, leg_rows, last_id, last_hash)
 
 
+def _write(session: Session, prepared: _Prepared) -> None:
+    repo.write_entries(
+        session,
+        prepared.leg_rows,
+        prepared.entry_rows,
+        last_id=prepared.last_id,
+        last_hash=prepared.last_hash,
+    )
+
+
 def post_many(
     session: Session, specs: Sequence[EntrySpec], *, now: datetime, actor_id: int | None = None
 ) -> list[int]:
@@ -206,13 +216,7 @@ def post_many(
     if not specs:
         return []
     prepared = _prepare(session, specs, now=now, actor_id=actor_id)
-    repo.write_entries(
-        session,
-        prepared.leg_rows,
-        prepared.entry_rows,
-        last_id=prepared.last_id,
-        last_hash=prepared.last_hash,
-    )
+    _write(session, prepared)
     new_ids = iter(int(row[0]) for row in prepared.entry_rows)  # type: ignore[call-overload]
     return [
         prepared.replays[i].id if i in prepared.replays else next(new_ids)
@@ -242,13 +246,7 @@ def post(
     prepared = _prepare(session, [spec], now=now, actor_id=actor_id)
     if 0 in prepared.replays:
         return prepared.replays[0]
-    repo.write_entries(
-        session,
-        prepared.leg_rows,
-        prepared.entry_rows,
-        last_id=prepared.last_id,
-        last_hash=prepared.last_hash,
-    )
+    _write(session, prepared)
     values = dict(zip(repo.ENTRY_COLUMNS, prepared.entry_rows[0], strict=True))
     # The row is written; hand the caller a persistent object without reading it back.
     entry = LedgerEntry(**values)

@@ -16,7 +16,6 @@ from stdnum.cn import uscc
 from app.auth.passwords import hash_password
 from app.models import (
     Agreement,
-    AgreementEvent,
     Bank,
     Enterprise,
     Fund,
@@ -27,7 +26,6 @@ from app.models import (
     User,
 )
 from app.models.base import Base
-from app.reference.service import _add_months
 
 DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 - demo only; production refuses demo data
 
@@ -340,43 +338,33 @@ def seed_demo(session: Session) -> list[tuple[str, str, str]]:
     if session.scalars(select(LedgerEntry.id)).first() is None:
         _demo_capital(session, actor_id=admin.id)
     if session.scalars(select(Agreement.id)).first() is None:
-        for bank, program, fund, region, start, status, reason in DEMO_AGREEMENTS:
-            agreement = Agreement(
-                bank_code=bank,
-                program=program,
-                fund_code=fund,
-                region_code=region,
-                start_on=start,
-                end_on=_add_months(start, 36),
-                status="active",
-                terms={},
-            )
-            session.add(agreement)
-            session.flush()
-            session.add(
-                AgreementEvent(
-                    agreement_id=agreement.id,
-                    action="create",
-                    from_status=None,
-                    to_status="active",
-                    reason="agreement signed (demo)",
-                    actor_id=admin.id,
-                )
-            )
-            if status == "suspended":
-                agreement.status = "suspended"
-                session.add(
-                    AgreementEvent(
-                        agreement_id=agreement.id,
-                        action="suspend",
-                        from_status="active",
-                        to_status="suspended",
-                        reason=reason or "",
-                        actor_id=admin.id,
-                    )
-                )
-        session.flush()
+        _demo_agreements(session, admin)
     return [(u, r, b or g or f or "-") for u, r, b, g, f in DEMO_USERS]
+
+
+def _demo_agreements(session: Session, admin: User) -> None:
+    """Through the agreement service, so the demo history is what a real one looks like."""
+    from app.auth.principal import Principal
+    from app.reference import service as reference
+    from app.reference.schemas import AgreementCreate
+
+    actor = Principal(user_id=admin.id, username=admin.username, role="admin")
+    for bank, program, fund, region, start, status, reason in DEMO_AGREEMENTS:
+        agreement = reference.create_agreement(
+            session,
+            data=AgreementCreate(
+                bank_code=bank, program=program, fund_code=fund, region_code=region, start_on=start
+            ),
+            actor=actor,
+        )
+        if status == "suspended":
+            reference.change_agreement_status(
+                session,
+                agreement_id=agreement.id,
+                action="suspend",
+                reason=reason or "",
+                actor=actor,
+            )
 
 
 def _demo_capital(session: Session, *, actor_id: int) -> None:
