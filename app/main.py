@@ -5,8 +5,17 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
+import fastapi_offline
 from fastapi import FastAPI
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -70,18 +79,13 @@ def create_app(
         yield
 
     app = FastAPI(
+        docs_url=None,
+        redoc_url=None,
         title="Risk-compensation fund ledger 风险补偿基金台账",
         version="1.0.0",
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
-        swagger_ui_parameters={
-            "persistAuthorization": True,
-            "displayRequestDuration": True,
-            "docExpansion": "none",
-            "filter": True,
-            "tryItOutEnabled": True,
-        },
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -94,7 +98,50 @@ def create_app(
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
     app.include_router(api_router)
+    _mount_docs(app)
     return app
+
+
+SWAGGER_UI_PARAMETERS = {
+    "persistAuthorization": True,
+    "displayRequestDuration": True,
+    "docExpansion": "none",
+    "filter": True,
+    "tryItOutEnabled": True,
+}
+
+
+def _mount_docs(app: FastAPI) -> None:
+    """Swagger UI and ReDoc served from this process (assets of the `fastapi-offline`
+    package), so the docs work on networks without access to a CDN."""
+    static = Path(fastapi_offline.__file__).parent / "static"
+    app.mount("/static-docs", StaticFiles(directory=static), name="static-docs")
+    title = app.title
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{title} · Swagger UI",
+            oauth2_redirect_url="/docs/oauth2-redirect",
+            swagger_js_url="/static-docs/swagger-ui-bundle.js",
+            swagger_css_url="/static-docs/swagger-ui.css",
+            swagger_favicon_url="/static-docs/favicon.png",
+            swagger_ui_parameters=SWAGGER_UI_PARAMETERS,
+        )
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    async def swagger_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url="/openapi.json",
+            title=f"{title} · ReDoc",
+            redoc_js_url="/static-docs/redoc.standalone.js",
+            redoc_favicon_url="/static-docs/favicon.png",
+        )
 
 
 def app_factory() -> FastAPI:

@@ -180,3 +180,15 @@ def test_bad_input_on_every_write_endpoint_is_problem_json_and_writes_nothing(
                 if r.status_code == 422 and r.json()["code"] == "validation_error":
                     assert r.json()["errors"], (method, url)
     assert _row_counts(session) == before
+
+
+def test_docs_are_served_without_a_cdn(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert "/static-docs/swagger-ui-bundle.js" in page.text and "cdn" not in page.text.lower()
+    assert '"persistAuthorization": true' in page.text
+    js = client.get("/static-docs/swagger-ui-bundle.js")
+    assert js.status_code == 200 and len(js.content) > 500_000
+    assert client.get("/static-docs/swagger-ui.css").status_code == 200
+    assert client.get("/redoc").status_code == 200
+    assert client.get("/docs/oauth2-redirect").status_code == 200
