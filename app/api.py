@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from app.auth.endpoints import router as auth_router
 from app.ledger.endpoints import router as ledger_router
+from app.library.endpoints import router as library_router
 from app.loans.endpoints import router as loans_router
 from app.reference.endpoints import router as reference_router
 
@@ -14,5 +15,6 @@ API_PREFIX = "/api/v1"
 api_router = APIRouter(prefix=API_PREFIX)
 api_router.include_router(auth_router)
 api_router.include_router(reference_router)
+api_router.include_router(library_router)
 api_router.include_router(loans_router)
 api_router.include_router(ledger_router)

@@ -5,6 +5,7 @@ from app.models.base import Base
 from app.models.enterprise import Enterprise
 from app.models.idempotency import IdempotencyRecord
 from app.models.ledger import LedgerAccount, LedgerChainHead, LedgerEntry, LedgerLeg
+from app.models.library import LibraryEvent
 from app.models.loan import Loan
 from app.models.reference import Bank, Fund, FundContributor, LprRate, Region
 from app.models.user import User
@@ -22,6 +23,7 @@ __all__ = [
     "LedgerChainHead",
     "LedgerEntry",
     "LedgerLeg",
+    "LibraryEvent",
     "Loan",
     "LprRate",
     "Region",

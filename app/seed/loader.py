@@ -21,6 +21,7 @@ from app.models import (
     Fund,
     FundContributor,
     LedgerEntry,
+    LibraryEvent,
     LprRate,
     Region,
     User,
@@ -339,7 +340,52 @@ def seed_demo(session: Session) -> list[tuple[str, str, str]]:
         _demo_capital(session, actor_id=admin.id)
     if session.scalars(select(Agreement.id)).first() is None:
         _demo_agreements(session, admin)
+    if session.scalars(select(LibraryEvent.id)).first() is None:
+        _demo_library(session)
     return [(u, r, b or g or f or "-") for u, r, b, g, f in DEMO_USERS]
+
+
+# SKD library (SKD-E1): (reviewer, enterprise org code, admitted on, removed on, reason)
+DEMO_LIBRARY = [
+    ("city_nanjing", "320100", "MA1XA0001", date(2025, 2, 10), None, None),
+    ("city_nanjing", "320100", "MA1XA0002", date(2025, 2, 10), None, None),
+    ("city_suzhou", "320500", "MA1XA0003", date(2025, 3, 3), None, None),
+    (
+        "city_suzhou",
+        "320500",
+        "MA1XA0004",
+        date(2025, 3, 3),
+        date(2025, 9, 1),
+        "environmental credit rating downgraded to red (SKD-F4)",
+    ),
+    ("city_lyg", "320706", "MA1XA0005", date(2025, 4, 7), None, None),
+    ("city_lyg", "320700", "MA1XA0006", date(2025, 4, 7), None, None),
+]
+
+
+def _demo_library(session: Session) -> None:
+    """Admissions by the city reviewers through the library service; one enterprise
+    admitted and later removed; 徐圩新材料 still waits for review."""
+    from app.auth.principal import Principal
+    from app.library import service as library
+
+    for username, region, org, admitted_on, removed_on, reason in DEMO_LIBRARY:
+        user = session.scalars(select(User).where(User.username == username)).one()
+        reviewer = Principal(
+            user_id=user.id, username=username, role=user.role, region_code=user.region_code
+        )
+        code = demo_credit_code(region, org)
+        library.admit(
+            session,
+            credit_code=code,
+            comment="材料齐全，符合入库条件 (demo)",
+            actor=reviewer,
+            today=admitted_on,
+        )
+        if removed_on is not None:
+            library.remove(
+                session, credit_code=code, reason=reason or "", actor=reviewer, today=removed_on
+            )
 
 
 def _demo_agreements(session: Session, admin: User) -> None:

@@ -1,0 +1,113 @@
+"""Library use cases. Admission re-checks every SKD-E1 criterion against the
+enterprise's recorded facts; a refusal lists every failed criterion and writes nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy.orm import Session
+
+from app.auth.principal import Principal
+from app.errors import Conflict, Forbidden, Unprocessable, Violation
+from app.library import repository as repo
+from app.models import Enterprise, LibraryEvent
+from app.programs.sukedai.library import check_library_criteria
+from app.reference.service import get_enterprise
+
+PROGRAM = "SKD"
+
+
+@dataclass
+class LibraryStatus:
+    enterprise: Enterprise
+    history: list[LibraryEvent]
+
+    @property
+    def member(self) -> bool:
+        return bool(self.history) and self.history[-1].action != "removed"
+
+    @property
+    def member_since(self) -> date | None:
+        if not self.member:
+            return None
+        # a member's last "admitted" event started the current membership
+        return next(e.effective_on for e in reversed(self.history) if e.action == "admitted")
+
+
+def status(session: Session, enterprise: Enterprise) -> LibraryStatus:
+    return LibraryStatus(enterprise, list(repo.history(session, enterprise.id, PROGRAM)))
+
+
+def is_member(session: Session, enterprise: Enterprise) -> bool:
+    """SKD-E1: only library members may get SKD loans."""
+    return status(session, enterprise).member
+
+
+def _check_region(session: Session, enterprise: Enterprise, actor: Principal) -> None:
+    if actor.role != "city_reviewer":
+        return
+    if actor.region_code not in repo.region_ancestors(session, enterprise.region_code):
+        raise Forbidden(
+            f"enterprise {enterprise.credit_code} is registered in {enterprise.region_code}, "
+            f"outside the reviewer's region {actor.region_code}",
+            code="outside_region",
+        )
+
+
+def admit(
+    session: Session, *, credit_code: str, comment: str, actor: Principal, today: date
+) -> LibraryStatus:
+    """Admit (or, for a member, confirm with current facts) after checking SKD-E1."""
+    enterprise = get_enterprise(session, credit_code)
+    _check_region(session, enterprise, actor)
+    results = check_library_criteria(enterprise)
+    failed = [c for c in results if not c.passed]
+    if failed:
+        raise Unprocessable(
+            f"{enterprise.name} does not meet {len(failed)} library criterion(s) (SKD-E1)",
+            [
+                Violation(msg=c.detail, loc=("enterprise", c.code), code=c.code, rule="SKD-E1")
+                for c in failed
+            ],
+            code="library_criteria_not_met",
+            rule="SKD-E1",
+        )
+    current = status(session, enterprise)
+    session.add(
+        LibraryEvent(
+            enterprise_id=enterprise.id,
+            program=PROGRAM,
+            action="updated" if current.member else "admitted",
+            effective_on=today,
+            comment=comment,
+            actor_id=actor.user_id,
+            criteria=[{"code": c.code, "passed": c.passed, "detail": c.detail} for c in results],
+        )
+    )
+    session.flush()
+    return status(session, enterprise)
+
+
+def remove(
+    session: Session, *, credit_code: str, reason: str, actor: Principal, today: date
+) -> LibraryStatus:
+    enterprise = get_enterprise(session, credit_code)
+    _check_region(session, enterprise, actor)
+    if not status(session, enterprise).member:
+        raise Conflict(
+            f"{enterprise.name} is not in the library", code="not_a_member", rule="SKD-E1"
+        )
+    session.add(
+        LibraryEvent(
+            enterprise_id=enterprise.id,
+            program=PROGRAM,
+            action="removed",
+            effective_on=today,
+            comment=reason,
+            actor_id=actor.user_id,
+            criteria=[],
+        )
+    )
+    session.flush()
+    return status(session, enterprise)

@@ -1,0 +1,1 @@
+"""苏科贷 (SKD) rules: products, eligibility, shares, caps, quarter-end (SPEC §3)."""
