@@ -200,6 +200,24 @@ def postgres_engine(engine: Engine, backend: str) -> Engine:
     return engine
 
 
+@pytest.fixture(scope="module")
+def pg_engine() -> Iterator[Engine]:
+    """A throwaway PostgreSQL database with the demo data, for tests that commit from
+    many parallel connections (dropped after the module)."""
+    reason = postgres_unavailable()
+    if reason:
+        pytest.skip(reason)
+    name = f"ledger_parallel_{_worker()}"
+    url = fresh_postgres_database(name)
+    migrate(url)
+    eng = make_engine(url, pool_size=27)
+    with Session(eng) as s, s.begin():
+        seed_demo(s)
+    yield eng
+    eng.dispose()
+    drop_postgres_database(name)
+
+
 _backend_counts: dict[str, dict[str, int]] = {}
 
 

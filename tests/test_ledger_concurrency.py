@@ -3,22 +3,16 @@ leg, never expose a half-written entry, and keep one gapless hash chain (L-1, L-
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Iterator
 from datetime import date
 
 import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
-from app.cli import migrate
-from app.db import make_engine
 from app.ledger import service as ledger
 from app.ledger.postings import credit, debit
 from app.models import LedgerLeg
-from app.seed.loader import seed_demo
-from tests.conftest import drop_postgres_database, fresh_postgres_database, postgres_unavailable
 from tests.ledger_helpers import NOW
 
 CITY = "SKD_CITY_320100"
@@ -30,22 +24,6 @@ HALF_WRITTEN = text("""
     SELECT l.entry_id FROM ledger_legs l GROUP BY l.entry_id, l.fund_code
     HAVING sum(l.amount_fen) <> 0
 """)
-
-
-@pytest.fixture(scope="module")
-def pg_engine() -> Iterator[Engine]:
-    reason = postgres_unavailable()
-    if reason:
-        pytest.skip(reason)
-    name = f"ledger_concurrency_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
-    url = fresh_postgres_database(name)
-    migrate(url)
-    engine = make_engine(url, pool_size=POSTERS // 2 + 2)
-    with Session(engine) as s, s.begin():
-        seed_demo(s)
-    yield engine
-    engine.dispose()
-    drop_postgres_database(name)
 
 
 def _balance(engine: Engine, code: str) -> int:

@@ -305,8 +305,12 @@ def test_enterprise_patch_and_read(client: TestClient, auth) -> None:  # type: i
     assert [e["credit_code"] for e in found] == [code]
 
 
-def test_demo_bank_lists_its_own_loans_empty(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
-    r = client.get("/api/v1/loans", headers=auth("bank_jsb"))
+def test_demo_banks_list_only_their_own_loans(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
+    r = client.get("/api/v1/loans", headers=auth("bank_lyg"))
     assert r.status_code == 200
-    assert r.json() == {"items": [], "next_cursor": None}
-    assert client.get("/api/v1/loans/1", headers=auth("bank_jsb")).status_code == 404
+    assert r.json() == {"items": [], "next_cursor": None}  # no SKD loans at 连云港农商行
+    jsb = client.get("/api/v1/loans", headers=auth("bank_jsb")).json()["items"]
+    assert jsb and {x["bank_code"] for x in jsb} == {"JSB"}
+    icbc_loan = client.get("/api/v1/loans", headers=auth("bank_icbc")).json()["items"][0]["id"]
+    assert client.get(f"/api/v1/loans/{icbc_loan}", headers=auth("bank_jsb")).status_code == 404
+    assert client.get(f"/api/v1/loans/{icbc_loan}", headers=auth("regulator")).status_code == 200

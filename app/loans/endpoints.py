@@ -2,17 +2,19 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 from sqlalchemy.orm import Session
 
-from app.auth.principal import CurrentPrincipal
+from app.auth.principal import CurrentPrincipal, Principal, require_roles
 from app.db import get_session
 from app.errors import NotFound
+from app.kit.clock import get_clock
 from app.kit.pagination import ObjectId, Page, PageParams, page_params, paginate
 from app.kit.uow import TransactionalRoute
 from app.loans import repository as repo
-from app.loans.schemas import LoanOut
-from app.models import Loan
+from app.loans import service
+from app.loans.schemas import LoanFile, LoanOut, QuotaIn, QuotaOut
+from app.models import Loan, ProgramQuota
 
 router = APIRouter(route_class=TransactionalRoute)
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -32,6 +34,75 @@ def list_loans(
     )
     rows, cursor = paginate(session, stmt, Loan.id, page)
     return Page(items=[LoanOut.model_validate(r) for r in rows], next_cursor=cursor)
+
+
+@router.post(
+    "/loans",
+    tags=["loans"],
+    status_code=status.HTTP_201_CREATED,
+    summary="File a loan 贷款备案 (SKD-P1, P2, F1–F6)",
+    description="A partner bank files a disbursed loan. Every filing rule is checked "
+    "and a refusal (422) lists each failed rule with its SPEC id. An "
+    "accepted loan's guarantee exposure is posted to the funds' memo "
+    "accounts.",
+)
+def file_loan(
+    request: Request,
+    session: SessionDep,
+    bank: Annotated[Principal, Depends(require_roles("bank"))],
+    body: LoanFile,
+) -> LoanOut:
+    clock = get_clock(request)
+    loan = service.file_loan(
+        session, data=body, principal=bank, today=clock.today(), now=clock.now()
+    )
+    return LoanOut.model_validate(loan)
+
+
+@router.get(
+    "/programs/{program}/quotas/{year}",
+    tags=["loans"],
+    summary="Annual issuance quota 年度投放额度 (SKD-F6)",
+)
+def get_quota(
+    session: SessionDep,
+    _: CurrentPrincipal,
+    program: Literal["SKD"],
+    year: Annotated[int, Path(ge=2000, le=2100)],
+) -> QuotaOut:
+    quota = repo.quota_for_update(session, program, year)
+    if quota is None:
+        raise NotFound(f"no {program} quota is set for {year}")
+    return _quota_out(session, quota)
+
+
+@router.put(
+    "/programs/{program}/quotas/{year}",
+    tags=["loans"],
+    summary="Set the annual issuance quota 设定年度投放额度 (SKD-F6)",
+)
+def put_quota(
+    session: SessionDep,
+    reviewer: Annotated[Principal, Depends(require_roles("province_reviewer"))],
+    program: Literal["SKD"],
+    year: Annotated[int, Path(ge=2000, le=2100)],
+    body: QuotaIn,
+) -> QuotaOut:
+    quota = service.set_quota(
+        session, program=program, year=year, amount_fen=body.amount, actor=reviewer
+    )
+    return _quota_out(session, quota)
+
+
+def _quota_out(session: Session, quota: ProgramQuota) -> QuotaOut:
+    used = repo.principal_filed_in(session, quota.program, quota.year)
+    return QuotaOut(
+        program=quota.program,
+        year=quota.year,
+        amount=quota.amount_fen,
+        used=used,
+        remaining=quota.amount_fen - used,
+    )
 
 
 @router.get("/loans/{loan_id}", tags=["loans"], summary="One loan")

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
-from sqlalchemy import Select, select
+from datetime import date
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
-from app.models import Enterprise, Loan
+from app.models import Agreement, Enterprise, Fund, Loan, ProgramQuota
 
 
 def scoped_loans(principal: Principal) -> Select[Loan]:
@@ -28,3 +31,81 @@ def filter_loans(
     if status:
         stmt = stmt.where(Loan.status == status)
     return stmt
+
+
+def enterprise_for_update(session: Session, credit_code: str) -> Enterprise | None:
+    """The enterprise row, locked: two filings for one enterprise go one after the other."""
+    return session.scalars(
+        select(Enterprise).where(Enterprise.credit_code == credit_code).with_for_update()
+    ).first()
+
+
+def has_active_loan(session: Session, enterprise_id: int, program: str) -> bool:
+    return (
+        session.scalars(
+            select(Loan.id).where(
+                Loan.enterprise_id == enterprise_id,
+                Loan.program == program,
+                Loan.status == "active",
+            )
+        ).first()
+        is not None
+    )
+
+
+def contract_exists(session: Session, bank_code: str, contract_no: str) -> bool:
+    return (
+        session.scalars(
+            select(Loan.id).where(Loan.bank_code == bank_code, Loan.contract_no == contract_no)
+        ).first()
+        is not None
+    )
+
+
+def city_fund_for(session: Session, program: str, regions: list[str]) -> Fund | None:
+    """The programme's city/county fund of the nearest region in `regions` (most
+    specific first: county, then city)."""
+    funds = {
+        f.region_code: f
+        for f in session.scalars(
+            select(Fund).where(
+                Fund.program == program, Fund.kind == "city", Fund.region_code.in_(regions)
+            )
+        )
+    }
+    return next((funds[r] for r in regions if r in funds), None)
+
+
+def agreement_covering(
+    session: Session, *, bank_code: str, program: str, fund_code: str, on: date
+) -> Agreement | None:
+    return session.scalars(
+        select(Agreement)
+        .where(
+            Agreement.bank_code == bank_code,
+            Agreement.program == program,
+            Agreement.fund_code == fund_code,
+            Agreement.start_on <= on,
+            Agreement.end_on > on,
+        )
+        .order_by(Agreement.start_on.desc())
+    ).first()
+
+
+def quota_for_update(session: Session, program: str, year: int) -> ProgramQuota | None:
+    return session.scalars(
+        select(ProgramQuota)
+        .where(ProgramQuota.program == program, ProgramQuota.year == year)
+        .with_for_update()
+    ).first()
+
+
+def principal_filed_in(session: Session, program: str, year: int) -> int:
+    total = session.scalar(
+        select(func.coalesce(func.sum(Loan.principal_fen), 0)).where(
+            Loan.program == program,
+            Loan.disbursed_on >= date(year, 1, 1),
+            Loan.disbursed_on <= date(year, 12, 31),
+        )
+    )
+    return int(total or 0)

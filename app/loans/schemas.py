@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.kit.money import Yuan
+from app.kit.money import Yuan, YuanIn
+from app.kit.schemas import In
 
 
 class LoanOut(BaseModel):
@@ -34,3 +36,50 @@ class LoanOut(BaseModel):
     flags: list[str]
     renewed_from_id: int | None
     created_at: datetime
+
+
+class LoanFile(In):
+    """A loan to file (备案). SKD for now; XB arrives with its programme."""
+
+    program: Literal["SKD"] = Field(description="programme code")
+    product: str | None = Field(
+        None, max_length=16, description="optional: checked against the revenue band"
+    )
+    enterprise_credit_code: str = Field(
+        min_length=18, max_length=18, description="统一社会信用代码"
+    )
+    contract_no: str = Field(min_length=1, max_length=64, description="借款合同编号")
+    principal: YuanIn = Field(description="本金")
+    annual_rate_bp: int = Field(ge=1, le=10000, description="年利率, bp (395 = 3.95 %)")
+    disbursed_on: date = Field(description="放款日")
+    maturity_on: date = Field(description="到期日")
+    security: Literal["credit", "guaranteed", "collateral", "ip_pledge"] = Field(
+        description="credit 信用 / guaranteed 保证 / collateral 抵押 / ip_pledge 知识产权质押"
+    )
+    guarantor: str | None = Field(None, min_length=1, max_length=200)
+    controller_guarantee: bool = Field(description="实际控制人夫妻双方连带保证 (SKD-P2)")
+    other_fiscal_support: bool = Field(False, description="已享受其他财政专项贷款政策 (SKD-F5)")
+    fee_rate_bp: int = Field(0, ge=0, le=10000, description="fees, bp (credit loans: 0)")
+
+    @model_validator(mode="after")
+    def _dates_and_amount(self) -> LoanFile:
+        problems = []
+        if self.maturity_on <= self.disbursed_on:
+            problems.append("maturity_on must be after disbursed_on")
+        if self.principal <= 0:
+            problems.append("principal must be more than zero")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class QuotaIn(In):
+    amount: YuanIn = Field(description="年度投放额度上限 (SKD-F6)")
+
+
+class QuotaOut(BaseModel):
+    program: str
+    year: int
+    amount: Yuan
+    used: Yuan = Field(description="principal filed with a disbursement in this year")
+    remaining: Yuan

@@ -7,6 +7,7 @@ from app.models.idempotency import IdempotencyRecord
 from app.models.ledger import LedgerAccount, LedgerChainHead, LedgerEntry, LedgerLeg
 from app.models.library import LibraryEvent
 from app.models.loan import Loan
+from app.models.quota import ProgramQuota
 from app.models.reference import Bank, Fund, FundContributor, LprRate, Region
 from app.models.user import User
 
@@ -26,6 +27,7 @@ __all__ = [
     "LibraryEvent",
     "Loan",
     "LprRate",
+    "ProgramQuota",
     "Region",
     "User",
 ]

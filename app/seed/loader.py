@@ -22,6 +22,7 @@ from app.models import (
     FundContributor,
     LedgerEntry,
     LibraryEvent,
+    Loan,
     LprRate,
     Region,
     User,
@@ -342,6 +343,8 @@ def seed_demo(session: Session) -> list[tuple[str, str, str]]:
         _demo_agreements(session, admin)
     if session.scalars(select(LibraryEvent.id)).first() is None:
         _demo_library(session)
+    if session.scalars(select(Loan.id)).first() is None:
+        _demo_loans(session)
     return [(u, r, b or g or f or "-") for u, r, b, g, f in DEMO_USERS]
 
 
@@ -386,6 +389,90 @@ def _demo_library(session: Session) -> None:
             library.remove(
                 session, credit_code=code, reason=reason or "", actor=reviewer, today=removed_on
             )
+
+
+# SKD loans filed by the banks: (bank user, enterprise, contract, yuan, rate bp, security,
+# guarantor, disbursed, maturity, filed on)
+DEMO_LOANS = [
+    (
+        "bank_jsb",
+        ("320100", "MA1XA0001"),
+        "JSB-SKD-2026-0001",
+        5_000_000,
+        345,
+        "credit",
+        None,
+        date(2026, 1, 12),
+        date(2027, 1, 12),
+        date(2026, 1, 14),
+    ),
+    (
+        "bank_jsb",
+        ("320500", "MA1XA0003"),
+        "JSB-SKD-2026-0002",
+        20_000_000,
+        395,
+        "guaranteed",
+        "苏州信保融资担保有限公司",
+        date(2026, 2, 2),
+        date(2027, 2, 2),
+        date(2026, 2, 3),
+    ),
+    (
+        "bank_icbc",
+        ("320100", "MA1XA0002"),
+        "ICBC-SKD-2025-0107",
+        8_000_000,
+        375,
+        "credit",
+        None,
+        date(2025, 12, 1),
+        date(2026, 6, 1),
+        date(2025, 12, 3),
+    ),
+]
+
+
+def _demo_loans(session: Session) -> None:
+    """Loans filed through the filing service, each on its own (back-dated, M-5) filing
+    day, with the province's 2026 quota set first."""
+    from app.auth.principal import Principal
+    from app.loans import service as loans
+    from app.loans.schemas import LoanFile
+
+    province = session.scalars(select(User).where(User.username == "province")).one()
+    loans.set_quota(
+        session,
+        program="SKD",
+        year=2026,
+        amount_fen=2_000_000_000_00,
+        actor=Principal(user_id=province.id, username="province", role="province_reviewer"),
+    )
+    now = datetime.now(UTC)
+    for username, (
+        region,
+        org,
+    ), contract, yuan, rate, security, guarantor, disbursed, maturity, filed_on in DEMO_LOANS:
+        user = session.scalars(select(User).where(User.username == username)).one()
+        bank = Principal(user_id=user.id, username=username, role="bank", bank_code=user.bank_code)
+        loans.file_loan(
+            session,
+            principal=bank,
+            today=filed_on,
+            now=now,
+            data=LoanFile(
+                program="SKD",
+                enterprise_credit_code=demo_credit_code(region, org),
+                contract_no=contract,
+                principal=f"{yuan}.00",
+                annual_rate_bp=rate,
+                disbursed_on=disbursed,
+                maturity_on=maturity,
+                security=security,
+                guarantor=guarantor,
+                controller_guarantee=True,
+            ),
+        )
 
 
 def _demo_agreements(session: Session, admin: User) -> None:

@@ -18,3 +18,47 @@ class LibraryCriteria:
 
 
 LIBRARY = LibraryCriteria()
+
+
+@dataclass(frozen=True)
+class Product:
+    """SPEC §3 Products table (SKD-P1), and the shares of SKD-S1."""
+
+    code: str
+    revenue_max_fen: int  # prior-year sales revenue ≤ this (and above the previous band)
+    max_principal_fen: int
+    rate_spread_bp: int  # rate cap = 1-year LPR on the disbursement date + spread (M-4)
+    credit_only_up_to_fen: int | None  # None: credit (or IP pledge) only, whatever the amount
+    province_share_bp: int  # SKD-S1
+    city_share_bp: int  # SKD-S1; the bank bears the rest (and all interest loss)
+
+
+PRODUCTS: tuple[Product, ...] = (
+    Product("SKD1", 20_000_000_00, 5_000_000_00, 50, None, 4000, 4000),
+    Product("SKD2", 50_000_000_00, 10_000_000_00, 80, None, 4000, 4000),
+    Product("SKD3", 400_000_000_00, 30_000_000_00, 100, 10_000_000_00, 1500, 1500),
+)
+
+
+@dataclass(frozen=True)
+class FilingPolicy:
+    deadline_working_days: int = 5  # SKD-F2
+    max_term_years: int = 1  # SKD products: ≤ 1 year
+    credit_securities: tuple[str, ...] = ("credit", "ip_pledge")  # SKD-P2
+    excluded_env_ratings: tuple[str, ...] = ("red", "black")  # SKD-F4: red or worse
+    excluded_tax_ratings: tuple[str, ...] = ("D",)  # SKD-F4
+
+
+FILING = FilingPolicy()
+
+
+def product_for_revenue(revenue_fen: int) -> Product | None:
+    """SKD-P1: the product follows from prior-year revenue; None above SKD3's band."""
+    for product in PRODUCTS:
+        if revenue_fen <= product.revenue_max_fen:
+            return product
+    return None
+
+
+def product_by_code(code: str) -> Product | None:
+    return next((p for p in PRODUCTS if p.code == code), None)

@@ -1,0 +1,56 @@
+"""Small factories with keyword overrides."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.auth.principal import Principal
+from app.library import service as library
+from app.models import Enterprise, User
+from app.seed.loader import demo_credit_code
+
+_serial = itertools.count(1)
+CITY_REVIEWERS = {"320100": "city_nanjing", "320500": "city_suzhou", "320700": "city_lyg"}
+
+
+def member_enterprise(
+    session: Session, *, region: str = "320100", revenue_yuan: int = 18_000_000, **facts: Any
+) -> Enterprise:
+    """A fresh enterprise that meets SKD-E1, admitted to the library by its city reviewer."""
+    n = next(_serial)
+    values: dict[str, Any] = {
+        "credit_code": demo_credit_code(region[:6], f"MA1T{n:05d}"),
+        "name": f"测试科技{n}号有限公司",
+        "region_code": region,
+        "registered_on": date(2019, 1, 1),
+        "prior_year_revenue_fen": revenue_yuan * 100,
+        "employees": 80,
+        "rd_staff_share_bp": 2000,
+        "rd_spend_share_bp": 600,
+        "ip_count": 5,
+    }
+    enterprise = Enterprise(**{**values, **facts})
+    session.add(enterprise)
+    session.flush()
+    reviewer = session.scalars(
+        select(User).where(User.username == CITY_REVIEWERS[region[:4] + "00"])
+    ).one()
+    library.admit(
+        session,
+        credit_code=enterprise.credit_code,
+        comment="factory",
+        actor=Principal(
+            user_id=reviewer.id,
+            username=reviewer.username,
+            role="city_reviewer",
+            region_code=reviewer.region_code,
+        ),
+        today=date(2026, 1, 5),
+    )
+    session.commit()
+    return enterprise
