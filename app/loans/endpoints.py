@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, status
@@ -8,15 +9,17 @@ from sqlalchemy.orm import Session
 from app.auth.principal import CurrentPrincipal, Principal, require_roles
 from app.db import get_session
 from app.errors import NotFound
-from app.kit.clock import get_clock
+from app.kit.clock import get_clock, get_today
 from app.kit.pagination import ObjectId, Page, PageParams, page_params, paginate
 from app.kit.uow import TransactionalRoute
 from app.loans import repository as repo
-from app.loans import service
-from app.loans.schemas import LoanFile, LoanOut, QuotaIn, QuotaOut
+from app.loans import service, servicing
+from app.loans.schemas import LoanFile, LoanOut, LoanView, QuotaIn, QuotaOut, RepaymentIn
 from app.models import Loan, ProgramQuota
 
 router = APIRouter(route_class=TransactionalRoute)
+Today = Annotated[date, Depends(get_today)]
+AsOf = Annotated[date | None, Query(description="position as of this date (default: today)")]
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
@@ -24,16 +27,18 @@ SessionDep = Annotated[Session, Depends(get_session)]
 def list_loans(
     session: SessionDep,
     principal: CurrentPrincipal,
+    today: Today,
     page: Annotated[PageParams, Depends(page_params)],
     program: Literal["SKD", "XB"] | None = None,
     bank_code: str | None = None,
     status: Annotated[str | None, Query(max_length=16)] = None,
-) -> Page[LoanOut]:
+    as_of: AsOf = None,
+) -> Page[LoanView]:
     stmt = repo.filter_loans(
         repo.scoped_loans(principal), program=program, bank_code=bank_code, status=status
     )
     rows, cursor = paginate(session, stmt, Loan.id, page)
-    return Page(items=[LoanOut.model_validate(r) for r in rows], next_cursor=cursor)
+    return Page(items=_views(session, list(rows), as_of or today), next_cursor=cursor)
 
 
 @router.post(
@@ -51,12 +56,12 @@ def file_loan(
     session: SessionDep,
     bank: Annotated[Principal, Depends(require_roles("bank"))],
     body: LoanFile,
-) -> LoanOut:
+) -> LoanView:
     clock = get_clock(request)
     loan = service.file_loan(
         session, data=body, principal=bank, today=clock.today(), now=clock.now()
     )
-    return LoanOut.model_validate(loan)
+    return _views(session, [loan], clock.today())[0]
 
 
 @router.get(
@@ -106,8 +111,53 @@ def _quota_out(session: Session, quota: ProgramQuota) -> QuotaOut:
 
 
 @router.get("/loans/{loan_id}", tags=["loans"], summary="One loan")
-def get_loan(session: SessionDep, principal: CurrentPrincipal, loan_id: ObjectId) -> LoanOut:
+def get_loan(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    today: Today,
+    loan_id: ObjectId,
+    as_of: AsOf = None,
+) -> LoanView:
     loan = session.scalars(repo.scoped_loans(principal).where(Loan.id == loan_id)).first()
     if loan is None:
         raise NotFound(f"loan {loan_id} not found")
-    return LoanOut.model_validate(loan)
+    return _views(session, [loan], as_of or today)[0]
+
+
+@router.post(
+    "/loans/{loan_id}/repayments",
+    tags=["loans"],
+    status_code=status.HTTP_201_CREATED,
+    summary="Report a principal repayment 还款",
+)
+def repay(
+    request: Request,
+    session: SessionDep,
+    bank: Annotated[Principal, Depends(require_roles("bank"))],
+    loan_id: ObjectId,
+    body: RepaymentIn,
+) -> LoanView:
+    clock = get_clock(request)
+    loan = servicing.repay(
+        session,
+        loan_id=loan_id,
+        paid_on=body.paid_on,
+        principal_fen=body.principal,
+        actor=bank,
+        today=clock.today(),
+        now=clock.now(),
+    )
+    return _views(session, [loan], clock.today())[0]
+
+
+def _views(session: Session, loans: list[Loan], as_of: date) -> list[LoanView]:
+    at = servicing.positions(session, loans, as_of)
+    return [
+        LoanView(
+            **LoanOut.model_validate(x).model_dump(),
+            as_of=as_of,
+            outstanding_principal=at[x.id].outstanding_fen,
+            days_past_due=at[x.id].days_past_due,
+        )
+        for x in loans
+    ]

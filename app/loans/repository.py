@@ -6,7 +6,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
-from app.models import Agreement, Enterprise, Fund, Loan, ProgramQuota
+from app.models import Agreement, Enterprise, Fund, Loan, LoanRepayment, ProgramQuota
 
 
 def scoped_loans(principal: Principal) -> Select[Loan]:
@@ -109,3 +109,19 @@ def principal_filed_in(session: Session, program: str, year: int) -> int:
         )
     )
     return int(total or 0)
+
+
+def repaid_by(session: Session, loan_ids: list[int], as_of: date | None) -> dict[int, int]:
+    """Principal repaid per loan up to `as_of` (inclusive), one query for a whole page."""
+    if not loan_ids:
+        return {}
+    stmt = select(LoanRepayment.loan_id, func.sum(LoanRepayment.principal_fen)).where(
+        LoanRepayment.loan_id.in_(loan_ids)
+    )
+    if as_of is not None:
+        stmt = stmt.where(LoanRepayment.paid_on <= as_of)
+    return {int(i): int(t) for i, t in session.execute(stmt.group_by(LoanRepayment.loan_id))}
+
+
+def loan_for_update(session: Session, loan_id: int) -> Loan | None:
+    return session.scalars(select(Loan).where(Loan.id == loan_id).with_for_update()).first()

@@ -10,7 +10,7 @@ from app.kit.schemas import In
 
 
 class LoanOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, validate_by_name=True, validate_by_alias=True)
 
     id: int
     program: str
@@ -36,6 +36,23 @@ class LoanOut(BaseModel):
     flags: list[str]
     renewed_from_id: int | None
     created_at: datetime
+
+
+class LoanView(LoanOut):
+    as_of: date = Field(description="the date the position below is computed for")
+    outstanding_principal: Yuan = Field(description="未还本金 as of the date")
+    days_past_due: int = Field(description="逾期天数 as of the date (0 when not overdue)")
+
+
+class RepaymentIn(In):
+    paid_on: date = Field(description="还款日")
+    principal: YuanIn = Field(description="归还本金")
+
+    @model_validator(mode="after")
+    def _positive(self) -> RepaymentIn:
+        if self.principal <= 0:
+            raise ValueError("principal must be more than zero")
+        return self
 
 
 class LoanFile(In):

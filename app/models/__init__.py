@@ -9,6 +9,7 @@ from app.models.library import LibraryEvent
 from app.models.loan import Loan
 from app.models.quota import ProgramQuota
 from app.models.reference import Bank, Fund, FundContributor, LprRate, Region
+from app.models.repayment import LoanRepayment
 from app.models.user import User
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "LedgerLeg",
     "LibraryEvent",
     "Loan",
+    "LoanRepayment",
     "LprRate",
     "ProgramQuota",
     "Region",

@@ -1,0 +1,143 @@
+"""Servicing: repayments, outstanding principal and days past due as of any date.
+
+Reading chosen (SKD loans are ≤ 1-year working-capital loans repaid at maturity): a loan
+is past due from the day after its maturity date while principal is outstanding;
+days past due as of D = D − maturity date. A repayment never exceeds what is
+outstanding, is dated between disbursement and today, and lowers the funds' guarantee
+exposure to their share of what remains (so it reaches exactly zero when repaid)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy.orm import Session
+
+from app.auth.principal import Principal
+from app.errors import Conflict, NotFound, Unprocessable, Violation
+from app.kit.money import format_fen
+from app.kit.statemachine import Transition, TransitionTable
+from app.ledger import service as ledger
+from app.ledger.postings import credit, debit
+from app.loans import repository as repo
+from app.loans.service import PROVINCE_FUND, exposure_shares
+from app.models import Loan, LoanRepayment
+from app.programs.sukedai.policy import product_by_code
+
+LOAN_TRANSITIONS = TransitionTable(
+    "loan", [Transition("repay_in_full", frozenset({"active"}), "repaid")]
+)
+
+
+@dataclass(frozen=True)
+class Position:
+    as_of: date | None
+    outstanding_fen: int
+    days_past_due: int
+
+
+def position(loan: Loan, repaid_fen: int, as_of: date) -> Position:
+    outstanding = loan.principal_fen - repaid_fen
+    overdue = outstanding > 0 and as_of > loan.maturity_on
+    return Position(as_of, outstanding, (as_of - loan.maturity_on).days if overdue else 0)
+
+
+def positions(session: Session, loans: list[Loan], as_of: date) -> dict[int, Position]:
+    repaid = repo.repaid_by(session, [x.id for x in loans], as_of)
+    return {x.id: position(x, repaid.get(x.id, 0), as_of) for x in loans}
+
+
+def repay(
+    session: Session,
+    *,
+    loan_id: int,
+    paid_on: date,
+    principal_fen: int,
+    actor: Principal,
+    today: date,
+    now: datetime,
+) -> Loan:
+    loan = repo.loan_for_update(session, loan_id)
+    if loan is None or not actor.can_see_bank(loan.bank_code):
+        raise NotFound(f"loan {loan_id} not found")
+    if loan.status != "active":
+        raise Conflict(
+            f"loan {loan_id} is {loan.status}; repayments go to active loans",
+            code="loan_not_active",
+        )
+    outstanding = loan.principal_fen - repo.repaid_by(session, [loan.id], None).get(loan.id, 0)
+    errors = []
+    if paid_on < loan.disbursed_on:
+        errors.append(Violation(loc=("body", "paid_on"), msg="before the disbursement date"))
+    if paid_on > today:
+        errors.append(Violation(loc=("body", "paid_on"), msg="in the future"))
+    if principal_fen > outstanding:
+        errors.append(
+            Violation(
+                loc=("body", "principal"),
+                code="overpayment",
+                msg=f"only {format_fen(outstanding)} is outstanding",
+            )
+        )
+    if errors:
+        raise Unprocessable("the repayment was refused", errors, code="repayment_refused")
+    session.add(
+        LoanRepayment(
+            loan_id=loan.id,
+            paid_on=paid_on,
+            principal_fen=principal_fen,
+            recorded_by_id=actor.user_id,
+        )
+    )
+    _release_exposure(
+        session,
+        loan,
+        outstanding,
+        outstanding - principal_fen,
+        paid_on,
+        now=now,
+        actor_id=actor.user_id,
+    )
+    if principal_fen == outstanding:
+        loan.status = LOAN_TRANSITIONS.target("repay_in_full", loan.status)
+        loan.closed_at = now
+    session.flush()
+    return loan
+
+
+def _release_exposure(
+    session: Session,
+    loan: Loan,
+    before_fen: int,
+    after_fen: int,
+    paid_on: date,
+    *,
+    now: datetime,
+    actor_id: int,
+) -> None:
+    product = product_by_code(loan.product or "")
+    if product is None:
+        return
+    old, new = exposure_shares(before_fen, product), exposure_shares(after_fen, product)
+    city_fund = str(loan.extra.get("city_fund"))
+    legs = []
+    for fund, part in ((PROVINCE_FUND, "province"), (city_fund, "city")):
+        released = old[part] - new[part]
+        if released:
+            legs += [
+                debit(fund, "exposure_contra", released, loan.bank_code),
+                credit(fund, "exposure_memo", released, loan.bank_code),
+            ]
+    if legs:
+        count = len(repo.repaid_by(session, [loan.id], None))  # unique key per repayment
+        ledger.post(
+            session,
+            event_type="loan.repaid",
+            event_id=str(loan.id),
+            idempotency_key=f"loan:{loan.id}:repayment:{paid_on}:{before_fen}:{count}",
+            business_date=paid_on,
+            legs=legs,
+            now=now,
+            actor_id=actor_id,
+            description=f"exposure released by a repayment of loan {loan.contract_no}",
+        )

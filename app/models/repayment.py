@@ -1,0 +1,24 @@
+"""Principal repayments reported by the bank (servicing)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, BigIntPK, CreatedAt
+
+
+class LoanRepayment(CreatedAt, Base):
+    __tablename__ = "loan_repayments"
+    __table_args__ = (
+        CheckConstraint("principal_fen > 0", name="principal_positive"),
+        Index("ix_loan_repayments_loan_paid", "loan_id", "paid_on"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"))
+    paid_on: Mapped[date]
+    principal_fen: Mapped[int] = mapped_column(BigInteger)
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
