@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.auth.endpoints import router as auth_router
+from app.evaluations.endpoints import router as evaluations_router
 from app.ledger.endpoints import router as ledger_router
 from app.library.endpoints import router as library_router
 from app.loans.endpoints import router as loans_router
@@ -18,3 +19,4 @@ api_router.include_router(reference_router)
 api_router.include_router(library_router)
 api_router.include_router(loans_router)
 api_router.include_router(ledger_router)
+api_router.include_router(evaluations_router)

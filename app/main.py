@@ -55,6 +55,7 @@ TAGS = [
         "description": "台账 — double-entry journal, balances, trial balance, "
         "Beancount export, hash-chain verification (SPEC §5)",
     },
+    {"name": "evaluations", "description": "季末评价 — quarter-end NPL evaluation (SKD-Q3)"},
     {"name": "health", "description": "运行状态 — liveness and readiness"},
 ]
 

@@ -41,7 +41,6 @@ def m(session: Session) -> Members:
 
 
 LVYUAN = demo_credit_code("320500", "MA1XA0004")  # removed from the library; env red
-HAIZHOU = demo_credit_code("320706", "MA1XA0005")  # Lianyungang: only BOC (suspended)
 
 
 def loan(code: str, **over: Any) -> dict[str, Any]:
@@ -308,18 +307,19 @@ def test_skd_p2_credit_loan_needs_controller_guarantee_and_no_fees(
 def test_skd_f1_agreement_suspension_and_region(
     m: Members, client: TestClient, auth, session: Session
 ) -> None:  # type: ignore[no-untyped-def]
+    lyg = member_enterprise(session, region="320706").credit_code  # only BOC, suspended
     # 中国银行's 连云港 agreement is suspended (SKD-Q3 in the demo)
     r = client.post(
         "/api/v1/loans",
         headers=auth("bank_boc"),
-        json=loan(HAIZHOU, principal="1000000.00"),
+        json=loan(lyg, principal="1000000.00"),
     )
     assert codes(r) == {"bank_suspended"} and r.json()["code"] == "bank_suspended"
     # 江苏银行 has no 连云港 agreement
     r = client.post(
         "/api/v1/loans",
         headers=auth("bank_jsb"),
-        json=loan(HAIZHOU, principal="1000000.00"),
+        json=loan(lyg, principal="1000000.00"),
     )
     assert codes(r) == {"no_agreement"}
     # an enterprise in a city without an SKD city fund

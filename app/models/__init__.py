@@ -3,6 +3,7 @@
 from app.models.agreement import Agreement, AgreementEvent
 from app.models.base import Base
 from app.models.enterprise import Enterprise
+from app.models.evaluation import QuarterBankResult, QuarterEvaluation
 from app.models.idempotency import IdempotencyRecord
 from app.models.ledger import LedgerAccount, LedgerChainHead, LedgerEntry, LedgerLeg
 from app.models.library import LibraryEvent
@@ -30,6 +31,8 @@ __all__ = [
     "LoanRepayment",
     "LprRate",
     "ProgramQuota",
+    "QuarterBankResult",
+    "QuarterEvaluation",
     "Region",
     "User",
 ]

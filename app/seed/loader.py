@@ -160,15 +160,8 @@ DEMO_AGREEMENTS = [
     ("JSB", "SKD", "SKD_CITY_320500", "320500", date(2025, 1, 1), "active", None),
     ("ICBC_JS", "SKD", "SKD_CITY_320100", "320100", date(2024, 7, 1), "active", None),
     ("CCB_JS", "SKD", "SKD_CITY_320500", "320500", date(2026, 3, 1), "active", None),
-    (
-        "BOC_JS",
-        "SKD",
-        "SKD_CITY_320700",
-        "320700",
-        date(2024, 1, 1),
-        "suspended",
-        "SKD-Q3: NPL ratio 3.4 % at the 2026-Q3 quarter end (demo)",
-    ),
+    # suspended by the 2026-Q2 quarter-end evaluation of the demo (see _demo_loans)
+    ("BOC_JS", "SKD", "SKD_CITY_320700", "320700", date(2024, 1, 1), "active", None),
     ("LYG_RCB", "XB", "XB_ZQCZD", None, date(2025, 6, 1), "active", None),
     ("JSB", "XB", "XB_ZQCZD", None, date(2025, 6, 1), "active", None),
     ("LYG_RCB", "XB", "XB_KCD", None, date(2026, 1, 1), "active", None),
@@ -430,24 +423,36 @@ DEMO_LOANS = [
         date(2026, 6, 1),
         date(2025, 12, 3),
     ),
+    (
+        "bank_boc",
+        ("320706", "MA1XA0005"),
+        "BOC-SKD-2025-0031",
+        2_000_000,
+        340,
+        "credit",
+        None,
+        date(2025, 3, 10),
+        date(2026, 3, 10),
+        date(2025, 3, 12),
+    ),
 ]
 
 
 def _demo_loans(session: Session) -> None:
     """Loans filed through the filing service, each on its own (back-dated, M-5) filing
-    day, with the province's 2026 quota set first."""
+    day, after the province's quotas; then the 2026-Q2 quarter-end evaluation."""
     from app.auth.principal import Principal
     from app.loans import service as loans
     from app.loans.schemas import LoanFile
 
     province = session.scalars(select(User).where(User.username == "province")).one()
-    loans.set_quota(
-        session,
-        program="SKD",
-        year=2026,
-        amount_fen=2_000_000_000_00,
-        actor=Principal(user_id=province.id, username="province", role="province_reviewer"),
+    province_reviewer = Principal(
+        user_id=province.id, username="province", role="province_reviewer"
     )
+    for year in (2025, 2026):
+        loans.set_quota(
+            session, program="SKD", year=year, amount_fen=2_000_000_000_00, actor=province_reviewer
+        )
     now = datetime.now(UTC)
     for username, (
         region,
@@ -473,6 +478,17 @@ def _demo_loans(session: Session) -> None:
                 controller_guarantee=True,
             ),
         )
+    # 中国银行's loan is 112 days past due at 2026-06-30: the 2026-Q2 evaluation suspends it
+    from app.evaluations import service as evaluations
+
+    evaluations.evaluate(
+        session,
+        program="SKD",
+        year=2026,
+        quarter=2,
+        today=date(2026, 7, 3),
+        actor=province_reviewer,
+    )
 
 
 def _demo_agreements(session: Session, admin: User) -> None:

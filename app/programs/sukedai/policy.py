@@ -62,3 +62,19 @@ def product_for_revenue(revenue_fen: int) -> Product | None:
 
 def product_by_code(code: str) -> Product | None:
     return next((p for p in PRODUCTS if p.code == code), None)
+
+
+@dataclass(frozen=True)
+class QuarterEndPolicy:
+    """SKD-Q3: suspension at a quarter-end NPL ratio ≥ 3 %. An agreement's first
+    `early_period_days` may use `early_threshold_bp` instead (the policy's early-period
+    tolerance; off by default: the same 3 %)."""
+
+    threshold_bp: int = 300
+    npl_days_past_due: int = 90  # SKD-C2's 90 days past due
+    early_period_days: int = 0
+    early_threshold_bp: int = 300
+    reason_prefix: str = "SKD-Q3 quarter-end"  # marks suspensions a quarter-end made
+
+
+QUARTER_END = QuarterEndPolicy()

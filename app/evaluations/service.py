@@ -1,0 +1,168 @@
+"""Quarter-end evaluation (SKD-Q3): per bank, the NPL ratio at the quarter end decides
+suspension of its SKD agreements; a later quarter below the threshold lifts the
+suspensions a quarter-end made (a province decision stays until the province lifts it)."""
+
+from __future__ import annotations
+
+import calendar
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.auth.principal import Principal
+from app.errors import Conflict, Unprocessable, Violation
+from app.kit.money import format_fen
+from app.loans import servicing
+from app.models import Agreement, AgreementEvent, Loan, QuarterBankResult, QuarterEvaluation
+from app.programs.sukedai.library import percent
+from app.programs.sukedai.policy import QUARTER_END, QuarterEndPolicy
+from app.reference.service import change_agreement_status
+
+
+def quarter_end(year: int, quarter: int) -> date:
+    month = quarter * 3
+    return date(year, month, calendar.monthrange(year, month)[1])
+
+
+@dataclass(frozen=True)
+class BankRatio:
+    outstanding_fen: int
+    npl_fen: int
+
+    def breaches(self, threshold_bp: int) -> bool:
+        """npl / outstanding ≥ threshold, compared exactly in integers."""
+        return (
+            self.outstanding_fen > 0
+            and self.npl_fen * 10_000 >= threshold_bp * self.outstanding_fen
+        )
+
+    def ratio_text(self) -> str:
+        if not self.outstanding_fen:
+            return "no principal outstanding"
+        bp = self.npl_fen * 10_000 // self.outstanding_fen
+        return f"{percent(bp)} ({format_fen(self.npl_fen)} of {format_fen(self.outstanding_fen)})"
+
+
+def bank_ratios(
+    session: Session, program: str, as_of: date, policy: QuarterEndPolicy
+) -> dict[str, BankRatio]:
+    loans = list(
+        session.scalars(select(Loan).where(Loan.program == program, Loan.disbursed_on <= as_of))
+    )
+    at = servicing.positions(session, loans, as_of)
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for loan in loans:
+        pos = at[loan.id]
+        totals[loan.bank_code][0] += pos.outstanding_fen
+        if pos.days_past_due >= policy.npl_days_past_due:
+            totals[loan.bank_code][1] += pos.outstanding_fen
+    return {bank: BankRatio(o, n) for bank, (o, n) in totals.items()}
+
+
+def _last_suspension_reason(session: Session, agreement_id: int) -> str:
+    event = session.scalars(
+        select(AgreementEvent)
+        .where(AgreementEvent.agreement_id == agreement_id, AgreementEvent.action == "suspend")
+        .order_by(AgreementEvent.id.desc())
+    ).first()
+    return event.reason if event else ""
+
+
+def evaluate(
+    session: Session,
+    *,
+    program: str,
+    year: int,
+    quarter: int,
+    actor: Principal,
+    today: date,
+    policy: QuarterEndPolicy = QUARTER_END,
+) -> QuarterEvaluation:
+    end = quarter_end(year, quarter)
+    if end > today:
+        raise Unprocessable(
+            f"{year}-Q{quarter} ends on {end}, after today",
+            [Violation(loc=("body", "quarter"), msg="the quarter has not ended")],
+            code="quarter_not_ended",
+            rule="SKD-Q3",
+        )
+    latest = session.scalar(
+        select(func.max(QuarterEvaluation.quarter_end)).where(QuarterEvaluation.program == program)
+    )
+    if latest is not None and latest > end:
+        raise Conflict(
+            f"{program} was already evaluated for the quarter ending {latest}; an earlier "
+            "quarter cannot overrule it",
+            code="quarter_superseded",
+            rule="SKD-Q3",
+        )
+    run = QuarterEvaluation(
+        program=program, year=year, quarter=quarter, quarter_end=end, actor_id=actor.user_id
+    )
+    session.add(run)
+    session.flush()
+    ratios = bank_ratios(session, program, end, policy)
+    agreements = list(
+        session.scalars(
+            select(Agreement).where(
+                Agreement.program == program, Agreement.status.in_(("active", "suspended"))
+            )
+        )
+    )
+    by_bank: dict[str, list[Agreement]] = defaultdict(list)
+    for a in agreements:
+        by_bank[a.bank_code].append(a)
+    for bank in sorted(set(ratios) | set(by_bank)):
+        ratio = ratios.get(bank, BankRatio(0, 0))
+        own = by_bank.get(bank, [])
+        early = any((end - a.start_on).days < policy.early_period_days for a in own)
+        threshold = policy.early_threshold_bp if early else policy.threshold_bp
+        breached = ratio.breaches(threshold)
+        reason = (
+            f"{policy.reason_prefix} {year}-Q{quarter}: NPL ratio {ratio.ratio_text()}, "
+            f"threshold {percent(threshold)}"
+        )
+        changed: list[int] = []
+        for a in own:
+            if breached and a.status == "active":
+                change_agreement_status(
+                    session, agreement_id=a.id, action="suspend", reason=reason, actor=actor
+                )
+                changed.append(a.id)
+            elif (
+                not breached
+                and a.status == "suspended"
+                and _last_suspension_reason(session, a.id).startswith(policy.reason_prefix)
+            ):
+                change_agreement_status(
+                    session, agreement_id=a.id, action="resume", reason=reason, actor=actor
+                )
+                changed.append(a.id)
+        decision = ("suspended" if breached else "lifted") if changed else "unchanged"
+        session.add(
+            QuarterBankResult(
+                evaluation_id=run.id,
+                bank_code=bank,
+                outstanding_fen=ratio.outstanding_fen,
+                npl_fen=ratio.npl_fen,
+                threshold_bp=threshold,
+                breached=breached,
+                decision=decision,
+                agreement_ids=changed,
+            )
+        )
+    session.flush()
+    return run
+
+
+def results(session: Session, evaluation_id: int) -> list[QuarterBankResult]:
+    return list(
+        session.scalars(
+            select(QuarterBankResult)
+            .where(QuarterBankResult.evaluation_id == evaluation_id)
+            .order_by(QuarterBankResult.bank_code)
+        )
+    )

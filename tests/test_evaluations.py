@@ -1,0 +1,150 @@
+"""Quarter-end evaluation (SKD-Q3)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings
+from app.evaluations.service import BankRatio, quarter_end
+from app.kit.clock import Clock
+from app.main import create_app
+from app.seed.loader import demo_credit_code
+
+
+def test_skd_q3_threshold_is_exact_and_inclusive() -> None:
+    assert BankRatio(outstanding_fen=100_000_00, npl_fen=3_000_00).breaches(300)  # exactly 3 %
+    assert not BankRatio(outstanding_fen=100_000_00, npl_fen=2_999_99).breaches(300)
+    assert BankRatio(outstanding_fen=3, npl_fen=1).breaches(300)
+    assert not BankRatio(outstanding_fen=0, npl_fen=0).breaches(300)
+    assert [quarter_end(2026, q) for q in (1, 2, 3, 4)] == [
+        date(2026, 3, 31),
+        date(2026, 6, 30),
+        date(2026, 9, 30),
+        date(2026, 12, 31),
+    ]
+
+
+@pytest.fixture
+def on(
+    settings: Settings, engine: Engine, session_factory: sessionmaker[Session]
+) -> Callable[[date], TestClient]:
+    def build(today: date) -> TestClient:
+        return TestClient(
+            create_app(
+                settings, engine=engine, session_factory=session_factory, clock=Clock(today)
+            ),
+            raise_server_exceptions=False,
+        )
+
+    return build
+
+
+def _bank(result: dict, code: str) -> dict:  # type: ignore[type-arg]
+    return next(b for b in result["banks"] if b["bank_code"] == code)
+
+
+def test_demo_q2_suspended_boc(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
+    runs = client.get("/api/v1/evaluations", headers=auth("regulator")).json()
+    q2 = next(r for r in runs if (r["year"], r["quarter"]) == (2026, 2))
+    boc = _bank(q2, "BOC_JS")
+    assert (boc["npl_ratio_bp"], boc["breached"], boc["decision"]) == (10000, True, "suspended")
+    # a bank sees only its own row
+    own = client.get(f"/api/v1/evaluations/{q2['id']}", headers=auth("bank_icbc")).json()
+    assert [b["bank_code"] for b in own["banks"]] == ["ICBC_JS"]
+
+
+def test_skd_q3_suspends_lifts_and_leaves_province_decisions(on, auth) -> None:  # type: ignore[no-untyped-def]
+    q3 = on(date(2026, 10, 5)).post(
+        "/api/v1/evaluations/quarter-end",
+        headers=auth("province"),
+        json={"program": "SKD", "year": 2026, "quarter": 3},
+    )
+    assert q3.status_code == 201, q3.text
+    icbc = _bank(q3.json(), "ICBC_JS")  # 8,000,000 matured 2026-06-01: 121 days past due
+    assert (icbc["npl_principal"], icbc["breached"], icbc["decision"]) == (
+        "8000000.00",
+        True,
+        "suspended",
+    )
+    assert (
+        _bank(q3.json(), "BOC_JS")["decision"] == "unchanged"
+    )  # still breached, already suspended
+    assert _bank(q3.json(), "JSB")["breached"] is False
+
+    c = on(date(2026, 10, 12))
+    refused = c.post(
+        "/api/v1/loans",
+        headers=auth("bank_icbc"),
+        json={
+            "program": "SKD",
+            "enterprise_credit_code": demo_credit_code("320100", "MA1XA0001"),
+            "contract_no": "n",
+            "principal": "1.00",
+            "annual_rate_bp": 300,
+            "disbursed_on": "2026-10-09",
+            "maturity_on": "2027-10-09",
+            "security": "credit",
+            "controller_guarantee": True,
+        },
+    )
+    assert "bank_suspended" in {e["code"] for e in refused.json()["errors"]}
+    loan_id = c.get("/api/v1/loans", headers=auth("bank_icbc")).json()["items"][0]["id"]
+    assert (
+        c.post(
+            f"/api/v1/loans/{loan_id}/repayments",
+            headers=auth("bank_icbc"),
+            json={"paid_on": "2026-10-10", "principal": "8000000.00"},
+        ).status_code
+        == 201
+    )
+    ccb = c.get("/api/v1/agreements?bank_code=CCB_JS&program=SKD", headers=auth("province")).json()
+    manual = c.post(
+        f"/api/v1/agreements/{ccb['items'][0]['id']}/suspend",
+        headers=auth("province"),
+        json={"reason": "province decision: filings under review"},
+    )
+    assert manual.status_code == 200
+
+    q4 = on(date(2027, 1, 5)).post(
+        "/api/v1/evaluations/quarter-end",
+        headers=auth("province"),
+        json={"program": "SKD", "year": 2026, "quarter": 4},
+    )
+    assert _bank(q4.json(), "ICBC_JS")["decision"] == "lifted"
+    assert _bank(q4.json(), "CCB_JS")["decision"] == "unchanged"  # the province's own decision
+    assert _bank(q4.json(), "BOC_JS")["breached"] is True
+    status = (
+        on(date(2027, 1, 5))
+        .get(f"/api/v1/agreements/{ccb['items'][0]['id']}", headers=auth("regulator"))
+        .json()["status"]
+    )
+    assert status == "suspended"
+    older = on(date(2027, 1, 5)).post(
+        "/api/v1/evaluations/quarter-end",
+        headers=auth("province"),
+        json={"program": "SKD", "year": 2026, "quarter": 3},
+    )
+    assert older.status_code == 409 and older.json()["code"] == "quarter_superseded"
+
+
+def test_quarter_must_have_ended_and_role(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
+    r = client.post(
+        "/api/v1/evaluations/quarter-end",
+        headers=auth("province"),
+        json={"program": "SKD", "year": 2026, "quarter": 2},
+    )
+    assert r.status_code == 422 and r.json()["code"] == "quarter_not_ended"
+    assert (
+        client.post(
+            "/api/v1/evaluations/quarter-end",
+            headers=auth("bank_jsb"),
+            json={"program": "SKD", "year": 2026, "quarter": 1},
+        ).status_code
+        == 403
+    )
