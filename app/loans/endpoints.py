@@ -75,7 +75,7 @@ def get_quota(
     program: Literal["SKD"],
     year: Annotated[int, Path(ge=2000, le=2100)],
 ) -> QuotaOut:
-    quota = repo.quota_for_update(session, program, year)
+    quota = repo.quota(session, program, year)
     if quota is None:
         raise NotFound(f"no {program} quota is set for {year}")
     return _quota_out(session, quota)

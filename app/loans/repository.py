@@ -92,6 +92,13 @@ def agreement_covering(
     ).first()
 
 
+def quota(session: Session, program: str, year: int) -> ProgramQuota | None:
+    """The quota, read without a lock (for display)."""
+    return session.scalars(
+        select(ProgramQuota).where(ProgramQuota.program == program, ProgramQuota.year == year)
+    ).first()
+
+
 def quota_for_update(session: Session, program: str, year: int) -> ProgramQuota | None:
     return session.scalars(
         select(ProgramQuota)
