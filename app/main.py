@@ -49,7 +49,13 @@ TAGS = [
     {"name": "reference", "description": "基础数据 — regions, banks, funds, LPR (SPEC §2)"},
     {"name": "agreements", "description": "合作协议 — bank × programme agreements and status"},
     {"name": "enterprises", "description": "企业 — enterprises and risk flags"},
-    {"name": "loans", "description": "贷款备案 — filed loans"},
+    {"name": "loans", "description": "贷款备案 — filed loans, repayments, renewals"},
+    {
+        "name": "claims",
+        "description": "代偿 — compensation claims: 申请 apply → 市县初审 city review → 省级复审 "
+        "province review (3 % cap) → 市县拨付 city payment → 省级归垫 province "
+        "reimbursement; documents, recoveries 追偿, a bank's cap and exposure",
+    },
     {
         "name": "ledger",
         "description": "台账 — double-entry journal, balances, trial balance, "

@@ -47,11 +47,17 @@ class BankRatio:
 
 
 def bank_ratios(
-    session: Session, program: str, as_of: date, policy: QuarterEndPolicy
+    session: Session,
+    program: str,
+    as_of: date,
+    policy: QuarterEndPolicy,
+    *,
+    bank_code: str | None = None,
 ) -> dict[str, BankRatio]:
-    loans = list(
-        session.scalars(select(Loan).where(Loan.program == program, Loan.disbursed_on <= as_of))
-    )
+    stmt = select(Loan).where(Loan.program == program, Loan.disbursed_on <= as_of)
+    if bank_code is not None:
+        stmt = stmt.where(Loan.bank_code == bank_code)
+    loans = list(session.scalars(stmt))
     at = servicing.positions(session, loans, as_of)
     totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for loan in loans:

@@ -25,7 +25,14 @@ from app.models import Loan, LoanRepayment
 from app.programs.sukedai.policy import product_by_code
 
 LOAN_TRANSITIONS = TransitionTable(
-    "loan", [Transition("repay_in_full", frozenset({"active"}), "repaid")]
+    "loan",
+    [
+        Transition("repay_in_full", frozenset({"active"}), "repaid"),
+        Transition("renew", frozenset({"active"}), "renewed"),  # SKD-F7
+        Transition("claim", frozenset({"active"}), "claimed"),  # SKD-C2
+        Transition("claim_rejected", frozenset({"claimed"}), "active"),
+        Transition("compensate", frozenset({"claimed"}), "compensated"),
+    ],
 )
 
 

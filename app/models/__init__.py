@@ -2,6 +2,7 @@
 
 from app.models.agreement import Agreement, AgreementEvent
 from app.models.base import Base
+from app.models.claim import Claim, ClaimDocument, ClaimRecovery, ClaimTransition
 from app.models.enterprise import Enterprise
 from app.models.evaluation import QuarterBankResult, QuarterEvaluation
 from app.models.idempotency import IdempotencyRecord
@@ -18,6 +19,10 @@ __all__ = [
     "AgreementEvent",
     "Bank",
     "Base",
+    "Claim",
+    "ClaimDocument",
+    "ClaimRecovery",
+    "ClaimTransition",
     "Enterprise",
     "Fund",
     "FundContributor",

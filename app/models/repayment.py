@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, BigIntPK, CreatedAt
@@ -14,6 +14,7 @@ class LoanRepayment(CreatedAt, Base):
     __tablename__ = "loan_repayments"
     __table_args__ = (
         CheckConstraint("principal_fen > 0", name="principal_positive"),
+        CheckConstraint("kind IN ('cash', 'renewal')", name="kind"),
         Index("ix_loan_repayments_loan_paid", "loan_id", "paid_on"),
     )
 
@@ -22,3 +23,5 @@ class LoanRepayment(CreatedAt, Base):
     paid_on: Mapped[date]
     principal_fen: Mapped[int] = mapped_column(BigInteger)
     recorded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # "cash": money repaid; "renewal": closed by a renewal loan (SKD-F7)
+    kind: Mapped[str] = mapped_column(String(16), default="cash", server_default="cash")

@@ -265,6 +265,7 @@ DEMO_USERS = [
     ("admin", "admin", None, None, None),
     ("bank_jsb", "bank", "JSB", None, None),
     ("bank_icbc", "bank", "ICBC_JS", None, None),
+    ("bank_ccb", "bank", "CCB_JS", None, None),
     ("bank_boc", "bank", "BOC_JS", None, None),
     ("bank_lyg", "bank", "LYG_RCB", None, None),
     ("city_nanjing", "city_reviewer", None, "320100", None),

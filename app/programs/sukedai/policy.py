@@ -78,3 +78,37 @@ class QuarterEndPolicy:
 
 
 QUARTER_END = QuarterEndPolicy()
+
+
+@dataclass(frozen=True)
+class ClaimPolicy:
+    """SKD-C2: a claim may be filed once principal is this many days past due (the
+    policy's 90 days; configurable here). The loss claimed is the unpaid principal."""
+
+    min_days_past_due: int = 90
+    required_documents: int = 1  # SKD-C1: the application comes with electronic files
+
+
+CLAIMS = ClaimPolicy()
+
+
+@dataclass(frozen=True)
+class CapPolicy:
+    """SKD-Q1 and SKD-Q2.
+
+    Q1: compensation ÷ annualized principal may not exceed `rate_bp`, where annualized
+    principal = Σ principal × loan days / `year_days` × the funds' share of the product.
+    Reading chosen (SPEC): loan days are the contractual days from disbursement to
+    maturity; the loans counted are the bank's SKD loans disbursed from the start of its
+    cooperation (its earliest SKD agreement) up to the approval date; the cap applies to
+    the bank's total over SKD1/2/3 (the per-product figures are statistics).
+    Q2: during the first `exemption_months` of the cooperation, while the bank's
+    cumulative SKD principal is ≤ `exemption_principal_fen`, Q1 does not apply."""
+
+    rate_bp: int = 300
+    year_days: int = 365
+    exemption_months: int = 12
+    exemption_principal_fen: int = 200_000_000_00
+
+
+CAPS = CapPolicy()

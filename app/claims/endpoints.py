@@ -1,0 +1,523 @@
+from __future__ import annotations
+
+from datetime import date
+from fractions import Fraction
+from typing import Annotated, Literal
+from urllib.parse import quote
+
+from fastapi import (
+    APIRouter,
+    Depends,
+    File,
+    Form,
+    Path,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+    status,
+)
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.auth.principal import CurrentPrincipal, Principal, require_roles
+from app.claims import repository as repo
+from app.claims import service
+from app.claims.schemas import (
+    STATUS_ZH,
+    ClaimFile,
+    ClaimOut,
+    DocumentOut,
+    ExemptionOut,
+    ExposureOut,
+    NextStep,
+    PaymentIn,
+    ProductExposure,
+    RecoveryIn,
+    RecoveryOut,
+    ReviewIn,
+    Shares,
+    TransitionOut,
+)
+from app.claims.workflow import SKD_STAGES
+from app.db import get_session
+from app.errors import NotFound
+from app.evaluations.service import bank_ratios
+from app.kit.clock import get_clock, get_today
+from app.kit.pagination import ObjectId, Page, PageParams, page_params, paginate
+from app.kit.uow import TransactionalRoute
+from app.models import Agreement, Bank, Claim, ClaimRecovery, User
+from app.programs.sukedai.policy import CAPS, QUARTER_END
+
+router = APIRouter(route_class=TransactionalRoute)
+SessionDep = Annotated[Session, Depends(get_session)]
+Today = Annotated[date, Depends(get_today)]
+DOCUMENT_KINDS = Literal[
+    "application", "overdue_proof", "collection_record", "lawsuit", "loan_contract", "other"
+]
+
+
+# --- views ---------------------------------------------------------------------------
+def _recovery_out(r: ClaimRecovery) -> RecoveryOut:
+    return RecoveryOut(
+        id=r.id,
+        claim_id=r.claim_id,
+        recovered_on=r.recovered_on,
+        amount=r.amount_fen,
+        costs=r.costs_fen,
+        net=r.amount_fen - r.costs_fen,
+        returned=r.returned_fen,
+        returned_shares=dict(r.returned_shares),
+        ledger_entry_ids=list(r.ledger_entry_ids),
+    )
+
+
+def _views(session: Session, claims: list[Claim]) -> list[ClaimOut]:
+    ids = [c.id for c in claims]
+    history, docs, recs = (
+        repo.history(session, ids),
+        repo.documents(session, ids),
+        repo.recoveries(session, ids),
+    )
+    actor_ids = {t.actor_id for ts in history.values() for t in ts}
+    names = {
+        int(i): str(n)
+        for i, n in session.execute(select(User.id, User.username).where(User.id.in_(actor_ids)))
+    }
+    out = []
+    for c in claims:
+        stage = SKD_STAGES.get(c.status)
+        out.append(
+            ClaimOut(
+                id=c.id,
+                program=c.program,
+                loan_id=c.loan_id,
+                bank_code=c.bank_code,
+                product=c.product,
+                city_fund_code=c.city_fund_code,
+                region_code=c.region_code,
+                status=c.status,
+                status_zh=STATUS_ZH[c.status],
+                next_step=NextStep(
+                    stage=stage.name,
+                    who=stage.who,
+                    endpoint=f"POST /api/v1/claims/{c.id}/{stage.name.replace('_', '-')}",
+                )
+                if stage
+                else None,
+                filed_on=c.filed_on,
+                days_past_due=c.days_past_due,
+                loss=c.loss_fen,
+                requested=c.requested_fen,
+                shares=Shares(**c.shares),
+                approved=c.approved_fen,
+                approved_shares=Shares(**c.approved_shares) if c.approved_shares else None,
+                approved_on=c.approved_on,
+                capped_by=c.capped_by,
+                bank_bears_capped=None
+                if c.approved_fen is None
+                else c.requested_fen - c.approved_fen,
+                cap=c.cap_detail,
+                paid_on=c.paid_on,
+                reimbursed_on=c.reimbursed_on,
+                returned=c.returned_fen,
+                lawsuit_case_no=c.lawsuit_case_no,
+                lawsuit_accepted_on=c.lawsuit_accepted_on,
+                deadlines={k: date.fromisoformat(v) for k, v in c.deadlines.items()},
+                rejection_reason=c.rejection_reason,
+                history=[
+                    TransitionOut(
+                        action=t.action,
+                        from_status=t.from_status,
+                        to_status=t.to_status,
+                        actor=names.get(t.actor_id, str(t.actor_id)),
+                        actor_role=t.actor_role,
+                        business_date=t.business_date,
+                        at=t.at,
+                        comment=t.comment,
+                        ledger_entry_ids=list(t.ledger_entry_ids),
+                    )
+                    for t in history[c.id]
+                ],
+                documents=[
+                    DocumentOut(
+                        id=d.id,
+                        kind=d.kind,
+                        filename=d.filename,
+                        content_type=d.content_type,
+                        size_bytes=d.size_bytes,
+                        sha256=d.sha256,
+                        uploaded_at=d.uploaded_at,
+                        download=f"/api/v1/claims/{c.id}/documents/{d.id}",
+                    )
+                    for d in docs[c.id]
+                ],
+                recoveries=[_recovery_out(r) for r in recs[c.id]],
+            )
+        )
+    return out
+
+
+def _one(session: Session, claim: Claim) -> ClaimOut:
+    return _views(session, [claim])[0]
+
+
+# --- claims --------------------------------------------------------------------------
+@router.post(
+    "/claims",
+    tags=["claims"],
+    status_code=status.HTTP_201_CREATED,
+    summary="Apply for compensation 代偿申请 (SKD-C2)",
+    description="A partner bank claims on its loan once principal is ≥ 90 days past due. "
+    "The loss is the unpaid principal, split per SKD-S1 (exact, M-2). Loans not "
+    "eligible at grant get nothing (SKD-S2). Upload the application files next "
+    "with `POST /claims/{id}/documents`.",
+)
+def file_claim(
+    request: Request,
+    session: SessionDep,
+    bank: Annotated[Principal, Depends(require_roles("bank"))],
+    body: ClaimFile,
+) -> ClaimOut:
+    clock = get_clock(request)
+    claim = service.file_claim(
+        session,
+        loan_id=body.loan_id,
+        lawsuit_case_no=body.lawsuit_case_no,
+        lawsuit_accepted_on=body.lawsuit_accepted_on,
+        comment=body.comment,
+        actor=bank,
+        today=clock.today(),
+        now=clock.now(),
+    )
+    return _one(session, claim)
+
+
+@router.get("/claims", tags=["claims"], summary="List claims 代偿申请 (scoped to the caller)")
+def list_claims(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    page: Annotated[PageParams, Depends(page_params)],
+    program: Literal["SKD", "XB"] | None = None,
+    status: Annotated[
+        Literal[
+            "submitted", "city_approved", "approved", "paid", "reimbursed", "rejected", "closed"
+        ]
+        | None,
+        Query(description="e.g. `submitted` = waiting for the city review"),
+    ] = None,
+    bank_code: Annotated[str | None, Query(max_length=32)] = None,
+    loan_id: ObjectId | None = None,
+) -> Page[ClaimOut]:
+    stmt = repo.filter_claims(
+        repo.scoped_claims(session, principal),
+        program=program,
+        status=status,
+        bank_code=bank_code,
+        loan_id=loan_id,
+    )
+    rows, cursor = paginate(session, stmt, Claim.id, page)
+    return Page(items=_views(session, list(rows)), next_cursor=cursor)
+
+
+@router.get("/claims/{claim_id}", tags=["claims"], summary="One claim, with its history")
+def get_claim(session: SessionDep, principal: CurrentPrincipal, claim_id: ObjectId) -> ClaimOut:
+    claim = session.scalars(
+        repo.scoped_claims(session, principal).where(Claim.id == claim_id)
+    ).first()
+    if claim is None:
+        raise NotFound(f"claim {claim_id} not found")
+    return _one(session, claim)
+
+
+@router.post(
+    "/claims/{claim_id}/documents",
+    tags=["claims"],
+    status_code=status.HTTP_201_CREATED,
+    summary="Upload a claim document 上传申请材料 (SKD-C1)",
+    description="multipart/form-data with `file` and `kind`. PDF, JPEG, PNG or ZIP (the "
+    "content must match the type), at most the configured size; stored with "
+    "its SHA-256.",
+)
+async def upload_document(
+    request: Request,
+    session: SessionDep,
+    bank: Annotated[Principal, Depends(require_roles("bank"))],
+    claim_id: ObjectId,
+    file: Annotated[UploadFile, File(description="the document")],
+    kind: Annotated[DOCUMENT_KINDS, Form(description="申请书 / 逾期证明 / 催收记录 / 诉讼材料 …")],
+) -> DocumentOut:
+    settings = request.app.state.settings
+    content = await file.read(settings.max_upload_bytes + 1)
+    doc = service.add_document(
+        session,
+        claim_id=claim_id,
+        kind=kind,
+        filename=file.filename or "document",
+        content_type=(file.content_type or "").split(";")[0].strip().lower(),
+        content=content,
+        allowed_types=settings.upload_content_types,
+        max_bytes=settings.max_upload_bytes,
+        actor=bank,
+        now=get_clock(request).now(),
+    )
+    return DocumentOut(
+        id=doc.id,
+        kind=doc.kind,
+        filename=doc.filename,
+        content_type=doc.content_type,
+        size_bytes=doc.size_bytes,
+        sha256=doc.sha256,
+        uploaded_at=doc.uploaded_at,
+        download=f"/api/v1/claims/{claim_id}/documents/{doc.id}",
+    )
+
+
+@router.get(
+    "/claims/{claim_id}/documents/{document_id}",
+    tags=["claims"],
+    summary="Download a claim document",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def download_document(
+    session: SessionDep, principal: CurrentPrincipal, claim_id: ObjectId, document_id: ObjectId
+) -> Response:
+    claim = session.scalars(
+        repo.scoped_claims(session, principal).where(Claim.id == claim_id)
+    ).first()
+    doc = repo.document(session, claim_id, document_id) if claim is not None else None
+    if doc is None:
+        raise NotFound(f"document {document_id} of claim {claim_id} not found")
+    return Response(
+        content=doc.content,
+        media_type=doc.content_type,
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(doc.filename)}",
+            "ETag": f'"{doc.sha256}"',
+            "X-Content-SHA256": doc.sha256,
+        },
+    )
+
+
+@router.post(
+    "/claims/{claim_id}/city-review",
+    tags=["claims"],
+    summary="City first review 市县初审 (SKD-C1)",
+    description="By a city reviewer of the enterprise's region. Approval needs the "
+    "application documents; a rejection needs a reason. Maker-checker (SKD-C3).",
+)
+def city_review(
+    request: Request,
+    session: SessionDep,
+    reviewer: Annotated[Principal, Depends(require_roles("city_reviewer"))],
+    claim_id: ObjectId,
+    body: ReviewIn,
+) -> ClaimOut:
+    clock = get_clock(request)
+    claim = service.city_review(
+        session,
+        claim_id=claim_id,
+        approve=body.decision == "approve",
+        comment=body.comment,
+        ineligible_at_grant=body.ineligible_at_grant,
+        actor=reviewer,
+        today=clock.today(),
+        now=clock.now(),
+    )
+    return _one(session, claim)
+
+
+@router.post(
+    "/claims/{claim_id}/province-review",
+    tags=["claims"],
+    summary="Province second review 省级复审 (SKD-C1, Q1, Q2)",
+    description="Approval applies the bank's 3 % compensation-rate cap (SKD-Q1; exempt in "
+    "the first cooperation year up to 200,000,000 of principal, SKD-Q2). A "
+    'capped approval says `capped_by: "SKD-Q1"` and shows what the bank bears. '
+    "The approved amount is reserved in the ledger.",
+)
+def province_review(
+    request: Request,
+    session: SessionDep,
+    reviewer: Annotated[Principal, Depends(require_roles("province_reviewer"))],
+    claim_id: ObjectId,
+    body: ReviewIn,
+) -> ClaimOut:
+    clock = get_clock(request)
+    claim = service.province_review(
+        session,
+        claim_id=claim_id,
+        approve=body.decision == "approve",
+        comment=body.comment,
+        ineligible_at_grant=body.ineligible_at_grant,
+        actor=reviewer,
+        today=clock.today(),
+        now=clock.now(),
+    )
+    return _one(session, claim)
+
+
+@router.post(
+    "/claims/{claim_id}/city-payment",
+    tags=["claims"],
+    summary="City fund pays the bank 市县资金拨付 (SKD-C1)",
+    description="By the manager of the loan's city fund: the whole approved fund share "
+    "(province + city parts) goes to the bank. Refused when the fund's cash is short.",
+)
+def city_payment(
+    request: Request,
+    session: SessionDep,
+    manager: Annotated[Principal, Depends(require_roles("fund_manager"))],
+    claim_id: ObjectId,
+    body: PaymentIn,
+) -> ClaimOut:
+    clock = get_clock(request)
+    claim = service.city_payment(
+        session,
+        claim_id=claim_id,
+        paid_on=body.paid_on,
+        comment=body.comment,
+        actor=manager,
+        today=clock.today(),
+        now=clock.now(),
+    )
+    return _one(session, claim)
+
+
+@router.post(
+    "/claims/{claim_id}/province-reimbursement",
+    tags=["claims"],
+    summary="Province reimburses the city fund 省级资金归垫 (SKD-C1)",
+    description="By the province fund's manager: the province part moves to the city fund.",
+)
+def province_reimbursement(
+    request: Request,
+    session: SessionDep,
+    manager: Annotated[Principal, Depends(require_roles("fund_manager"))],
+    claim_id: ObjectId,
+    body: PaymentIn,
+) -> ClaimOut:
+    clock = get_clock(request)
+    claim = service.province_reimbursement(
+        session,
+        claim_id=claim_id,
+        paid_on=body.paid_on,
+        comment=body.comment,
+        actor=manager,
+        today=clock.today(),
+        now=clock.now(),
+    )
+    return _one(session, claim)
+
+
+@router.post(
+    "/claims/{claim_id}/recoveries",
+    tags=["claims"],
+    status_code=status.HTTP_201_CREATED,
+    summary="Report a recovery 追偿回款 (SKD-R1)",
+    description="The bank reports money recovered after compensation with its actual "
+    "litigation costs. The net, at the original compensation ratio (paid ÷ loss), "
+    "goes to the city fund, which passes the province's part on; cumulative "
+    "returns never exceed the compensation paid.",
+)
+def record_recovery(
+    request: Request,
+    session: SessionDep,
+    bank: Annotated[Principal, Depends(require_roles("bank"))],
+    claim_id: ObjectId,
+    body: RecoveryIn,
+) -> RecoveryOut:
+    clock = get_clock(request)
+    recovery = service.record_recovery(
+        session,
+        claim_id=claim_id,
+        recovered_on=body.recovered_on,
+        amount_fen=body.amount,
+        costs_fen=body.costs,
+        actor=bank,
+        today=clock.today(),
+        now=clock.now(),
+    )
+    return _recovery_out(recovery)
+
+
+# --- exposure ------------------------------------------------------------------------
+def _pct(value: Fraction | None) -> str | None:
+    """A ratio as a percent with 4 decimals, rounded down."""
+    if value is None:
+        return None
+    v = (value * 1_000_000).__floor__()
+    return f"{v // 10_000}.{v % 10_000:04d}"
+
+
+def _ratio(num: int, den: Fraction | int) -> Fraction | None:
+    return Fraction(num) / den if den else None
+
+
+@router.get(
+    "/banks/{bank_code}/exposure",
+    tags=["claims"],
+    summary="A bank's compensation cap and exposure 代偿率与风险敞口 (SKD-Q1, Q2, Q3)",
+    description="Annualized principal (Σ principal × loan days / 365 × the funds' share) per "
+    "SKD1/2/3 and in total, compensation, compensation rate, the 3 % cap and the "
+    "headroom left, the first-year exemption, the NPL ratio and suspension, as "
+    "of a date.",
+)
+def exposure(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    today: Today,
+    bank_code: Annotated[str, Path(min_length=1, max_length=32)],
+    program: Literal["SKD"] = "SKD",
+    as_of: Annotated[date | None, Query(description="default: today")] = None,
+) -> ExposureOut:
+    on = as_of or today
+    if session.get(Bank, bank_code) is None or not principal.can_see_bank(bank_code):
+        raise NotFound(f"bank {bank_code} not found")
+    stats = service.cap_statistics(session, bank_code, on=on)
+    ratio = bank_ratios(session, program, on, QUARTER_END, bank_code=bank_code).get(bank_code)
+    suspended = list(
+        session.scalars(
+            select(Agreement.id).where(
+                Agreement.bank_code == bank_code,
+                Agreement.program == program,
+                Agreement.status == "suspended",
+            )
+        )
+    )
+    return ExposureOut(
+        bank_code=bank_code,
+        program=program,
+        as_of=on,
+        cooperation_start=stats.cooperation_start,
+        products=[
+            ProductExposure(
+                product=p.product,
+                annualized_principal=p.annualized.__floor__(),
+                compensated=p.compensated_fen,
+                compensation_rate=_pct(_ratio(p.compensated_fen, p.annualized)),
+            )
+            for p in stats.per_product
+        ],
+        total=ProductExposure(
+            product="total",
+            annualized_principal=stats.annualized_floor_fen,
+            compensated=stats.compensated_fen,
+            compensation_rate=_pct(_ratio(stats.compensated_fen, stats.annualized)),
+        ),
+        cap_rate_bp=CAPS.rate_bp,
+        cap=stats.position.cap_fen,
+        headroom=stats.position.headroom_fen,
+        exemption=ExemptionOut(
+            applies=stats.position.exempt,
+            first_year_ends=stats.position.first_year_ends,
+            cumulative_principal=stats.cumulative_principal_fen,
+            principal_threshold=CAPS.exemption_principal_fen,
+        ),
+        outstanding_principal=ratio.outstanding_fen if ratio else 0,
+        npl_principal=ratio.npl_fen if ratio else 0,
+        npl_ratio=_pct(_ratio(ratio.npl_fen, ratio.outstanding_fen)) if ratio else None,
+        suspended=bool(suspended),
+        suspended_agreement_ids=suspended,
+    )

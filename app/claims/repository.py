@@ -1,0 +1,181 @@
+"""All SQL of the claims package."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session, defer
+
+from app.auth.principal import Principal
+from app.models import (
+    Agreement,
+    Bank,
+    Claim,
+    ClaimDocument,
+    ClaimRecovery,
+    ClaimTransition,
+    Fund,
+    Loan,
+    Region,
+)
+
+PROVINCE_FUND = "SKD_PROV"
+
+
+def region_descendants(session: Session, code: str) -> list[str]:
+    """The region and every region below it (counties, districts, functional zones)."""
+    found, frontier = [code], [code]
+    while frontier:
+        children = list(
+            session.scalars(select(Region.code).where(Region.parent_code.in_(frontier)))
+        )
+        frontier = [c for c in children if c not in found]
+        found += frontier
+    return found
+
+
+def scoped_claims(session: Session, principal: Principal) -> Select[Claim]:
+    """Claims the caller may see: a bank its own, a city reviewer its region's, a fund
+    manager its fund's (the province fund's manager every SKD claim)."""
+    stmt = select(Claim)
+    if principal.is_bank:
+        stmt = stmt.where(Claim.bank_code == principal.bank_code)
+    elif principal.role == "city_reviewer":
+        regions = region_descendants(session, principal.region_code or "")
+        stmt = stmt.where(Claim.region_code.in_(regions))
+    elif principal.role == "fund_manager":
+        if principal.fund_code == PROVINCE_FUND:
+            stmt = stmt.where(Claim.program == "SKD")
+        else:
+            stmt = stmt.where(Claim.city_fund_code == principal.fund_code)
+    return stmt
+
+
+def filter_claims(
+    stmt: Select[Claim],
+    *,
+    program: str | None,
+    status: str | None,
+    bank_code: str | None,
+    loan_id: int | None,
+) -> Select[Claim]:
+    if program:
+        stmt = stmt.where(Claim.program == program)
+    if status:
+        stmt = stmt.where(Claim.status == status)
+    if bank_code:
+        stmt = stmt.where(Claim.bank_code == bank_code)
+    if loan_id is not None:
+        stmt = stmt.where(Claim.loan_id == loan_id)
+    return stmt
+
+
+def claim_for_update(session: Session, claim_id: int) -> Claim | None:
+    return session.scalars(select(Claim).where(Claim.id == claim_id).with_for_update()).first()
+
+
+def live_claim_for_loan(session: Session, loan_id: int) -> Claim | None:
+    return session.scalars(
+        select(Claim).where(Claim.loan_id == loan_id, Claim.status != "rejected")
+    ).first()
+
+
+def lock_bank(session: Session, bank_code: str) -> None:
+    """Serialise cap decisions for one bank (SKD-Q1 under concurrency)."""
+    session.execute(select(Bank.code).where(Bank.code == bank_code).with_for_update())
+
+
+def lock_fund(session: Session, fund_code: str) -> None:
+    """Serialise payments out of one fund (its cash may not go below zero)."""
+    session.execute(select(Fund.code).where(Fund.code == fund_code).with_for_update())
+
+
+def cooperation_start(session: Session, bank_code: str, program: str) -> date | None:
+    """The start of the bank's cooperation: its earliest agreement in the programme."""
+    return session.scalar(
+        select(func.min(Agreement.start_on)).where(
+            Agreement.bank_code == bank_code, Agreement.program == program
+        )
+    )
+
+
+def loans_for_cap(
+    session: Session, bank_code: str, program: str, *, start: date, until: date
+) -> list[tuple[str, int, date, date]]:
+    """(product, principal, disbursed, maturity) of the bank's loans disbursed in
+    [start, until]; renewals count as the new loans they are."""
+    rows = session.execute(
+        select(Loan.product, Loan.principal_fen, Loan.disbursed_on, Loan.maturity_on).where(
+            Loan.bank_code == bank_code,
+            Loan.program == program,
+            Loan.disbursed_on >= start,
+            Loan.disbursed_on <= until,
+        )
+    )
+    return [(str(p or ""), int(a), d, m) for p, a, d, m in rows]
+
+
+def compensated_by_product(
+    session: Session, bank_code: str, program: str, *, until: date, excluding: int | None = None
+) -> dict[str, int]:
+    """Compensation approved for the bank up to `until`, per product."""
+    stmt = (
+        select(Claim.product, func.sum(Claim.approved_fen))
+        .where(
+            Claim.bank_code == bank_code,
+            Claim.program == program,
+            Claim.approved_fen.is_not(None),
+            Claim.approved_on <= until,
+        )
+        .group_by(Claim.product)
+    )
+    if excluding is not None:
+        stmt = stmt.where(Claim.id != excluding)
+    return {str(p or ""): int(t or 0) for p, t in session.execute(stmt)}
+
+
+def history(session: Session, claim_ids: list[int]) -> dict[int, list[ClaimTransition]]:
+    out: dict[int, list[ClaimTransition]] = {i: [] for i in claim_ids}
+    if claim_ids:
+        for t in session.scalars(
+            select(ClaimTransition)
+            .where(ClaimTransition.claim_id.in_(claim_ids))
+            .order_by(ClaimTransition.id)
+        ):
+            out[t.claim_id].append(t)
+    return out
+
+
+def documents(session: Session, claim_ids: list[int]) -> dict[int, list[ClaimDocument]]:
+    """Document metadata (the content column is not loaded)."""
+    out: dict[int, list[ClaimDocument]] = {i: [] for i in claim_ids}
+    if claim_ids:
+        stmt = (
+            select(ClaimDocument)
+            .where(ClaimDocument.claim_id.in_(claim_ids))
+            .order_by(ClaimDocument.id)
+        )
+        for d in session.scalars(stmt.options(defer(ClaimDocument.content, raiseload=True))):
+            out[d.claim_id].append(d)
+    return out
+
+
+def document(session: Session, claim_id: int, document_id: int) -> ClaimDocument | None:
+    return session.scalars(
+        select(ClaimDocument).where(
+            ClaimDocument.claim_id == claim_id, ClaimDocument.id == document_id
+        )
+    ).first()
+
+
+def recoveries(session: Session, claim_ids: list[int]) -> dict[int, list[ClaimRecovery]]:
+    out: dict[int, list[ClaimRecovery]] = {i: [] for i in claim_ids}
+    if claim_ids:
+        for r in session.scalars(
+            select(ClaimRecovery)
+            .where(ClaimRecovery.claim_id.in_(claim_ids))
+            .order_by(ClaimRecovery.id)
+        ):
+            out[r.claim_id].append(r)
+    return out

@@ -1,0 +1,183 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from app.kit.money import Yuan, YuanIn
+from app.kit.schemas import In
+
+STATUS_ZH = {
+    "submitted": "已申请，待市县初审",
+    "city_approved": "初审通过，待省级复审",
+    "approved": "复审通过，待市县资金拨付",
+    "paid": "已拨付银行，待省级归垫",
+    "reimbursed": "省级已归垫，办结",
+    "rejected": "已驳回",
+    "closed": "无可补偿额度，办结",
+}
+
+
+class ClaimFile(In):
+    """A compensation claim (代偿申请) on an overdue loan (SKD-C2)."""
+
+    loan_id: int = Field(ge=1, le=2**63 - 1, description="the loan claimed")
+    lawsuit_case_no: str | None = Field(None, min_length=1, max_length=64, description="案号")
+    lawsuit_accepted_on: date | None = Field(None, description="立案日期")
+    comment: str = Field("", max_length=2000, description="申请说明")
+
+
+class ReviewIn(In):
+    decision: Literal["approve", "reject"] = Field(description="approve 通过 / reject 驳回")
+    comment: str = Field("", max_length=2000, description="审核意见 (required to reject)")
+    ineligible_at_grant: bool = Field(
+        False,
+        description="reject only: the loan was not eligible when granted (SKD-F4 facts found "
+        "later, SKD-S2) and can never be compensated",
+    )
+
+    @model_validator(mode="after")
+    def _reason(self) -> ReviewIn:
+        if self.decision == "reject" and not self.comment:
+            raise ValueError("a rejection needs a reason in comment")
+        if self.decision == "approve" and self.ineligible_at_grant:
+            raise ValueError("ineligible_at_grant goes with a rejection")
+        return self
+
+
+class PaymentIn(In):
+    paid_on: date = Field(description="拨付/归垫日期")
+    comment: str = Field("", max_length=2000)
+
+
+class RecoveryIn(In):
+    recovered_on: date = Field(description="追回日期")
+    amount: YuanIn = Field(description="追回金额 (before costs)")
+    costs: YuanIn = Field(
+        "0.00", validate_default=True, description="实际诉讼费用 litigation costs"
+    )
+
+    @model_validator(mode="after")
+    def _positive(self) -> RecoveryIn:
+        if self.amount <= 0:
+            raise ValueError("amount must be more than zero")
+        return self
+
+
+class Shares(BaseModel):
+    province: Yuan = Field(description="省级风险补偿资金")
+    city: Yuan = Field(description="市县风险补偿资金")
+    bank: Yuan = Field(description="合作银行")
+
+
+class TransitionOut(BaseModel):
+    action: str
+    from_status: str | None
+    to_status: str
+    actor: str
+    actor_role: str
+    business_date: date
+    at: datetime
+    comment: str
+    ledger_entry_ids: list[int]
+
+
+class DocumentOut(BaseModel):
+    id: int
+    kind: str
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    uploaded_at: datetime
+    download: str
+
+
+class RecoveryOut(BaseModel):
+    id: int
+    claim_id: int
+    recovered_on: date
+    amount: Yuan
+    costs: Yuan
+    net: Yuan = Field(description="amount − costs")
+    returned: Yuan = Field(description="returned to the funds (SKD-R1)")
+    returned_shares: dict[str, Yuan] = Field(description="province / city")
+    ledger_entry_ids: list[int]
+
+
+class NextStep(BaseModel):
+    stage: str
+    who: str
+    endpoint: str
+
+
+class ClaimOut(BaseModel):
+    id: int
+    program: str
+    loan_id: int
+    bank_code: str
+    product: str | None
+    city_fund_code: str | None
+    region_code: str
+    status: str
+    status_zh: str
+    next_step: NextStep | None = Field(description="who acts next, and where")
+    filed_on: date
+    days_past_due: int = Field(description="逾期天数 when filed")
+    loss: Yuan = Field(description="本金损失: the unpaid principal when filed (SKD-C2)")
+    requested: Yuan = Field(description="the funds' share of the loss (SKD-S1)")
+    shares: Shares = Field(description="the loss split per SKD-S1 (M-2)")
+    approved: Yuan | None = Field(description="what the funds pay, after the cap")
+    approved_shares: Shares | None = Field(
+        description="province / city pay; bank bears the rest of the loss"
+    )
+    approved_on: date | None
+    capped_by: str | None = Field(description='"SKD-Q1" when the 3 % cap cut the claim')
+    bank_bears_capped: Yuan | None = Field(
+        description="the part of the funds' share the cap left to the bank"
+    )
+    cap: dict[str, Any] | None = Field(description="the cap figures at approval")
+    paid_on: date | None
+    reimbursed_on: date | None
+    returned: Yuan = Field(description="recoveries returned so far (SKD-R1)")
+    lawsuit_case_no: str | None
+    lawsuit_accepted_on: date | None
+    deadlines: dict[str, date]
+    rejection_reason: str | None
+    history: list[TransitionOut]
+    documents: list[DocumentOut]
+    recoveries: list[RecoveryOut]
+
+
+class ProductExposure(BaseModel):
+    product: str
+    annualized_principal: Yuan = Field(description="年化担保本金 (rounded down to the fen)")
+    compensated: Yuan = Field(description="累计代偿")
+    compensation_rate: str | None = Field(description="代偿率, percent with 4 decimals")
+
+
+class ExemptionOut(BaseModel):
+    rule: str = "SKD-Q2"
+    applies: bool
+    first_year_ends: date | None
+    cumulative_principal: Yuan
+    principal_threshold: Yuan
+
+
+class ExposureOut(BaseModel):
+    bank_code: str
+    program: str
+    as_of: date
+    cooperation_start: date | None
+    products: list[ProductExposure]
+    total: ProductExposure
+    cap_rate_bp: int
+    cap: Yuan = Field(description="3 % of the total annualized principal (SKD-Q1)")
+    headroom: Yuan | None = Field(description="what may still be approved; null when exempt")
+    exemption: ExemptionOut
+    outstanding_principal: Yuan
+    npl_principal: Yuan
+    npl_ratio: str | None = Field(description="不良率 (SKD-Q3), percent with 4 decimals")
+    suspended: bool = Field(description="any of the bank's agreements suspended")
+    suspended_agreement_ids: list[int]

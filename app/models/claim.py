@@ -1,0 +1,142 @@
+"""Compensation claims (代偿申请), their status history, documents and recoveries."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, BigIntPK, CreatedAt, utcnow
+from app.models.reference import PROGRAMS, _in
+
+CLAIM_STATUSES = (
+    "submitted",  # bank applied; waiting for the city review (初审)
+    "city_approved",  # waiting for the province review (复审)
+    "approved",  # approved (possibly capped); waiting for the city fund's payment
+    "paid",  # the city fund paid the whole fund share; waiting for the province
+    "reimbursed",  # the province fund reimbursed the city fund: settled
+    "rejected",  # rejected at a review, with a reason
+    "closed",  # approved with nothing payable (cap exhausted)
+)
+OPEN_CLAIM_STATUSES = ("submitted", "city_approved", "approved", "paid", "reimbursed", "closed")
+
+
+class Claim(CreatedAt, Base):
+    __tablename__ = "claims"
+    __table_args__ = (
+        CheckConstraint(_in("program", PROGRAMS), name="program"),
+        CheckConstraint(_in("status", CLAIM_STATUSES), name="status"),
+        CheckConstraint("loss_fen > 0", name="loss_positive"),
+        CheckConstraint("requested_fen >= 0 AND requested_fen <= loss_fen", name="requested"),
+        CheckConstraint(
+            "approved_fen IS NULL OR (approved_fen >= 0 AND approved_fen <= requested_fen)",
+            name="approved",
+        ),
+        CheckConstraint("returned_fen >= 0", name="returned"),
+        # one live claim per loan: a rejected claim may be followed by a new one
+        Index(
+            "uq_claims_live_loan",
+            "loan_id",
+            unique=True,
+            sqlite_where=text("status <> 'rejected'"),
+            postgresql_where=text("status <> 'rejected'"),
+        ),
+        Index("ix_claims_bank_program_status", "bank_code", "program", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    program: Mapped[str] = mapped_column(String(8))
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
+    bank_code: Mapped[str] = mapped_column(ForeignKey("banks.code"))
+    product: Mapped[str | None] = mapped_column(String(16))
+    city_fund_code: Mapped[str | None] = mapped_column(ForeignKey("funds.code"), index=True)
+    region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="submitted")
+    filed_on: Mapped[date]
+    days_past_due: Mapped[int]
+    loss_fen: Mapped[int] = mapped_column(BigInteger)
+    requested_fen: Mapped[int] = mapped_column(BigInteger)  # the funds' share of the loss
+    shares: Mapped[dict[str, int]] = mapped_column(JSON)  # requested split, party → fen
+    approved_fen: Mapped[int | None] = mapped_column(BigInteger)
+    approved_shares: Mapped[dict[str, int] | None] = mapped_column(JSON)
+    approved_on: Mapped[date | None]
+    capped_by: Mapped[str | None] = mapped_column(String(16))
+    cap_detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    paid_on: Mapped[date | None]
+    reimbursed_on: Mapped[date | None]
+    returned_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    lawsuit_case_no: Mapped[str | None] = mapped_column(String(64))
+    lawsuit_accepted_on: Mapped[date | None]
+    deadlines: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+    filed_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ClaimTransition(Base):
+    """One row per status change (SKD-C1): action, from → to, actor, time, comment."""
+
+    __tablename__ = "claim_transitions"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    actor_role: Mapped[str] = mapped_column(String(20))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    business_date: Mapped[date]
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    ledger_entry_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+
+
+class ClaimDocument(Base):
+    """An uploaded file (SKD-C1: electronic files stored with their SHA-256)."""
+
+    __tablename__ = "claim_documents"
+    __table_args__ = (CheckConstraint("size_bytes > 0", name="size_positive"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ClaimRecovery(CreatedAt, Base):
+    """Money recovered after compensation and what went back to the funds (SKD-R1)."""
+
+    __tablename__ = "claim_recoveries"
+    __table_args__ = (
+        CheckConstraint("amount_fen > 0", name="amount_positive"),
+        CheckConstraint("costs_fen >= 0 AND costs_fen <= amount_fen", name="costs"),
+        CheckConstraint("returned_fen >= 0", name="returned"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"), index=True)
+    recovered_on: Mapped[date]
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    costs_fen: Mapped[int] = mapped_column(BigInteger)
+    returned_fen: Mapped[int] = mapped_column(BigInteger)
+    returned_shares: Mapped[dict[str, int]] = mapped_column(JSON)
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    ledger_entry_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
