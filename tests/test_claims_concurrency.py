@@ -1,0 +1,183 @@
+"""SKD-Q1 under real parallel connections (PostgreSQL): approvals for one bank are
+decided under the bank's row lock, so however many race, the total approved never
+passes the 3 % cap — and reaches it exactly."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from app.auth.principal import Principal
+from app.claims import service as claims
+from app.db import make_engine
+from app.loans import service as loans
+from app.loans.schemas import LoanFile
+from app.models import Agreement, Bank, Claim, LedgerAccount, LedgerLeg, User
+from tests.claims_helpers import PDF
+from tests.factories import member_enterprise
+
+N = 60  # parallel approvals
+NOW = datetime(2026, 6, 10, 9, tzinfo=UTC)
+
+
+def _principal(s: Session, username: str, **extra: str) -> Principal:
+    u = s.scalars(select(User).where(User.username == username)).one()
+    return Principal(
+        user_id=u.id,
+        username=u.username,
+        role=u.role,
+        bank_code=u.bank_code,
+        region_code=u.region_code,
+        fund_code=u.fund_code,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def _setup(engine: Engine) -> list[int]:
+    """Bank CAPQ, cooperating with 南京 since 2025-01-01 (year 2 in 2026), with N SKD1
+    loans of 5,000,000.00 for 365 days: annualized principal N × 4,000,000.00, cap 3 % of
+    it. Every loan defaults in full; N claims wait for the province review."""
+    with Session(engine) as s, s.begin():
+        s.add(Bank(code="CAPQ", name="并发测试银行", unit_level="provincial_branch"))
+        s.flush()
+        admin = s.scalars(select(User).where(User.username == "admin")).one()
+        s.add(
+            Agreement(
+                bank_code="CAPQ",
+                program="SKD",
+                fund_code="SKD_CITY_320100",
+                region_code="320100",
+                start_on=date(2025, 1, 1),
+                end_on=date(2028, 1, 1),
+                status="active",
+            )
+        )
+        s.add(
+            User(
+                username="bank_capq",
+                role="bank",
+                bank_code="CAPQ",
+                password_hash=admin.password_hash,
+            )
+        )
+    with Session(engine) as s:
+        codes = [member_enterprise(s, region="320100").credit_code for _ in range(N)]
+    ids = []
+    with Session(engine) as s, s.begin():
+        bank, city = _principal(s, "bank_capq"), _principal(s, "city_nanjing")
+        for i, code in enumerate(codes):
+            loan = loans.file_loan(
+                s,
+                principal=bank,
+                today=date(2025, 3, 3),
+                now=NOW,
+                data=LoanFile(
+                    program="SKD",
+                    enterprise_credit_code=code,
+                    contract_no=f"CAPQ-{i}",
+                    principal="5000000.00",
+                    annual_rate_bp=340,
+                    disbursed_on=date(2025, 3, 3),
+                    maturity_on=date(2026, 3, 3),
+                    security="credit",
+                    controller_guarantee=True,
+                ),
+            )
+            claim = claims.file_claim(
+                s,
+                loan_id=loan.id,
+                lawsuit_case_no=None,
+                lawsuit_accepted_on=None,
+                comment="",
+                actor=bank,
+                today=date(2026, 6, 5),
+                now=NOW,
+            )
+            claims.add_document(
+                s,
+                claim_id=claim.id,
+                kind="application",
+                filename="a.pdf",
+                content_type="application/pdf",
+                content=PDF,
+                allowed_types=["application/pdf"],
+                max_bytes=1 << 20,
+                actor=bank,
+                now=NOW,
+            )
+            claims.city_review(
+                s,
+                claim_id=claim.id,
+                approve=True,
+                comment="",
+                ineligible_at_grant=False,
+                actor=city,
+                today=date(2026, 6, 8),
+                now=NOW,
+            )
+            ids.append(claim.id)
+    return ids
+
+
+@pytest.mark.xdist_group("pg-concurrency")
+def test_skd_q1_parallel_approvals_never_pass_the_cap(pg_engine: Engine) -> None:
+    ids = _setup(pg_engine)
+    engine = make_engine(pg_engine.url.render_as_string(hide_password=False), pool_size=N)
+    with Session(engine) as s:
+        province = _principal(s, "province")
+    barrier = threading.Barrier(N)
+    outcomes: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def approve(claim_id: int) -> None:
+        barrier.wait()
+        with Session(engine) as s, s.begin():
+            claim = claims.province_review(
+                s,
+                claim_id=claim_id,
+                approve=True,
+                comment="",
+                ineligible_at_grant=False,
+                actor=province,
+                today=date(2026, 6, 10),
+                now=NOW,
+            )
+            outcome = f"{claim.status}:{claim.capped_by}"
+        with lock:
+            outcomes[outcome] += 1
+
+    threads = [threading.Thread(target=approve, args=(i,)) for i in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    engine.dispose()
+
+    cap = N * 4_000_000_00 * 300 // 10_000  # 3 % of N × 4,000,000.00
+    with Session(pg_engine) as s:
+        approved = s.scalar(select(func.sum(Claim.approved_fen)).where(Claim.bank_code == "CAPQ"))
+        expensed = s.scalar(
+            select(func.sum(LedgerLeg.amount_fen))
+            .join(LedgerAccount, LedgerAccount.id == LedgerLeg.account_id)
+            .where(
+                LedgerAccount.kind == "compensation_expense", LedgerAccount.counterparty == "CAPQ"
+            )
+        )
+    assert approved == expensed == cap  # reaches the cap exactly, never more
+    full, rest = divmod(cap, 4_000_000_00)
+    assert (
+        outcomes
+        == Counter(
+            {
+                "approved:None": full,
+                "approved:SKD-Q1": 1 if rest else 0,
+                "closed:SKD-Q1": N - full - (1 if rest else 0),
+            }
+        )
+        - Counter()
+    )
