@@ -14,7 +14,15 @@ from app.kit.pagination import ObjectId, Page, PageParams, page_params, paginate
 from app.kit.uow import TransactionalRoute
 from app.loans import repository as repo
 from app.loans import service, servicing
-from app.loans.schemas import LoanFile, LoanOut, LoanView, QuotaIn, QuotaOut, RepaymentIn
+from app.loans.schemas import (
+    LoanFile,
+    LoanOut,
+    LoanRenewal,
+    LoanView,
+    QuotaIn,
+    QuotaOut,
+    RepaymentIn,
+)
 from app.models import Loan, ProgramQuota
 
 router = APIRouter(route_class=TransactionalRoute)
@@ -146,6 +154,31 @@ def repay(
         actor=bank,
         today=clock.today(),
         now=clock.now(),
+    )
+    return _views(session, [loan], clock.today())[0]
+
+
+@router.post(
+    "/loans/{loan_id}/renewal",
+    tags=["loans"],
+    status_code=status.HTTP_201_CREATED,
+    summary="Renew a loan 续贷 (SKD-F7)",
+    description="Closes the active loan as `renewed` (its outstanding principal is settled "
+    "by the new loan on the new disbursement date and its guarantee exposure "
+    "released) and files the new loan for the same enterprise, re-checking every "
+    "filing rule. The new loan's `renewed_from_id` links the two. A refused "
+    "renewal changes nothing.",
+)
+def renew(
+    request: Request,
+    session: SessionDep,
+    bank: Annotated[Principal, Depends(require_roles("bank"))],
+    loan_id: ObjectId,
+    body: LoanRenewal,
+) -> LoanView:
+    clock = get_clock(request)
+    loan = servicing.renew(
+        session, loan_id=loan_id, data=body, actor=bank, today=clock.today(), now=clock.now()
     )
     return _views(session, [loan], clock.today())[0]
 

@@ -20,8 +20,9 @@ from app.kit.statemachine import Transition, TransitionTable
 from app.ledger import service as ledger
 from app.ledger.postings import credit, debit
 from app.loans import repository as repo
-from app.loans.service import PROVINCE_FUND, exposure_shares
-from app.models import Loan, LoanRepayment
+from app.loans.schemas import LoanFile, LoanRenewal
+from app.loans.service import PROVINCE_FUND, exposure_shares, file_loan
+from app.models import Enterprise, Loan, LoanRepayment
 from app.programs.sukedai.policy import product_by_code
 
 LOAN_TRANSITIONS = TransitionTable(
@@ -121,6 +122,8 @@ def _release_exposure(
     *,
     now: datetime,
     actor_id: int,
+    event_type: str = "loan.repaid",
+    why: str = "a repayment",
 ) -> None:
     product = product_by_code(loan.product or "")
     if product is None:
@@ -139,12 +142,82 @@ def _release_exposure(
         count = len(repo.repaid_by(session, [loan.id], None))  # unique key per repayment
         ledger.post(
             session,
-            event_type="loan.repaid",
+            event_type=event_type,
             event_id=str(loan.id),
             idempotency_key=f"loan:{loan.id}:repayment:{paid_on}:{before_fen}:{count}",
             business_date=paid_on,
             legs=legs,
             now=now,
             actor_id=actor_id,
-            description=f"exposure released by a repayment of loan {loan.contract_no}",
+            description=f"exposure released by {why} of loan {loan.contract_no}",
         )
+
+
+def renew(
+    session: Session,
+    *,
+    loan_id: int,
+    data: LoanRenewal,
+    actor: Principal,
+    today: date,
+    now: datetime,
+) -> Loan:
+    """SKD-F7 renewal (续贷, including 无还本续贷): the old loan is closed as renewed (its
+    outstanding principal settled by the new loan on the new disbursement date, its
+    exposure released), then the new loan is filed and checked like any filing — the
+    old loan no longer counts against SKD-F3 — and linked to the old one."""
+    old = repo.loan_for_update(session, loan_id)
+    if old is None or not actor.can_see_bank(old.bank_code):
+        raise NotFound(f"loan {loan_id} not found")
+    old.status = LOAN_TRANSITIONS.target("renew", old.status)
+    if data.disbursed_on < old.disbursed_on:
+        raise Unprocessable(
+            "the renewal cannot start before the loan it renews",
+            [
+                Violation(
+                    loc=("body", "disbursed_on"),
+                    msg=f"before {old.disbursed_on.isoformat()}, the old loan's disbursement",
+                )
+            ],
+            code="renewal_refused",
+        )
+    outstanding = old.principal_fen - repo.repaid_by(session, [old.id], None).get(old.id, 0)
+    if outstanding > 0:
+        session.add(
+            LoanRepayment(
+                loan_id=old.id,
+                paid_on=data.disbursed_on,
+                principal_fen=outstanding,
+                recorded_by_id=actor.user_id,
+                kind="renewal",
+            )
+        )
+        _release_exposure(
+            session,
+            old,
+            outstanding,
+            0,
+            data.disbursed_on,
+            now=now,
+            actor_id=actor.user_id,
+            event_type="loan.renewed",
+            why="a renewal",
+        )
+    old.closed_at = now
+    session.flush()
+    enterprise = session.get(Enterprise, old.enterprise_id)
+    assert enterprise is not None
+    new = file_loan(
+        session,
+        data=LoanFile(
+            program=old.program,
+            enterprise_credit_code=enterprise.credit_code,
+            **data.model_dump(mode="json"),
+        ),
+        principal=actor,
+        today=today,
+        now=now,
+    )
+    new.renewed_from_id = old.id
+    session.flush()
+    return new
