@@ -6,7 +6,9 @@ runs inside one transaction that is rolled back (the app's commits become savepo
 
 from __future__ import annotations
 
+import fcntl
 import os
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
@@ -207,15 +209,19 @@ def pg_engine() -> Iterator[Engine]:
     reason = postgres_unavailable()
     if reason:
         pytest.skip(reason)
-    name = f"ledger_parallel_{_worker()}"
-    url = fresh_postgres_database(name)
-    migrate(url)
-    eng = make_engine(url, pool_size=27)
-    with Session(eng) as s, s.begin():
-        seed_demo(s)
-    yield eng
-    eng.dispose()
-    drop_postgres_database(name)
+    # One module of many-connection tests at a time across xdist workers: together they
+    # would pass the server's max_connections (100 by default).
+    with open(os.path.join(tempfile.gettempdir(), "ledger-pg-concurrency.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        name = f"ledger_parallel_{_worker()}"
+        url = fresh_postgres_database(name)
+        migrate(url)
+        eng = make_engine(url, pool_size=27)
+        with Session(eng) as s, s.begin():
+            seed_demo(s)
+        yield eng
+        eng.dispose()
+        drop_postgres_database(name)
 
 
 _backend_counts: dict[str, dict[str, int]] = {}

@@ -81,6 +81,7 @@ def test_spec_example_1_skd1_claim_payment_reimbursement_and_recovery(
     returns 760,000.00 (380,000.00 each)."""
     loan = overdue_loan(api, session, principal="5000000.00", unpaid_repay="2000000.00")
     city_cash, prov_cash = balance(session, f"{CITY_SZ}:cash"), balance(session, f"{PROV}:cash")
+    due_from = balance(session, f"{CITY_SZ}:due_from_fund:{PROV}")  # the demo's open claims
 
     # 89 days past due on 2026-08-30: too early (SKD-C2); 90 on 2026-08-31
     early = api.claim("bank_ccb", loan, "2026-08-30", expect=422)
@@ -99,9 +100,10 @@ def test_spec_example_1_skd1_claim_payment_reimbursement_and_recovery(
     api.upload("bank_ccb", c["id"], "2026-08-31")
     c = api.review("city-review", "city_suzhou", c["id"], "2026-09-02")
     assert c["status"] == "city_approved"
+    memo = balance(session, f"{CITY_SZ}:exposure_memo:CCB_JS")
     c = api.review("province-review", "province", c["id"], "2026-09-08")
     assert (c["status"], c["approved"], c["capped_by"]) == ("approved", "2400000.00", None)
-    assert c["cap"]["exempt"] is True  # SKD-Q2: CCB's first year, 5,000,000 of principal
+    assert c["cap"]["exempt"] is True  # SKD-Q2: CCB's first year, under 200,000,000
     approval = c["history"][-1]["ledger_entry_ids"][0]
     assert legs_of(session, approval) == {
         (CITY_SZ, "compensation_expense", 120_000_000, "CCB_JS"),
@@ -115,7 +117,7 @@ def test_spec_example_1_skd1_claim_payment_reimbursement_and_recovery(
         (CITY_SZ, "exposure_contra", 120_000_000, "CCB_JS"),
         (CITY_SZ, "exposure_memo", -120_000_000, "CCB_JS"),
     }
-    assert balance(session, f"{CITY_SZ}:exposure_memo:CCB_JS") == 0
+    assert balance(session, f"{CITY_SZ}:exposure_memo:CCB_JS") == memo - 120_000_000
 
     c = api.pay("city-payment", "fund_suzhou", c["id"], "2026-09-10")
     assert (c["status"], c["paid_on"]) == ("paid", "2026-09-10")
@@ -124,8 +126,8 @@ def test_spec_example_1_skd1_claim_payment_reimbursement_and_recovery(
     assert c["status"] == "reimbursed" and c["next_step"] is None
     assert balance(session, f"{CITY_SZ}:cash") == city_cash - 120_000_000
     assert balance(session, f"{PROV}:cash") == prov_cash - 120_000_000
-    assert balance(session, f"{CITY_SZ}:due_from_fund:{PROV}") == 0
-    assert balance(session, f"{PROV}:due_to_fund:{CITY_SZ}") == 0
+    assert balance(session, f"{CITY_SZ}:due_from_fund:{PROV}") == due_from  # settled
+    assert balance(session, f"{PROV}:due_to_fund:{CITY_SZ}") == -due_from
 
     r = api.call(
         "2026-10-20",
@@ -182,28 +184,35 @@ def test_spec_example_2_skd3_loss_in_full(api: Api, session: Session) -> None:
 
 
 # --- SPEC §6 example 3 (SKD-Q1) --------------------------------------------------------
-@pytest.fixture
-def year_two_bank(session: Session) -> str:
-    """A bank cooperating since 2025-01-01 (so in year 2 during 2026) with 南京's fund."""
-    session.add(Bank(code="EX3", name="示例三银行", unit_level="provincial_branch"))
+def new_bank(session: Session, code: str, *, since: date, region: str = "320100") -> str:
+    """A bank with one SKD agreement with the region's city fund from `since`, and its
+    user `bank_<code>`."""
+    session.add(Bank(code=code, name=f"测试银行{code}", unit_level="provincial_branch"))
     session.flush()
     admin = session.scalars(select(User).where(User.username == "admin")).one()
     session.add(
         Agreement(
-            bank_code="EX3",
+            bank_code=code,
             program="SKD",
-            fund_code="SKD_CITY_320100",
-            region_code="320100",
-            start_on=date(2025, 1, 1),
-            end_on=date(2028, 1, 1),
+            fund_code=f"SKD_CITY_{region}",
+            region_code=region,
+            start_on=since,
+            end_on=date(since.year + 3, since.month, since.day),
             status="active",
         )
     )
+    username = f"bank_{code.lower()}"
     session.add(
-        User(username="bank_ex3", role="bank", bank_code="EX3", password_hash=admin.password_hash)
+        User(username=username, role="bank", bank_code=code, password_hash=admin.password_hash)
     )
     session.commit()
-    return "bank_ex3"
+    return username
+
+
+@pytest.fixture
+def year_two_bank(session: Session) -> str:
+    """A bank cooperating since 2025-01-01 (so in year 2 during 2026) with 南京's fund."""
+    return new_bank(session, "EX3", since=date(2025, 1, 1))
 
 
 def test_spec_example_3_cap_approves_1000000_and_the_bank_bears_1400000(
@@ -582,8 +591,10 @@ def _net(session: Session, entries: list[int], code: str) -> int:
 
 # --- exposure view -------------------------------------------------------------------------
 def test_exposure_is_scoped_and_shows_the_first_year_exemption(api: Api, session: Session) -> None:
-    overdue_loan(api, session, principal="5000000.00", unpaid_repay=None)
-    e = api.call("2026-09-01", "bank_ccb", "GET", "/banks/CCB_JS/exposure")
+    bank = new_bank(session, "FY1", since=date(2026, 3, 1), region="320500")
+    code = member_enterprise(session, region="320500").credit_code
+    api.file_loan(bank, code, "5000000.00", "2026-03-02", "2026-06-02")
+    e = api.call("2026-09-01", bank, "GET", "/banks/FY1/exposure")
     assert e["exemption"] == {
         "rule": "SKD-Q2",
         "applies": True,
@@ -596,7 +607,27 @@ def test_exposure_is_scoped_and_shows_the_first_year_exemption(api: Api, session
     assert e["total"]["annualized_principal"] == "1008219.17"
     assert e["cap"] == "30246.57"  # 3 % of the exact figure, rounded down
     assert (e["npl_principal"], e["npl_ratio"]) == ("5000000.00", "100.0000")
-    later = api.call("2027-03-01", "regulator", "GET", "/banks/CCB_JS/exposure")
+    later = api.call("2027-03-01", "regulator", "GET", "/banks/FY1/exposure")
     assert later["exemption"]["applies"] is False and later["headroom"] == "30246.57"
-    api.call("2026-09-01", "bank_ccb", "GET", "/banks/JSB/exposure", 404)
-    api.call("2026-09-01", "bank_ccb", "GET", "/banks/NOPE/exposure", 404)
+    assert later["as_of"] == "2027-03-01"
+    api.call("2026-09-01", bank, "GET", "/banks/JSB/exposure", 404)
+    api.call("2026-09-01", bank, "GET", "/banks/NOPE/exposure", 404)
+
+
+def test_skd_q2_exemption_ends_above_200000000_of_principal() -> None:
+    """SKD-Q2 boundaries: exempt in the first year only while cumulative principal is
+    ≤ 200,000,000.00; the first year ends on the anniversary (exclusive)."""
+    from fractions import Fraction
+
+    from app.programs.sukedai import claims as rules
+
+    def pos(on: date, principal: int) -> rules.CapPosition:
+        return rules.cap_position(
+            rules.CapFacts(date(2026, 3, 1), on, principal, Fraction(400_000_000_00), 0)
+        )
+
+    assert pos(date(2027, 2, 28), 200_000_000_00).exempt
+    assert not pos(date(2027, 2, 28), 200_000_000_01).exempt
+    assert not pos(date(2027, 3, 1), 1).exempt
+    assert pos(date(2027, 3, 1), 1).headroom_fen == 12_000_000_00
+    assert rules.add_months(date(2024, 2, 29), 12) == date(2025, 2, 28)

@@ -21,7 +21,7 @@ from app.models import Agreement, Bank, Claim, LedgerAccount, LedgerLeg, User
 from tests.claims_helpers import PDF
 from tests.factories import member_enterprise
 
-N = 60  # parallel approvals
+N = 50  # parallel approvals
 NOW = datetime(2026, 6, 10, 9, tzinfo=UTC)
 
 

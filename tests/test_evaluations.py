@@ -15,6 +15,7 @@ from app.evaluations.service import BankRatio, quarter_end
 from app.kit.clock import Clock
 from app.main import create_app
 from app.seed.loader import demo_credit_code
+from tests.factories import member_enterprise
 
 
 def test_skd_q3_threshold_is_exact_and_inclusive() -> None:
@@ -59,23 +60,48 @@ def test_demo_q2_suspended_boc(client: TestClient, auth) -> None:  # type: ignor
     assert [b["bank_code"] for b in own["banks"]] == ["ICBC_JS"]
 
 
-def test_skd_q3_suspends_lifts_and_leaves_province_decisions(on, auth) -> None:  # type: ignore[no-untyped-def]
+def test_skd_q3_suspends_lifts_and_leaves_province_decisions(on, auth, session) -> None:  # type: ignore[no-untyped-def]
+    """SKD-Q3 at 2026-09-30: the demo's compensated and claimed loans are still unpaid
+    principal ≥ 90 days past due, so 工商银行, 建设银行 and (with a test loan) 江苏银行 are
+    suspended; 江苏银行 repays and is lifted at 2026-12-31, except for an agreement the
+    province itself suspended."""
+    code = member_enterprise(session, region="320100").credit_code
+    jsb_loan = on(date(2026, 3, 16)).post(
+        "/api/v1/loans",
+        headers=auth("bank_jsb"),
+        json={
+            "program": "SKD",
+            "enterprise_credit_code": code,
+            "contract_no": "Q3-JSB-1",
+            "principal": "1000000.00",
+            "annual_rate_bp": 340,
+            "disbursed_on": "2026-03-16",
+            "maturity_on": "2026-06-16",
+            "security": "credit",
+            "controller_guarantee": True,
+        },
+    )
+    assert jsb_loan.status_code == 201, jsb_loan.text
     q3 = on(date(2026, 10, 5)).post(
         "/api/v1/evaluations/quarter-end",
         headers=auth("province"),
         json={"program": "SKD", "year": 2026, "quarter": 3},
     )
     assert q3.status_code == 201, q3.text
-    icbc = _bank(q3.json(), "ICBC_JS")  # 8,000,000 matured 2026-06-01: 121 days past due
+    icbc = _bank(q3.json(), "ICBC_JS")  # 8,000,000 matured 2026-06-01, compensated but unpaid
     assert (icbc["npl_principal"], icbc["breached"], icbc["decision"]) == (
         "8000000.00",
         True,
         "suspended",
     )
-    assert (
-        _bank(q3.json(), "BOC_JS")["decision"] == "unchanged"
-    )  # still breached, already suspended
-    assert _bank(q3.json(), "JSB")["breached"] is False
+    assert _bank(q3.json(), "BOC_JS")["decision"] == "unchanged"  # already suspended
+    assert _bank(q3.json(), "CCB_JS")["decision"] == "suspended"
+    jsb = _bank(q3.json(), "JSB")  # 1,000,000 of 26,000,000: 3.84 %
+    assert (jsb["npl_principal"], jsb["npl_ratio_bp"], jsb["decision"]) == (
+        "1000000.00",
+        384,
+        "suspended",
+    )
 
     c = on(date(2026, 10, 12))
     refused = c.post(
@@ -94,37 +120,40 @@ def test_skd_q3_suspends_lifts_and_leaves_province_decisions(on, auth) -> None: 
         },
     )
     assert "bank_suspended" in {e["code"] for e in refused.json()["errors"]}
-    loan_id = c.get("/api/v1/loans", headers=auth("bank_icbc")).json()["items"][0]["id"]
-    assert (
-        c.post(
-            f"/api/v1/loans/{loan_id}/repayments",
-            headers=auth("bank_icbc"),
-            json={"paid_on": "2026-10-10", "principal": "8000000.00"},
-        ).status_code
-        == 201
+    repaid = c.post(
+        f"/api/v1/loans/{jsb_loan.json()['id']}/repayments",
+        headers=auth("bank_jsb"),
+        json={"paid_on": "2026-10-10", "principal": "1000000.00"},
     )
-    ccb = c.get("/api/v1/agreements?bank_code=CCB_JS&program=SKD", headers=auth("province")).json()
-    manual = c.post(
-        f"/api/v1/agreements/{ccb['items'][0]['id']}/suspend",
-        headers=auth("province"),
-        json={"reason": "province decision: filings under review"},
-    )
-    assert manual.status_code == 200
+    assert repaid.status_code == 201, repaid.text
+    agreements = c.get(
+        "/api/v1/agreements?bank_code=JSB&program=SKD", headers=auth("province")
+    ).json()["items"]
+    suzhou = next(a for a in agreements if a["fund_code"] == "SKD_CITY_320500")
+    for action, reason in (("resume", "reviewed"), ("suspend", "province decision: audit")):
+        r = c.post(
+            f"/api/v1/agreements/{suzhou['id']}/{action}",
+            headers=auth("province"),
+            json={"reason": reason},
+        )
+        assert r.status_code == 200, r.text
 
     q4 = on(date(2027, 1, 5)).post(
         "/api/v1/evaluations/quarter-end",
         headers=auth("province"),
         json={"program": "SKD", "year": 2026, "quarter": 4},
     )
-    assert _bank(q4.json(), "ICBC_JS")["decision"] == "lifted"
-    assert _bank(q4.json(), "CCB_JS")["decision"] == "unchanged"  # the province's own decision
-    assert _bank(q4.json(), "BOC_JS")["breached"] is True
-    status = (
-        on(date(2027, 1, 5))
-        .get(f"/api/v1/agreements/{ccb['items'][0]['id']}", headers=auth("regulator"))
-        .json()["status"]
-    )
-    assert status == "suspended"
+    jsb = _bank(q4.json(), "JSB")
+    assert (jsb["breached"], jsb["decision"]) == (False, "lifted")
+    assert suzhou["id"] not in jsb["agreement_ids"]  # the province's own decision stays
+    statuses = {
+        a["fund_code"]: a["status"]
+        for a in on(date(2027, 1, 5))
+        .get("/api/v1/agreements?bank_code=JSB&program=SKD", headers=auth("regulator"))
+        .json()["items"]
+    }
+    assert statuses == {"SKD_CITY_320100": "active", "SKD_CITY_320500": "suspended"}
+    assert _bank(q4.json(), "ICBC_JS")["decision"] == "unchanged"  # still breached
     older = on(date(2027, 1, 5)).post(
         "/api/v1/evaluations/quarter-end",
         headers=auth("province"),

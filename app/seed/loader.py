@@ -219,6 +219,22 @@ DEMO_ENTERPRISES: list[tuple[str, str, str, int, int, int, int, int, dict[str, A
     ),
 ]
 
+# 苏州 enterprises of 中国建设银行's demo loans and claims (SKD1 band)
+DEMO_ENTERPRISES += [
+    ("320500", f"MA1XB00{i:02d}", name, revenue, staff, 1500, 500, ip, {})
+    for i, (name, revenue, staff, ip) in enumerate(
+        [
+            ("苏州恒瑞传感科技有限公司", 16_000_000, 70, 8),
+            ("苏州启明激光设备有限公司", 19_000_000, 90, 11),
+            ("苏州凌云数控科技有限公司", 12_500_000, 55, 6),
+            ("苏州博远生物医药有限公司", 17_800_000, 66, 14),
+            ("苏州星河新能源科技有限公司", 9_900_000, 38, 5),
+            ("苏州同创工业软件有限公司", 14_200_000, 48, 7),
+        ],
+        start=1,
+    )
+]
+
 DEMO_SKD_CONTRIBUTORS: list[dict[str, Any]] = [
     {
         "fund_code": "SKD_PROV",
@@ -339,6 +355,7 @@ def seed_demo(session: Session) -> list[tuple[str, str, str]]:
         _demo_library(session)
     if session.scalars(select(Loan.id)).first() is None:
         _demo_loans(session)
+        _demo_claims(session)
     return [(u, r, b or g or f or "-") for u, r, b, g, f in DEMO_USERS]
 
 
@@ -357,6 +374,10 @@ DEMO_LIBRARY = [
     ),
     ("city_lyg", "320706", "MA1XA0005", date(2025, 4, 7), None, None),
     ("city_lyg", "320700", "MA1XA0006", date(2025, 4, 7), None, None),
+    *[
+        ("city_suzhou", "320500", f"MA1XB00{i:02d}", date(2026, 3, 2), None, None)
+        for i in range(1, 7)
+    ],
 ]
 
 
@@ -436,6 +457,32 @@ DEMO_LOANS = [
         date(2026, 3, 10),
         date(2025, 3, 12),
     ),
+]
+
+
+# 中国建设银行 in 苏州 (its first cooperation year, so SKD-Q2 exempts it from the cap):
+# six loans disbursed 2026-03-09, due 2026-06-09 unless said otherwise.
+DEMO_LOANS += [
+    (
+        "bank_ccb",
+        ("320500", f"MA1XB00{i:02d}"),
+        f"CCB-SKD-2026-00{i:02d}",
+        yuan,
+        345,
+        "credit",
+        None,
+        date(2026, 3, 9),
+        maturity,
+        date(2026, 3, 9),
+    )
+    for i, yuan, maturity in [
+        (1, 3_000_000, date(2026, 6, 9)),  # claim paid, waiting for the province
+        (2, 4_000_000, date(2026, 6, 9)),  # claim approved, waiting for the city payment
+        (3, 1_500_000, date(2026, 6, 9)),  # claim waiting for the city review
+        (4, 2_500_000, date(2026, 6, 9)),  # claim rejected at the city review
+        (5, 1_000_000, date(2026, 9, 9)),  # renewed on 2026-09-09
+        (6, 2_000_000, date(2026, 9, 9)),  # repaid in full
+    ]
 ]
 
 
@@ -567,4 +614,167 @@ def _demo_capital(session: Session, *, actor_id: int) -> None:
         reason="duplicate transfer returned by the bank (demo)",
         now=now,
         actor_id=actor_id,
+    )
+
+
+def _demo_claims(session: Session) -> None:
+    """Claims at every stage, through the claim service on back-dated business days:
+    工商银行's claim capped by SKD-Q1, paid, reimbursed and partly recovered; 中国银行's
+    waiting for the province review; 建设银行's waiting for the city review, approved,
+    paid, rejected; one renewal and one repayment in full."""
+    from app.auth.principal import Principal
+    from app.claims import service as claims
+    from app.loans import servicing
+    from app.loans.schemas import LoanRenewal
+
+    def who(username: str) -> Principal:
+        u = session.scalars(select(User).where(User.username == username)).one()
+        return Principal(
+            user_id=u.id,
+            username=u.username,
+            role=u.role,
+            bank_code=u.bank_code,
+            region_code=u.region_code,
+            fund_code=u.fund_code,
+        )
+
+    def loan_id(contract: str) -> int:
+        return session.scalars(select(Loan.id).where(Loan.contract_no == contract)).one()
+
+    now = datetime.now(UTC)
+    pdf = b"%PDF-1.4\n% demo claim application\n%%EOF\n"
+
+    def claim(bank: str, contract: str, on: date, reviews: list[tuple[str, date]]) -> int:
+        c = claims.file_claim(
+            session,
+            loan_id=loan_id(contract),
+            lawsuit_case_no=None,
+            lawsuit_accepted_on=None,
+            comment="借款人逾期超过90天，申请代偿 (demo)",
+            actor=who(bank),
+            today=on,
+            now=now,
+        )
+        claims.add_document(
+            session,
+            claim_id=c.id,
+            kind="application",
+            filename="代偿申请书.pdf",
+            content_type="application/pdf",
+            content=pdf,
+            allowed_types=["application/pdf"],
+            max_bytes=1 << 20,
+            actor=who(bank),
+            now=now,
+        )
+        for reviewer, day in reviews:
+            step = claims.city_review if reviewer.startswith("city_") else claims.province_review
+            step(
+                session,
+                claim_id=c.id,
+                approve=True,
+                comment="材料齐全，同意 (demo)",
+                ineligible_at_grant=False,
+                actor=who(reviewer),
+                today=day,
+                now=now,
+            )
+        return c.id
+
+    # 工商银行 (cooperating since 2024-07-01): the cap cuts the claim (SKD-Q1)
+    icbc = claim(
+        "bank_icbc",
+        "ICBC-SKD-2025-0107",
+        date(2026, 9, 1),
+        [("city_nanjing", date(2026, 9, 4)), ("province", date(2026, 9, 10))],
+    )
+    claims.city_payment(
+        session,
+        claim_id=icbc,
+        paid_on=date(2026, 9, 15),
+        comment="",
+        actor=who("fund_nanjing"),
+        today=date(2026, 9, 15),
+        now=now,
+    )
+    claims.province_reimbursement(
+        session,
+        claim_id=icbc,
+        paid_on=date(2026, 9, 25),
+        comment="",
+        actor=who("fund_province"),
+        today=date(2026, 9, 25),
+        now=now,
+    )
+    claims.record_recovery(
+        session,
+        claim_id=icbc,
+        recovered_on=date(2026, 10, 20),
+        amount_fen=1_200_000_00,
+        costs_fen=60_000_00,
+        actor=who("bank_icbc"),
+        today=date(2026, 10, 20),
+        now=now,
+    )
+    # 中国银行: first review done, waiting for the province
+    claim("bank_boc", "BOC-SKD-2025-0031", date(2026, 6, 15), [("city_lyg", date(2026, 6, 18))])
+    # 建设银行: paid and waiting for the province; approved and waiting for the city payment
+    paid = claim(
+        "bank_ccb",
+        "CCB-SKD-2026-0001",
+        date(2026, 9, 8),
+        [("city_suzhou", date(2026, 9, 10)), ("province", date(2026, 9, 16))],
+    )
+    claims.city_payment(
+        session,
+        claim_id=paid,
+        paid_on=date(2026, 9, 22),
+        comment="",
+        actor=who("fund_suzhou"),
+        today=date(2026, 9, 22),
+        now=now,
+    )
+    claim(
+        "bank_ccb",
+        "CCB-SKD-2026-0002",
+        date(2026, 9, 8),
+        [("city_suzhou", date(2026, 9, 10)), ("province", date(2026, 9, 16))],
+    )
+    claim("bank_ccb", "CCB-SKD-2026-0003", date(2026, 9, 9), [])  # waiting for the city
+    rejected = claim("bank_ccb", "CCB-SKD-2026-0004", date(2026, 9, 9), [])
+    claims.city_review(
+        session,
+        claim_id=rejected,
+        approve=False,
+        comment="催收记录不全，请补充后重新申请 (demo)",
+        ineligible_at_grant=False,
+        actor=who("city_suzhou"),
+        today=date(2026, 9, 11),
+        now=now,
+    )
+    ccb = who("bank_ccb")
+    servicing.renew(
+        session,
+        loan_id=loan_id("CCB-SKD-2026-0005"),
+        data=LoanRenewal(
+            contract_no="CCB-SKD-2026-0005-XD",
+            principal="1000000.00",
+            annual_rate_bp=340,
+            disbursed_on=date(2026, 9, 9),
+            maturity_on=date(2027, 9, 8),
+            security="credit",
+            controller_guarantee=True,
+        ),
+        actor=ccb,
+        today=date(2026, 9, 9),
+        now=now,
+    )
+    servicing.repay(
+        session,
+        loan_id=loan_id("CCB-SKD-2026-0006"),
+        paid_on=date(2026, 9, 9),
+        principal_fen=2_000_000_00,
+        actor=ccb,
+        today=date(2026, 9, 9),
+        now=now,
     )
