@@ -631,3 +631,31 @@ def test_skd_q2_exemption_ends_above_200000000_of_principal() -> None:
     assert not pos(date(2027, 3, 1), 1).exempt
     assert pos(date(2027, 3, 1), 1).headroom_fen == 12_000_000_00
     assert rules.add_months(date(2024, 2, 29), 12) == date(2025, 2, 28)
+
+
+def test_claim_records_are_append_only(api: Api, session: Session, connection: Any) -> None:
+    """SKD-C1: history rows, documents and recoveries are never rewritten or removed."""
+    from tests.test_ledger import _raw_refused
+
+    loan = overdue_loan(api, session, principal="1000000.00", unpaid_repay=None)
+    c = api.claim("bank_ccb", loan, "2026-09-01")
+    c = api.through_reviews("bank_ccb", "city_suzhou", c["id"], "2026-09-01", "2026-09-02")
+    api.pay("city-payment", "fund_suzhou", c["id"], "2026-09-03")
+    api.call(
+        "2026-10-01",
+        "bank_ccb",
+        "POST",
+        f"/claims/{c['id']}/recoveries",
+        201,
+        json={"recovered_on": "2026-10-01", "amount": "10.00"},
+    )
+    cid = c["id"]
+    for sql in (
+        f"UPDATE claim_transitions SET comment = 'x' WHERE claim_id = {cid}",
+        f"DELETE FROM claim_transitions WHERE claim_id = {cid}",
+        f"UPDATE claim_documents SET sha256 = 'x' WHERE claim_id = {cid}",
+        f"DELETE FROM claim_documents WHERE claim_id = {cid}",
+        f"UPDATE claim_recoveries SET returned_fen = 0 WHERE claim_id = {cid}",
+        f"DELETE FROM claim_recoveries WHERE claim_id = {cid}",
+    ):
+        assert "append-only" in _raw_refused(connection, sql), sql

@@ -627,6 +627,7 @@ def record_recovery(
         if returned
         else {"province": 0, "city": 0}
     )
+    number = len(repo.recoveries(session, [claim.id])[claim.id]) + 1  # under the claim lock
     recovery = ClaimRecovery(
         claim_id=claim.id,
         recovered_on=recovered_on,
@@ -635,12 +636,10 @@ def record_recovery(
         returned_fen=returned,
         returned_shares=parts,
         recorded_by_id=actor.user_id,
-        ledger_entry_ids=[],
     )
+    recovery.ledger_entry_ids = _post_recovery(session, claim, recovery, number, actor, now)
     session.add(recovery)
-    session.flush()
     claim.returned_fen += returned
-    recovery.ledger_entry_ids = _post_recovery(session, claim, recovery, parts, actor, now)
     session.flush()
     return recovery
 
@@ -649,12 +648,12 @@ def _post_recovery(
     session: Session,
     claim: Claim,
     recovery: ClaimRecovery,
-    parts: dict[str, int],
+    number: int,
     actor: Principal,
     now: datetime,
 ) -> list[int]:
     city, bank = str(claim.city_fund_code), claim.bank_code
-    prov_part, city_part = parts["province"], parts["city"]
+    prov_part, city_part = recovery.returned_shares["province"], recovery.returned_shares["city"]
     if not prov_part + city_part:
         return []
     legs = [debit(city, "cash", prov_part + city_part)]
@@ -676,7 +675,7 @@ def _post_recovery(
         ledger.post(
             session,
             event_type="claim.recovery",
-            idempotency_key=f"claim:{claim.id}:recovery:{recovery.id}",
+            idempotency_key=f"claim:{claim.id}:recovery:{number}",
             legs=legs,
             description=f"claim {claim.id}: {bank} returns {format_fen(prov_part + city_part)} "
             f"of a {format_fen(recovery.amount_fen)} recovery to {city}",
@@ -688,7 +687,7 @@ def _post_recovery(
             ledger.post(
                 session,
                 event_type="claim.recovery_pass_on",
-                idempotency_key=f"claim:{claim.id}:recovery:{recovery.id}:pass_on",
+                idempotency_key=f"claim:{claim.id}:recovery:{number}:pass_on",
                 legs=[
                     debit(city, "due_to_fund", prov_part, PROVINCE_FUND),
                     credit(city, "cash", prov_part),

@@ -15,6 +15,48 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# SKD-C1: a claim's history, documents and recoveries are records, never rewritten.
+HISTORY_TABLES = ("claim_transitions", "claim_documents", "claim_recoveries")
+PG_FORBID = """
+CREATE FUNCTION claim_records_forbid_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'claim records are append-only (SKD-C1): % on % refused',
+    TG_OP, TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
+END $$;
+"""
+
+
+def _guards_up() -> None:
+    dialect = op.get_bind().dialect.name
+    if dialect == "postgresql":
+        op.execute(PG_FORBID)
+    for table in HISTORY_TABLES:
+        if dialect == "postgresql":
+            op.execute(
+                f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION claim_records_forbid_change()"
+            )
+        else:
+            for verb in ("UPDATE", "DELETE"):
+                op.execute(
+                    f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+                    f"BEGIN SELECT RAISE(ABORT, 'claim records are append-only (SKD-C1): "
+                    f"{verb} on {table} refused'); END"
+                )
+
+
+def _guards_down() -> None:
+    dialect = op.get_bind().dialect.name
+    for table in HISTORY_TABLES:
+        if dialect == "postgresql":
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
+        else:
+            for verb in ("update", "delete"):
+                op.execute(f"DROP TRIGGER IF EXISTS {table}_no_{verb}")
+    if dialect == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS claim_records_forbid_change()")
+
+
 def upgrade() -> None:
     op.create_table('claims',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -131,8 +173,11 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('kind', sa.String(length=16), server_default='cash', nullable=False))
         batch_op.create_check_constraint(op.f('ck_loan_repayments_kind'), "kind IN ('cash', 'renewal')")
 
+    _guards_up()
+
 
 def downgrade() -> None:
+    _guards_down()
     with op.batch_alter_table('loan_repayments', schema=None) as batch_op:
         batch_op.drop_constraint(op.f('ck_loan_repayments_kind'), type_='check')
         batch_op.drop_column('kind')
