@@ -659,3 +659,69 @@ def test_claim_records_are_append_only(api: Api, session: Session, connection: A
         f"DELETE FROM claim_recoveries WHERE claim_id = {cid}",
     ):
         assert "append-only" in _raw_refused(connection, sql), sql
+
+
+def test_l4_a_retried_upload_with_a_new_boundary_is_a_replay(api: Api, session: Session) -> None:
+    """Idempotency-Key on a multipart upload: client libraries pick a fresh boundary on
+    every retry; the same parts are still the same request. Another file is a 409."""
+    loan = overdue_loan(api, session, principal="1000000.00", unpaid_repay=None)
+    c = api.claim("bank_ccb", loan, "2026-09-01")
+    client = api.on("2026-09-01")
+
+    def send(boundary: str, content: bytes) -> Any:
+        body = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="kind"\r\n\r\n'
+                f'application\r\n--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                f'filename="a.pdf"\r\nContent-Type: application/pdf\r\n\r\n'
+            ).encode()
+            + content
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        return client.post(
+            f"/api/v1/claims/{c['id']}/documents",
+            content=body,
+            headers={
+                **api.auth("bank_ccb"),
+                "Idempotency-Key": "upload-1",
+                "Content-Type": f"multipart/form-data; boundary={boundary}",
+            },
+        )
+
+    first = send("aaaa1111", PDF)
+    again = send("bbbb2222", PDF)
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert again.json()["id"] == first.json()["id"]
+    other = send("cccc3333", PDF + b"changed")
+    assert other.status_code == 409, other.text
+    view = api.call("2026-09-01", "bank_ccb", "GET", f"/claims/{c['id']}")
+    assert len(view["documents"]) == 1
+
+
+def test_city_payment_needs_cash_in_the_city_fund(api: Api, session: Session) -> None:
+    """The city fund pays from its cash; short of it, the payment is refused (409) and
+    nothing is written."""
+    from app.ledger.postings import credit, debit
+    from tests.ledger_helpers import post
+
+    loan = overdue_loan(api, session, principal="1000000.00", unpaid_repay=None)
+    c = api.claim("bank_ccb", loan, "2026-09-01")
+    c = api.through_reviews("bank_ccb", "city_suzhou", c["id"], "2026-09-01", "2026-09-02")
+    cash = balance(session, f"{CITY_SZ}:cash")
+    leave = 80_000_000 - 1  # one fen short of the 800,000.00 to pay
+    post(
+        session,
+        [
+            debit(CITY_SZ, "contributed_capital", cash - leave, "SZ_FINANCE"),
+            credit(CITY_SZ, "cash", cash - leave),
+        ],
+        on=date(2026, 9, 2),
+    )
+    session.commit()
+    short = api.pay("city-payment", "fund_suzhou", c["id"], "2026-09-03", expect=409)
+    assert short["code"] == "insufficient_funds"
+    assert (
+        api.call("2026-09-03", "fund_suzhou", "GET", f"/claims/{c['id']}")["status"] == "approved"
+    )
+    assert balance(session, f"{CITY_SZ}:cash") == leave

@@ -65,14 +65,7 @@ def _guard(session: Session, claim: Claim, actor: Principal, stage: str) -> None
             f"{stage} is done by {expected.who}; your role is {actor.role}",
             code="role_not_allowed",
         )
-    if stage == "city_review" and actor.region_code not in library_repo.region_ancestors(
-        session, claim.region_code
-    ):
-        raise Forbidden(
-            f"the claim's enterprise is in {claim.region_code}, outside your region "
-            f"{actor.region_code}",
-            code="outside_region",
-        )
+    # region scope: `_claim` already hides other regions' claims from city reviewers
     if stage == "city_payment" and actor.fund_code != claim.city_fund_code:
         raise Forbidden(
             f"the city payment is made by the manager of {claim.city_fund_code}",

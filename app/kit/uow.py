@@ -44,10 +44,23 @@ def _request_hash(request: Request, body: bytes) -> str:
     h.update(b"\0")
     h.update(request.url.query.encode())
     h.update(b"\0")
-    h.update((request.headers.get("content-type") or "").split(";")[0].encode())
+    media_type, _, params = (request.headers.get("content-type") or "").partition(";")
+    h.update(media_type.strip().lower().encode())
     h.update(b"\0")
-    h.update(body)
+    h.update(_without_boundary(media_type, params, body))
     return h.hexdigest()
+
+
+def _without_boundary(media_type: str, params: str, body: bytes) -> bytes:
+    """A retried multipart upload carries a fresh random boundary; the same parts with
+    another boundary are the same request."""
+    if media_type.strip().lower() != "multipart/form-data":
+        return body
+    for param in params.split(";"):
+        name, _, value = param.strip().partition("=")
+        if name.lower() == "boundary" and value.strip('"'):
+            return body.replace(b"--" + value.strip('"').encode("latin-1"), b"--\0boundary")
+    return body
 
 
 def _replay(record: IdempotencyRecord) -> Response:
