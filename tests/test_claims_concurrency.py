@@ -25,17 +25,8 @@ N = 50  # parallel approvals
 NOW = datetime(2026, 6, 10, 9, tzinfo=UTC)
 
 
-def _principal(s: Session, username: str, **extra: str) -> Principal:
-    u = s.scalars(select(User).where(User.username == username)).one()
-    return Principal(
-        user_id=u.id,
-        username=u.username,
-        role=u.role,
-        bank_code=u.bank_code,
-        region_code=u.region_code,
-        fund_code=u.fund_code,
-        **extra,  # type: ignore[arg-type]
-    )
+def _principal(s: Session, username: str) -> Principal:
+    return Principal.of(s.scalars(select(User).where(User.username == username)).one())
 
 
 def _setup(engine: Engine) -> list[int]:

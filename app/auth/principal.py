@@ -44,6 +44,17 @@ class Principal:
     def can_see_bank(self, bank_code: str) -> bool:
         return not self.is_bank or self.bank_code == bank_code
 
+    @classmethod
+    def of(cls, user: User) -> Principal:
+        return cls(
+            user_id=user.id,
+            username=user.username,
+            role=user.role,
+            bank_code=user.bank_code,
+            region_code=user.region_code,
+            fund_code=user.fund_code,
+        )
+
 
 def current_principal(
     request: Request,
@@ -60,14 +71,7 @@ def current_principal(
         raise Unauthorized(
             "the token's user is unknown or disabled", code="invalid_token", headers=_BEARER
         )
-    return Principal(
-        user_id=user.id,
-        username=user.username,
-        role=user.role,
-        bank_code=user.bank_code,
-        region_code=user.region_code,
-        fund_code=user.fund_code,
-    )
+    return Principal.of(user)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -55,15 +55,11 @@ class RepaymentIn(In):
         return self
 
 
-class LoanFile(In):
-    """A loan to file (备案). SKD for now; XB arrives with its programme."""
+class LoanTerms(In):
+    """A loan's contract terms, as filed (备案) or as a renewal's new loan."""
 
-    program: Literal["SKD"] = Field(description="programme code")
     product: str | None = Field(
         None, max_length=16, description="optional: checked against the revenue band"
-    )
-    enterprise_credit_code: str = Field(
-        min_length=18, max_length=18, description="统一社会信用代码"
     )
     contract_no: str = Field(min_length=1, max_length=64, description="借款合同编号")
     principal: YuanIn = Field(description="本金")
@@ -79,7 +75,7 @@ class LoanFile(In):
     fee_rate_bp: int = Field(0, ge=0, le=10000, description="fees, bp (credit loans: 0)")
 
     @model_validator(mode="after")
-    def _dates_and_amount(self) -> LoanFile:
+    def _dates_and_amount(self) -> LoanTerms:
         problems = []
         if self.maturity_on <= self.disbursed_on:
             problems.append("maturity_on must be after disbursed_on")
@@ -90,32 +86,18 @@ class LoanFile(In):
         return self
 
 
-class LoanRenewal(In):
+class LoanFile(LoanTerms):
+    """A loan to file (备案). SKD for now; XB arrives with its programme."""
+
+    program: Literal["SKD"] = Field(description="programme code")
+    enterprise_credit_code: str = Field(
+        min_length=18, max_length=18, description="统一社会信用代码"
+    )
+
+
+class LoanRenewal(LoanTerms):
     """The new loan of a renewal (续贷, SKD-F7): same enterprise and programme as the loan
     it renews; checked like any filing."""
-
-    product: str | None = Field(None, max_length=16)
-    contract_no: str = Field(min_length=1, max_length=64, description="新借款合同编号")
-    principal: YuanIn = Field(description="本金")
-    annual_rate_bp: int = Field(ge=1, le=10000, description="年利率, bp")
-    disbursed_on: date = Field(description="续贷放款日")
-    maturity_on: date = Field(description="到期日 (≤ 1 year)")
-    security: Literal["credit", "guaranteed", "collateral", "ip_pledge"]
-    guarantor: str | None = Field(None, min_length=1, max_length=200)
-    controller_guarantee: bool = Field(description="实际控制人夫妻双方连带保证 (SKD-P2)")
-    other_fiscal_support: bool = False
-    fee_rate_bp: int = Field(0, ge=0, le=10000)
-
-    @model_validator(mode="after")
-    def _dates_and_amount(self) -> LoanRenewal:
-        problems = []
-        if self.maturity_on <= self.disbursed_on:
-            problems.append("maturity_on must be after disbursed_on")
-        if self.principal <= 0:
-            problems.append("principal must be more than zero")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
 
 
 class QuotaIn(In):

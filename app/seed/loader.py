@@ -628,15 +628,7 @@ def _demo_claims(session: Session) -> None:
     from app.loans.schemas import LoanRenewal
 
     def who(username: str) -> Principal:
-        u = session.scalars(select(User).where(User.username == username)).one()
-        return Principal(
-            user_id=u.id,
-            username=u.username,
-            role=u.role,
-            bank_code=u.bank_code,
-            region_code=u.region_code,
-            fund_code=u.fund_code,
-        )
+        return Principal.of(session.scalars(select(User).where(User.username == username)).one())
 
     def loan_id(contract: str) -> int:
         return session.scalars(select(Loan.id).where(Loan.contract_no == contract)).one()
