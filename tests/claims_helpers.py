@@ -64,9 +64,13 @@ class Api:
         security: str = "credit",
         guarantor: str | None = None,
         rate: int = 340,
-    ) -> int:
+        program: str = "SKD",
+        filed_on: str | None = None,
+        expect: int = 201,
+        **extra: Any,
+    ) -> Any:
         body: dict[str, Any] = {
-            "program": "SKD",
+            "program": program,
             "enterprise_credit_code": enterprise,
             "contract_no": f"CL-{next(_contracts)}",
             "principal": principal,
@@ -78,7 +82,8 @@ class Api:
         }
         if guarantor:
             body["guarantor"] = guarantor
-        return int(self.call(disbursed, bank, "POST", "/loans", 201, json=body)["id"])
+        out = self.call(filed_on or disbursed, bank, "POST", "/loans", expect, json=body | extra)
+        return int(out["id"]) if expect == 201 else out
 
     def repay(self, bank: str, loan_id: int, day: str, principal: str) -> None:
         self.call(

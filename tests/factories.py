@@ -54,3 +54,26 @@ def member_enterprise(
     )
     session.commit()
     return enterprise
+
+
+def xb_enterprise(
+    session: Session,
+    *,
+    region: str = "320706",
+    registered_on: date = date(2019, 1, 1),
+    **facts: Any,
+) -> Enterprise:
+    """A fresh small enterprise in an XB contributor district (XB-E1)."""
+    n = next(_serial)
+    enterprise = Enterprise(
+        credit_code=demo_credit_code(region[:6], f"MA1X{n:05d}"),
+        name=f"连云港测试{n}号有限公司",
+        region_code=region,
+        registered_on=registered_on,
+        prior_year_revenue_fen=8_000_000_00,
+        employees=30,
+        **facts,
+    )
+    session.add(enterprise)
+    session.commit()
+    return enterprise

@@ -132,3 +132,29 @@ def repaid_by(session: Session, loan_ids: list[int], as_of: date | None) -> dict
 
 def loan_for_update(session: Session, loan_id: int) -> Loan | None:
     return session.scalars(select(Loan).where(Loan.id == loan_id).with_for_update()).first()
+
+
+def outstanding_for_enterprise(session: Session, enterprise_id: int, program: str) -> int:
+    """Principal the enterprise still owes on the programme's open loans."""
+    loans = list(
+        session.execute(
+            select(Loan.id, Loan.principal_fen).where(
+                Loan.enterprise_id == enterprise_id,
+                Loan.program == program,
+                Loan.status.in_(("active", "claimed", "compensated")),
+            )
+        )
+    )
+    repaid = repaid_by(session, [int(i) for i, _ in loans], None)
+    return sum(int(p) - repaid.get(int(i), 0) for i, p in loans)
+
+
+def last_compensation_on(session: Session, enterprise_id: int, program: str) -> date | None:
+    """When the programme last paid compensation on a loan of this enterprise."""
+    from app.models import Claim
+
+    return session.scalar(
+        select(func.max(Claim.paid_on))
+        .join(Loan, Loan.id == Claim.loan_id)
+        .where(Loan.enterprise_id == enterprise_id, Claim.program == program)
+    )

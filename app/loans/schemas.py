@@ -35,6 +35,7 @@ class LoanOut(BaseModel):
     compensable: bool
     flags: list[str]
     renewed_from_id: int | None
+    fund_code: str | None = Field(description="SKD: the city fund; XB: the sub-fund")
     created_at: datetime
 
 
@@ -87,12 +88,24 @@ class LoanTerms(In):
 
 
 class LoanFile(LoanTerms):
-    """A loan to file (备案). SKD for now; XB arrives with its programme."""
+    """A loan to file (备案) under 苏科贷 (SKD) or 信保基金 (XB)."""
 
-    program: Literal["SKD"] = Field(description="programme code")
+    program: Literal["SKD", "XB"] = Field(description="programme code: SKD 苏科贷 / XB 信保基金")
     enterprise_credit_code: str = Field(
         min_length=18, max_length=18, description="统一社会信用代码"
     )
+    sub_fund: str | None = Field(
+        None,
+        min_length=1,
+        max_length=32,
+        description="XB only: the sub-fund (子基金), default the base 助企成长贷 XB_ZQCZD",
+    )
+
+    @model_validator(mode="after")
+    def _sub_fund_is_xb(self) -> LoanFile:
+        if self.sub_fund is not None and self.program != "XB":
+            raise ValueError("sub_fund goes with program XB")
+        return self
 
 
 class LoanRenewal(LoanTerms):

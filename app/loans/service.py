@@ -18,9 +18,15 @@ from app.library import repository as library_repo
 from app.library import service as library
 from app.loans import repository as repo
 from app.loans.schemas import LoanFile
-from app.models import Loan, ProgramQuota
+from app.models import Enterprise, Fund, Loan, ProgramQuota
+from app.programs.base import get_program
 from app.programs.sukedai.filing import FilingFacts, check_filing
-from app.programs.sukedai.policy import FILING, Product
+from app.programs.sukedai.policy import FILING, Product, product_by_code
+from app.programs.xinbao.filing import FilingFacts as XbFilingFacts
+from app.programs.xinbao.filing import check_filing as check_xb_filing
+from app.programs.xinbao.policy import BASE_SUB_FUND as XB_BASE_SUB_FUND
+from app.programs.xinbao.policy import FILING as XB_FILING
+from app.programs.xinbao.policy import POOL as XB_POOL
 from app.reference import repository as reference_repo
 
 PROVINCE_FUND = "SKD_PROV"
@@ -32,11 +38,34 @@ ENTERPRISE_FLAGS = (
     "env_credit_rating",
     "tax_credit_rating",
 )
+XB_ENTERPRISE_FLAGS = (
+    "overdue_loans_elsewhere",
+    "controller_overdue_loans",
+    "malicious_default_blacklist",
+)
 
 
 def file_loan(
     session: Session, *, data: LoanFile, principal: Principal, today: date, now: datetime
 ) -> Loan:
+    """File a loan under its programme: the programme's rules decide (registry below)."""
+    return _FILERS[get_program(data.program).code](
+        session, data=data, principal=principal, today=today, now=now
+    )
+
+
+def _refuse(violations: list[Violation]) -> Unprocessable:
+    only = violations[0].code if len(violations) == 1 else None
+    return Unprocessable(
+        f"the filing breaks {len(violations)} rule(s): "
+        + ", ".join(f"{v.rule} {v.code}" for v in violations),
+        violations,
+        code=only or "filing_refused",
+    )
+
+
+def _enterprise(session: Session, data: LoanFile, principal: Principal) -> tuple[str, Enterprise]:
+    """The filing bank and the enterprise row, locked (SKD-F3, XB-P1 per enterprise)."""
     if principal.bank_code is None:
         raise Forbidden("only a partner bank files loans", code="role_not_allowed")
     bank = principal.bank_code
@@ -59,6 +88,14 @@ def file_loan(
             ],
             code="unknown_enterprise",
         )
+    return bank, enterprise
+
+
+def _file_skd(
+    session: Session, *, data: LoanFile, principal: Principal, today: date, now: datetime
+) -> Loan:
+    """SKD-E1, P1, P2, F1–F6; exposure = principal × each fund's share (SKD-S1)."""
+    bank, enterprise = _enterprise(session, data, principal)
     regions = library_repo.region_ancestors(session, enterprise.region_code)
     city_fund = repo.city_fund_for(session, data.program, regions)
     agreement = (
@@ -99,13 +136,7 @@ def file_loan(
     )
     decision = check_filing(facts)
     if decision.violations:
-        only = decision.violations[0].code if len(decision.violations) == 1 else None
-        raise Unprocessable(
-            f"the filing breaks {len(decision.violations)} rule(s): "
-            + ", ".join(f"{v.rule} {v.code}" for v in decision.violations),
-            decision.violations,
-            code=only or "filing_refused",
-        )
+        raise _refuse(decision.violations)
     assert decision.product is not None and agreement is not None and city_fund is not None
     loan = Loan(
         program=data.program,
@@ -134,10 +165,88 @@ def file_loan(
     )
     session.add(loan)
     session.flush()
-    _post_exposure(
-        session, loan, decision.product, city_fund.code, now=now, actor_id=principal.user_id
-    )
+    _post_exposure(session, loan, now=now, actor_id=principal.user_id)
     return loan
+
+
+def _file_xb(
+    session: Session, *, data: LoanFile, principal: Principal, today: date, now: datetime
+) -> Loan:
+    """XB-E1, E2, P1, F2: refusals list every rule; a late filing is accepted but not
+    compensable (XB-N7); exposure = principal × the sub-fund's fund ratio (XB-S1)."""
+    bank, enterprise = _enterprise(session, data, principal)
+    sub_code = data.sub_fund or XB_BASE_SUB_FUND
+    sub_fund = session.get(Fund, sub_code)
+    known = sub_fund is not None and sub_fund.program == "XB" and sub_fund.kind == "sub_fund"
+    agreement = (
+        repo.agreement_covering(
+            session, bank_code=bank, program="XB", fund_code=sub_code, on=data.disbursed_on
+        )
+        if known
+        else None
+    )
+    pool = session.get(Fund, XB_POOL)
+    lpr = reference_repo.lpr_in_force(session, data.disbursed_on)
+    deadline = add_working_days(data.disbursed_on, XB_FILING.deadline_working_days)
+    decision = check_xb_filing(
+        XbFilingFacts(
+            principal_fen=data.principal,
+            annual_rate_bp=data.annual_rate_bp,
+            fee_rate_bp=data.fee_rate_bp,
+            disbursed_on=data.disbursed_on,
+            maturity_on=data.maturity_on,
+            security=data.security,
+            guarantor=data.guarantor,
+            controller_guarantee=data.controller_guarantee,
+            today=today,
+            filing_deadline=deadline,
+            lpr_bp=lpr.rate_bp if lpr else None,
+            region_code=enterprise.region_code,
+            registered_on=enterprise.registered_on,
+            outstanding_fen=repo.outstanding_for_enterprise(session, enterprise.id, "XB"),
+            last_compensation_on=repo.last_compensation_on(session, enterprise.id, "XB"),
+            enterprise_flags={k: getattr(enterprise, k) for k in XB_ENTERPRISE_FLAGS},
+            agreement_status=agreement.status if agreement else None,
+            sub_fund_known=known,
+            fund_stopped=pool is not None and pool.status == "stopped",
+        )
+    )
+    if decision.violations:
+        raise _refuse(decision.violations)
+    assert agreement is not None and sub_fund is not None
+    ratios = sub_fund.params.get("ratios_bp", {}).get(data.security, {})
+    loan = Loan(
+        program="XB",
+        product=None,
+        bank_code=bank,
+        agreement_id=agreement.id,
+        enterprise_id=enterprise.id,
+        contract_no=data.contract_no,
+        principal_fen=data.principal,
+        annual_rate_bp=data.annual_rate_bp,
+        fee_rate_bp=data.fee_rate_bp,
+        disbursed_on=data.disbursed_on,
+        maturity_on=data.maturity_on,
+        security=data.security,
+        guarantor=data.guarantor,
+        controller_guarantee=data.controller_guarantee,
+        other_fiscal_support=data.other_fiscal_support,
+        status="active",
+        filed_on=today,
+        filing_deadline=deadline,
+        filed_late=decision.filed_late,
+        compensable=not decision.filed_late,
+        flags=decision.flags,
+        filed_by_id=principal.user_id,
+        extra={"sub_fund": sub_code, "ratios_bp": dict(ratios)},
+    )
+    session.add(loan)
+    session.flush()
+    _post_exposure(session, loan, now=now, actor_id=principal.user_id)
+    return loan
+
+
+_FILERS = {"SKD": _file_skd, "XB": _file_xb}
 
 
 def exposure_shares(principal_fen: int, product: Product) -> dict[str, int]:
@@ -153,35 +262,76 @@ def exposure_shares(principal_fen: int, product: Product) -> dict[str, int]:
     )
 
 
-def _post_exposure(
+def exposure_parts(loan: Loan, principal_fen: int) -> list[tuple[str, int]]:
+    """(fund, fen) of the funds' guarantee exposure on `principal_fen` of this loan."""
+    if loan.program == "XB":  # XB-S1: the pool carries the sub-fund's share
+        ratios = loan.extra.get("ratios_bp", {})
+        parties = [(k, int(v)) for k, v in ratios.items() if k != "bank"]
+        shares = allocate(principal_fen, [*parties, ("bank", int(ratios.get("bank", 0)))])
+        return [(XB_POOL, shares["fund"])]
+    product = product_by_code(loan.product or "")
+    if product is None:
+        return []
+    shares = exposure_shares(principal_fen, product)
+    return [(PROVINCE_FUND, shares["province"]), (str(loan.extra.get("city_fund")), shares["city"])]
+
+
+def post_exposure_change(
     session: Session,
     loan: Loan,
-    product: Product,
-    city_fund: str,
+    before_fen: int,
+    after_fen: int,
+    on: date,
     *,
+    event_type: str,
+    key: str,
+    why: str,
     now: datetime,
     actor_id: int,
 ) -> None:
-    shares = exposure_shares(loan.principal_fen, product)
+    """Move the funds' memo exposure on this loan from its share of `before_fen` of
+    principal to its share of `after_fen` (L-1: every exposure change is an entry)."""
+    old, new = dict(exposure_parts(loan, before_fen)), dict(exposure_parts(loan, after_fen))
     legs = []
-    for fund, part in ((PROVINCE_FUND, shares["province"]), (city_fund, shares["city"])):
-        if part:
+    for fund in old.keys() | new.keys():
+        change = new.get(fund, 0) - old.get(fund, 0)
+        if change > 0:
             legs += [
-                debit(fund, "exposure_memo", part, loan.bank_code),
-                credit(fund, "exposure_contra", part, loan.bank_code),
+                debit(fund, "exposure_memo", change, loan.bank_code),
+                credit(fund, "exposure_contra", change, loan.bank_code),
+            ]
+        elif change < 0:
+            legs += [
+                debit(fund, "exposure_contra", -change, loan.bank_code),
+                credit(fund, "exposure_memo", -change, loan.bank_code),
             ]
     if legs:
         ledger.post(
             session,
-            event_type="loan.filed",
+            event_type=event_type,
             event_id=str(loan.id),
-            idempotency_key=f"loan:{loan.id}:exposure",
-            business_date=loan.filed_on,
-            legs=legs,
+            idempotency_key=key,
+            business_date=on,
+            legs=sorted(legs, key=lambda x: (x.fund_code, x.kind)),
             now=now,
             actor_id=actor_id,
-            description=f"guarantee exposure of {loan.product} loan {loan.contract_no}",
+            description=f"{why} of {loan.program} loan {loan.contract_no}",
         )
+
+
+def _post_exposure(session: Session, loan: Loan, *, now: datetime, actor_id: int) -> None:
+    post_exposure_change(
+        session,
+        loan,
+        0,
+        loan.principal_fen,
+        loan.filed_on,
+        event_type="loan.filed",
+        key=f"loan:{loan.id}:exposure",
+        why="guarantee exposure",
+        now=now,
+        actor_id=actor_id,
+    )
 
 
 def set_quota(

@@ -17,13 +17,10 @@ from app.auth.principal import Principal
 from app.errors import Conflict, NotFound, Unprocessable, Violation
 from app.kit.money import format_fen
 from app.kit.statemachine import Transition, TransitionTable
-from app.ledger import service as ledger
-from app.ledger.postings import credit, debit
 from app.loans import repository as repo
 from app.loans.schemas import LoanFile, LoanRenewal
-from app.loans.service import PROVINCE_FUND, exposure_shares, file_loan
+from app.loans.service import file_loan, post_exposure_change
 from app.models import Enterprise, Loan, LoanRepayment
-from app.programs.sukedai.policy import product_by_code
 
 LOAN_TRANSITIONS = TransitionTable(
     "loan",
@@ -125,32 +122,19 @@ def _release_exposure(
     event_type: str = "loan.repaid",
     why: str = "a repayment",
 ) -> None:
-    product = product_by_code(loan.product or "")
-    if product is None:
-        return
-    old, new = exposure_shares(before_fen, product), exposure_shares(after_fen, product)
-    city_fund = str(loan.extra.get("city_fund"))
-    legs = []
-    for fund, part in ((PROVINCE_FUND, "province"), (city_fund, "city")):
-        released = old[part] - new[part]
-        if released:
-            legs += [
-                debit(fund, "exposure_contra", released, loan.bank_code),
-                credit(fund, "exposure_memo", released, loan.bank_code),
-            ]
-    if legs:
-        count = len(repo.repaid_by(session, [loan.id], None))  # unique key per repayment
-        ledger.post(
-            session,
-            event_type=event_type,
-            event_id=str(loan.id),
-            idempotency_key=f"loan:{loan.id}:repayment:{paid_on}:{before_fen}:{count}",
-            business_date=paid_on,
-            legs=legs,
-            now=now,
-            actor_id=actor_id,
-            description=f"exposure released by {why} of loan {loan.contract_no}",
-        )
+    count = len(repo.repaid_by(session, [loan.id], None))  # unique key per repayment
+    post_exposure_change(
+        session,
+        loan,
+        before_fen,
+        after_fen,
+        paid_on,
+        event_type=event_type,
+        key=f"loan:{loan.id}:repayment:{paid_on}:{before_fen}:{count}",
+        why=f"exposure released by {why}",
+        now=now,
+        actor_id=actor_id,
+    )
 
 
 def renew(

@@ -61,3 +61,9 @@ class Loan(CreatedAt, Base):
     filed_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     closed_at: Mapped[datetime | None]
+
+    @property
+    def fund_code(self) -> str | None:
+        """SKD: the city fund that pays claims; XB: the sub-fund whose ratios apply."""
+        value = self.extra.get("city_fund") or self.extra.get("sub_fund")
+        return str(value) if value else None

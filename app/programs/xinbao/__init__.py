@@ -1,0 +1,1 @@
+"""信保基金 (XB) rules: eligibility, products, shares, limits, deadlines."""
