@@ -22,15 +22,18 @@ from sqlalchemy.orm import Session
 
 from app.auth.principal import CurrentPrincipal, Principal, require_roles
 from app.claims import repository as repo
-from app.claims import service
+from app.claims import service, xinbao
 from app.claims.schemas import (
     STATUS_ZH,
     ClaimFile,
     ClaimOut,
+    CommitteeIn,
     DocumentOut,
     ExemptionOut,
     ExposureOut,
+    ManagerReviewIn,
     NextStep,
+    OverdueOut,
     PaymentIn,
     ProductExposure,
     RecoveryIn,
@@ -38,22 +41,31 @@ from app.claims.schemas import (
     ReviewIn,
     Shares,
     TransitionOut,
+    XbExposureOut,
+    XbLimitOut,
 )
-from app.claims.workflow import SKD_STAGES
+from app.claims.workflow import STAGES
 from app.db import get_session
 from app.errors import NotFound
 from app.evaluations.service import bank_ratios
 from app.kit.clock import get_clock, get_today
 from app.kit.pagination import ObjectId, Page, PageParams, page_params, paginate
 from app.kit.uow import TransactionalRoute
-from app.models import Agreement, Bank, Claim, ClaimRecovery, User
+from app.models import Agreement, Bank, Claim, ClaimRecovery, Fund, User
 from app.programs.sukedai.policy import CAPS, QUARTER_END
 
 router = APIRouter(route_class=TransactionalRoute)
 SessionDep = Annotated[Session, Depends(get_session)]
 Today = Annotated[date, Depends(get_today)]
 DOCUMENT_KINDS = Literal[
-    "application", "overdue_proof", "collection_record", "lawsuit", "loan_contract", "other"
+    "application",
+    "overdue_proof",
+    "collection_record",
+    "collection_plan",
+    "due_diligence",
+    "lawsuit",
+    "loan_contract",
+    "other",
 ]
 
 
@@ -86,7 +98,7 @@ def _views(session: Session, claims: list[Claim]) -> list[ClaimOut]:
     }
     out = []
     for c in claims:
-        stage = SKD_STAGES.get(c.status)
+        stage = STAGES[c.program].get(c.status)
         out.append(
             ClaimOut(
                 id=c.id,
@@ -125,6 +137,8 @@ def _views(session: Session, claims: list[Claim]) -> list[ClaimOut]:
                 lawsuit_accepted_on=c.lawsuit_accepted_on,
                 deadlines={k: date.fromisoformat(v) for k, v in c.deadlines.items()},
                 rejection_reason=c.rejection_reason,
+                findings=list(c.findings or []),
+                opinion=c.opinion,
                 history=[
                     TransitionOut(
                         action=t.action,
@@ -220,6 +234,35 @@ def list_claims(
     return Page(items=_views(session, list(rows)), next_cursor=cursor)
 
 
+@router.get(
+    "/claims/overdue",
+    tags=["claims"],
+    summary="Overdue steps 逾期未办 (XB-C2)",
+    description="Claims whose manager opinion (7 working days after filing) or payment "
+    "(20 working days after approval) is past its deadline as of the date.",
+)
+def overdue(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    today: Today,
+    as_of: Annotated[date | None, Query(description="default: today")] = None,
+) -> list[OverdueOut]:
+    stmt = repo.scoped_claims(session, principal).where(Claim.status.in_(("submitted", "approved")))
+    steps = xinbao.overdue_steps(list(session.scalars(stmt.order_by(Claim.id))), as_of or today)
+    return [
+        OverdueOut(
+            claim_id=x.claim.id,
+            bank_code=x.claim.bank_code,
+            program=x.claim.program,
+            status=x.claim.status,
+            stage=x.stage,
+            deadline=x.deadline,
+            days_overdue=x.days_overdue,
+        )
+        for x in steps
+    ]
+
+
 @router.get("/claims/{claim_id}", tags=["claims"], summary="One claim, with its history")
 def get_claim(session: SessionDep, principal: CurrentPrincipal, claim_id: ObjectId) -> ClaimOut:
     claim = session.scalars(
@@ -245,7 +288,10 @@ async def upload_document(
     bank: Annotated[Principal, Depends(require_roles("bank"))],
     claim_id: ObjectId,
     file: Annotated[UploadFile, File(description="the document")],
-    kind: Annotated[DOCUMENT_KINDS, Form(description="申请书 / 逾期证明 / 催收记录 / 诉讼材料 …")],
+    kind: Annotated[
+        DOCUMENT_KINDS,
+        Form(description="申请书 / 逾期证明 / 催收记录 / 催收方案 / 尽职情况说明 / 诉讼材料 …"),
+    ],
 ) -> DocumentOut:
     settings = request.app.state.settings
     content = await file.read(settings.max_upload_bytes + 1)
@@ -412,6 +458,91 @@ def province_reimbursement(
 
 
 @router.post(
+    "/claims/{claim_id}/manager-review",
+    tags=["claims"],
+    summary="XB due-diligence review 尽职审查 (XB-C2, N1–N9)",
+    description="By the XB fund manager within 7 working days of the claim: findings "
+    "(XB-N1…N9; any finding means no compensation) and the written opinion. Needs "
+    "the application, collection plan and due-diligence statement (XB-C1).",
+)
+def manager_review(
+    request: Request,
+    session: SessionDep,
+    manager: Annotated[Principal, Depends(require_roles("fund_manager"))],
+    claim_id: ObjectId,
+    body: ManagerReviewIn,
+) -> ClaimOut:
+    clock = get_clock(request)
+    claim = xinbao.manager_review(
+        session,
+        claim_id=claim_id,
+        recommend_approval=body.decision == "approve",
+        findings=list(body.findings),
+        opinion=body.opinion,
+        actor=manager,
+        today=clock.today(),
+        now=clock.now(),
+    )
+    return _one(session, claim)
+
+
+@router.post(
+    "/claims/{claim_id}/committee-decision",
+    tags=["claims"],
+    summary="XB committee decision 补偿会审 (XB-C2, Q1, Q2)",
+    description="Approval pays the fund's share up to the bank's annual limit (5 % of its XB "
+    "principal outstanding at the last quarter end, XB-Q1); the excess is the bank's. "
+    "At 50 % of the limit the bank is warned, at 100 % its XB business is suspended; at "
+    "50 % of the fund's capital all new business stops (XB-Q2).",
+)
+def committee_decision(
+    request: Request,
+    session: SessionDep,
+    committee: Annotated[Principal, Depends(require_roles("committee"))],
+    claim_id: ObjectId,
+    body: CommitteeIn,
+) -> ClaimOut:
+    clock = get_clock(request)
+    claim = xinbao.committee_decision(
+        session,
+        claim_id=claim_id,
+        approve=body.decision == "approve",
+        comment=body.comment,
+        actor=committee,
+        today=clock.today(),
+        now=clock.now(),
+    )
+    return _one(session, claim)
+
+
+@router.post(
+    "/claims/{claim_id}/payment",
+    tags=["claims"],
+    summary="XB payment 补偿资金支付 (XB-C2)",
+    description="By the XB fund manager (not the one who reviewed), within 20 working days "
+    "of the approval, from the pool's cash.",
+)
+def xb_payment(
+    request: Request,
+    session: SessionDep,
+    manager: Annotated[Principal, Depends(require_roles("fund_manager"))],
+    claim_id: ObjectId,
+    body: PaymentIn,
+) -> ClaimOut:
+    clock = get_clock(request)
+    claim = xinbao.payment(
+        session,
+        claim_id=claim_id,
+        paid_on=body.paid_on,
+        comment=body.comment,
+        actor=manager,
+        today=clock.today(),
+        now=clock.now(),
+    )
+    return _one(session, claim)
+
+
+@router.post(
     "/claims/{claim_id}/recoveries",
     tags=["claims"],
     status_code=status.HTTP_201_CREATED,
@@ -469,12 +600,14 @@ def exposure(
     principal: CurrentPrincipal,
     today: Today,
     bank_code: Annotated[str, Path(min_length=1, max_length=32)],
-    program: Literal["SKD"] = "SKD",
+    program: Literal["SKD", "XB"] = "SKD",
     as_of: Annotated[date | None, Query(description="default: today")] = None,
-) -> ExposureOut:
+) -> ExposureOut | XbExposureOut:
     on = as_of or today
     if session.get(Bank, bank_code) is None or not principal.can_see_bank(bank_code):
         raise NotFound(f"bank {bank_code} not found")
+    if program == "XB":
+        return _xb_exposure(session, bank_code, on)
     stats = service.cap_statistics(session, bank_code, on=on)
     ratio = bank_ratios(session, program, on, QUARTER_END, bank_code=bank_code).get(bank_code)
     suspended = list(
@@ -518,6 +651,44 @@ def exposure(
         outstanding_principal=ratio.outstanding_fen if ratio else 0,
         npl_principal=ratio.npl_fen if ratio else 0,
         npl_ratio=_pct(_ratio(ratio.npl_fen, ratio.outstanding_fen)) if ratio else None,
+        suspended=bool(suspended),
+        suspended_agreement_ids=suspended,
+    )
+
+
+def _suspended(session: Session, bank_code: str, program: str) -> list[int]:
+    return list(
+        session.scalars(
+            select(Agreement.id).where(
+                Agreement.bank_code == bank_code,
+                Agreement.program == program,
+                Agreement.status == "suspended",
+            )
+        )
+    )
+
+
+def _xb_exposure(session: Session, bank_code: str, on: date) -> XbExposureOut:
+    limit = xinbao.bank_limit(session, bank_code, on)
+    now_at = bank_ratios(session, "XB", on, QUARTER_END, bank_code=bank_code).get(bank_code)
+    suspended = _suspended(session, bank_code, "XB")
+    pool = session.get(Fund, "XB_POOL")
+    return XbExposureOut(
+        bank_code=bank_code,
+        program="XB",
+        as_of=on,
+        outstanding_principal=now_at.outstanding_fen if now_at else 0,
+        limit=XbLimitOut(
+            quarter_end=limit.quarter_end,
+            outstanding_at_quarter_end=limit.outstanding_fen,
+            annual_limit=limit.limit_fen(),
+            warning_at=limit.warning_fen(),
+            used=limit.used_fen,
+            headroom=limit.headroom_fen(),
+            warning=limit.limit_fen() > 0 and limit.used_fen >= limit.warning_fen(),
+            limit_reached=limit.limit_fen() > 0 and limit.used_fen >= limit.limit_fen(),
+        ),
+        fund_stopped=pool is not None and pool.status == "stopped",
         suspended=bool(suspended),
         suspended_agreement_ids=suspended,
     )

@@ -43,10 +43,12 @@ def scoped_claims(session: Session, principal: Principal) -> Select[Claim]:
         stmt = stmt.where(Claim.bank_code == principal.bank_code)
     elif principal.role == "city_reviewer":
         regions = region_descendants(session, principal.region_code or "")
-        stmt = stmt.where(Claim.region_code.in_(regions))
+        stmt = stmt.where(Claim.program == "SKD", Claim.region_code.in_(regions))
     elif principal.role == "fund_manager":
         if principal.fund_code == PROVINCE_FUND:
             stmt = stmt.where(Claim.program == "SKD")
+        elif principal.fund_code == "XB_POOL":
+            stmt = stmt.where(Claim.program == "XB")
         else:
             stmt = stmt.where(Claim.city_fund_code == principal.fund_code)
     return stmt

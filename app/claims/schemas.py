@@ -15,6 +15,7 @@ STATUS_ZH = {
     "paid": "已拨付银行，待省级归垫",
     "reimbursed": "省级已归垫，办结",
     "rejected": "已驳回",
+    "manager_reviewed": "基金管理人已出具尽职审查意见，待会审",
     "closed": "无可补偿额度，办结",
 }
 
@@ -65,9 +66,20 @@ class RecoveryIn(In):
         return self
 
 
+def _absent(value: object) -> bool:
+    return value is None
+
+
 class Shares(BaseModel):
-    province: Yuan = Field(description="省级风险补偿资金")
-    city: Yuan = Field(description="市县风险补偿资金")
+    """Who bears the loss. SKD: province, city, bank (SKD-S1); XB: fund, guarantor, bank
+    (XB-S1); parties not in the programme are left out."""
+
+    province: Yuan | None = Field(None, exclude_if=_absent, description="SKD 省级风险补偿资金")
+    city: Yuan | None = Field(None, exclude_if=_absent, description="SKD 市县风险补偿资金")
+    fund: Yuan | None = Field(None, exclude_if=_absent, description="XB 信保基金")
+    guarantor: Yuan | None = Field(
+        None, exclude_if=_absent, description="XB 合作担保机构 (guaranteed loans)"
+    )
     bank: Yuan = Field(description="合作银行")
 
 
@@ -145,9 +157,56 @@ class ClaimOut(BaseModel):
     lawsuit_accepted_on: date | None
     deadlines: dict[str, date]
     rejection_reason: str | None
+    findings: list[str] = Field(description="XB-N1…N9 found by the manager's review")
+    opinion: str | None = Field(description="XB: 贷款尽职审查意见")
     history: list[TransitionOut]
     documents: list[DocumentOut]
     recoveries: list[RecoveryOut]
+
+
+class ManagerReviewIn(In):
+    """XB-C2 尽职审查: the fund manager's written opinion (within 7 working days)."""
+
+    decision: Literal["approve", "reject"] = Field(
+        description="recommend compensation (approve) or not (reject)"
+    )
+    findings: list[
+        Literal["XB-N1", "XB-N2", "XB-N3", "XB-N4", "XB-N5", "XB-N6", "XB-N7", "XB-N8", "XB-N9"]
+    ] = Field(default_factory=list, max_length=9, description="any finding: no compensation")
+    opinion: str = Field(min_length=1, max_length=4000, description="审查意见")
+
+
+class CommitteeIn(In):
+    decision: Literal["approve", "reject"] = Field(description="同意补偿 / 不同意")
+    comment: str = Field("", max_length=2000, description="会审意见 (required to reject)")
+
+    @model_validator(mode="after")
+    def _reason(self) -> CommitteeIn:
+        if self.decision == "reject" and not self.comment:
+            raise ValueError("a rejection needs a reason in comment")
+        return self
+
+
+class OverdueOut(BaseModel):
+    claim_id: int
+    bank_code: str
+    program: str
+    status: str
+    stage: str = Field(description="the step that is late")
+    deadline: date
+    days_overdue: int
+
+
+class XbLimitOut(BaseModel):
+    rule: str = "XB-Q1"
+    quarter_end: date = Field(description="the most recent quarter end")
+    outstanding_at_quarter_end: Yuan
+    annual_limit: Yuan = Field(description="5 % of the outstanding principal")
+    warning_at: Yuan = Field(description="50 % of the limit: risk warning")
+    used: Yuan = Field(description="compensation approved this calendar year")
+    headroom: Yuan
+    warning: bool
+    limit_reached: bool
 
 
 class ProductExposure(BaseModel):
@@ -180,4 +239,15 @@ class ExposureOut(BaseModel):
     npl_principal: Yuan
     npl_ratio: str | None = Field(description="不良率 (SKD-Q3), percent with 4 decimals")
     suspended: bool = Field(description="any of the bank's agreements suspended")
+    suspended_agreement_ids: list[int]
+
+
+class XbExposureOut(BaseModel):
+    bank_code: str
+    program: str
+    as_of: date
+    outstanding_principal: Yuan = Field(description="XB principal outstanding as of the date")
+    limit: XbLimitOut
+    fund_stopped: bool = Field(description="XB-Q2: the fund has stopped new business")
+    suspended: bool
     suspended_agreement_ids: list[int]

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
 from app.claims import repository as repo
-from app.claims.workflow import COMPENSATED, DOCUMENTS_OPEN, SKD_CLAIM, SKD_STAGES
+from app.claims.workflow import COMPENSATED, DOCUMENTS_OPEN, SKD_CLAIM, STAGES, WORKFLOWS
 from app.errors import AppError, Conflict, Forbidden, NotFound, Unprocessable, Violation
 from app.kit.allocation import allocate
 from app.kit.money import format_fen
@@ -29,6 +29,7 @@ from app.programs.sukedai import claims as rules
 from app.programs.sukedai.policy import CAPS, CLAIMS, PRODUCTS, product_by_code
 
 PROVINCE_FUND = repo.PROVINCE_FUND
+XB_POOL = "XB_POOL"
 
 
 class PayloadTooLarge(AppError):
@@ -49,8 +50,12 @@ def _can_see(session: Session, claim: Claim, actor: Principal) -> bool:
     if actor.is_bank:
         return actor.bank_code == claim.bank_code
     if actor.role == "city_reviewer":
-        return actor.region_code in library_repo.region_ancestors(session, claim.region_code)
+        return claim.program == "SKD" and actor.region_code in library_repo.region_ancestors(
+            session, claim.region_code
+        )
     if actor.role == "fund_manager":
+        if claim.program == "XB":
+            return actor.fund_code == XB_POOL
         return actor.fund_code in (claim.city_fund_code, PROVINCE_FUND)
     return True
 
@@ -58,7 +63,7 @@ def _can_see(session: Session, claim: Claim, actor: Principal) -> bool:
 def _guard(session: Session, claim: Claim, actor: Principal, stage: str) -> None:
     """Role and scope of the stage, then maker-checker (SKD-C3): nobody acts on two
     stages of one claim."""
-    expected = next((s for s in SKD_STAGES.values() if s.name == stage), None)
+    expected = next((s for s in STAGES[claim.program].values() if s.name == stage), None)
     assert expected is not None, stage
     if actor.role != expected.role:
         raise Forbidden(
@@ -97,7 +102,8 @@ def _transition(
     entries: list[int] | None = None,
 ) -> None:
     before = claim.status if claim.id is not None and action != "submit" else None
-    claim.status = "submitted" if action == "submit" else SKD_CLAIM.target(action, claim.status)
+    table = WORKFLOWS[claim.program]
+    claim.status = "submitted" if action == "submit" else table.target(action, claim.status)
     session.add(
         ClaimTransition(
             claim_id=claim.id,
@@ -162,6 +168,20 @@ def file_claim(
             code="invalid_date",
         )
     pos = servicing.positions(session, [loan], today)[loan.id]
+    if loan.program == "XB":
+        from app.claims import xinbao
+
+        return xinbao.file_claim(
+            session,
+            loan=loan,
+            position=pos,
+            lawsuit_case_no=lawsuit_case_no,
+            lawsuit_accepted_on=lawsuit_accepted_on,
+            comment=comment,
+            actor=actor,
+            today=today,
+            now=now,
+        )
     problems = rules.check_claim(
         rules.ClaimFacts(
             loan_status=loan.status,

@@ -1,4 +1,4 @@
-"""The claim workflow as one table (SKD-C1), and who may act at each stage.
+"""The claim workflows as tables (SKD-C1, XB-C2), and who may act at each stage.
 
     submitted ──city_approve──▶ city_approved ──province_approve──▶ approved
         │                           │   └──province_approve_nil──▶ closed (cap exhausted)
@@ -43,6 +43,28 @@ SKD_STAGES = {
         "province_reimbursement", "fund_manager", "the province fund's manager 省级资金归垫"
     ),
 }
+
+# XB-C2: submitted ──manager_review──▶ manager_reviewed ──committee_approve──▶ approved
+#        ──pay──▶ paid; the committee may reject, or approve nothing when XB-Q1 is used up.
+XB_CLAIM = TransitionTable(
+    "claim",
+    [
+        Transition("manager_review", frozenset({"submitted"}), "manager_reviewed"),
+        Transition("committee_approve", frozenset({"manager_reviewed"}), "approved"),
+        Transition("committee_approve_nil", frozenset({"manager_reviewed"}), "closed"),
+        Transition("committee_reject", frozenset({"manager_reviewed"}), "rejected"),
+        Transition("pay", frozenset({"approved"}), "paid"),
+    ],
+)
+
+XB_STAGES = {
+    "submitted": Stage("manager_review", "fund_manager", "the fund manager 基金管理人尽职审查"),
+    "manager_reviewed": Stage("committee_decision", "committee", "the committee 补偿会审"),
+    "approved": Stage("payment", "fund_manager", "the fund manager 基金管理人支付"),
+}
+
+WORKFLOWS = {"SKD": SKD_CLAIM, "XB": XB_CLAIM}
+STAGES = {"SKD": SKD_STAGES, "XB": XB_STAGES}
 
 # Statuses in which the bank may still add documents, and in which recoveries count.
 DOCUMENTS_OPEN = frozenset({"submitted", "city_approved"})

@@ -10,7 +10,7 @@ from app.models.ledger import LedgerAccount, LedgerChainHead, LedgerEntry, Ledge
 from app.models.library import LibraryEvent
 from app.models.loan import Loan
 from app.models.quota import ProgramQuota
-from app.models.reference import Bank, Fund, FundContributor, LprRate, Region
+from app.models.reference import Bank, Fund, FundContributor, FundEvent, LprRate, Region
 from app.models.repayment import LoanRepayment
 from app.models.user import User
 
@@ -26,6 +26,7 @@ __all__ = [
     "Enterprise",
     "Fund",
     "FundContributor",
+    "FundEvent",
     "IdempotencyRecord",
     "LedgerAccount",
     "LedgerChainHead",

@@ -22,15 +22,15 @@ from app.models.base import Base, BigIntPK, CreatedAt, utcnow
 from app.models.reference import PROGRAMS, _in
 
 CLAIM_STATUSES = (
-    "submitted",  # bank applied; waiting for the city review (初审)
-    "city_approved",  # waiting for the province review (复审)
-    "approved",  # approved (possibly capped); waiting for the city fund's payment
-    "paid",  # the city fund paid the whole fund share; waiting for the province
+    "submitted",  # bank applied; SKD: waiting for the city review; XB: for the manager
+    "city_approved",  # SKD: waiting for the province review (复审)
+    "manager_reviewed",  # XB: due-diligence opinion given; waiting for the committee
+    "approved",  # approved (possibly capped); waiting for the payment
+    "paid",  # SKD: the city fund paid; waiting for the province. XB: paid
     "reimbursed",  # the province fund reimbursed the city fund: settled
     "rejected",  # rejected at a review, with a reason
     "closed",  # approved with nothing payable (cap exhausted)
 )
-OPEN_CLAIM_STATUSES = ("submitted", "city_approved", "approved", "paid", "reimbursed", "closed")
 
 
 class Claim(CreatedAt, Base):
@@ -81,6 +81,10 @@ class Claim(CreatedAt, Base):
     lawsuit_accepted_on: Mapped[date | None]
     deadlines: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     rejection_reason: Mapped[str | None] = mapped_column(Text)
+    findings: Mapped[list[str]] = mapped_column(  # XB-N1…N9
+        JSON, default=list, server_default="[]"
+    )
+    opinion: Mapped[str | None] = mapped_column(Text)  # XB: 贷款尽职审查意见
     filed_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, BigIntPK, CreatedAt
+from app.models.base import Base, BigIntPK, CreatedAt, utcnow
 
 REGION_LEVELS = ("province", "city", "county", "functional_zone")
 BANK_UNIT_LEVELS = ("head_office", "provincial_branch")
@@ -93,3 +101,18 @@ class LprRate(CreatedAt, Base):
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     effective_on: Mapped[date] = mapped_column(unique=True)
     rate_bp: Mapped[int]
+
+
+class FundEvent(Base):
+    """One row per fund status change (XB-Q2 stop, committee resume): who, when, why."""
+
+    __tablename__ = "fund_events"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    fund_code: Mapped[str] = mapped_column(ForeignKey("funds.code"), index=True)
+    action: Mapped[str] = mapped_column(String(20))
+    from_status: Mapped[str] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)

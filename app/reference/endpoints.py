@@ -106,6 +106,24 @@ def get_fund(session: SessionDep, _: CurrentPrincipal, code: str) -> s.FundDetai
     return service.fund_detail(session, service.get_fund(session, code))
 
 
+@router.post(
+    "/funds/{code}/resume",
+    tags=["reference"],
+    summary="Resume a stopped fund 恢复新增业务 (XB-Q2)",
+    description="The committee resumes new business after the fund-wide stop (XB-Q2), with "
+    "the reason recorded.",
+)
+def resume_fund(
+    session: SessionDep,
+    committee: Annotated[Principal, Depends(require_roles("committee"))],
+    code: str,
+    body: s.AgreementAction,
+) -> s.FundOut:
+    return s.FundOut.model_validate(
+        service.resume_fund(session, code=code, reason=body.reason, actor=committee)
+    )
+
+
 # --- agreements ----------------------------------------------------------------------
 @router.get("/agreements", tags=["agreements"], summary="List cooperation agreements 合作协议")
 def list_agreements(

@@ -20,6 +20,7 @@ from app.models import (
     Enterprise,
     Fund,
     FundContributor,
+    FundEvent,
     LprRate,
     Region,
 )
@@ -310,3 +311,25 @@ def update_enterprise(session: Session, *, credit_code: str, data: s.EnterpriseP
         setattr(enterprise, key, value)
     session.flush()
     return enterprise
+
+
+def resume_fund(session: Session, *, code: str, reason: str, actor: Principal) -> Fund:
+    """XB-Q2: only the committee lifts a fund-wide stop; the change is recorded."""
+    fund = session.scalars(select(Fund).where(Fund.code == code).with_for_update()).first()
+    if fund is None:
+        raise NotFound(f"fund {code} not found")
+    if fund.status != "stopped":
+        raise Conflict(f"fund {code} is {fund.status}, not stopped", code="invalid_transition")
+    session.add(
+        FundEvent(
+            fund_code=code,
+            action="resume",
+            from_status="stopped",
+            to_status="active",
+            reason=reason,
+            actor_id=actor.user_id,
+        )
+    )
+    fund.status = "active"
+    session.flush()
+    return fund

@@ -292,6 +292,7 @@ DEMO_USERS = [
     ("fund_suzhou", "fund_manager", None, None, "SKD_CITY_320500"),
     ("fund_province", "fund_manager", None, None, "SKD_PROV"),
     ("fund_xb", "fund_manager", None, None, "XB_POOL"),
+    ("fund_xb_pay", "fund_manager", None, None, "XB_POOL"),  # pays what fund_xb reviewed
     ("committee", "committee", None, None, None),
     ("regulator", "regulator", None, None, None),
 ]

@@ -34,3 +34,45 @@ class FilingPolicy:
 
 FILING = FilingPolicy()
 SECURITIES = ("credit", "guaranteed")  # XB-S1's two ways of working (第十三条)
+
+
+@dataclass(frozen=True)
+class ClaimPolicy:
+    min_days_past_due: int = 45  # XB-C1
+    # XB-C1: 《补偿申请书》, 贷款催收方案, 尽职情况说明
+    required_documents: tuple[str, ...] = ("application", "collection_plan", "due_diligence")
+    review_working_days: int = 7  # XB-C2: the manager's written opinion
+    payment_working_days: int = 20  # XB-C2: payment after the committee's approval
+    recovery_working_days: int = 10  # XB-R1: collections distributed within 10 working days
+
+
+CLAIMS = ClaimPolicy()
+
+# XB-N1…N9 (第十九条): any finding means no compensation.
+FINDINGS: dict[str, str] = {
+    "XB-N1": "enterprise unregistered, not publicly listed or under a year in business at grant",
+    "XB-N2": "the enterprise or its controllers had unpaid overdue loans elsewhere at grant",
+    "XB-N3": "the legal representative / controlling shareholder / controller did not guarantee",
+    "XB-N4": "disbursed without meeting the contract's disbursement conditions",
+    "XB-N5": "guaranteed loan outside the guarantee contract",
+    "XB-N6": "lending in a sector the regulators prohibit",
+    "XB-N7": "not filed with the fund manager in time",
+    "XB-N8": "collection not pursued or abandoned without good reason",
+    "XB-N9": "other breach of the rules or the cooperation agreement",
+}
+
+
+@dataclass(frozen=True)
+class LimitPolicy:
+    """XB-Q1: per bank per calendar year, compensation ≤ 5 % of its XB principal
+    outstanding at the most recent quarter end; a risk warning at 50 % of that limit and
+    suspension at 100 % until the committee lifts it. XB-Q2: when cumulative compensation
+    reaches 50 % of the fund's capital (reading chosen: capital paid in, per the ledger),
+    all new business stops until the committee resumes it."""
+
+    bank_limit_bp: int = 500
+    warning_share_bp: int = 5_000
+    fund_stop_share_bp: int = 5_000
+
+
+LIMITS = LimitPolicy()

@@ -1,0 +1,459 @@
+"""信保基金 claims (XB-C1, C2, N1…N9, S1, Q1, Q2): filing, the fund manager's due-diligence
+review with its 7-working-day deadline, the committee's decision under the bank's annual
+limit and the fund-wide stop, and payment within 20 working days. Deadlines are stored
+on the claim; overdue steps are listed by `overdue_steps`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.auth.principal import Principal
+from app.claims import repository as repo
+from app.claims.service import _check_cash, _claim, _dated, _guard, _reject, _transition
+from app.errors import Unprocessable, Violation
+from app.evaluations.service import quarter_end
+from app.kit.calendar import add_working_days
+from app.kit.money import format_fen
+from app.ledger import service as ledger
+from app.ledger.postings import LegSpec, credit, debit
+from app.loans import servicing
+from app.loans.service import exposure_parts
+from app.models import Agreement, Claim, Enterprise, Fund, FundEvent, LedgerAccount, LedgerLeg, Loan
+from app.programs.xinbao import claims as rules
+from app.programs.xinbao.policy import CLAIMS, POOL
+from app.reference.service import change_agreement_status
+
+
+def file_claim(
+    session: Session,
+    *,
+    loan: Loan,
+    position: servicing.Position,
+    lawsuit_case_no: str | None,
+    lawsuit_accepted_on: date | None,
+    comment: str,
+    actor: Principal,
+    today: date,
+    now: datetime,
+) -> Claim:
+    """XB-C1: ≥ 45 days past due, sued and accepted by the court. The loss is the unpaid
+    principal, shared per the sub-fund's XB-S1 ratios frozen on the loan at filing."""
+    problems = rules.check_claim(
+        rules.ClaimFacts(
+            loan_status=loan.status,
+            compensable=loan.compensable,
+            outstanding_fen=position.outstanding_fen,
+            days_past_due=position.days_past_due,
+            lawsuit_case_no=lawsuit_case_no,
+            lawsuit_accepted_on=lawsuit_accepted_on,
+        )
+    )
+    if problems:
+        only = problems[0].code if len(problems) == 1 else None
+        raise Unprocessable(
+            f"the claim breaks {len(problems)} rule(s): "
+            + ", ".join(f"{v.rule} {v.code}" for v in problems),
+            problems,
+            code=only or "claim_refused",
+        )
+    shares = rules.loss_shares(position.outstanding_fen, loan.extra.get("ratios_bp", {}))
+    enterprise = session.get(Enterprise, loan.enterprise_id)
+    assert enterprise is not None
+    claim = Claim(
+        program="XB",
+        loan_id=loan.id,
+        bank_code=loan.bank_code,
+        product=None,
+        city_fund_code=None,
+        region_code=enterprise.region_code,
+        status="submitted",
+        filed_on=today,
+        days_past_due=position.days_past_due,
+        loss_fen=position.outstanding_fen,
+        requested_fen=shares["fund"],
+        shares=shares,
+        returned_fen=0,
+        lawsuit_case_no=lawsuit_case_no,
+        lawsuit_accepted_on=lawsuit_accepted_on,
+        deadlines={
+            "manager_opinion": add_working_days(today, CLAIMS.review_working_days).isoformat()
+        },
+        findings=[],
+        filed_by_id=actor.user_id,
+    )
+    session.add(claim)
+    loan.status = servicing.LOAN_TRANSITIONS.target("claim", loan.status)
+    session.flush()
+    _transition(session, claim, "submit", actor=actor, on=today, now=now, comment=comment)
+    return claim
+
+
+def _lateness(deadline: str | None, on: date) -> str:
+    if deadline and on > date.fromisoformat(deadline):
+        return f" [after the deadline {deadline}]"
+    return ""
+
+
+def manager_review(
+    session: Session,
+    *,
+    claim_id: int,
+    recommend_approval: bool,
+    findings: list[str],
+    opinion: str,
+    actor: Principal,
+    today: date,
+    now: datetime,
+) -> Claim:
+    """XB-C2 尽职审查: the manager's written opinion with any XB-N findings; a finding means
+    no compensation, so it cannot come with a recommendation to pay."""
+    claim = _claim(session, claim_id, actor)
+    _guard(session, claim, actor, "manager_review")
+    kinds = {d.kind for d in repo.documents(session, [claim.id])[claim.id]}
+    problems = [
+        Violation(
+            loc=("documents",),
+            msg=f"the {kind.replace('_', ' ')} document is missing",
+            code="documents_missing",
+            rule="XB-C1",
+        )
+        for kind in CLAIMS.required_documents
+        if kind not in kinds
+    ]
+    unknown = rules.unknown_findings(findings)
+    if unknown:
+        problems.append(
+            Violation(loc=("body", "findings"), msg=f"unknown findings: {', '.join(unknown)}")
+        )
+    if recommend_approval and findings:
+        problems.append(
+            Violation(
+                loc=("body", "decision"),
+                msg="a finding (XB-N1…N9) means no compensation: recommend rejection",
+                code="findings_bar_compensation",
+                rule=findings[0],
+            )
+        )
+    if problems:
+        only = problems[0].code if len(problems) == 1 else None
+        raise Unprocessable("the review was refused", problems, code=only or "review_refused")
+    claim.findings = sorted(set(findings))
+    claim.opinion = opinion
+    verdict = "recommend compensation" if recommend_approval else "recommend rejection"
+    note = f"{verdict}: {opinion}".strip() + _lateness(
+        claim.deadlines.get("manager_opinion"), today
+    )
+    _transition(session, claim, "manager_review", actor=actor, on=today, now=now, comment=note)
+    return claim
+
+
+@dataclass(frozen=True)
+class LimitStatus:
+    limit: rules.BankLimit
+    year_used_fen: int
+
+    @property
+    def limit_fen(self) -> int:
+        return self.limit.limit_fen()
+
+
+def last_quarter_end(on: date) -> date:
+    """The most recent quarter end strictly before `on`."""
+    q = (on.month - 1) // 3  # quarters completed this year
+    return quarter_end(on.year, q) if q else quarter_end(on.year - 1, 4)
+
+
+def bank_limit(session: Session, bank_code: str, on: date) -> rules.BankLimit:
+    """XB-Q1 figures for the bank on `on`: principal outstanding at the last quarter end
+    and compensation approved in the calendar year so far."""
+    qe = last_quarter_end(on)
+    loans = list(
+        session.scalars(
+            select(Loan).where(
+                Loan.bank_code == bank_code, Loan.program == "XB", Loan.disbursed_on <= qe
+            )
+        )
+    )
+    at = servicing.positions(session, loans, qe)
+    used = session.scalar(
+        select(func.coalesce(func.sum(Claim.approved_fen), 0)).where(
+            Claim.bank_code == bank_code,
+            Claim.program == "XB",
+            Claim.approved_fen.is_not(None),
+            Claim.approved_on >= date(on.year, 1, 1),
+            Claim.approved_on <= on,
+        )
+    )
+    return rules.BankLimit(qe, sum(p.outstanding_fen for p in at.values()), int(used or 0))
+
+
+def fund_capital(session: Session) -> int:
+    """Capital paid into the pool (XB-F0), from the ledger."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(LedgerLeg.amount_fen), 0))
+        .join(LedgerAccount, LedgerAccount.id == LedgerLeg.account_id)
+        .where(LedgerAccount.fund_code == POOL, LedgerAccount.kind == "contributed_capital")
+    )
+    return -int(total or 0)
+
+
+def compensated_total(session: Session) -> int:
+    total = session.scalar(
+        select(func.coalesce(func.sum(Claim.approved_fen), 0)).where(
+            Claim.program == "XB", Claim.approved_fen.is_not(None)
+        )
+    )
+    return int(total or 0)
+
+
+def committee_decision(
+    session: Session,
+    *,
+    claim_id: int,
+    approve: bool,
+    comment: str,
+    actor: Principal,
+    today: date,
+    now: datetime,
+) -> Claim:
+    """XB-C2 会审. Approval pays the fund's share up to the bank's annual limit (XB-Q1,
+    decided under the bank's and the pool's row locks); the excess is the bank's, the
+    guarantor still owes its ratio. At 50 % of the limit the bank is warned, at 100 % its
+    XB business is suspended; at 50 % of the fund's capital all new business stops
+    (XB-Q2)."""
+    claim = _claim(session, claim_id, actor)
+    _guard(session, claim, actor, "committee_decision")
+    if not approve:
+        _reject(session, claim, "committee_reject", comment, False, actor, today, now)
+        return claim
+    if claim.findings:
+        raise Unprocessable(
+            "the manager's review found " + ", ".join(claim.findings) + ": no compensation",
+            [
+                Violation(
+                    loc=("body", "decision"),
+                    msg=f"{f}: {rules.FINDINGS[f]}",
+                    code="findings_bar_compensation",
+                    rule=f,
+                )
+                for f in claim.findings
+            ],
+            code="findings_bar_compensation",
+        )
+    from app.claims.workflow import XB_CLAIM
+
+    XB_CLAIM.target("committee_approve", claim.status)
+    repo.lock_bank(session, claim.bank_code)
+    repo.lock_fund(session, POOL)
+    limit = bank_limit(session, claim.bank_code, today)
+    approved, shares, capped_by = rules.approve(claim.shares, limit)
+    used_after = limit.used_fen + approved
+    warning = limit.limit_fen() > 0 and used_after >= limit.warning_fen()
+    reached = used_after >= limit.limit_fen()
+    claim.approved_fen, claim.approved_shares = approved, shares
+    claim.approved_on, claim.capped_by = today, capped_by
+    claim.deadlines = {
+        **claim.deadlines,
+        "payment": add_working_days(today, CLAIMS.payment_working_days).isoformat(),
+    }
+    loan = session.get(Loan, claim.loan_id)
+    assert loan is not None
+    legs = _approval_legs(claim, shares) + _exposure_release(loan, claim)
+    entries = []
+    if legs:
+        entries.append(
+            ledger.post(
+                session,
+                event_type="claim.approved",
+                event_id=str(claim.id),
+                idempotency_key=f"claim:{claim.id}:approved",
+                business_date=today,
+                legs=legs,
+                now=now,
+                actor_id=actor.user_id,
+                description=f"XB claim {claim.id} approved: {format_fen(approved)} of "
+                f"{format_fen(claim.requested_fen)}"
+                + (f", capped by {capped_by}" if capped_by else ""),
+            ).id
+        )
+    notes = [comment] if comment else []
+    if capped_by:
+        notes.append(
+            f"capped by XB-Q1: the bank bears {format_fen(claim.requested_fen - approved)} "
+            "of the fund's share"
+        )
+    suspended: list[int] = []
+    if reached and limit.limit_fen() > 0:
+        for agreement in session.scalars(
+            select(Agreement).where(
+                Agreement.bank_code == claim.bank_code,
+                Agreement.program == "XB",
+                Agreement.status == "active",
+            )
+        ):
+            change_agreement_status(
+                session,
+                agreement_id=agreement.id,
+                action="suspend",
+                reason=f"XB-Q1 annual compensation limit {format_fen(limit.limit_fen())} "
+                f"reached ({format_fen(used_after)} in {today.year})",
+                actor=actor,
+            )
+            suspended.append(agreement.id)
+        notes.append("XB-Q1: the annual limit is reached; the bank's XB business is suspended")
+    elif warning:
+        notes.append("XB-Q1 risk warning: 50 % of the bank's annual limit is used")
+    stopped = _maybe_stop_fund(session, actor, approved)
+    if stopped:
+        notes.append("XB-Q2: compensation reached 50 % of the fund's capital; new business stops")
+    claim.cap_detail = {
+        "rule": "XB-Q1",
+        "quarter_end": limit.quarter_end.isoformat(),
+        "outstanding_at_quarter_end": format_fen(limit.outstanding_fen),
+        "annual_limit": format_fen(limit.limit_fen()),
+        "warning_at": format_fen(limit.warning_fen()),
+        "used_before": format_fen(limit.used_fen),
+        "used_after": format_fen(used_after),
+        "headroom_before": format_fen(limit.headroom_fen()),
+        "warning": warning,
+        "suspended_agreement_ids": suspended,
+        "fund_stopped": stopped,
+    }
+    action = "committee_approve" if approved > 0 else "committee_approve_nil"
+    _transition(
+        session,
+        claim,
+        action,
+        actor=actor,
+        on=today,
+        now=now,
+        comment="; ".join(notes),
+        entries=entries,
+    )
+    loan.status = servicing.LOAN_TRANSITIONS.target("compensate", loan.status)
+    session.flush()
+    return claim
+
+
+def _maybe_stop_fund(session: Session, actor: Principal, approved: int) -> bool:
+    pool = session.get(Fund, POOL)
+    if pool is None or pool.status == "stopped" or not approved:
+        return False
+    total, capital = compensated_total(session), fund_capital(session)
+    if not rules.fund_stop_reached(total, capital):
+        return False
+    session.add(
+        FundEvent(
+            fund_code=POOL,
+            action="stop",
+            from_status=pool.status,
+            to_status="stopped",
+            reason=f"XB-Q2: compensation {format_fen(total)} reached 50 % of capital "
+            f"{format_fen(capital)}",
+            actor_id=actor.user_id,
+        )
+    )
+    pool.status = "stopped"
+    return True
+
+
+def _approval_legs(claim: Claim, shares: dict[str, int]) -> list[LegSpec]:
+    bank = claim.bank_code
+    legs = []
+    if shares["fund"]:
+        legs += [
+            debit(POOL, "compensation_expense", shares["fund"], bank),
+            credit(POOL, "payable_bank", shares["fund"], bank),
+        ]
+    if shares["guarantor"]:  # the guarantor's part is its obligation to the bank (memo)
+        legs += [
+            debit(POOL, "guarantor_obligation_memo", shares["guarantor"], bank),
+            credit(POOL, "guarantor_obligation_contra", shares["guarantor"], bank),
+        ]
+    return legs
+
+
+def _exposure_release(loan: Loan, claim: Claim) -> list[LegSpec]:
+    legs = []
+    for fund, part in exposure_parts(loan, claim.loss_fen):
+        if part:
+            legs += [
+                debit(fund, "exposure_contra", part, loan.bank_code),
+                credit(fund, "exposure_memo", part, loan.bank_code),
+            ]
+    return legs
+
+
+def payment(
+    session: Session,
+    *,
+    claim_id: int,
+    paid_on: date,
+    comment: str,
+    actor: Principal,
+    today: date,
+    now: datetime,
+) -> Claim:
+    """XB-C2: the fund manager pays the approved amount from the pool's cash."""
+    from app.claims.workflow import XB_CLAIM
+
+    claim = _claim(session, claim_id, actor)
+    _guard(session, claim, actor, "payment")
+    XB_CLAIM.target("pay", claim.status)
+    _dated(paid_on, not_before=claim.approved_on, today=today, field="paid_on")
+    amount = int(claim.approved_fen or 0)
+    _check_cash(session, POOL, amount)
+    entry = ledger.post(
+        session,
+        event_type="claim.payment",
+        event_id=str(claim.id),
+        idempotency_key=f"claim:{claim.id}:payment",
+        business_date=paid_on,
+        legs=[debit(POOL, "payable_bank", amount, claim.bank_code), credit(POOL, "cash", amount)],
+        now=now,
+        actor_id=actor.user_id,
+        description=f"XB claim {claim.id}: the pool pays {format_fen(amount)} to {claim.bank_code}",
+    )
+    claim.paid_on = paid_on
+    note = comment + _lateness(claim.deadlines.get("payment"), paid_on)
+    _transition(
+        session,
+        claim,
+        "pay",
+        actor=actor,
+        on=paid_on,
+        now=now,
+        comment=note.strip(),
+        entries=[entry.id],
+    )
+    return claim
+
+
+@dataclass(frozen=True)
+class OverdueStep:
+    claim: Claim
+    stage: str
+    deadline: date
+    days_overdue: int
+
+
+def overdue_steps(claims: list[Claim], as_of: date) -> list[OverdueStep]:
+    """XB-C2: steps whose deadline passed without the step being done."""
+    waiting = {
+        "submitted": ("manager_opinion", "manager_review"),
+        "approved": ("payment", "payment"),
+    }
+    out = []
+    for c in claims:
+        if c.status not in waiting:
+            continue
+        key, stage = waiting[c.status]
+        raw = c.deadlines.get(key)
+        if raw and date.fromisoformat(raw) < as_of:
+            due = date.fromisoformat(raw)
+            out.append(OverdueStep(c, stage, due, (as_of - due).days))
+    return out

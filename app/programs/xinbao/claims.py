@@ -1,0 +1,133 @@
+"""XB claim rules, pure: who may claim (XB-C1), how a loss is shared (XB-S1 with the
+M-2 allocation), and what the annual bank limit lets the fund pay (XB-Q1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from app.errors import Violation
+from app.kit.allocation import allocate
+from app.programs.xinbao.policy import CLAIMS, FINDINGS, LIMITS, ClaimPolicy, LimitPolicy
+
+
+def loss_shares(loss_fen: int, ratios_bp: dict[str, int]) -> dict[str, int]:
+    """XB-S1: fund / guarantor / bank; public and guarantor shares rounded down, the bank
+    (listed last) takes the remainder (M-2)."""
+    parties = [(k, int(ratios_bp[k])) for k in ("fund", "guarantor") if k in ratios_bp]
+    shares = allocate(loss_fen, [*parties, ("bank", int(ratios_bp.get("bank", 0)))])
+    return {
+        "fund": shares.get("fund", 0),
+        "guarantor": shares.get("guarantor", 0),
+        "bank": shares["bank"],
+    }
+
+
+@dataclass(frozen=True)
+class ClaimFacts:
+    loan_status: str
+    compensable: bool
+    outstanding_fen: int
+    days_past_due: int
+    lawsuit_case_no: str | None
+    lawsuit_accepted_on: date | None
+
+
+def check_claim(f: ClaimFacts, policy: ClaimPolicy = CLAIMS) -> list[Violation]:
+    out: list[Violation] = []
+    if f.loan_status != "active":
+        out.append(
+            Violation(
+                loc=("body", "loan_id"),
+                msg=f"the loan is {f.loan_status}; only an active loan can be claimed",
+                code="loan_not_claimable",
+                rule="XB-C1",
+            )
+        )
+    if not f.compensable:
+        out.append(
+            Violation(
+                loc=("body", "loan_id"),
+                msg="the loan was filed late and is not compensable",
+                code="not_compensable",
+                rule="XB-N7",
+            )
+        )
+    if f.outstanding_fen <= 0:
+        out.append(
+            Violation(
+                loc=("body", "loan_id"),
+                msg="no principal is outstanding",
+                code="nothing_outstanding",
+                rule="XB-C1",
+            )
+        )
+    elif f.days_past_due < policy.min_days_past_due:
+        out.append(
+            Violation(
+                loc=("body", "loan_id"),
+                msg=f"principal is {f.days_past_due} days past due; a claim needs "
+                f"{policy.min_days_past_due}",
+                code="not_yet_claimable",
+                rule="XB-C1",
+            )
+        )
+    if not f.lawsuit_case_no:
+        out.append(
+            Violation(
+                loc=("body", "lawsuit_case_no"),
+                msg="the court's case number is required",
+                code="lawsuit_required",
+                rule="XB-C1",
+            )
+        )
+    if f.lawsuit_accepted_on is None:
+        out.append(
+            Violation(
+                loc=("body", "lawsuit_accepted_on"),
+                msg="the date the court accepted the case is required",
+                code="lawsuit_required",
+                rule="XB-C1",
+            )
+        )
+    return out
+
+
+def unknown_findings(findings: list[str]) -> list[str]:
+    return [f for f in findings if f not in FINDINGS]
+
+
+@dataclass(frozen=True)
+class BankLimit:
+    """XB-Q1 for one bank and calendar year."""
+
+    quarter_end: date
+    outstanding_fen: int  # XB principal outstanding at that quarter end
+    used_fen: int  # compensation approved this year before the decision
+
+    def limit_fen(self, policy: LimitPolicy = LIMITS) -> int:
+        return self.outstanding_fen * policy.bank_limit_bp // 10_000
+
+    def warning_fen(self, policy: LimitPolicy = LIMITS) -> int:
+        return self.limit_fen(policy) * policy.warning_share_bp // 10_000
+
+    def headroom_fen(self, policy: LimitPolicy = LIMITS) -> int:
+        return max(self.limit_fen(policy) - self.used_fen, 0)
+
+
+def approve(requested: dict[str, int], limit: BankLimit) -> tuple[int, dict[str, int], str | None]:
+    """XB-Q1: the fund pays its share up to the headroom; the excess is the bank's; the
+    guarantor still pays its ratio. Returns (approved, shares, capped_by)."""
+    fund = requested["fund"]
+    paid = min(fund, limit.headroom_fen())
+    shares = {
+        "fund": paid,
+        "guarantor": requested["guarantor"],
+        "bank": requested["bank"] + fund - paid,
+    }
+    return paid, shares, ("XB-Q1" if paid < fund else None)
+
+
+def fund_stop_reached(compensated_fen: int, capital_fen: int, policy: LimitPolicy = LIMITS) -> bool:
+    """XB-Q2: cumulative compensation ≥ 50 % of capital, compared exactly."""
+    return capital_fen > 0 and compensated_fen * 10_000 >= capital_fen * policy.fund_stop_share_bp

@@ -1,0 +1,354 @@
+"""XB claims through the HTTP API: SPEC §6 examples 4–5 to the fen, XB-C1 boundaries,
+the manager's 7-working-day opinion across Spring Festival, every XB-N finding, the
+annual bank limit (XB-Q1) and the fund-wide stop (XB-Q2)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings
+from app.ledger.postings import credit, debit
+from tests.claims_helpers import PDF, Api, api_fixture
+from tests.factories import xb_enterprise
+from tests.ledger_helpers import post
+from tests.test_claims import assert_books_balance, balance, legs_of, new_bank
+
+POOL = "XB_POOL"
+GUARANTOR = "连云港信用融资担保有限公司"
+# Loans disbursed 2025-06-27 and due 2025-12-27 are 45 days past due on 2026-02-10.
+DISBURSED, DUE, CLAIM_DAY = "2025-06-27", "2025-12-27", "2026-02-10"
+
+
+@pytest.fixture
+def api(  # type: ignore[no-untyped-def]
+    settings: Settings, engine: Engine, session_factory: sessionmaker[Session], auth
+) -> Iterator[Api]:
+    yield from api_fixture(settings, engine, session_factory, auth)
+
+
+def xb_loan(api: Api, session: Session, bank: str, principal: str, **kw: Any) -> int:
+    guaranteed = kw.pop("guaranteed", False)
+    extra: dict[str, Any] = (
+        {"security": "guaranteed", "guarantor": GUARANTOR, "rate": 330} if guaranteed else {}
+    )
+    return int(
+        api.file_loan(
+            bank,
+            xb_enterprise(session).credit_code,
+            principal,
+            kw.pop("disbursed", DISBURSED),
+            kw.pop("maturity", DUE),
+            program="XB",
+            **({"rate": 380} | extra | kw),
+        )
+    )
+
+
+def xb_claim(api: Api, bank: str, loan: int, day: str = CLAIM_DAY, expect: int = 201) -> Any:
+    return api.call(
+        day,
+        bank,
+        "POST",
+        "/claims",
+        expect,
+        json={
+            "loan_id": loan,
+            "lawsuit_case_no": "(2026)苏0706民初123号",
+            "lawsuit_accepted_on": "2026-01-20",
+        },
+    )
+
+
+def documents(api: Api, bank: str, claim_id: int, day: str = CLAIM_DAY) -> None:
+    for kind in ("application", "collection_plan", "due_diligence"):
+        api.upload(
+            bank,
+            claim_id,
+            day,
+            data={"kind": kind},
+            files={"file": (f"{kind}.pdf", PDF, "application/pdf")},
+        )
+
+
+def review(api: Api, claim_id: int, day: str, expect: int = 200, **body: Any) -> Any:
+    body = {"decision": "approve", "opinion": "经审查，合作银行已尽职。"} | body
+    return api.call(day, "fund_xb", "POST", f"/claims/{claim_id}/manager-review", expect, json=body)
+
+
+def decide(api: Api, claim_id: int, day: str, expect: int = 200, **body: Any) -> Any:
+    body = {"decision": "approve", "comment": "同意补偿"} | body
+    return api.call(
+        day, "committee", "POST", f"/claims/{claim_id}/committee-decision", expect, json=body
+    )
+
+
+def to_approval(api: Api, bank: str, loan: int, day: str = "2026-02-12") -> Any:
+    c = xb_claim(api, bank, loan)
+    documents(api, bank, c["id"])
+    review(api, c["id"], day)
+    return decide(api, c["id"], day)
+
+
+def base_loans(api: Api, session: Session, bank: str, count: int, principal: str) -> None:
+    """Performing loans that make up the bank's principal at the 2025-12-31 quarter end."""
+    for _ in range(count):
+        xb_loan(api, session, bank, principal, maturity="2027-06-27")
+
+
+# --- SPEC §6 example 4 ------------------------------------------------------------------
+def test_spec_example_4_credit_and_guaranteed_losses(api: Api, session: Session) -> None:
+    """XB-S1: a 2,000,000.00 loss on a credit loan → fund 1,600,000.00, bank 400,000.00;
+    on a guaranteed loan → fund 1,000,000.00, guarantor 800,000.00, bank 200,000.00."""
+    base_loans(api, session, "bank_lyg", 18, "3000000.00")  # 54,000,000 performing
+    cred = xb_loan(api, session, "bank_lyg", "2000000.00")
+    guar = xb_loan(api, session, "bank_lyg", "2000000.00", guaranteed=True)
+    cash = balance(session, f"{POOL}:cash")
+
+    a = to_approval(api, "bank_lyg", cred)
+    assert a["shares"] == {"fund": "1600000.00", "guarantor": "0.00", "bank": "400000.00"}
+    assert (a["status"], a["approved"], a["capped_by"]) == ("approved", "1600000.00", None)
+    b = to_approval(api, "bank_lyg", guar)
+    assert b["shares"] == {"fund": "1000000.00", "guarantor": "800000.00", "bank": "200000.00"}
+    assert b["approved"] == "1000000.00"
+    approval = b["history"][-1]["ledger_entry_ids"][0]
+    assert legs_of(session, approval) == {
+        (POOL, "compensation_expense", 100_000_000, "LYG_RCB"),
+        (POOL, "payable_bank", -100_000_000, "LYG_RCB"),
+        (POOL, "guarantor_obligation_memo", 80_000_000, "LYG_RCB"),
+        (POOL, "guarantor_obligation_contra", -80_000_000, "LYG_RCB"),
+        (POOL, "exposure_contra", 100_000_000, "LYG_RCB"),
+        (POOL, "exposure_memo", -100_000_000, "LYG_RCB"),
+    }
+    # limit: 5 % of 58,000,000 = 2,900,000; 2,600,000 used is past the 50 % warning
+    assert b["cap"]["annual_limit"] == "2900000.00" and b["cap"]["warning"] is True
+    assert "risk warning" in b["history"][-1]["comment"]
+    assert b["deadlines"] == {"manager_opinion": "2026-02-26", "payment": "2026-03-18"}
+
+    # maker-checker: the manager who reviewed does not pay
+    same = api.call(
+        "2026-02-13",
+        "fund_xb",
+        "POST",
+        f"/claims/{b['id']}/payment",
+        409,
+        json={"paid_on": "2026-02-13"},
+    )
+    assert same["code"] == "maker_checker"
+    for c in (a, b):
+        paid = api.call(
+            "2026-02-13",
+            "fund_xb_pay",
+            "POST",
+            f"/claims/{c['id']}/payment",
+            200,
+            json={"paid_on": "2026-02-13"},
+        )
+        assert paid["status"] == "paid"
+    assert balance(session, f"{POOL}:cash") == cash - 260_000_000
+    assert_books_balance(session)
+
+
+# --- SPEC §6 example 5 and XB-Q1 ----------------------------------------------------------
+def test_spec_example_5_limit_warning_and_suspension(api: Api, session: Session) -> None:
+    """XB-Q1: 50,000,000.00 outstanding at the last quarter end → limit 2,500,000.00,
+    warning at 1,250,000.00, suspension at 2,500,000.00; the excess is the bank's."""
+    bank = new_bank(session, "XB5", since=__import__("datetime").date(2025, 6, 1))
+    _xb_agreement(session, "XB5")
+    loans = [xb_loan(api, session, bank, "3000000.00") for _ in range(16)]
+    loans.append(xb_loan(api, session, bank, "2000000.00"))  # 50,000,000 in all
+    api.repay(bank, loans[0], "2026-01-05", "1500000.00")  # 1,500,000 unpaid: share 1,200,000
+    api.repay(bank, loans[1], "2026-01-05", "2900000.00")  # 100,000 unpaid: share 80,000
+
+    e = api.call(CLAIM_DAY, bank, "GET", "/banks/XB5/exposure?program=XB")["limit"]
+    assert (
+        e["quarter_end"],
+        e["outstanding_at_quarter_end"],
+        e["annual_limit"],
+        e["warning_at"],
+    ) == ("2025-12-31", "50000000.00", "2500000.00", "1250000.00")
+
+    first = to_approval(api, bank, loans[0])
+    assert (first["approved"], first["cap"]["warning"]) == ("1200000.00", False)
+    second = to_approval(api, bank, loans[1])
+    assert second["cap"]["warning"] is True and second["cap"]["used_after"] == "1280000.00"
+    third = to_approval(api, bank, loans[2])  # share 2,400,000; 1,220,000 left
+    assert (third["approved"], third["capped_by"]) == ("1220000.00", "XB-Q1")
+    assert third["approved_shares"] == {
+        "fund": "1220000.00",
+        "guarantor": "0.00",
+        "bank": "1780000.00",
+    }
+    assert third["cap"]["suspended_agreement_ids"]
+    after = api.call("2026-02-12", bank, "GET", "/banks/XB5/exposure?program=XB")
+    assert after["suspended"] is True and after["limit"]["limit_reached"] is True
+    assert after["limit"]["headroom"] == "0.00"
+    refused = api.file_loan(
+        bank,
+        xb_enterprise(session).credit_code,
+        "1.00",
+        "2026-02-12",
+        "2026-12-12",
+        program="XB",
+        rate=380,
+        expect=422,
+    )
+    assert {e["code"] for e in refused["errors"]} == {"bank_suspended"}
+    # nothing is left this year: the next approval pays nothing
+    fourth = to_approval(api, bank, loans[3])
+    assert (fourth["status"], fourth["approved"]) == ("closed", "0.00")
+    # the committee lifts the suspension (XB-Q1)
+    agreement = third["cap"]["suspended_agreement_ids"][0]
+    api.call(
+        "2026-02-13",
+        "committee",
+        "POST",
+        f"/agreements/{agreement}/resume",
+        200,
+        json={"reason": "整改到位，恢复合作"},
+    )
+    api.file_loan(
+        bank,
+        xb_enterprise(session).credit_code,
+        "1.00",
+        "2026-02-13",
+        "2026-12-13",
+        program="XB",
+        rate=380,
+    )
+    assert_books_balance(session)
+
+
+def _xb_agreement(session: Session, bank: str) -> None:
+    from datetime import date
+
+    from app.models import Agreement
+
+    session.add(
+        Agreement(
+            bank_code=bank,
+            program="XB",
+            fund_code="XB_ZQCZD",
+            start_on=date(2025, 6, 1),
+            end_on=date(2028, 6, 1),
+            status="active",
+        )
+    )
+    session.commit()
+
+
+# --- XB-C1 -----------------------------------------------------------------------------
+def test_xb_c1_45_days_lawsuit_and_documents(api: Api, session: Session) -> None:
+    loan = xb_loan(api, session, "bank_lyg", "1000000.00")
+    early = xb_claim(api, "bank_lyg", loan, "2026-02-09", expect=422)  # 44 days
+    assert early["code"] == "not_yet_claimable" and early["errors"][0]["rule"] == "XB-C1"
+    no_suit = api.call(CLAIM_DAY, "bank_lyg", "POST", "/claims", 422, json={"loan_id": loan})
+    assert [e["code"] for e in no_suit["errors"]] == ["lawsuit_required", "lawsuit_required"]
+    c = xb_claim(api, "bank_lyg", loan)  # 45 days
+    assert (c["days_past_due"], c["requested"], c["next_step"]["stage"]) == (
+        45,
+        "800000.00",
+        "manager_review",
+    )
+    api.upload("bank_lyg", c["id"], CLAIM_DAY)  # the application only
+    missing = review(api, c["id"], "2026-02-11", expect=422)
+    assert {e["msg"] for e in missing["errors"]} == {
+        "the collection plan document is missing",
+        "the due diligence document is missing",
+    }
+    late = xb_loan(api, session, "bank_lyg", "1000000.00", filed_on="2025-07-14")
+    refused = xb_claim(api, "bank_lyg", late, expect=422)
+    assert refused["code"] == "not_compensable" and refused["errors"][0]["rule"] == "XB-N7"
+
+
+def test_xb_c2_opinion_deadline_across_spring_festival(api: Api, session: Session) -> None:
+    """Filed 2026-02-10: the 7th working day is 2026-02-26 (the make-up Saturday 2026-02-14
+    counts, the Festival does not); an opinion on 2026-02-27 is late and listed."""
+    on_time = xb_claim(api, "bank_lyg", xb_loan(api, session, "bank_lyg", "1000000.00"))
+    late = xb_claim(api, "bank_lyg", xb_loan(api, session, "bank_lyg", "1000000.00"))
+    for c in (on_time, late):
+        assert c["deadlines"] == {"manager_opinion": "2026-02-26"}
+        documents(api, "bank_lyg", c["id"])
+    assert api.call("2026-02-26", "regulator", "GET", "/claims/overdue") == []
+    review(api, on_time["id"], "2026-02-26")
+    overdue = api.call("2026-02-27", "fund_xb", "GET", "/claims/overdue")
+    assert [(x["claim_id"], x["stage"], x["days_overdue"]) for x in overdue] == [
+        (late["id"], "manager_review", 1)
+    ]
+    done = review(api, late["id"], "2026-02-27")
+    assert "after the deadline 2026-02-26" in done["history"][-1]["comment"]
+    assert api.call("2026-02-27", "fund_xb", "GET", "/claims/overdue") == []
+
+
+@pytest.mark.parametrize("finding", [f"XB-N{i}" for i in range(1, 10)])
+def test_every_xb_n_finding_means_no_compensation(api: Api, session: Session, finding: str) -> None:
+    c = xb_claim(api, "bank_lyg", xb_loan(api, session, "bank_lyg", "1000000.00"))
+    documents(api, "bank_lyg", c["id"])
+    bad = review(api, c["id"], "2026-02-11", expect=422, findings=[finding])
+    assert bad["code"] == "findings_bar_compensation" and bad["errors"][0]["rule"] == finding
+    r = review(api, c["id"], "2026-02-11", decision="reject", findings=[finding])
+    assert (r["status"], r["findings"]) == ("manager_reviewed", [finding])
+    refused = decide(api, c["id"], "2026-02-12", expect=422)
+    assert refused["errors"][0]["rule"] == finding
+    rejected = decide(api, c["id"], "2026-02-12", decision="reject", comment=f"{finding} 不予补偿")
+    assert rejected["status"] == "rejected"
+    loan = api.call("2026-02-12", "bank_lyg", "GET", f"/loans/{c['loan_id']}")
+    assert loan["status"] == "active"
+
+
+# --- XB-Q2 ------------------------------------------------------------------------------
+def test_xb_q2_fund_stops_at_half_its_capital_until_the_committee_resumes(
+    api: Api, session: Session
+) -> None:
+    """With 2,000,000.00 of capital left in the pool (the rest returned for the test), a
+    1,000,000.00 compensation reaches 50 % and stops new business."""
+    returned = [
+        ("LYG_CITY", 50_000_000_00),
+        ("HAIZHOU", 22_000_000_00),
+        ("KFQ", 20_000_000_00),
+        ("LIANYUN", 6_000_000_00),
+    ]
+    post(
+        session,
+        [
+            *(debit(POOL, "contributed_capital", a, c) for c, a in returned),
+            credit(POOL, "cash", sum(a for _, a in returned)),
+        ],
+    )
+    session.commit()
+    base_loans(api, session, "bank_lyg", 10, "3000000.00")
+    loan = xb_loan(api, session, "bank_lyg", "1250000.00")  # fund share 1,000,000.00
+    c = to_approval(api, "bank_lyg", loan)
+    assert c["cap"]["fund_stopped"] is True and "XB-Q2" in c["history"][-1]["comment"]
+    refused = api.file_loan(
+        "bank_lyg",
+        xb_enterprise(session).credit_code,
+        "1.00",
+        "2026-02-12",
+        "2026-12-12",
+        program="XB",
+        rate=380,
+        expect=422,
+    )
+    assert {e["code"] for e in refused["errors"]} == {"fund_stopped"}
+    api.call(
+        "2026-02-13",
+        "committee",
+        "POST",
+        "/funds/XB_POOL/resume",
+        200,
+        json={"reason": "落实措施，风险可控"},
+    )
+    api.file_loan(
+        "bank_lyg",
+        xb_enterprise(session).credit_code,
+        "1.00",
+        "2026-02-13",
+        "2026-12-13",
+        program="XB",
+        rate=380,
+    )
