@@ -1,0 +1,154 @@
+"""XB-Q1 under real parallel connections (PostgreSQL): 50 committee approvals for one
+bank race; the bank's and the pool's row locks keep the year's total at the limit."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from app.auth.principal import Principal
+from app.claims import service as claims
+from app.claims import xinbao
+from app.db import make_engine
+from app.loans import service as loans
+from app.loans.schemas import LoanFile
+from app.models import Agreement, Bank, Claim, User
+from tests.claims_helpers import PDF
+from tests.factories import xb_enterprise
+
+N = 50
+NOW = datetime(2026, 2, 12, 9, tzinfo=UTC)
+
+
+def _principal(s: Session, username: str) -> Principal:
+    return Principal.of(s.scalars(select(User).where(User.username == username)).one())
+
+
+def _setup(engine: Engine) -> list[int]:
+    """Bank XBQ with 60 loans of 1,000,000.00 due 2025-12-27 (60,000,000 outstanding at
+    the 2025-12-31 quarter end: limit 3,000,000.00); 50 claims of 800,000.00 each wait
+    for the committee."""
+    with Session(engine) as s, s.begin():
+        s.add(Bank(code="XBQ", name="信保并发测试银行", unit_level="provincial_branch"))
+        s.flush()
+        admin = s.scalars(select(User).where(User.username == "admin")).one()
+        s.add(
+            Agreement(
+                bank_code="XBQ",
+                program="XB",
+                fund_code="XB_ZQCZD",
+                start_on=date(2025, 6, 1),
+                end_on=date(2028, 6, 1),
+                status="active",
+            )
+        )
+        s.add(
+            User(
+                username="bank_xbq", role="bank", bank_code="XBQ", password_hash=admin.password_hash
+            )
+        )
+    with Session(engine) as s:
+        codes = [xb_enterprise(s).credit_code for _ in range(60)]
+    ids = []
+    with Session(engine) as s, s.begin():
+        bank, manager = _principal(s, "bank_xbq"), _principal(s, "fund_xb")
+        for i, code in enumerate(codes):
+            loan = loans.file_loan(
+                s,
+                principal=bank,
+                today=date(2025, 6, 27),
+                now=NOW,
+                data=LoanFile(
+                    program="XB",
+                    enterprise_credit_code=code,
+                    contract_no=f"XBQ-{i}",
+                    principal="1000000.00",
+                    annual_rate_bp=380,
+                    disbursed_on=date(2025, 6, 27),
+                    maturity_on=date(2025, 12, 27),
+                    security="credit",
+                    controller_guarantee=True,
+                ),
+            )
+            if i >= N:
+                continue
+            claim = claims.file_claim(
+                s,
+                loan_id=loan.id,
+                lawsuit_case_no="(2026)苏0706民初1号",
+                lawsuit_accepted_on=date(2026, 1, 20),
+                comment="",
+                actor=bank,
+                today=date(2026, 2, 10),
+                now=NOW,
+            )
+            for kind in ("application", "collection_plan", "due_diligence"):
+                claims.add_document(
+                    s,
+                    claim_id=claim.id,
+                    kind=kind,
+                    filename=f"{kind}.pdf",
+                    content_type="application/pdf",
+                    content=PDF,
+                    allowed_types=["application/pdf"],
+                    max_bytes=1 << 20,
+                    actor=bank,
+                    now=NOW,
+                )
+            xinbao.manager_review(
+                s,
+                claim_id=claim.id,
+                recommend_approval=True,
+                findings=[],
+                opinion="尽职",
+                actor=manager,
+                today=date(2026, 2, 11),
+                now=NOW,
+            )
+            ids.append(claim.id)
+    return ids
+
+
+@pytest.mark.xdist_group("pg-concurrency")
+def test_xb_q1_parallel_committee_approvals_never_pass_the_limit(pg_engine: Engine) -> None:
+    ids = _setup(pg_engine)
+    engine = make_engine(pg_engine.url.render_as_string(hide_password=False), pool_size=N)
+    with Session(engine) as s:
+        committee = _principal(s, "committee")
+    barrier = threading.Barrier(N)
+    outcomes: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def approve(claim_id: int) -> None:
+        barrier.wait()
+        with Session(engine) as s, s.begin():
+            c = xinbao.committee_decision(
+                s,
+                claim_id=claim_id,
+                approve=True,
+                comment="",
+                actor=committee,
+                today=date(2026, 2, 12),
+                now=NOW,
+            )
+            outcome = f"{c.status}:{c.capped_by}"
+        with lock:
+            outcomes[outcome] += 1
+
+    threads = [threading.Thread(target=approve, args=(i,)) for i in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    engine.dispose()
+    with Session(pg_engine) as s:
+        total = s.scalar(select(func.sum(Claim.approved_fen)).where(Claim.bank_code == "XBQ"))
+        suspended = s.scalars(select(Agreement.status).where(Agreement.bank_code == "XBQ")).all()
+    assert total == 3_000_000_00  # exactly the limit, never more
+    assert outcomes == Counter({"approved:None": 3, "approved:XB-Q1": 1, "closed:XB-Q1": N - 4})
+    assert suspended == ["suspended"]
