@@ -352,3 +352,188 @@ def test_xb_q2_fund_stops_at_half_its_capital_until_the_committee_resumes(
         program="XB",
         rate=380,
     )
+
+
+# --- XB-R1, XB-R2 -------------------------------------------------------------------------
+def _paid_claim(api: Api, session: Session, principal: str = "1000000.00") -> Any:
+    loan = xb_loan(api, session, "bank_lyg", principal)
+    c = to_approval(api, "bank_lyg", loan)
+    return api.call(
+        "2026-02-13",
+        "fund_xb_pay",
+        "POST",
+        f"/claims/{c['id']}/payment",
+        200,
+        json={"paid_on": "2026-02-13"},
+    )
+
+
+def test_xb_r1_collections_are_due_within_10_working_days_until_received(
+    api: Api, session: Session
+) -> None:
+    base_loans(api, session, "bank_lyg", 10, "3000000.00")
+    c = _paid_claim(api, session)  # 800,000.00 paid on a 1,000,000.00 loss
+    r = api.call(
+        "2026-03-02",
+        "bank_lyg",
+        "POST",
+        f"/claims/{c['id']}/recoveries",
+        201,
+        json={"recovered_on": "2026-03-02", "amount": "500000.00", "costs": "50000.00"},
+    )
+    # net 450,000 × 80 % = 360,000, due 10 working days later
+    assert (r["returned"], r["returned_shares"], r["due_on"]) == (
+        "360000.00",
+        {"fund": "360000.00"},
+        "2026-03-16",
+    )
+    assert legs_of(session, r["ledger_entry_ids"][0]) == {
+        (POOL, "receivable_bank", 36_000_000, "LYG_RCB"),
+        (POOL, "recovery_income", -36_000_000, "LYG_RCB"),
+    }
+    view = api.call("2026-03-16", "fund_xb", "GET", f"/claims/{c['id']}")
+    assert view["receivable"] == "360000.00"
+    assert api.call("2026-03-16", "fund_xb", "GET", "/claims/overdue") == []
+    late = api.call("2026-03-17", "fund_xb", "GET", "/claims/overdue")
+    assert [(x["claim_id"], x["stage"], x["deadline"]) for x in late] == [
+        (c["id"], "recovery_distribution", "2026-03-16")
+    ]
+    cash = balance(session, f"{POOL}:cash")
+    over = api.call(
+        "2026-03-17",
+        "fund_xb",
+        "POST",
+        f"/claims/{c['id']}/receipts",
+        422,
+        json={"received_on": "2026-03-17", "amount": "360000.01"},
+    )
+    assert over["code"] == "overpayment"
+    got = api.call(
+        "2026-03-17",
+        "fund_xb",
+        "POST",
+        f"/claims/{c['id']}/receipts",
+        201,
+        json={"received_on": "2026-03-17", "amount": "360000.00"},
+    )
+    assert got["receivable_after"] == "0.00"
+    assert balance(session, f"{POOL}:cash") == cash + 36_000_000
+    assert api.call("2026-03-17", "fund_xb", "GET", "/claims/overdue") == []
+    assert_books_balance(session)
+
+
+def test_xb_r2_abandonment_refunds_what_was_not_returned(api: Api, session: Session) -> None:
+    base_loans(api, session, "bank_lyg", 10, "3000000.00")
+    c = _paid_claim(api, session)
+    api.call(
+        "2026-03-02",
+        "bank_lyg",
+        "POST",
+        f"/claims/{c['id']}/recoveries",
+        201,
+        json={"recovered_on": "2026-03-02", "amount": "450000.00"},
+    )  # 360,000 returned
+    api.call(
+        "2026-03-05",
+        "bank_lyg",
+        "POST",
+        f"/claims/{c['id']}/abandonment",
+        403,
+        json={"decided_on": "2026-03-05", "reason": "x" * 5},
+    )
+    refund = api.call(
+        "2026-03-05",
+        "fund_xb",
+        "POST",
+        f"/claims/{c['id']}/abandonment",
+        201,
+        json={"decided_on": "2026-03-05", "reason": "无正当理由放弃催收"},
+    )
+    assert (refund["kind"], refund["amount"]) == ("abandonment", "440000.00")
+    assert legs_of(session, refund["ledger_entry_ids"][0]) == {
+        (POOL, "receivable_bank", 44_000_000, "LYG_RCB"),
+        (POOL, "compensation_refunds", -44_000_000, "LYG_RCB"),
+    }
+    view = api.call("2026-03-05", "fund_xb", "GET", f"/claims/{c['id']}")
+    assert (view["returned"], view["receivable"]) == ("800000.00", "800000.00")
+    again = api.call(
+        "2026-03-05",
+        "fund_xb",
+        "POST",
+        f"/claims/{c['id']}/abandonment",
+        409,
+        json={"decided_on": "2026-03-05", "reason": "again"},
+    )
+    assert again["code"] == "nothing_to_refund"
+    assert_books_balance(session)
+
+
+def test_xb_r2_fraud_refunds_in_full_and_terminates_the_agreements(
+    api: Api, session: Session
+) -> None:
+    base_loans(api, session, "bank_lyg", 10, "3000000.00")
+    c = _paid_claim(api, session)
+    api.call(
+        "2026-03-05",
+        "fund_xb",
+        "POST",
+        f"/claims/{c['id']}/fraud-refund",
+        403,
+        json={"decided_on": "2026-03-05", "reason": "置换"},
+    )
+    refund = api.call(
+        "2026-03-05",
+        "committee",
+        "POST",
+        f"/claims/{c['id']}/fraud-refund",
+        201,
+        json={"decided_on": "2026-03-05", "reason": "存量不良贷款置换"},
+    )
+    assert (refund["kind"], refund["amount"]) == ("fraud", "800000.00")
+    statuses = {
+        a["fund_code"]: a["status"]
+        for a in api.call(
+            "2026-03-05", "regulator", "GET", "/agreements?bank_code=LYG_RCB&program=XB"
+        )["items"]
+    }
+    assert statuses == {"XB_ZQCZD": "terminated", "XB_KCD": "terminated"}
+    refused = api.file_loan(
+        "bank_lyg",
+        xb_enterprise(session).credit_code,
+        "1.00",
+        "2026-03-05",
+        "2026-12-05",
+        program="XB",
+        rate=380,
+        expect=422,
+    )
+    assert {e["code"] for e in refused["errors"]} == {"agreement_not_active"}
+    assert_books_balance(session)
+
+
+def test_clawbacks_and_receipts_are_append_only(
+    api: Api, session: Session, connection: Any
+) -> None:
+    from tests.test_ledger import _raw_refused
+
+    base_loans(api, session, "bank_lyg", 10, "3000000.00")
+    c = _paid_claim(api, session)
+    api.call(
+        "2026-03-05",
+        "fund_xb",
+        "POST",
+        f"/claims/{c['id']}/abandonment",
+        201,
+        json={"decided_on": "2026-03-05", "reason": "放弃催收"},
+    )
+    api.call(
+        "2026-03-06",
+        "fund_xb",
+        "POST",
+        f"/claims/{c['id']}/receipts",
+        201,
+        json={"received_on": "2026-03-06", "amount": "1.00"},
+    )
+    for table in ("claim_clawbacks", "claim_receipts"):
+        for sql in (f"UPDATE {table} SET amount_fen = 0", f"DELETE FROM {table}"):
+            assert "append-only" in _raw_refused(connection, sql), sql

@@ -27,6 +27,8 @@ from app.claims.schemas import (
     STATUS_ZH,
     ClaimFile,
     ClaimOut,
+    ClawbackIn,
+    ClawbackOut,
     CommitteeIn,
     DocumentOut,
     ExemptionOut,
@@ -36,6 +38,8 @@ from app.claims.schemas import (
     OverdueOut,
     PaymentIn,
     ProductExposure,
+    ReceiptIn,
+    ReceiptOut,
     RecoveryIn,
     RecoveryOut,
     ReviewIn,
@@ -51,7 +55,7 @@ from app.evaluations.service import bank_ratios
 from app.kit.clock import get_clock, get_today
 from app.kit.pagination import ObjectId, Page, PageParams, page_params, paginate
 from app.kit.uow import TransactionalRoute
-from app.models import Agreement, Bank, Claim, ClaimRecovery, Fund, User
+from app.models import Agreement, Bank, Claim, ClaimClawback, ClaimRecovery, Fund, User
 from app.programs.sukedai.policy import CAPS, QUARTER_END
 
 router = APIRouter(route_class=TransactionalRoute)
@@ -80,7 +84,20 @@ def _recovery_out(r: ClaimRecovery) -> RecoveryOut:
         net=r.amount_fen - r.costs_fen,
         returned=r.returned_fen,
         returned_shares=dict(r.returned_shares),
+        due_on=r.due_on,
         ledger_entry_ids=list(r.ledger_entry_ids),
+    )
+
+
+def _clawback_out(x: ClaimClawback) -> ClawbackOut:
+    return ClawbackOut(
+        id=x.id,
+        claim_id=x.claim_id,
+        kind=x.kind,
+        amount=x.amount_fen,
+        decided_on=x.decided_on,
+        reason=x.reason,
+        ledger_entry_ids=list(x.ledger_entry_ids),
     )
 
 
@@ -91,6 +108,7 @@ def _views(session: Session, claims: list[Claim]) -> list[ClaimOut]:
         repo.documents(session, ids),
         repo.recoveries(session, ids),
     )
+    claws, got = repo.clawbacks(session, ids), repo.receipts(session, ids)
     actor_ids = {t.actor_id for ts in history.values() for t in ts}
     names = {
         int(i): str(n)
@@ -167,6 +185,10 @@ def _views(session: Session, claims: list[Claim]) -> list[ClaimOut]:
                     for d in docs[c.id]
                 ],
                 recoveries=[_recovery_out(r) for r in recs[c.id]],
+                clawbacks=[_clawback_out(x) for x in claws[c.id]],
+                receivable=sum(r.returned_fen for r in recs[c.id] if c.program == "XB")
+                + sum(x.amount_fen for x in claws[c.id])
+                - sum(x.amount_fen for x in got[c.id]),
             )
         )
     return out
@@ -238,8 +260,9 @@ def list_claims(
     "/claims/overdue",
     tags=["claims"],
     summary="Overdue steps 逾期未办 (XB-C2)",
-    description="Claims whose manager opinion (7 working days after filing) or payment "
-    "(20 working days after approval) is past its deadline as of the date.",
+    description="XB steps past their deadline as of the date: the manager's opinion (7 "
+    "working days after filing), the payment (20 working days after approval) and "
+    "collections due to the fund (10 working days after recovery, XB-R1).",
 )
 def overdue(
     session: SessionDep,
@@ -247,8 +270,12 @@ def overdue(
     today: Today,
     as_of: Annotated[date | None, Query(description="default: today")] = None,
 ) -> list[OverdueOut]:
-    stmt = repo.scoped_claims(session, principal).where(Claim.status.in_(("submitted", "approved")))
-    steps = xinbao.overdue_steps(list(session.scalars(stmt.order_by(Claim.id))), as_of or today)
+    stmt = repo.scoped_claims(session, principal).where(
+        Claim.status.in_(("submitted", "approved", "paid"))
+    )
+    steps = xinbao.overdue_steps(
+        list(session.scalars(stmt.order_by(Claim.id))), as_of or today, session
+    )
     return [
         OverdueOut(
             claim_id=x.claim.id,
@@ -571,6 +598,99 @@ def record_recovery(
         now=clock.now(),
     )
     return _recovery_out(recovery)
+
+
+@router.post(
+    "/claims/{claim_id}/abandonment",
+    tags=["claims"],
+    status_code=status.HTTP_201_CREATED,
+    summary="XB refund for abandoned collection 放弃催收退还补偿 (XB-R2)",
+    description="By the XB fund manager: the bank abandoned collection without good reason "
+    "and refunds the claim's compensation not yet returned (a receivable until received).",
+)
+def abandonment(
+    request: Request,
+    session: SessionDep,
+    manager: Annotated[Principal, Depends(require_roles("fund_manager"))],
+    claim_id: ObjectId,
+    body: ClawbackIn,
+) -> ClawbackOut:
+    clock = get_clock(request)
+    row = xinbao.clawback(
+        session,
+        claim_id=claim_id,
+        kind="abandonment",
+        reason=body.reason,
+        decided_on=body.decided_on,
+        actor=manager,
+        today=clock.today(),
+        now=clock.now(),
+    )
+    return _clawback_out(row)
+
+
+@router.post(
+    "/claims/{claim_id}/fraud-refund",
+    tags=["claims"],
+    status_code=status.HTTP_201_CREATED,
+    summary="XB full refund for fraud or NPL substitution 弄虚作假/置换 (XB-R2)",
+    description="By the committee: the bank refunds the compensation at once and its XB "
+    "agreements are terminated.",
+)
+def fraud_refund(
+    request: Request,
+    session: SessionDep,
+    committee: Annotated[Principal, Depends(require_roles("committee"))],
+    claim_id: ObjectId,
+    body: ClawbackIn,
+) -> ClawbackOut:
+    clock = get_clock(request)
+    row = xinbao.clawback(
+        session,
+        claim_id=claim_id,
+        kind="fraud",
+        reason=body.reason,
+        decided_on=body.decided_on,
+        actor=committee,
+        today=clock.today(),
+        now=clock.now(),
+    )
+    return _clawback_out(row)
+
+
+@router.post(
+    "/claims/{claim_id}/receipts",
+    tags=["claims"],
+    status_code=status.HTTP_201_CREATED,
+    summary="XB money received from the bank 收到银行返还款 (XB-R1, R2)",
+    description="By the XB fund manager: settles the claim's receivable (distributed "
+    "collections and refunds).",
+)
+def receipt(
+    request: Request,
+    session: SessionDep,
+    manager: Annotated[Principal, Depends(require_roles("fund_manager"))],
+    claim_id: ObjectId,
+    body: ReceiptIn,
+) -> ReceiptOut:
+    clock = get_clock(request)
+    row = xinbao.receive(
+        session,
+        claim_id=claim_id,
+        received_on=body.received_on,
+        amount_fen=body.amount,
+        actor=manager,
+        today=clock.today(),
+        now=clock.now(),
+    )
+    return ReceiptOut(
+        id=row.id,
+        claim_id=row.claim_id,
+        received_on=row.received_on,
+        amount=row.amount_fen,
+        receivable_after=xinbao.receivable(session, claim_id),
+        ledger_entry_ids=list(row.ledger_entry_ids),
+    )
 
 
 # --- exposure ------------------------------------------------------------------------

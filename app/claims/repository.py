@@ -12,7 +12,9 @@ from app.models import (
     Agreement,
     Bank,
     Claim,
+    ClaimClawback,
     ClaimDocument,
+    ClaimReceipt,
     ClaimRecovery,
     ClaimTransition,
     Fund,
@@ -179,5 +181,23 @@ def recoveries(session: Session, claim_ids: list[int]) -> dict[int, list[ClaimRe
             .where(ClaimRecovery.claim_id.in_(claim_ids))
             .order_by(ClaimRecovery.id)
         ):
+            out[r.claim_id].append(r)
+    return out
+
+
+def clawbacks(session: Session, claim_ids: list[int]) -> dict[int, list[ClaimClawback]]:
+    out: dict[int, list[ClaimClawback]] = {i: [] for i in claim_ids}
+    if claim_ids:
+        stmt = select(ClaimClawback).where(ClaimClawback.claim_id.in_(claim_ids))
+        for r in session.scalars(stmt.order_by(ClaimClawback.id)):
+            out[r.claim_id].append(r)
+    return out
+
+
+def receipts(session: Session, claim_ids: list[int]) -> dict[int, list[ClaimReceipt]]:
+    out: dict[int, list[ClaimReceipt]] = {i: [] for i in claim_ids}
+    if claim_ids:
+        stmt = select(ClaimReceipt).where(ClaimReceipt.claim_id.in_(claim_ids))
+        for r in session.scalars(stmt.order_by(ClaimReceipt.id)):
             out[r.claim_id].append(r)
     return out

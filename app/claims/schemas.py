@@ -114,7 +114,45 @@ class RecoveryOut(BaseModel):
     costs: Yuan
     net: Yuan = Field(description="amount − costs")
     returned: Yuan = Field(description="returned to the funds (SKD-R1)")
-    returned_shares: dict[str, Yuan] = Field(description="province / city")
+    returned_shares: dict[str, Yuan] = Field(description="SKD: province / city; XB: fund")
+    due_on: date | None = Field(
+        None, description="XB-R1: distributed to the fund within 10 working days"
+    )
+    ledger_entry_ids: list[int]
+
+
+class ClawbackIn(In):
+    decided_on: date = Field(description="决定日期")
+    reason: str = Field(min_length=2, max_length=2000, description="原因 (recorded)")
+
+
+class ClawbackOut(BaseModel):
+    id: int
+    claim_id: int
+    kind: str = Field(description="abandonment 放弃催收 / fraud 弄虚作假或置换 (XB-R2)")
+    amount: Yuan = Field(description="the compensation the bank refunds")
+    decided_on: date
+    reason: str
+    ledger_entry_ids: list[int]
+
+
+class ReceiptIn(In):
+    received_on: date = Field(description="到账日期")
+    amount: YuanIn = Field(description="received from the bank")
+
+    @model_validator(mode="after")
+    def _positive(self) -> ReceiptIn:
+        if self.amount <= 0:
+            raise ValueError("amount must be more than zero")
+        return self
+
+
+class ReceiptOut(BaseModel):
+    id: int
+    claim_id: int
+    received_on: date
+    amount: Yuan
+    receivable_after: Yuan = Field(description="what the bank still owes on the claim")
     ledger_entry_ids: list[int]
 
 
@@ -162,6 +200,11 @@ class ClaimOut(BaseModel):
     history: list[TransitionOut]
     documents: list[DocumentOut]
     recoveries: list[RecoveryOut]
+    clawbacks: list[ClawbackOut] = Field(description="XB-R2 refunds decided")
+    receivable: Yuan = Field(
+        description="XB: what the bank owes the fund on this claim (distributions and refunds "
+        "not yet received)"
+    )
 
 
 class ManagerReviewIn(In):

@@ -611,7 +611,7 @@ def record_recovery(
     claim = _claim(session, claim_id, actor)
     if not actor.is_bank:
         raise Forbidden("recoveries are reported by the claiming bank", code="role_not_allowed")
-    if claim.status not in COMPENSATED:
+    if claim.status not in COMPENSATED or (claim.program == "XB" and claim.status != "paid"):
         raise Conflict(
             f"claim {claim.id} is {claim.status}; recoveries are reported after payment",
             code="not_compensated",
@@ -627,6 +627,18 @@ def record_recovery(
         )
     if problems:
         raise Unprocessable("the recovery was refused", problems, code="recovery_refused")
+    if claim.program == "XB":
+        from app.claims import xinbao
+
+        return xinbao.record_recovery(
+            session,
+            claim=claim,
+            recovered_on=recovered_on,
+            amount_fen=amount_fen,
+            costs_fen=costs_fen,
+            actor=actor,
+            now=now,
+        )
     paid = int(claim.approved_fen or 0)
     approved = claim.approved_shares or {}
     returned = rules.recovery_return(

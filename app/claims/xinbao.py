@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from app.auth.principal import Principal
 from app.claims import repository as repo
 from app.claims.service import _check_cash, _claim, _dated, _guard, _reject, _transition
-from app.errors import Unprocessable, Violation
+from app.errors import Conflict, Forbidden, Unprocessable, Violation
 from app.evaluations.service import quarter_end
 from app.kit.calendar import add_working_days
 from app.kit.money import format_fen
@@ -22,7 +22,19 @@ from app.ledger import service as ledger
 from app.ledger.postings import LegSpec, credit, debit
 from app.loans import servicing
 from app.loans.service import exposure_parts
-from app.models import Agreement, Claim, Enterprise, Fund, FundEvent, LedgerAccount, LedgerLeg, Loan
+from app.models import (
+    Agreement,
+    Claim,
+    ClaimClawback,
+    ClaimReceipt,
+    ClaimRecovery,
+    Enterprise,
+    Fund,
+    FundEvent,
+    LedgerAccount,
+    LedgerLeg,
+    Loan,
+)
 from app.programs.xinbao import claims as rules
 from app.programs.xinbao.policy import CLAIMS, POOL
 from app.reference.service import change_agreement_status
@@ -441,8 +453,11 @@ class OverdueStep:
     days_overdue: int
 
 
-def overdue_steps(claims: list[Claim], as_of: date) -> list[OverdueStep]:
-    """XB-C2: steps whose deadline passed without the step being done."""
+def overdue_steps(
+    claims: list[Claim], as_of: date, session: Session | None = None
+) -> list[OverdueStep]:
+    """XB-C2: steps whose deadline passed without the step being done; with a session,
+    also XB-R1 distributions not received by their due date."""
     waiting = {
         "submitted": ("manager_opinion", "manager_review"),
         "approved": ("payment", "payment"),
@@ -456,4 +471,225 @@ def overdue_steps(claims: list[Claim], as_of: date) -> list[OverdueStep]:
         if raw and date.fromisoformat(raw) < as_of:
             due = date.fromisoformat(raw)
             out.append(OverdueStep(c, stage, due, (as_of - due).days))
+    paid = [c for c in claims if c.status == "paid" and c.program == "XB"]
+    if session is not None and paid:
+        recs = repo.recoveries(session, [c.id for c in paid])
+        got = repo.receipts(session, [c.id for c in paid])
+        for c in paid:
+            received = sum(r.amount_fen for r in got[c.id])
+            for r in recs[c.id]:  # received money settles the earliest dues first
+                if not r.returned_fen:
+                    continue
+                if received >= r.returned_fen:
+                    received -= r.returned_fen
+                    continue
+                if r.due_on and r.due_on < as_of:
+                    out.append(
+                        OverdueStep(c, "recovery_distribution", r.due_on, (as_of - r.due_on).days)
+                    )
+                break
     return out
+
+
+# --- after payment: XB-R1 distributions, XB-R2 refunds, receipts ----------------------
+def _paid_claim(session: Session, claim_id: int, actor: Principal) -> Claim:
+    claim = _claim(session, claim_id, actor)
+    if claim.program != "XB" or claim.status != "paid":
+        raise Conflict(
+            f"claim {claim.id} is {claim.program} {claim.status}; this applies to paid XB claims",
+            code="not_compensated",
+        )
+    return claim
+
+
+def receivable(session: Session, claim_id: int) -> int:
+    """What the bank still owes the fund on this claim: distributions and refunds less
+    what was received."""
+    due = sum(r.returned_fen for r in repo.recoveries(session, [claim_id])[claim_id])
+    due += sum(c.amount_fen for c in repo.clawbacks(session, [claim_id])[claim_id])
+    return due - sum(r.amount_fen for r in repo.receipts(session, [claim_id])[claim_id])
+
+
+def record_recovery(
+    session: Session,
+    *,
+    claim: Claim,
+    recovered_on: date,
+    amount_fen: int,
+    costs_fen: int,
+    actor: Principal,
+    now: datetime,
+) -> ClaimRecovery:
+    """XB-R1: collections less costs, at the fund's ratio of the loss, are due to the fund
+    within 10 working days: a receivable from the bank until received."""
+    paid = int(claim.approved_fen or 0)
+    returned = rules_return(amount_fen - costs_fen, claim.loss_fen, paid, claim.returned_fen)
+    recovery = ClaimRecovery(
+        claim_id=claim.id,
+        recovered_on=recovered_on,
+        amount_fen=amount_fen,
+        costs_fen=costs_fen,
+        returned_fen=returned,
+        returned_shares={"fund": returned},
+        due_on=add_working_days(recovered_on, CLAIMS.recovery_working_days),
+        recorded_by_id=actor.user_id,
+    )
+    number = len(repo.recoveries(session, [claim.id])[claim.id]) + 1
+    recovery.ledger_entry_ids = (
+        [
+            ledger.post(
+                session,
+                event_type="claim.recovery",
+                event_id=str(claim.id),
+                idempotency_key=f"claim:{claim.id}:recovery:{number}",
+                business_date=recovered_on,
+                legs=[
+                    debit(POOL, "receivable_bank", returned, claim.bank_code),
+                    credit(POOL, "recovery_income", returned, claim.bank_code),
+                ],
+                now=now,
+                actor_id=actor.user_id,
+                description=f"XB claim {claim.id}: {format_fen(returned)} of a "
+                f"{format_fen(amount_fen)} collection is due to the fund by "
+                f"{recovery.due_on}",
+            ).id
+        ]
+        if returned
+        else []
+    )
+    session.add(recovery)
+    claim.returned_fen += returned
+    session.flush()
+    return recovery
+
+
+def rules_return(net_fen: int, loss_fen: int, paid_fen: int, returned_fen: int) -> int:
+    from app.programs.sukedai.claims import recovery_return
+
+    return recovery_return(
+        net_fen=net_fen, loss_fen=loss_fen, paid_fen=paid_fen, returned_fen=returned_fen
+    )
+
+
+def clawback(
+    session: Session,
+    *,
+    claim_id: int,
+    kind: str,
+    reason: str,
+    decided_on: date,
+    actor: Principal,
+    today: date,
+    now: datetime,
+) -> ClaimClawback:
+    """XB-R2. Abandonment (the fund manager): the bank refunds that claim's compensation
+    not yet returned. Fraud or NPL substitution (the committee): the same, at once, and
+    the bank's XB agreements are terminated."""
+    role = "fund_manager" if kind == "abandonment" else "committee"
+    if actor.role != role:
+        raise Forbidden(f"the {kind} refund is decided by the {role}", code="role_not_allowed")
+    claim = _paid_claim(session, claim_id, actor)
+    _dated(decided_on, not_before=claim.paid_on, today=today, field="decided_on")
+    amount = int(claim.approved_fen or 0) - claim.returned_fen
+    if amount <= 0:
+        raise Conflict(
+            f"claim {claim.id}'s compensation has been returned in full", code="nothing_to_refund"
+        )
+    entry = ledger.post(
+        session,
+        event_type=f"claim.{kind}_refund",
+        event_id=str(claim.id),
+        idempotency_key=f"claim:{claim.id}:clawback:{kind}",
+        business_date=decided_on,
+        legs=[
+            debit(POOL, "receivable_bank", amount, claim.bank_code),
+            credit(POOL, "compensation_refunds", amount, claim.bank_code),
+        ],
+        now=now,
+        actor_id=actor.user_id,
+        description=f"XB-R2 {kind}: {claim.bank_code} refunds {format_fen(amount)} of claim "
+        f"{claim.id}",
+    )
+    row = ClaimClawback(
+        claim_id=claim.id,
+        kind=kind,
+        amount_fen=amount,
+        decided_on=decided_on,
+        reason=reason,
+        actor_id=actor.user_id,
+        ledger_entry_ids=[entry.id],
+    )
+    session.add(row)
+    claim.returned_fen += amount
+    if kind == "fraud":
+        for agreement in session.scalars(
+            select(Agreement).where(
+                Agreement.bank_code == claim.bank_code,
+                Agreement.program == "XB",
+                Agreement.status.in_(("active", "suspended")),
+            )
+        ):
+            change_agreement_status(
+                session,
+                agreement_id=agreement.id,
+                action="terminate",
+                reason=f"XB-R2 fraud / NPL substitution on claim {claim.id}: {reason}",
+                actor=actor,
+            )
+    session.flush()
+    return row
+
+
+def receive(
+    session: Session,
+    *,
+    claim_id: int,
+    received_on: date,
+    amount_fen: int,
+    actor: Principal,
+    today: date,
+    now: datetime,
+) -> ClaimReceipt:
+    """The fund manager records money received from the bank against the claim's
+    receivable (XB-R1 distributions, XB-R2 refunds)."""
+    if actor.role != "fund_manager":
+        raise Forbidden("receipts are recorded by the fund manager", code="role_not_allowed")
+    claim = _paid_claim(session, claim_id, actor)
+    _dated(received_on, not_before=claim.paid_on, today=today, field="received_on")
+    owed = receivable(session, claim.id)
+    if amount_fen > owed:
+        raise Unprocessable(
+            f"the bank owes {format_fen(owed)} on claim {claim.id}",
+            [
+                Violation(
+                    loc=("body", "amount"), msg=f"at most {format_fen(owed)}", code="overpayment"
+                )
+            ],
+            code="overpayment",
+        )
+    number = len(repo.receipts(session, [claim.id])[claim.id]) + 1
+    entry = ledger.post(
+        session,
+        event_type="claim.receipt",
+        event_id=str(claim.id),
+        idempotency_key=f"claim:{claim.id}:receipt:{number}",
+        business_date=received_on,
+        legs=[
+            debit(POOL, "cash", amount_fen),
+            credit(POOL, "receivable_bank", amount_fen, claim.bank_code),
+        ],
+        now=now,
+        actor_id=actor.user_id,
+        description=f"XB claim {claim.id}: {format_fen(amount_fen)} received from "
+        f"{claim.bank_code}",
+    )
+    row = ClaimReceipt(
+        claim_id=claim.id,
+        received_on=received_on,
+        amount_fen=amount_fen,
+        actor_id=actor.user_id,
+        ledger_entry_ids=[entry.id],
+    )
+    session.add(row)
+    session.flush()
+    return row

@@ -2,7 +2,14 @@
 
 from app.models.agreement import Agreement, AgreementEvent
 from app.models.base import Base
-from app.models.claim import Claim, ClaimDocument, ClaimRecovery, ClaimTransition
+from app.models.claim import (
+    Claim,
+    ClaimClawback,
+    ClaimDocument,
+    ClaimReceipt,
+    ClaimRecovery,
+    ClaimTransition,
+)
 from app.models.enterprise import Enterprise
 from app.models.evaluation import QuarterBankResult, QuarterEvaluation
 from app.models.idempotency import IdempotencyRecord
@@ -20,7 +27,9 @@ __all__ = [
     "Bank",
     "Base",
     "Claim",
+    "ClaimClawback",
     "ClaimDocument",
+    "ClaimReceipt",
     "ClaimRecovery",
     "ClaimTransition",
     "Enterprise",

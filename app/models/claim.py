@@ -142,5 +142,41 @@ class ClaimRecovery(CreatedAt, Base):
     costs_fen: Mapped[int] = mapped_column(BigInteger)
     returned_fen: Mapped[int] = mapped_column(BigInteger)
     returned_shares: Mapped[dict[str, int]] = mapped_column(JSON)
+    due_on: Mapped[date | None]  # XB-R1: distributed within 10 working days
     recorded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    ledger_entry_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+
+
+class ClaimClawback(CreatedAt, Base):
+    """XB-R2: compensation the bank must refund — for collection abandoned without good
+    reason (that claim's compensation) or fraud / NPL substitution (all of it)."""
+
+    __tablename__ = "claim_clawbacks"
+    __table_args__ = (
+        CheckConstraint("kind IN ('abandonment', 'fraud')", name="kind"),
+        CheckConstraint("amount_fen >= 0", name="amount"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    decided_on: Mapped[date]
+    reason: Mapped[str] = mapped_column(Text)
+    actor_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    ledger_entry_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+
+
+class ClaimReceipt(CreatedAt, Base):
+    """Money the fund received from the bank against what it owes on a claim (XB-R1
+    distributions, XB-R2 refunds): the receivable is settled by these."""
+
+    __tablename__ = "claim_receipts"
+    __table_args__ = (CheckConstraint("amount_fen > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"), index=True)
+    received_on: Mapped[date]
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    actor_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     ledger_entry_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
