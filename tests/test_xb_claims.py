@@ -150,6 +150,15 @@ def test_spec_example_4_credit_and_guaranteed_losses(api: Api, session: Session)
         )
         assert paid["status"] == "paid"
     assert balance(session, f"{POOL}:cash") == cash - 260_000_000
+    fund = api.call("2026-02-13", "regulator", "GET", "/funds/XB_POOL/capital")
+    # net value: 100,000,000 paid in less 2,600,000 compensation; loans under the fund:
+    # 54,000,000 performing + the two compensated loans' 4,000,000 still unpaid
+    assert (fund["paid_in"], fund["net_value"], fund["loans_outstanding"]) == (
+        "100000000.00",
+        "97400000.00",
+        "58000000.00",
+    )
+    assert (fund["leverage"], fund["leverage_target"]) == ("0.59", 10)  # XB-F1: below 10 ×
     assert_books_balance(session)
 
 

@@ -15,9 +15,11 @@ from app.auth.principal import Principal
 from app.claims import service as claims
 from app.claims import xinbao
 from app.db import make_engine
+from app.ledger import service as ledger
+from app.ledger.postings import credit, debit
 from app.loans import service as loans
 from app.loans.schemas import LoanFile
-from app.models import Agreement, Bank, Claim, User
+from app.models import Agreement, Bank, Claim, Fund, FundEvent, User
 from tests.claims_helpers import PDF
 from tests.factories import xb_enterprise
 
@@ -51,6 +53,25 @@ def _setup(engine: Engine) -> list[int]:
             User(
                 username="bank_xbq", role="bank", bank_code="XBQ", password_hash=admin.password_hash
             )
+        )
+        # XB-Q2 in the same race: leave 4,000,000 of capital, so the stop comes at 2,000,000
+        returned = [
+            ("LYG_CITY", 50_000_000_00),
+            ("HAIZHOU", 22_000_000_00),
+            ("KFQ", 20_000_000_00),
+            ("LIANYUN", 4_000_000_00),
+        ]
+        ledger.post(
+            s,
+            event_type="test",
+            event_id="capital",
+            idempotency_key="xbq-capital",
+            business_date=date(2026, 1, 5),
+            now=NOW,
+            legs=[
+                *(debit("XB_POOL", "contributed_capital", a, c) for c, a in returned),
+                credit("XB_POOL", "cash", sum(a for _, a in returned)),
+            ],
         )
     with Session(engine) as s:
         codes = [xb_enterprise(s).credit_code for _ in range(60)]
@@ -149,6 +170,9 @@ def test_xb_q1_parallel_committee_approvals_never_pass_the_limit(pg_engine: Engi
     with Session(pg_engine) as s:
         total = s.scalar(select(func.sum(Claim.approved_fen)).where(Claim.bank_code == "XBQ"))
         suspended = s.scalars(select(Agreement.status).where(Agreement.bank_code == "XBQ")).all()
+        stops = s.scalars(select(FundEvent.reason).where(FundEvent.action == "stop")).all()
+        pool = s.get(Fund, "XB_POOL")
     assert total == 3_000_000_00  # exactly the limit, never more
     assert outcomes == Counter({"approved:None": 3, "approved:XB-Q1": 1, "closed:XB-Q1": N - 4})
     assert suspended == ["suspended"]
+    assert len(stops) == 1 and pool is not None and pool.status == "stopped"  # XB-Q2, once

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import NotFound, Unprocessable, Violation
 from app.kit.money import format_fen
+from app.ledger import repository as repo
 from app.ledger import service as ledger
 from app.ledger.postings import account_code, credit, debit
 from app.models import Fund, FundContributor, LedgerEntry
@@ -101,4 +102,14 @@ def contribute(
         contributor=contributor,
         amount_fen=amount_fen,
         paid_to_date_fen=paid_in(session, fund_code, contributor_code, as_of=None),
+    )
+
+
+def net_value(session: Session, fund_code: str, *, as_of: date | None) -> int:
+    """The fund's net value (基金净值): its assets less its liabilities, memo accounts
+    aside — contributions less compensation plus returns and refunds (L-3)."""
+    return sum(
+        total
+        for account, total in repo.balances(session, as_of=as_of, funds={fund_code})
+        if account.type in ("asset", "liability")
     )

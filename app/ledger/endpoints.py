@@ -32,6 +32,7 @@ from app.ledger import repository as repo
 from app.ledger import schemas as s
 from app.ledger.export import export_beancount
 from app.models import Fund, FundContributor, LedgerAccount, LedgerEntry
+from app.programs.xinbao.policy import LEVERAGE_TARGET as XB_LEVERAGE_TARGET
 
 router = APIRouter(route_class=TransactionalRoute)
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -311,7 +312,9 @@ def contribute(
     tags=["reference"],
     summary="Committed and paid-in capital per contributor 出资情况 (XB-F0)",
 )
-def fund_capital(session: SessionDep, _: Reader, code: str, as_of: AsOf = None) -> s.FundCapitalOut:
+def fund_capital(
+    request: Request, session: SessionDep, _: Reader, code: str, as_of: AsOf = None
+) -> s.FundCapitalOut:
     if session.get(Fund, code) is None:
         raise NotFound(f"fund {code!r} not found")
     contributors = session.scalars(
@@ -332,10 +335,27 @@ def fund_capital(session: SessionDep, _: Reader, code: str, as_of: AsOf = None) 
                 unpaid=c.committed_fen - paid,
             )
         )
+    net = capital.net_value(session, code, as_of=as_of)
+    loans = leverage = target = None
+    fund = session.get(Fund, code)
+    if fund is not None and fund.program == "XB" and fund.kind == "pool":
+        from app.evaluations.service import bank_ratios
+        from app.programs.sukedai.policy import QUARTER_END
+
+        on = as_of or get_clock(request).today()
+        loans = sum(r.outstanding_fen for r in bank_ratios(session, "XB", on, QUARTER_END).values())
+        target = XB_LEVERAGE_TARGET
+        if net > 0:
+            hundredths = loans * 100 // net
+            leverage = f"{hundredths // 100}.{hundredths % 100:02d}"
     return s.FundCapitalOut(
         fund_code=code,
         as_of=as_of,
         committed=sum(r.committed for r in rows),
         paid_in=sum(r.paid_in for r in rows),
         contributors=rows,
+        net_value=net,
+        loans_outstanding=loans,
+        leverage=leverage,
+        leverage_target=target,
     )

@@ -142,3 +142,11 @@ class FundCapitalOut(BaseModel):
     committed: Yuan
     paid_in: Yuan
     contributors: list[CapitalOut]
+    net_value: Yuan = Field(description="基金净值: assets less liabilities in the fund's book")
+    loans_outstanding: Yuan | None = Field(
+        None, description="XB pool: principal outstanding on loans under the fund (XB-F1)"
+    )
+    leverage: str | None = Field(
+        None, description="放大倍数: loans outstanding ÷ net value, 2 decimals (XB-F1)"
+    )
+    leverage_target: int | None = Field(None, description="XB-F1: at least 10 ×")

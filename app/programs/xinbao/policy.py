@@ -76,3 +76,5 @@ class LimitPolicy:
 
 
 LIMITS = LimitPolicy()
+
+LEVERAGE_TARGET = 10  # XB-F1: loans under the fund ≥ 10 × its net value (reported)
