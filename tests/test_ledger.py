@@ -474,6 +474,8 @@ def test_api_contribution_capital_and_entries(client: TestClient, auth) -> None:
         "YUNTAI": "600000.00",
     }
 
+    cash = "/api/v1/ledger/accounts/XB_POOL:cash"
+    before = parse_yuan(client.get(cash, headers=auth("fund_xb")).json()["closing_balance"])
     r = client.post(
         "/api/v1/funds/XB_POOL/contributions",
         headers=auth("admin"),
@@ -505,9 +507,9 @@ def test_api_contribution_capital_and_entries(client: TestClient, auth) -> None:
         ("XB_POOL:cash", "debit", "600000.00"),
         ("XB_POOL:contributed_capital:XUWEI", "credit", "-600000.00"),
     ]
-    stmt = client.get("/api/v1/ledger/accounts/XB_POOL:cash", headers=auth("fund_xb")).json()
-    assert stmt["closing_balance"] == "100600000.00"
-    assert stmt["lines"][-1]["running_balance"] == "100600000.00"
+    stmt = client.get(cash, headers=auth("fund_xb")).json()
+    assert parse_yuan(stmt["closing_balance"]) == before + 600_000_00
+    assert stmt["lines"][-1]["running_balance"] == stmt["closing_balance"]
 
 
 def test_api_scopes_books_to_the_fund_manager(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
@@ -539,8 +541,11 @@ def test_api_entries_filters_and_pages(client: TestClient, auth) -> None:  # typ
         if not cursor:
             break
     assert seqs == sorted(seqs) and len(seqs) == len(set(seqs)) >= 12
-    only = client.get(f"/api/v1/ledger/entries?fund_code={POOL}&until=2025-12-31", headers=h).json()
-    assert len(only["items"]) == 6
+    only = client.get(
+        f"/api/v1/ledger/entries?fund_code={POOL}&event_type=contribution&until=2025-12-31",
+        headers=h,
+    ).json()
+    assert len(only["items"]) == 6  # the XB-F0 initial capital, one entry per contributor
     reversals = [
         e
         for e in client.get("/api/v1/ledger/entries?fund_code=SKD_CITY_320500", headers=h).json()[

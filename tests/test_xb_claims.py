@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
+from app.kit.money import parse_yuan
 from app.ledger.postings import credit, debit
 from tests.claims_helpers import PDF, Api, api_fixture
 from tests.factories import xb_enterprise
@@ -22,6 +23,33 @@ POOL = "XB_POOL"
 GUARANTOR = "连云港信用融资担保有限公司"
 # Loans disbursed 2025-06-27 and due 2025-12-27 are 45 days past due on 2026-02-10.
 DISBURSED, DUE, CLAIM_DAY = "2025-06-27", "2025-12-27", "2026-02-10"
+
+
+BANK = "bank_xbt"
+
+
+@pytest.fixture(autouse=True)
+def xb_bank(session: Session) -> str:
+    """A bank of its own for these tests (the demo's 连云港农商行 has XB claims of its own),
+    cooperating with both sub-funds since 2025-06-01."""
+    from datetime import date
+
+    from app.models import Agreement
+
+    new_bank(session, "XBT", since=date(2025, 6, 1))
+    for sub_fund in ("XB_ZQCZD", "XB_KCD"):
+        session.add(
+            Agreement(
+                bank_code="XBT",
+                program="XB",
+                fund_code=sub_fund,
+                start_on=date(2025, 6, 1),
+                end_on=date(2028, 6, 1),
+                status="active",
+            )
+        )
+    session.commit()
+    return BANK
 
 
 @pytest.fixture
@@ -104,25 +132,26 @@ def base_loans(api: Api, session: Session, bank: str, count: int, principal: str
 def test_spec_example_4_credit_and_guaranteed_losses(api: Api, session: Session) -> None:
     """XB-S1: a 2,000,000.00 loss on a credit loan → fund 1,600,000.00, bank 400,000.00;
     on a guaranteed loan → fund 1,000,000.00, guarantor 800,000.00, bank 200,000.00."""
-    base_loans(api, session, "bank_lyg", 18, "3000000.00")  # 54,000,000 performing
-    cred = xb_loan(api, session, "bank_lyg", "2000000.00")
-    guar = xb_loan(api, session, "bank_lyg", "2000000.00", guaranteed=True)
+    fund_before = api.call("2026-02-13", "regulator", "GET", "/funds/XB_POOL/capital")
+    base_loans(api, session, BANK, 18, "3000000.00")  # 54,000,000 performing
+    cred = xb_loan(api, session, BANK, "2000000.00")
+    guar = xb_loan(api, session, BANK, "2000000.00", guaranteed=True)
     cash = balance(session, f"{POOL}:cash")
 
-    a = to_approval(api, "bank_lyg", cred)
+    a = to_approval(api, BANK, cred)
     assert a["shares"] == {"fund": "1600000.00", "guarantor": "0.00", "bank": "400000.00"}
     assert (a["status"], a["approved"], a["capped_by"]) == ("approved", "1600000.00", None)
-    b = to_approval(api, "bank_lyg", guar)
+    b = to_approval(api, BANK, guar)
     assert b["shares"] == {"fund": "1000000.00", "guarantor": "800000.00", "bank": "200000.00"}
     assert b["approved"] == "1000000.00"
     approval = b["history"][-1]["ledger_entry_ids"][0]
     assert legs_of(session, approval) == {
-        (POOL, "compensation_expense", 100_000_000, "LYG_RCB"),
-        (POOL, "payable_bank", -100_000_000, "LYG_RCB"),
-        (POOL, "guarantor_obligation_memo", 80_000_000, "LYG_RCB"),
-        (POOL, "guarantor_obligation_contra", -80_000_000, "LYG_RCB"),
-        (POOL, "exposure_contra", 100_000_000, "LYG_RCB"),
-        (POOL, "exposure_memo", -100_000_000, "LYG_RCB"),
+        (POOL, "compensation_expense", 100_000_000, "XBT"),
+        (POOL, "payable_bank", -100_000_000, "XBT"),
+        (POOL, "guarantor_obligation_memo", 80_000_000, "XBT"),
+        (POOL, "guarantor_obligation_contra", -80_000_000, "XBT"),
+        (POOL, "exposure_contra", 100_000_000, "XBT"),
+        (POOL, "exposure_memo", -100_000_000, "XBT"),
     }
     # limit: 5 % of 58,000,000 = 2,900,000; 2,600,000 used is past the 50 % warning
     assert b["cap"]["annual_limit"] == "2900000.00" and b["cap"]["warning"] is True
@@ -151,14 +180,14 @@ def test_spec_example_4_credit_and_guaranteed_losses(api: Api, session: Session)
         assert paid["status"] == "paid"
     assert balance(session, f"{POOL}:cash") == cash - 260_000_000
     fund = api.call("2026-02-13", "regulator", "GET", "/funds/XB_POOL/capital")
-    # net value: 100,000,000 paid in less 2,600,000 compensation; loans under the fund:
-    # 54,000,000 performing + the two compensated loans' 4,000,000 still unpaid
-    assert (fund["paid_in"], fund["net_value"], fund["loans_outstanding"]) == (
-        "100000000.00",
-        "97400000.00",
-        "58000000.00",
-    )
-    assert (fund["leverage"], fund["leverage_target"]) == ("0.59", 10)  # XB-F1: below 10 ×
+    # net value falls by the 2,600,000 paid; loans under the fund grow by 54,000,000
+    # performing + the two compensated loans' 4,000,000 still unpaid (XB-F1)
+    assert parse_yuan(fund["net_value"]) == parse_yuan(fund_before["net_value"]) - 260_000_000
+    loans = parse_yuan(fund["loans_outstanding"])
+    assert loans == parse_yuan(fund_before["loans_outstanding"]) + 58_000_000_00
+    hundredths = loans * 100 // parse_yuan(fund["net_value"])
+    assert fund["leverage"] == f"{hundredths // 100}.{hundredths % 100:02d}"
+    assert fund["leverage_target"] == 10
     assert_books_balance(session)
 
 
@@ -252,51 +281,51 @@ def _xb_agreement(session: Session, bank: str) -> None:
 
 # --- XB-C1 -----------------------------------------------------------------------------
 def test_xb_c1_45_days_lawsuit_and_documents(api: Api, session: Session) -> None:
-    loan = xb_loan(api, session, "bank_lyg", "1000000.00")
-    early = xb_claim(api, "bank_lyg", loan, "2026-02-09", expect=422)  # 44 days
+    loan = xb_loan(api, session, BANK, "1000000.00")
+    early = xb_claim(api, BANK, loan, "2026-02-09", expect=422)  # 44 days
     assert early["code"] == "not_yet_claimable" and early["errors"][0]["rule"] == "XB-C1"
-    no_suit = api.call(CLAIM_DAY, "bank_lyg", "POST", "/claims", 422, json={"loan_id": loan})
+    no_suit = api.call(CLAIM_DAY, BANK, "POST", "/claims", 422, json={"loan_id": loan})
     assert [e["code"] for e in no_suit["errors"]] == ["lawsuit_required", "lawsuit_required"]
-    c = xb_claim(api, "bank_lyg", loan)  # 45 days
+    c = xb_claim(api, BANK, loan)  # 45 days
     assert (c["days_past_due"], c["requested"], c["next_step"]["stage"]) == (
         45,
         "800000.00",
         "manager_review",
     )
-    api.upload("bank_lyg", c["id"], CLAIM_DAY)  # the application only
+    api.upload(BANK, c["id"], CLAIM_DAY)  # the application only
     missing = review(api, c["id"], "2026-02-11", expect=422)
     assert {e["msg"] for e in missing["errors"]} == {
         "the collection plan document is missing",
         "the due diligence document is missing",
     }
-    late = xb_loan(api, session, "bank_lyg", "1000000.00", filed_on="2025-07-14")
-    refused = xb_claim(api, "bank_lyg", late, expect=422)
+    late = xb_loan(api, session, BANK, "1000000.00", filed_on="2025-07-14")
+    refused = xb_claim(api, BANK, late, expect=422)
     assert refused["code"] == "not_compensable" and refused["errors"][0]["rule"] == "XB-N7"
 
 
 def test_xb_c2_opinion_deadline_across_spring_festival(api: Api, session: Session) -> None:
     """Filed 2026-02-10: the 7th working day is 2026-02-26 (the make-up Saturday 2026-02-14
     counts, the Festival does not); an opinion on 2026-02-27 is late and listed."""
-    on_time = xb_claim(api, "bank_lyg", xb_loan(api, session, "bank_lyg", "1000000.00"))
-    late = xb_claim(api, "bank_lyg", xb_loan(api, session, "bank_lyg", "1000000.00"))
+    on_time = xb_claim(api, BANK, xb_loan(api, session, BANK, "1000000.00"))
+    late = xb_claim(api, BANK, xb_loan(api, session, BANK, "1000000.00"))
     for c in (on_time, late):
         assert c["deadlines"] == {"manager_opinion": "2026-02-26"}
-        documents(api, "bank_lyg", c["id"])
-    assert api.call("2026-02-26", "regulator", "GET", "/claims/overdue") == []
+        documents(api, BANK, c["id"])
+    assert api.call("2026-02-26", BANK, "GET", "/claims/overdue") == []
     review(api, on_time["id"], "2026-02-26")
-    overdue = api.call("2026-02-27", "fund_xb", "GET", "/claims/overdue")
+    overdue = api.call("2026-02-27", BANK, "GET", "/claims/overdue")
     assert [(x["claim_id"], x["stage"], x["days_overdue"]) for x in overdue] == [
         (late["id"], "manager_review", 1)
     ]
     done = review(api, late["id"], "2026-02-27")
     assert "after the deadline 2026-02-26" in done["history"][-1]["comment"]
-    assert api.call("2026-02-27", "fund_xb", "GET", "/claims/overdue") == []
+    assert api.call("2026-02-27", BANK, "GET", "/claims/overdue") == []
 
 
 @pytest.mark.parametrize("finding", [f"XB-N{i}" for i in range(1, 10)])
 def test_every_xb_n_finding_means_no_compensation(api: Api, session: Session, finding: str) -> None:
-    c = xb_claim(api, "bank_lyg", xb_loan(api, session, "bank_lyg", "1000000.00"))
-    documents(api, "bank_lyg", c["id"])
+    c = xb_claim(api, BANK, xb_loan(api, session, BANK, "1000000.00"))
+    documents(api, BANK, c["id"])
     bad = review(api, c["id"], "2026-02-11", expect=422, findings=[finding])
     assert bad["code"] == "findings_bar_compensation" and bad["errors"][0]["rule"] == finding
     r = review(api, c["id"], "2026-02-11", decision="reject", findings=[finding])
@@ -305,7 +334,7 @@ def test_every_xb_n_finding_means_no_compensation(api: Api, session: Session, fi
     assert refused["errors"][0]["rule"] == finding
     rejected = decide(api, c["id"], "2026-02-12", decision="reject", comment=f"{finding} 不予补偿")
     assert rejected["status"] == "rejected"
-    loan = api.call("2026-02-12", "bank_lyg", "GET", f"/loans/{c['loan_id']}")
+    loan = api.call("2026-02-12", BANK, "GET", f"/loans/{c['loan_id']}")
     assert loan["status"] == "active"
 
 
@@ -329,12 +358,12 @@ def test_xb_q2_fund_stops_at_half_its_capital_until_the_committee_resumes(
         ],
     )
     session.commit()
-    base_loans(api, session, "bank_lyg", 10, "3000000.00")
-    loan = xb_loan(api, session, "bank_lyg", "1250000.00")  # fund share 1,000,000.00
-    c = to_approval(api, "bank_lyg", loan)
+    base_loans(api, session, BANK, 10, "3000000.00")
+    loan = xb_loan(api, session, BANK, "1250000.00")  # fund share 1,000,000.00
+    c = to_approval(api, BANK, loan)
     assert c["cap"]["fund_stopped"] is True and "XB-Q2" in c["history"][-1]["comment"]
     refused = api.file_loan(
-        "bank_lyg",
+        BANK,
         xb_enterprise(session).credit_code,
         "1.00",
         "2026-02-12",
@@ -353,7 +382,7 @@ def test_xb_q2_fund_stops_at_half_its_capital_until_the_committee_resumes(
         json={"reason": "落实措施，风险可控"},
     )
     api.file_loan(
-        "bank_lyg",
+        BANK,
         xb_enterprise(session).credit_code,
         "1.00",
         "2026-02-13",
@@ -365,8 +394,8 @@ def test_xb_q2_fund_stops_at_half_its_capital_until_the_committee_resumes(
 
 # --- XB-R1, XB-R2 -------------------------------------------------------------------------
 def _paid_claim(api: Api, session: Session, principal: str = "1000000.00") -> Any:
-    loan = xb_loan(api, session, "bank_lyg", principal)
-    c = to_approval(api, "bank_lyg", loan)
+    loan = xb_loan(api, session, BANK, principal)
+    c = to_approval(api, BANK, loan)
     return api.call(
         "2026-02-13",
         "fund_xb_pay",
@@ -380,11 +409,11 @@ def _paid_claim(api: Api, session: Session, principal: str = "1000000.00") -> An
 def test_xb_r1_collections_are_due_within_10_working_days_until_received(
     api: Api, session: Session
 ) -> None:
-    base_loans(api, session, "bank_lyg", 10, "3000000.00")
+    base_loans(api, session, BANK, 10, "3000000.00")
     c = _paid_claim(api, session)  # 800,000.00 paid on a 1,000,000.00 loss
     r = api.call(
         "2026-03-02",
-        "bank_lyg",
+        BANK,
         "POST",
         f"/claims/{c['id']}/recoveries",
         201,
@@ -397,13 +426,13 @@ def test_xb_r1_collections_are_due_within_10_working_days_until_received(
         "2026-03-16",
     )
     assert legs_of(session, r["ledger_entry_ids"][0]) == {
-        (POOL, "receivable_bank", 36_000_000, "LYG_RCB"),
-        (POOL, "recovery_income", -36_000_000, "LYG_RCB"),
+        (POOL, "receivable_bank", 36_000_000, "XBT"),
+        (POOL, "recovery_income", -36_000_000, "XBT"),
     }
     view = api.call("2026-03-16", "fund_xb", "GET", f"/claims/{c['id']}")
     assert view["receivable"] == "360000.00"
-    assert api.call("2026-03-16", "fund_xb", "GET", "/claims/overdue") == []
-    late = api.call("2026-03-17", "fund_xb", "GET", "/claims/overdue")
+    assert api.call("2026-03-16", BANK, "GET", "/claims/overdue") == []
+    late = api.call("2026-03-17", BANK, "GET", "/claims/overdue")
     assert [(x["claim_id"], x["stage"], x["deadline"]) for x in late] == [
         (c["id"], "recovery_distribution", "2026-03-16")
     ]
@@ -427,16 +456,16 @@ def test_xb_r1_collections_are_due_within_10_working_days_until_received(
     )
     assert got["receivable_after"] == "0.00"
     assert balance(session, f"{POOL}:cash") == cash + 36_000_000
-    assert api.call("2026-03-17", "fund_xb", "GET", "/claims/overdue") == []
+    assert api.call("2026-03-17", BANK, "GET", "/claims/overdue") == []
     assert_books_balance(session)
 
 
 def test_xb_r2_abandonment_refunds_what_was_not_returned(api: Api, session: Session) -> None:
-    base_loans(api, session, "bank_lyg", 10, "3000000.00")
+    base_loans(api, session, BANK, 10, "3000000.00")
     c = _paid_claim(api, session)
     api.call(
         "2026-03-02",
-        "bank_lyg",
+        BANK,
         "POST",
         f"/claims/{c['id']}/recoveries",
         201,
@@ -444,7 +473,7 @@ def test_xb_r2_abandonment_refunds_what_was_not_returned(api: Api, session: Sess
     )  # 360,000 returned
     api.call(
         "2026-03-05",
-        "bank_lyg",
+        BANK,
         "POST",
         f"/claims/{c['id']}/abandonment",
         403,
@@ -460,8 +489,8 @@ def test_xb_r2_abandonment_refunds_what_was_not_returned(api: Api, session: Sess
     )
     assert (refund["kind"], refund["amount"]) == ("abandonment", "440000.00")
     assert legs_of(session, refund["ledger_entry_ids"][0]) == {
-        (POOL, "receivable_bank", 44_000_000, "LYG_RCB"),
-        (POOL, "compensation_refunds", -44_000_000, "LYG_RCB"),
+        (POOL, "receivable_bank", 44_000_000, "XBT"),
+        (POOL, "compensation_refunds", -44_000_000, "XBT"),
     }
     view = api.call("2026-03-05", "fund_xb", "GET", f"/claims/{c['id']}")
     assert (view["returned"], view["receivable"]) == ("800000.00", "800000.00")
@@ -480,7 +509,7 @@ def test_xb_r2_abandonment_refunds_what_was_not_returned(api: Api, session: Sess
 def test_xb_r2_fraud_refunds_in_full_and_terminates_the_agreements(
     api: Api, session: Session
 ) -> None:
-    base_loans(api, session, "bank_lyg", 10, "3000000.00")
+    base_loans(api, session, BANK, 10, "3000000.00")
     c = _paid_claim(api, session)
     api.call(
         "2026-03-05",
@@ -501,13 +530,13 @@ def test_xb_r2_fraud_refunds_in_full_and_terminates_the_agreements(
     assert (refund["kind"], refund["amount"]) == ("fraud", "800000.00")
     statuses = {
         a["fund_code"]: a["status"]
-        for a in api.call(
-            "2026-03-05", "regulator", "GET", "/agreements?bank_code=LYG_RCB&program=XB"
-        )["items"]
+        for a in api.call("2026-03-05", "regulator", "GET", "/agreements?bank_code=XBT&program=XB")[
+            "items"
+        ]
     }
     assert statuses == {"XB_ZQCZD": "terminated", "XB_KCD": "terminated"}
     refused = api.file_loan(
-        "bank_lyg",
+        BANK,
         xb_enterprise(session).credit_code,
         "1.00",
         "2026-03-05",
@@ -525,7 +554,7 @@ def test_clawbacks_and_receipts_are_append_only(
 ) -> None:
     from tests.test_ledger import _raw_refused
 
-    base_loans(api, session, "bank_lyg", 10, "3000000.00")
+    base_loans(api, session, BANK, 10, "3000000.00")
     c = _paid_claim(api, session)
     api.call(
         "2026-03-05",

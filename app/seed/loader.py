@@ -235,6 +235,23 @@ DEMO_ENTERPRISES += [
     )
 ]
 
+# 连云港 small enterprises for the XB demo, in the contributor districts (XB-E1)
+XB_DISTRICTS = ("320706", "320703", "320700-KFQ", "320700-XWXQ")
+DEMO_ENTERPRISES += [
+    (
+        XB_DISTRICTS[i % 4],
+        f"MA1XC{i:04d}",
+        f"连云港{['海州', '连云', '开发区', '徐圩'][i % 4]}示范企业{i}号有限公司",
+        6_000_000 + 250_000 * i,
+        20 + i,
+        0,
+        0,
+        0,
+        {},
+    )
+    for i in range(1, 25)
+]
+
 DEMO_SKD_CONTRIBUTORS: list[dict[str, Any]] = [
     {
         "fund_code": "SKD_PROV",
@@ -357,6 +374,7 @@ def seed_demo(session: Session) -> list[tuple[str, str, str]]:
     if session.scalars(select(Loan.id)).first() is None:
         _demo_loans(session)
         _demo_claims(session)
+        _demo_xb(session)
     return [(u, r, b or g or f or "-") for u, r, b, g, f in DEMO_USERS]
 
 
@@ -771,3 +789,132 @@ def _demo_claims(session: Session) -> None:
         today=date(2026, 9, 9),
         now=now,
     )
+
+
+def _demo_xb(session: Session) -> None:
+    """信保基金 at 连云港农商行: 16 performing loans (the XB-Q1 base), claims waiting for
+    the manager's review (past its deadline), for the committee (with an XB-N8 finding),
+    for payment (past its deadline), and one paid with a collection due to the fund; a
+    late-filed loan (XB-N7) and a loan under the second sub-fund."""
+    from app.auth.principal import Principal
+    from app.claims import service as claims
+    from app.claims import xinbao
+    from app.loans import service as loans
+    from app.loans.schemas import LoanFile
+
+    def who(username: str) -> Principal:
+        return Principal.of(session.scalars(select(User).where(User.username == username)).one())
+
+    bank, now = who("bank_lyg"), datetime.now(UTC)
+    codes = iter(demo_credit_code(XB_DISTRICTS[i % 4][:6], f"MA1XC{i:04d}") for i in range(1, 25))
+
+    def file(yuan: int, disbursed: date, maturity: date, filed: date, **kw: Any) -> int:
+        n = next(codes)
+        guaranteed = kw.pop("guaranteed", False)
+        loan = loans.file_loan(
+            session,
+            principal=bank,
+            today=filed,
+            now=now,
+            data=LoanFile(
+                program="XB",
+                enterprise_credit_code=n,
+                contract_no=f"LYG-XB-{n[-6:]}",
+                principal=f"{yuan}.00",
+                annual_rate_bp=330 if guaranteed else 375,
+                disbursed_on=disbursed,
+                maturity_on=maturity,
+                security="guaranteed" if guaranteed else "credit",
+                guarantor="连云港信用融资担保有限公司" if guaranteed else None,
+                fee_rate_bp=50 if guaranteed else 0,
+                controller_guarantee=True,
+                **kw,
+            ),
+        )
+        return loan.id
+
+    for _ in range(16):
+        file(3_000_000, date(2025, 6, 27), date(2027, 6, 25), date(2025, 6, 27))
+    due = date(2026, 1, 5)  # 45 days past due on 2026-02-19
+    paid = file(2_000_000, date(2025, 7, 4), due, date(2025, 7, 4))
+    to_pay = file(2_000_000, date(2025, 7, 4), due, date(2025, 7, 4), guaranteed=True)
+    finding = file(1_500_000, date(2025, 7, 4), due, date(2025, 7, 4))
+    waiting = file(1_000_000, date(2025, 7, 4), due, date(2025, 7, 4))
+    file(800_000, date(2025, 9, 1), date(2026, 9, 1), date(2025, 9, 22))  # late: XB-N7
+    file(1_000_000, date(2026, 1, 12), date(2027, 1, 12), date(2026, 1, 12), sub_fund="XB_KCD")
+
+    def claim(loan_id: int, on: date) -> int:
+        c = claims.file_claim(
+            session,
+            loan_id=loan_id,
+            lawsuit_case_no=f"(2026)苏0706民初{loan_id}号",
+            lawsuit_accepted_on=date(2026, 2, 2),
+            comment="逾期超过45天，已起诉并获受理 (demo)",
+            actor=bank,
+            today=on,
+            now=now,
+        )
+        for kind, name in (
+            ("application", "补偿申请书.pdf"),
+            ("collection_plan", "贷款催收方案.pdf"),
+            ("due_diligence", "尽职情况说明.pdf"),
+        ):
+            claims.add_document(
+                session,
+                claim_id=c.id,
+                kind=kind,
+                filename=name,
+                content_type="application/pdf",
+                content=b"%PDF-1.4\n% demo\n%%EOF\n",
+                allowed_types=["application/pdf"],
+                max_bytes=1 << 20,
+                actor=bank,
+                now=now,
+            )
+        return c.id
+
+    manager, payer, committee = who("fund_xb"), who("fund_xb_pay"), who("committee")
+    for loan_id, finding_codes in ((paid, []), (to_pay, []), (finding, ["XB-N8"])):
+        c = claim(loan_id, date(2026, 2, 24))
+        xinbao.manager_review(
+            session,
+            claim_id=c,
+            recommend_approval=not finding_codes,
+            findings=finding_codes,
+            opinion="催收记录不完整，存在放弃催收情形 (demo)" if finding_codes else "已尽职 (demo)",
+            actor=manager,
+            today=date(2026, 2, 27),
+            now=now,
+        )
+        if finding_codes:
+            continue
+        xinbao.committee_decision(
+            session,
+            claim_id=c,
+            approve=True,
+            comment="同意补偿 (demo)",
+            actor=committee,
+            today=date(2026, 3, 5),
+            now=now,
+        )
+        if loan_id == paid:
+            xinbao.payment(
+                session,
+                claim_id=c,
+                paid_on=date(2026, 3, 12),
+                comment="",
+                actor=payer,
+                today=date(2026, 3, 12),
+                now=now,
+            )
+            claims.record_recovery(
+                session,
+                claim_id=c,
+                recovered_on=date(2026, 9, 1),
+                amount_fen=600_000_00,
+                costs_fen=40_000_00,
+                actor=bank,
+                today=date(2026, 9, 1),
+                now=now,
+            )
+    claim(waiting, date(2026, 3, 2))  # the manager's opinion was due on 2026-03-11
