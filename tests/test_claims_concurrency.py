@@ -4,7 +4,6 @@ passes the 3 % cap — and reaches it exactly."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from datetime import UTC, date, datetime
 
@@ -14,11 +13,11 @@ from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
 from app.claims import service as claims
-from app.db import make_engine
 from app.loans import service as loans
 from app.loans.schemas import LoanFile
 from app.models import Agreement, Bank, Claim, LedgerAccount, LedgerLeg, User
 from tests.claims_helpers import PDF
+from tests.concurrency import race
 from tests.factories import member_enterprise
 
 N = 50  # parallel approvals
@@ -118,36 +117,23 @@ def _setup(engine: Engine) -> list[int]:
 @pytest.mark.xdist_group("pg-concurrency")
 def test_skd_q1_parallel_approvals_never_pass_the_cap(pg_engine: Engine) -> None:
     ids = _setup(pg_engine)
-    engine = make_engine(pg_engine.url.render_as_string(hide_password=False), pool_size=N)
-    with Session(engine) as s:
+    with Session(pg_engine) as s:
         province = _principal(s, "province")
-    barrier = threading.Barrier(N)
-    outcomes: Counter[str] = Counter()
-    lock = threading.Lock()
 
-    def approve(claim_id: int) -> None:
-        barrier.wait()
-        with Session(engine) as s, s.begin():
-            claim = claims.province_review(
-                s,
-                claim_id=claim_id,
-                approve=True,
-                comment="",
-                ineligible_at_grant=False,
-                actor=province,
-                today=date(2026, 6, 10),
-                now=NOW,
-            )
-            outcome = f"{claim.status}:{claim.capped_by}"
-        with lock:
-            outcomes[outcome] += 1
+    def approve(s: Session, claim_id: int) -> str:
+        claim = claims.province_review(
+            s,
+            claim_id=claim_id,
+            approve=True,
+            comment="",
+            ineligible_at_grant=False,
+            actor=province,
+            today=date(2026, 6, 10),
+            now=NOW,
+        )
+        return f"{claim.status}:{claim.capped_by}"
 
-    threads = [threading.Thread(target=approve, args=(i,)) for i in ids]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    engine.dispose()
+    outcomes = race(pg_engine, ids, approve)
 
     cap = N * 4_000_000_00 * 300 // 10_000  # 3 % of N × 4,000,000.00
     with Session(pg_engine) as s:

@@ -3,7 +3,6 @@ bank race; the bank's and the pool's row locks keep the year's total at the limi
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from datetime import UTC, date, datetime
 
@@ -14,13 +13,13 @@ from sqlalchemy.orm import Session
 from app.auth.principal import Principal
 from app.claims import service as claims
 from app.claims import xinbao
-from app.db import make_engine
 from app.ledger import service as ledger
 from app.ledger.postings import credit, debit
 from app.loans import service as loans
 from app.loans.schemas import LoanFile
 from app.models import Agreement, Bank, Claim, Fund, FundEvent, User
 from tests.claims_helpers import PDF
+from tests.concurrency import race
 from tests.factories import xb_enterprise
 
 N = 50
@@ -138,35 +137,22 @@ def _setup(engine: Engine) -> list[int]:
 @pytest.mark.xdist_group("pg-concurrency")
 def test_xb_q1_parallel_committee_approvals_never_pass_the_limit(pg_engine: Engine) -> None:
     ids = _setup(pg_engine)
-    engine = make_engine(pg_engine.url.render_as_string(hide_password=False), pool_size=N)
-    with Session(engine) as s:
+    with Session(pg_engine) as s:
         committee = _principal(s, "committee")
-    barrier = threading.Barrier(N)
-    outcomes: Counter[str] = Counter()
-    lock = threading.Lock()
 
-    def approve(claim_id: int) -> None:
-        barrier.wait()
-        with Session(engine) as s, s.begin():
-            c = xinbao.committee_decision(
-                s,
-                claim_id=claim_id,
-                approve=True,
-                comment="",
-                actor=committee,
-                today=date(2026, 2, 12),
-                now=NOW,
-            )
-            outcome = f"{c.status}:{c.capped_by}"
-        with lock:
-            outcomes[outcome] += 1
+    def approve(s: Session, claim_id: int) -> str:
+        c = xinbao.committee_decision(
+            s,
+            claim_id=claim_id,
+            approve=True,
+            comment="",
+            actor=committee,
+            today=date(2026, 2, 12),
+            now=NOW,
+        )
+        return f"{c.status}:{c.capped_by}"
 
-    threads = [threading.Thread(target=approve, args=(i,)) for i in ids]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    engine.dispose()
+    outcomes = race(pg_engine, ids, approve)
     with Session(pg_engine) as s:
         total = s.scalar(select(func.sum(Claim.approved_fen)).where(Claim.bank_code == "XBQ"))
         suspended = s.scalars(select(Agreement.status).where(Agreement.bank_code == "XBQ")).all()

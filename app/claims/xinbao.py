@@ -488,7 +488,7 @@ def overdue_steps(
                         OverdueStep(c, "recovery_distribution", r.due_on, (as_of - r.due_on).days)
                     )
                 break
-    return out
+    return sorted(out, key=lambda x: (x.deadline, x.claim.id))
 
 
 # --- after payment: XB-R1 distributions, XB-R2 refunds, receipts ----------------------

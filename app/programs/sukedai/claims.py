@@ -11,6 +11,7 @@ from fractions import Fraction
 
 from app.errors import Violation
 from app.kit.allocation import allocate
+from app.programs.common import claimable
 from app.programs.sukedai.policy import CAPS, CLAIMS, CapPolicy, ClaimPolicy, Product
 
 
@@ -37,46 +38,17 @@ class ClaimFacts:
 
 
 def check_claim(facts: ClaimFacts, policy: ClaimPolicy = CLAIMS) -> list[Violation]:
-    """Every reason the loan cannot be claimed now, each with its rule."""
-    problems: list[Violation] = []
-    if facts.loan_status != "active":
-        problems.append(
-            Violation(
-                loc=("body", "loan_id"),
-                msg=f"the loan is {facts.loan_status}; only an active loan can be claimed",
-                code="loan_not_claimable",
-                rule="SKD-C2",
-            )
-        )
-    if not facts.compensable:
-        problems.append(
-            Violation(
-                loc=("body", "loan_id"),
-                msg="the loan was not eligible when granted and gets no compensation",
-                code="not_compensable",
-                rule="SKD-S2",
-            )
-        )
-    if facts.outstanding_fen <= 0:
-        problems.append(
-            Violation(
-                loc=("body", "loan_id"),
-                msg="no principal is outstanding",
-                code="nothing_outstanding",
-                rule="SKD-C2",
-            )
-        )
-    elif facts.days_past_due < policy.min_days_past_due:
-        problems.append(
-            Violation(
-                loc=("body", "loan_id"),
-                msg=f"principal is {facts.days_past_due} days past due; a claim needs "
-                f"{policy.min_days_past_due}",
-                code="not_yet_claimable",
-                rule="SKD-C2",
-            )
-        )
-    return problems
+    """Every reason the loan cannot be claimed now (SKD-C2, SKD-S2), each with its rule."""
+    return claimable(
+        loan_status=facts.loan_status,
+        compensable=facts.compensable,
+        outstanding_fen=facts.outstanding_fen,
+        days_past_due=facts.days_past_due,
+        min_days_past_due=policy.min_days_past_due,
+        rule="SKD-C2",
+        not_compensable_rule="SKD-S2",
+        not_compensable_msg="the loan was not eligible when granted and gets no compensation",
+    )
 
 
 def add_months(day: date, months: int) -> date:

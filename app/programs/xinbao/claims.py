@@ -8,6 +8,7 @@ from datetime import date
 
 from app.errors import Violation
 from app.kit.allocation import allocate
+from app.programs.common import claimable
 from app.programs.xinbao.policy import CLAIMS, FINDINGS, LIMITS, ClaimPolicy, LimitPolicy
 
 
@@ -34,44 +35,16 @@ class ClaimFacts:
 
 
 def check_claim(f: ClaimFacts, policy: ClaimPolicy = CLAIMS) -> list[Violation]:
-    out: list[Violation] = []
-    if f.loan_status != "active":
-        out.append(
-            Violation(
-                loc=("body", "loan_id"),
-                msg=f"the loan is {f.loan_status}; only an active loan can be claimed",
-                code="loan_not_claimable",
-                rule="XB-C1",
-            )
-        )
-    if not f.compensable:
-        out.append(
-            Violation(
-                loc=("body", "loan_id"),
-                msg="the loan was filed late and is not compensable",
-                code="not_compensable",
-                rule="XB-N7",
-            )
-        )
-    if f.outstanding_fen <= 0:
-        out.append(
-            Violation(
-                loc=("body", "loan_id"),
-                msg="no principal is outstanding",
-                code="nothing_outstanding",
-                rule="XB-C1",
-            )
-        )
-    elif f.days_past_due < policy.min_days_past_due:
-        out.append(
-            Violation(
-                loc=("body", "loan_id"),
-                msg=f"principal is {f.days_past_due} days past due; a claim needs "
-                f"{policy.min_days_past_due}",
-                code="not_yet_claimable",
-                rule="XB-C1",
-            )
-        )
+    out = claimable(
+        loan_status=f.loan_status,
+        compensable=f.compensable,
+        outstanding_fen=f.outstanding_fen,
+        days_past_due=f.days_past_due,
+        min_days_past_due=policy.min_days_past_due,
+        rule="XB-C1",
+        not_compensable_rule="XB-N7",
+        not_compensable_msg="the loan was filed late and is not compensable",
+    )
     if not f.lawsuit_case_no:
         out.append(
             Violation(
