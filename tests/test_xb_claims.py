@@ -575,3 +575,58 @@ def test_clawbacks_and_receipts_are_append_only(
     for table in ("claim_clawbacks", "claim_receipts"):
         for sql in (f"UPDATE {table} SET amount_fen = 0", f"DELETE FROM {table}"):
             assert "append-only" in _raw_refused(connection, sql), sql
+
+
+def test_xb_e2_no_new_support_within_3_years_of_a_compensation(api: Api, session: Session) -> None:
+    from app.models import Enterprise, Loan
+
+    base_loans(api, session, BANK, 10, "3000000.00")
+    c = _paid_claim(api, session)  # paid on 2026-02-13
+    loan = session.get(Loan, c["loan_id"])
+    assert loan is not None
+    enterprise = session.get(Enterprise, loan.enterprise_id)
+    assert enterprise is not None
+    refused = api.file_loan(
+        BANK,
+        enterprise.credit_code,
+        "1.00",
+        "2026-03-02",
+        "2026-12-02",
+        program="XB",
+        rate=380,
+        expect=422,
+    )
+    assert {e["code"] for e in refused["errors"]} == {"compensated_within_3_years"}
+    assert refused["errors"][0]["rule"] == "XB-E2"
+
+
+def test_xb_e2_ban_ends_three_years_after_the_compensation() -> None:
+    """Pure rule (the PRC calendar in use ends in 2026): paid 2026-02-13, a loan disbursed
+    2029-02-12 is refused, one disbursed 2029-02-13 is not."""
+    from datetime import date
+
+    from app.programs.xinbao.filing import FilingFacts, check_filing
+
+    def codes_on(day: date) -> set[str]:
+        facts = FilingFacts(
+            principal_fen=100_00,
+            annual_rate_bp=380,
+            fee_rate_bp=0,
+            disbursed_on=day,
+            maturity_on=date(day.year + 1, 1, 31),
+            security="credit",
+            guarantor=None,
+            controller_guarantee=True,
+            today=day,
+            filing_deadline=day,
+            lpr_bp=300,
+            region_code="320706",
+            registered_on=date(2019, 1, 1),
+            outstanding_fen=0,
+            last_compensation_on=date(2026, 2, 13),
+            agreement_status="active",
+        )
+        return {v.code or "" for v in check_filing(facts).violations}
+
+    assert codes_on(date(2029, 2, 12)) == {"compensated_within_3_years"}
+    assert codes_on(date(2029, 2, 13)) == set()

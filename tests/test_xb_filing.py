@@ -179,3 +179,21 @@ def test_second_sub_fund_uses_its_own_ratios(api: Api, session: Session) -> None
         },
     )
     assert "sub_fund" in str(sk["errors"])
+
+
+def test_xb_e1_no_malicious_overdue_in_the_prior_two_years(api: Api, session: Session) -> None:
+    """XB-E1: a malicious overdue on 2024-03-02 bars a filing on 2026-03-01 and not one
+    on 2026-03-02 (two years later)."""
+    code = xb_enterprise(session).credit_code
+    r = api.call(
+        DISBURSED,
+        "admin",
+        "PATCH",
+        f"/enterprises/{code}",
+        200,
+        json={"last_malicious_overdue_on": "2024-03-02"},
+    )
+    assert r["last_malicious_overdue_on"] == "2024-03-02"
+    refused = xb(api, code, disbursed="2026-02-27", filed_on="2026-03-01", expect=422)
+    assert codes(refused) == {"malicious_overdue_within_2_years"}
+    xb(api, code, disbursed="2026-03-02", filed_on="2026-03-02")

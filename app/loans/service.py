@@ -42,6 +42,7 @@ XB_ENTERPRISE_FLAGS = (
     "overdue_loans_elsewhere",
     "controller_overdue_loans",
     "malicious_default_blacklist",
+    "last_malicious_overdue_on",
 )
 
 

@@ -48,4 +48,5 @@ class Enterprise(CreatedAt, Base):
     tax_credit_rating: Mapped[str | None] = mapped_column(String(1))
     env_credit_rating: Mapped[str | None] = mapped_column(String(8))
     malicious_default_blacklist: Mapped[bool] = mapped_column(default=False)
+    last_malicious_overdue_on: Mapped[date | None]  # XB-E1: none in the prior 2 years
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

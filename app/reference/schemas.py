@@ -184,6 +184,9 @@ class EnterpriseFacts(In):
     tax_credit_rating: TaxRating | None = Field(None, description="纳税信用等级")
     env_credit_rating: EnvRating | None = Field(None, description="环保信用等级")
     malicious_default_blacklist: bool = Field(False, description="恶意逃废债黑名单")
+    last_malicious_overdue_on: date | None = Field(
+        None, description="最近一次恶意逾期、欠息日期 (XB-E1: none in the prior 2 years)"
+    )
 
 
 class EnterpriseCreate(EnterpriseFacts):
@@ -213,6 +216,7 @@ class EnterprisePatch(In):
     tax_credit_rating: TaxRating | None = None
     env_credit_rating: EnvRating | None = None
     malicious_default_blacklist: bool | None = None
+    last_malicious_overdue_on: date | None = None
 
 
 class EnterpriseOut(Out):
@@ -234,5 +238,6 @@ class EnterpriseOut(Out):
     tax_credit_rating: str | None
     env_credit_rating: str | None
     malicious_default_blacklist: bool
+    last_malicious_overdue_on: date | None
     created_at: datetime
     updated_at: datetime

@@ -78,6 +78,17 @@ def check_filing(f: FilingFacts) -> FilingDecision:
                 "enterprise_credit_code",
             )
         )
+    bad_on = flags_in.get("last_malicious_overdue_on")
+    if isinstance(bad_on, date) and add_months(bad_on, 12 * FILING.clean_record_years) > f.today:
+        out.append(
+            _v(
+                "malicious_overdue_within_2_years",
+                "XB-E1",
+                f"a malicious overdue or unpaid interest on {bad_on}, within the prior "
+                f"{FILING.clean_record_years} years",
+                "enterprise_credit_code",
+            )
+        )
     if flags_in.get("overdue_loans_elsewhere") or flags_in.get("controller_overdue_loans"):
         out.append(
             _v(
