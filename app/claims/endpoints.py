@@ -615,18 +615,7 @@ def abandonment(
     claim_id: ObjectId,
     body: ClawbackIn,
 ) -> ClawbackOut:
-    clock = get_clock(request)
-    row = xinbao.clawback(
-        session,
-        claim_id=claim_id,
-        kind="abandonment",
-        reason=body.reason,
-        decided_on=body.decided_on,
-        actor=manager,
-        today=clock.today(),
-        now=clock.now(),
-    )
-    return _clawback_out(row)
+    return _clawback(request, session, manager, claim_id, body, "abandonment")
 
 
 @router.post(
@@ -644,14 +633,25 @@ def fraud_refund(
     claim_id: ObjectId,
     body: ClawbackIn,
 ) -> ClawbackOut:
+    return _clawback(request, session, committee, claim_id, body, "fraud")
+
+
+def _clawback(
+    request: Request,
+    session: Session,
+    actor: Principal,
+    claim_id: int,
+    body: ClawbackIn,
+    kind: str,
+) -> ClawbackOut:
     clock = get_clock(request)
     row = xinbao.clawback(
         session,
         claim_id=claim_id,
-        kind="fraud",
+        kind=kind,
         reason=body.reason,
         decided_on=body.decided_on,
-        actor=committee,
+        actor=actor,
         today=clock.today(),
         now=clock.now(),
     )
