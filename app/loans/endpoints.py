@@ -15,6 +15,8 @@ from app.kit.uow import TransactionalRoute
 from app.loans import repository as repo
 from app.loans import service, servicing
 from app.loans.schemas import (
+    LoanBatchIn,
+    LoanBatchOut,
     LoanFile,
     LoanOut,
     LoanRenewal,
@@ -70,6 +72,29 @@ def file_loan(
         session, data=body, principal=bank, today=clock.today(), now=clock.now()
     )
     return _views(session, [loan], clock.today())[0]
+
+
+@router.post(
+    "/loans/batch",
+    tags=["loans"],
+    summary="File up to 10,000 loans at once 批量备案",
+    description="Each item is checked exactly like `POST /loans`, in order; the answer lists "
+    "every item as accepted (with its loan id) or refused (with every failed rule). "
+    "Accepted items are committed together; a refused item writes nothing. Send an "
+    "`Idempotency-Key`: a retried batch returns the first answer.",
+)
+def file_batch(
+    request: Request,
+    session: SessionDep,
+    bank: Annotated[Principal, Depends(require_roles("bank"))],
+    body: LoanBatchIn,
+) -> LoanBatchOut:
+    clock = get_clock(request)
+    results = service.file_batch(
+        session, items=body.items, principal=bank, today=clock.today(), now=clock.now()
+    )
+    accepted = sum(1 for r in results if r.status == "accepted")
+    return LoanBatchOut(accepted=accepted, refused=len(results) - accepted, results=results)
 
 
 @router.get(

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -123,3 +123,39 @@ class QuotaOut(BaseModel):
     amount: Yuan
     used: Yuan = Field(description="principal filed with a disbursement in this year")
     remaining: Yuan
+
+
+class LoanBatchIn(In):
+    """Up to 10,000 filings, each checked exactly like `POST /loans`."""
+
+    items: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=10_000,
+        description="each item is a loan filing with the fields of POST /loans (LoanFile)",
+        json_schema_extra={"items": {"$ref": "#/components/schemas/LoanFile"}},
+    )
+
+
+class BatchItemError(BaseModel):
+    loc: list[str | int]
+    msg: str
+    code: str | None = None
+    rule: str | None = None
+
+
+class BatchItemResult(BaseModel):
+    index: int = Field(description="position of the item in the request")
+    contract_no: str | None
+    status: Literal["accepted", "refused"]
+    loan_id: int | None = None
+    filing_deadline: date | None = None
+    compensable: bool | None = None
+    flags: list[str] = Field(default_factory=list)
+    code: str | None = Field(None, description="the refusal's code (as POST /loans would answer)")
+    errors: list[BatchItemError] = Field(default_factory=list)
+
+
+class LoanBatchOut(BaseModel):
+    accepted: int
+    refused: int
+    results: list[BatchItemResult]

@@ -5,11 +5,13 @@ funds' guarantee exposure to the ledger's memo accounts."""
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
-from app.errors import Conflict, Forbidden, Unprocessable, Violation
+from app.errors import AppError, Conflict, Forbidden, Unprocessable, Violation
 from app.kit.allocation import allocate
 from app.kit.calendar import add_working_days
 from app.ledger import service as ledger
@@ -17,7 +19,7 @@ from app.ledger.postings import credit, debit
 from app.library import repository as library_repo
 from app.library import service as library
 from app.loans import repository as repo
-from app.loans.schemas import LoanFile
+from app.loans.schemas import BatchItemError, BatchItemResult, LoanFile
 from app.models import Enterprise, Fund, Loan, ProgramQuota
 from app.programs.base import get_program
 from app.programs.sukedai.filing import FilingFacts, check_filing
@@ -348,3 +350,76 @@ def set_quota(
         quota.amount_fen, quota.set_by_id = amount_fen, actor.user_id
     session.flush()
     return quota
+
+
+def file_batch(
+    session: Session,
+    *,
+    items: list[dict[str, Any]],
+    principal: Principal,
+    today: date,
+    now: datetime,
+) -> list[BatchItemResult]:
+    """Every item through the same checks as a single filing, in order, each in its own
+    savepoint: a refused item leaves nothing behind, accepted ones are committed together
+    with the request (and see each other: SKD-F3, F6 and XB-P1 apply across the batch)."""
+    results = []
+    for index, raw in enumerate(items):
+        contract = raw.get("contract_no") if isinstance(raw, dict) else None
+        contract_no = contract if isinstance(contract, str) else None
+        try:
+            data = LoanFile.model_validate(raw)
+        except ValidationError as exc:
+            results.append(
+                BatchItemResult(
+                    index=index,
+                    contract_no=contract_no,
+                    status="refused",
+                    code="validation_error",
+                    errors=[
+                        BatchItemError(
+                            loc=["items", index, *[str(p) for p in e["loc"]]],
+                            msg=str(e["msg"]).removeprefix("Value error, "),
+                        )
+                        for e in exc.errors()
+                    ],
+                )
+            )
+            continue
+        savepoint = session.begin_nested()
+        try:
+            loan = file_loan(session, data=data, principal=principal, today=today, now=now)
+            savepoint.commit()
+        except AppError as exc:
+            savepoint.rollback()
+            results.append(
+                BatchItemResult(
+                    index=index,
+                    contract_no=data.contract_no,
+                    status="refused",
+                    code=exc.code,
+                    errors=[
+                        BatchItemError(
+                            loc=["items", index, *[str(p) for p in v.loc[1:]]],
+                            msg=v.msg,
+                            code=v.code,
+                            rule=v.rule,
+                        )
+                        for v in exc.errors
+                    ]
+                    or [BatchItemError(loc=["items", index], msg=exc.detail, code=exc.code)],
+                )
+            )
+            continue
+        results.append(
+            BatchItemResult(
+                index=index,
+                contract_no=loan.contract_no,
+                status="accepted",
+                loan_id=loan.id,
+                filing_deadline=loan.filing_deadline,
+                compensable=loan.compensable,
+                flags=list(loan.flags),
+            )
+        )
+    return results

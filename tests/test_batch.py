@@ -1,0 +1,102 @@
+"""POST /loans/batch: each item checked like POST /loans; accepted items committed
+together, refused ones write nothing; idempotent as a whole."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.models import LedgerEntry, Loan
+from tests.factories import member_enterprise, xb_enterprise
+
+
+def _skd(code: str, contract: str, **over: Any) -> dict[str, Any]:
+    return {
+        "program": "SKD",
+        "enterprise_credit_code": code,
+        "contract_no": contract,
+        "principal": "1000000.00",
+        "annual_rate_bp": 340,
+        "disbursed_on": "2026-03-27",
+        "maturity_on": "2027-03-27",
+        "security": "credit",
+        "controller_guarantee": True,
+        **over,
+    }
+
+
+def _count(session: Session, model: Any) -> int:
+    return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_batch_results_per_item_and_only_accepted_items_written(
+    client: TestClient,
+    auth,
+    session: Session,  # type: ignore[no-untyped-def]
+) -> None:
+    a, b = member_enterprise(session).credit_code, member_enterprise(session).credit_code
+    x = xb_enterprise(session).credit_code
+    loans, entries = _count(session, Loan), _count(session, LedgerEntry)
+    items = [
+        _skd(a, "B-1"),
+        _skd(b, "B-2", annual_rate_bp=351, principal="5000000.01"),  # two rules broken
+        _skd(a, "B-3"),  # SKD-F3 across the batch: item 0 took the enterprise
+        {"program": "SKD", "contract_no": "B-4", "principal": "12.345"},  # malformed
+        {**_skd(x, "B-5"), "program": "XB", "annual_rate_bp": 380},
+        _skd(b, "B-1"),  # the contract number item 0 used
+    ]
+    r = client.post("/api/v1/loans/batch", headers=auth("bank_jsb"), json={"items": items})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["accepted"], body["refused"]) == (2, 4)
+    res = body["results"]
+    assert [x["status"] for x in res] == [
+        "accepted",
+        "refused",
+        "refused",
+        "refused",
+        "accepted",
+        "refused",
+    ]
+    assert {e["code"] for e in res[1]["errors"]} == {"rate_above_cap", "principal_above_max"}
+    assert res[1]["errors"][0]["loc"][:2] == ["items", 1]
+    assert res[2]["code"] == "enterprise_has_active_loan"
+    assert res[3]["code"] == "validation_error" and res[3]["contract_no"] == "B-4"
+    assert {tuple(e["loc"][2:]) for e in res[3]["errors"]} >= {
+        ("principal",),
+        ("enterprise_credit_code",),
+    }
+    assert res[5]["code"] == "already_exists"
+    assert _count(session, Loan) == loans + 2  # refused items left nothing
+    assert _count(session, LedgerEntry) == entries + 2  # one exposure entry per loan
+    view = client.get(f"/api/v1/loans/{res[4]['loan_id']}", headers=auth("bank_jsb")).json()
+    assert (view["program"], view["contract_no"]) == ("XB", "B-5")
+
+
+def test_batch_is_idempotent_as_a_whole(client: TestClient, auth, session: Session) -> None:  # type: ignore[no-untyped-def]
+    items = [_skd(member_enterprise(session).credit_code, f"I-{i}") for i in range(1)]
+    items.append(_skd(member_enterprise(session).credit_code, "I-1"))
+    h = {**auth("bank_jsb"), "Idempotency-Key": "batch-1"}
+    first = client.post("/api/v1/loans/batch", headers=h, json={"items": items})
+    loans = _count(session, Loan)
+    again = client.post("/api/v1/loans/batch", headers=h, json={"items": items})
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
+    assert _count(session, Loan) == loans
+    other = client.post("/api/v1/loans/batch", headers=h, json={"items": items[:1]})
+    assert other.status_code == 409
+
+
+def test_batch_limits_and_roles(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
+    empty = client.post("/api/v1/loans/batch", headers=auth("bank_jsb"), json={"items": []})
+    assert empty.status_code == 422
+    many = client.post(
+        "/api/v1/loans/batch", headers=auth("bank_jsb"), json={"items": [{}] * 10_001}
+    )
+    assert many.status_code == 422 and "items" in many.text
+    assert (
+        client.post("/api/v1/loans/batch", headers=auth("province"), json={"items": [{}]})
+    ).status_code == 403
