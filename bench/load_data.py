@@ -1,0 +1,289 @@
+"""Realistic reference data for the load harness, in a fresh PostgreSQL database.
+
+    .venv/bin/python bench/load_data.py [--admin-url URL] [--db ledger_load]
+        [--enterprises 100000] [--banks 30] [--claims 1000]
+
+Creates the database, migrates it, loads the demo (users, funds, LPR), then adds: an SKD
+city fund with capital for each of Jiangsu's 13 cities, `--banks` banks each with an SKD
+agreement in every city (since 2025-01-01) and a user `load_bankNN`, a city reviewer per
+city, `--enterprises` SKD1 enterprises spread over the cities and admitted to the library
+(written with COPY), a large 2026 quota, and `--claims` overdue loans whose claims passed
+the city review and wait for the province (spread over the banks), for the approval
+scenario. Prints a JSON summary the driver reads."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import psycopg
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.auth.passwords import hash_password  # noqa: E402
+from app.auth.principal import Principal  # noqa: E402
+from app.claims import service as claims  # noqa: E402
+from app.cli import migrate  # noqa: E402
+from app.db import make_engine, normalize_url  # noqa: E402
+from app.ledger import capital  # noqa: E402
+from app.loans import service as loans  # noqa: E402
+from app.loans.schemas import LoanFile  # noqa: E402
+from app.models import (  # noqa: E402
+    Agreement,
+    Bank,
+    Fund,
+    FundContributor,
+    ProgramQuota,
+    User,
+)
+from app.seed.loader import DEMO_PASSWORD, demo_credit_code, seed_demo  # noqa: E402
+
+CITIES = [f"32{n:02d}00" for n in range(1, 14)]
+NOW = datetime(2026, 3, 31, tzinfo=UTC)
+PDF = b"%PDF-1.4\n% load\n%%EOF\n"
+
+
+def enterprise_code(i: int) -> str:
+    return demo_credit_code(CITIES[i % 13], f"LD{i:07d}")
+
+
+def fresh_database(admin_url: str, name: str) -> str:
+    eng = create_engine(normalize_url(admin_url), isolation_level="AUTOCOMMIT")
+    with eng.connect() as c:
+        c.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        c.execute(text(f"CREATE DATABASE {name}"))
+    eng.dispose()
+    return make_url(normalize_url(admin_url)).set(database=name).render_as_string(False)
+
+
+def reference(session: Session, banks: int) -> None:
+    admin = session.scalars(select(User).where(User.username == "admin")).one()
+    pw = hash_password(DEMO_PASSWORD)
+    for city in CITIES:
+        code = f"SKD_CITY_{city}"
+        if session.get(Fund, code) is None:
+            session.add(
+                Fund(
+                    code=code,
+                    name=f"苏科贷市级资金 {city}",
+                    program="SKD",
+                    kind="city",
+                    region_code=city,
+                    params={},
+                )
+            )
+            session.add(
+                FundContributor(
+                    fund_code=code,
+                    code=f"FIN_{city}",
+                    name=f"财政 {city}",
+                    region_code=city,
+                    committed_fen=100_000_000_00,
+                )
+            )
+        if (
+            session.scalars(select(User).where(User.username == f"load_city_{city}")).first()
+            is None
+        ):
+            session.add(
+                User(
+                    username=f"load_city_{city}",
+                    role="city_reviewer",
+                    region_code=city,
+                    password_hash=pw,
+                )
+            )
+    session.flush()
+    for city in CITIES:
+        code = f"SKD_CITY_{city}"
+        contributor = session.scalars(
+            select(FundContributor).where(FundContributor.fund_code == code)
+        ).first()
+        assert contributor is not None
+        if capital.paid_in(session, code, contributor.code, as_of=None) == 0:
+            capital.contribute(
+                session,
+                fund_code=code,
+                contributor_code=contributor.code,
+                amount_fen=50_000_000_00,
+                paid_on=date(2025, 1, 6),
+                now=NOW,
+                actor_id=admin.id,
+            )
+    for b in range(1, banks + 1):
+        bank = f"LOAD{b:02d}"
+        session.add(Bank(code=bank, name=f"压测银行{b:02d}", unit_level="provincial_branch"))
+        session.flush()
+        for city in CITIES:
+            session.add(
+                Agreement(
+                    bank_code=bank,
+                    program="SKD",
+                    fund_code=f"SKD_CITY_{city}",
+                    region_code=city,
+                    start_on=date(2025, 1, 1),
+                    end_on=date(2028, 1, 1),
+                    status="active",
+                )
+            )
+        session.add(
+            User(username=f"load_bank{b:02d}", role="bank", bank_code=bank, password_hash=pw)
+        )
+    quota = session.scalars(select(ProgramQuota).where(ProgramQuota.year == 2026)).first()
+    if quota is not None:
+        quota.amount_fen = 10**15
+
+
+def enterprises(url: str, count: int, actor_id: int) -> None:
+    """COPY: the enterprises and their library admissions (SKD-E1)."""
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as conn:
+        with conn.cursor() as cur:
+            with cur.copy(
+                "COPY enterprises (credit_code, name, region_code, independent_legal_person,"
+                " registered_on, prior_year_revenue_fen, employees, rd_staff_share_bp,"
+                " rd_spend_share_bp, ip_count, dishonest_debtor, controller_dishonest_debtor,"
+                " overdue_loans_elsewhere, controller_overdue_loans,"
+                " malicious_default_blacklist, updated_at, created_at) FROM STDIN"
+            ) as cp:
+                for i in range(count):
+                    cp.write_row(
+                        (
+                            enterprise_code(i),
+                            f"压测科技{i}号有限公司",
+                            CITIES[i % 13],
+                            True,
+                            date(2018, 1, 1),
+                            15_000_000_00,
+                            60,
+                            2000,
+                            600,
+                            3,
+                            False,
+                            False,
+                            False,
+                            False,
+                            False,
+                            NOW,
+                            NOW,
+                        )
+                    )
+            cur.execute(
+                "INSERT INTO library_events (enterprise_id, program, action, effective_on,"
+                " comment, criteria, actor_id, at) SELECT id, 'SKD', 'admitted', '2025-02-01',"
+                " 'load', '[]', %s, now() FROM enterprises WHERE credit_code LIKE '91______LD%%'",
+                (actor_id,),
+            )
+        conn.commit()
+
+
+def waiting_claims(session: Session, banks: int, count: int, offset: int) -> int:
+    """Overdue loans whose claims wait for the province review."""
+    made = 0
+    for i in range(count):
+        b = i % banks + 1
+        city = CITIES[(offset + i) % 13]
+        bank = Principal.of(
+            session.scalars(select(User).where(User.username == f"load_bank{b:02d}")).one()
+        )
+        reviewer = Principal.of(
+            session.scalars(select(User).where(User.username == f"load_city_{city}")).one()
+        )
+        loan = loans.file_loan(
+            session,
+            principal=bank,
+            today=date(2025, 3, 3),
+            now=NOW,
+            data=LoanFile(
+                program="SKD",
+                enterprise_credit_code=enterprise_code(offset + i),
+                contract_no=f"LOAD-CLAIM-{i}",
+                principal="1000000.00",
+                annual_rate_bp=340,
+                disbursed_on=date(2025, 3, 3),
+                maturity_on=date(2025, 12, 3),
+                security="credit",
+                controller_guarantee=True,
+            ),
+        )
+        c = claims.file_claim(
+            session,
+            loan_id=loan.id,
+            lawsuit_case_no=None,
+            lawsuit_accepted_on=None,
+            comment="",
+            actor=bank,
+            today=date(2026, 3, 20),
+            now=NOW,
+        )
+        claims.add_document(
+            session,
+            claim_id=c.id,
+            kind="application",
+            filename="a.pdf",
+            content_type="application/pdf",
+            content=PDF,
+            allowed_types=["application/pdf"],
+            max_bytes=1 << 20,
+            actor=bank,
+            now=NOW,
+        )
+        claims.city_review(
+            session,
+            claim_id=c.id,
+            approve=True,
+            comment="",
+            ineligible_at_grant=False,
+            actor=reviewer,
+            today=date(2026, 3, 23),
+            now=NOW,
+        )
+        made += 1
+        if made % 200 == 0:
+            session.commit()
+    return made
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    p.add_argument("--db", default="ledger_load")
+    p.add_argument("--enterprises", type=int, default=100_000)
+    p.add_argument("--banks", type=int, default=30)
+    p.add_argument("--claims", type=int, default=1_000)
+    a = p.parse_args()
+    t0 = time.perf_counter()
+    url = fresh_database(a.admin_url, a.db)
+    migrate(url)
+    engine = make_engine(url)
+    with Session(engine) as s, s.begin():
+        seed_demo(s)
+        reference(s, a.banks)
+        admin_id = s.scalars(select(User.id).where(User.username == "admin")).one()
+    enterprises(url, a.enterprises, admin_id)
+    with Session(engine) as s:
+        made = waiting_claims(s, a.banks, a.claims, offset=a.enterprises - a.claims)
+        s.commit()
+    engine.dispose()
+    print(
+        json.dumps(
+            {
+                "database_url": url,
+                "enterprises": a.enterprises,
+                "banks": a.banks,
+                "claims_waiting": made,
+                "seconds": round(time.perf_counter() - t0, 1),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
