@@ -91,7 +91,11 @@ def test_skd_f6_parallel_filings_never_overshoot_the_quota(pg_engine: Engine) ->
         used = repo.principal_filed_in(s, "SKD", 2026)
         s.add(
             ProgramQuota(
-                program="SKD", year=2026, amount_fen=used + 5_000_000_00, set_by_id=user.id
+                program="SKD",
+                year=2026,
+                amount_fen=used + 5_000_000_00,
+                used_fen=used,
+                set_by_id=user.id,
             )
         )
     jsb = _bank(pg_engine, "bank_jsb")

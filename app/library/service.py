@@ -40,8 +40,10 @@ def status(session: Session, enterprise: Enterprise) -> LibraryStatus:
 
 
 def is_member(session: Session, enterprise: Enterprise) -> bool:
-    """SKD-E1: only library members may get SKD loans."""
-    return status(session, enterprise).member
+    """SKD-E1: only library members may get SKD loans (member: the last event is not a
+    removal)."""
+    last = repo.latest_action(session, enterprise.id, PROGRAM)
+    return last is not None and last != "removed"
 
 
 def _check_region(session: Session, enterprise: Enterprise, actor: Principal) -> None:

@@ -133,7 +133,7 @@ def put_quota(
 
 
 def _quota_out(session: Session, quota: ProgramQuota) -> QuotaOut:
-    used = repo.principal_filed_in(session, quota.program, quota.year)
+    used = quota.used_fen
     return QuotaOut(
         program=quota.program,
         year=quota.year,

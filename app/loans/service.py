@@ -135,7 +135,7 @@ def _file_skd(
         region_cooperating=city_fund is not None,
         enterprise_has_active_loan=repo.has_active_loan(session, enterprise.id, data.program),
         quota_fen=quota.amount_fen if quota else None,
-        quota_used_fen=repo.principal_filed_in(session, data.program, data.disbursed_on.year),
+        quota_used_fen=quota.used_fen if quota else 0,
     )
     decision = check_filing(facts)
     if decision.violations:
@@ -168,6 +168,8 @@ def _file_skd(
     )
     session.add(loan)
     session.flush()
+    if quota is not None:
+        quota.used_fen += loan.principal_fen  # SKD-F6, under the quota's row lock
     _post_exposure(session, loan, now=now, actor_id=principal.user_id)
     return loan
 
@@ -343,7 +345,11 @@ def set_quota(
     quota = repo.quota_for_update(session, program, year)
     if quota is None:
         quota = ProgramQuota(
-            program=program, year=year, amount_fen=amount_fen, set_by_id=actor.user_id
+            program=program,
+            year=year,
+            amount_fen=amount_fen,
+            used_fen=repo.principal_filed_in(session, program, year),
+            set_by_id=actor.user_id,
         )
         session.add(quota)
     else:

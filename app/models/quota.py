@@ -21,5 +21,8 @@ class ProgramQuota(Base):
     program: Mapped[str] = mapped_column(String(8))
     year: Mapped[int]
     amount_fen: Mapped[int] = mapped_column(BigInteger)
+    # principal filed with a disbursement in this year, kept by every filing under the
+    # row's lock (SKD-F6 without summing the year's loans on each filing)
+    used_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     set_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
