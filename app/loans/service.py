@@ -16,6 +16,7 @@ from app.kit.allocation import allocate
 from app.kit.calendar import add_working_days
 from app.ledger import service as ledger
 from app.ledger.postings import credit, debit
+from app.ledger.service import EntrySpec
 from app.library import repository as library_repo
 from app.library import service as library
 from app.loans import repository as repo
@@ -49,11 +50,17 @@ XB_ENTERPRISE_FLAGS = (
 
 
 def file_loan(
-    session: Session, *, data: LoanFile, principal: Principal, today: date, now: datetime
+    session: Session,
+    *,
+    data: LoanFile,
+    principal: Principal,
+    today: date,
+    now: datetime,
+    exposures: list[EntrySpec] | None = None,
 ) -> Loan:
     """File a loan under its programme: the programme's rules decide (registry below)."""
     return _FILERS[get_program(data.program).code](
-        session, data=data, principal=principal, today=today, now=now
+        session, data=data, principal=principal, today=today, now=now, exposures=exposures
     )
 
 
@@ -95,7 +102,13 @@ def _enterprise(session: Session, data: LoanFile, principal: Principal) -> tuple
 
 
 def _file_skd(
-    session: Session, *, data: LoanFile, principal: Principal, today: date, now: datetime
+    session: Session,
+    *,
+    data: LoanFile,
+    principal: Principal,
+    today: date,
+    now: datetime,
+    exposures: list[EntrySpec] | None = None,
 ) -> Loan:
     """SKD-E1, P1, P2, F1–F6; exposure = principal × each fund's share (SKD-S1)."""
     bank, enterprise = _enterprise(session, data, principal)
@@ -170,12 +183,18 @@ def _file_skd(
     session.flush()
     if quota is not None:
         quota.used_fen += loan.principal_fen  # SKD-F6, under the quota's row lock
-    _post_exposure(session, loan, now=now, actor_id=principal.user_id)
+    _post_exposure(session, loan, now=now, actor_id=principal.user_id, into=exposures)
     return loan
 
 
 def _file_xb(
-    session: Session, *, data: LoanFile, principal: Principal, today: date, now: datetime
+    session: Session,
+    *,
+    data: LoanFile,
+    principal: Principal,
+    today: date,
+    now: datetime,
+    exposures: list[EntrySpec] | None = None,
 ) -> Loan:
     """XB-E1, E2, P1, F2: refusals list every rule; a late filing is accepted but not
     compensable (XB-N7); exposure = principal × the sub-fund's fund ratio (XB-S1)."""
@@ -247,7 +266,7 @@ def _file_xb(
     )
     session.add(loan)
     session.flush()
-    _post_exposure(session, loan, now=now, actor_id=principal.user_id)
+    _post_exposure(session, loan, now=now, actor_id=principal.user_id, into=exposures)
     return loan
 
 
@@ -281,21 +300,12 @@ def exposure_parts(loan: Loan, principal_fen: int) -> list[tuple[str, int]]:
     return [(PROVINCE_FUND, shares["province"]), (str(loan.extra.get("city_fund")), shares["city"])]
 
 
-def post_exposure_change(
-    session: Session,
-    loan: Loan,
-    before_fen: int,
-    after_fen: int,
-    on: date,
-    *,
-    event_type: str,
-    key: str,
-    why: str,
-    now: datetime,
-    actor_id: int,
-) -> None:
-    """Move the funds' memo exposure on this loan from its share of `before_fen` of
-    principal to its share of `after_fen` (L-1: every exposure change is an entry)."""
+def exposure_entry(
+    loan: Loan, before_fen: int, after_fen: int, on: date, *, event_type: str, key: str, why: str
+) -> EntrySpec | None:
+    """The entry moving the funds' memo exposure on this loan from its share of
+    `before_fen` of principal to its share of `after_fen` (L-1: every exposure change is
+    an entry), or None when nothing changes."""
     old, new = dict(exposure_parts(loan, before_fen)), dict(exposure_parts(loan, after_fen))
     legs = []
     for fund in old.keys() | new.keys():
@@ -310,23 +320,46 @@ def post_exposure_change(
                 debit(fund, "exposure_contra", -change, loan.bank_code),
                 credit(fund, "exposure_memo", -change, loan.bank_code),
             ]
-    if legs:
-        ledger.post(
-            session,
-            event_type=event_type,
-            event_id=str(loan.id),
-            idempotency_key=key,
-            business_date=on,
-            legs=sorted(legs, key=lambda x: (x.fund_code, x.kind)),
-            now=now,
-            actor_id=actor_id,
-            description=f"{why} of {loan.program} loan {loan.contract_no}",
-        )
+    if not legs:
+        return None
+    return EntrySpec(
+        event_type,
+        str(loan.id),
+        key,
+        on,
+        sorted(legs, key=lambda x: (x.fund_code, x.kind)),
+        f"{why} of {loan.program} loan {loan.contract_no}",
+    )
 
 
-def _post_exposure(session: Session, loan: Loan, *, now: datetime, actor_id: int) -> None:
-    post_exposure_change(
-        session,
+def post_exposure_change(
+    session: Session,
+    loan: Loan,
+    before_fen: int,
+    after_fen: int,
+    on: date,
+    *,
+    event_type: str,
+    key: str,
+    why: str,
+    now: datetime,
+    actor_id: int,
+) -> None:
+    spec = exposure_entry(loan, before_fen, after_fen, on, event_type=event_type, key=key, why=why)
+    if spec is not None:
+        ledger.post_many(session, [spec], now=now, actor_id=actor_id)
+
+
+def _post_exposure(
+    session: Session,
+    loan: Loan,
+    *,
+    now: datetime,
+    actor_id: int,
+    into: list[EntrySpec] | None,
+) -> None:
+    """The new loan's exposure: posted now, or collected `into` a batch's list."""
+    spec = exposure_entry(
         loan,
         0,
         loan.principal_fen,
@@ -334,9 +367,13 @@ def _post_exposure(session: Session, loan: Loan, *, now: datetime, actor_id: int
         event_type="loan.filed",
         key=f"loan:{loan.id}:exposure",
         why="guarantee exposure",
-        now=now,
-        actor_id=actor_id,
     )
+    if spec is None:
+        return
+    if into is not None:
+        into.append(spec)
+    else:
+        ledger.post_many(session, [spec], now=now, actor_id=actor_id)
 
 
 def set_quota(
@@ -366,10 +403,12 @@ def file_batch(
     today: date,
     now: datetime,
 ) -> list[BatchItemResult]:
-    """Every item through the same checks as a single filing, in order, each in its own
-    savepoint: a refused item leaves nothing behind, accepted ones are committed together
-    with the request (and see each other: SKD-F3, F6 and XB-P1 apply across the batch)."""
+    """Every item through the same checks as a single filing, in order: a refused item
+    leaves nothing behind (refusals come before any write), accepted ones are committed
+    together with the request and see each other (SKD-F3, F6 and XB-P1 apply across the
+    batch). Their exposure entries are posted together at the end."""
     results = []
+    specs: list[EntrySpec] = []  # the accepted loans' exposure, posted in one go (COPY)
     for index, raw in enumerate(items):
         contract = raw.get("contract_no") if isinstance(raw, dict) else None
         contract_no = contract if isinstance(contract, str) else None
@@ -392,12 +431,12 @@ def file_batch(
                 )
             )
             continue
-        savepoint = session.begin_nested()
         try:
-            loan = file_loan(session, data=data, principal=principal, today=today, now=now)
-            savepoint.commit()
+            # every refusal is raised before the item writes anything
+            loan = file_loan(
+                session, data=data, principal=principal, today=today, now=now, exposures=specs
+            )
         except AppError as exc:
-            savepoint.rollback()
             results.append(
                 BatchItemResult(
                     index=index,
@@ -428,4 +467,6 @@ def file_batch(
                 flags=list(loan.flags),
             )
         )
+    if specs:
+        ledger.post_many(session, specs, now=now, actor_id=principal.user_id)
     return results
