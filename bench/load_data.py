@@ -7,7 +7,7 @@ Creates the database, migrates it, loads the demo (users, funds, LPR), then adds
 city fund with capital for each of Jiangsu's 13 cities, `--banks` banks each with an SKD
 agreement in every city (since 2025-01-01) and a user `load_bankNN`, a city reviewer per
 city, `--enterprises` SKD1 enterprises spread over the cities and admitted to the library
-(written with COPY), a large 2026 quota, and `--claims` overdue loans whose claims passed
+(written with COPY), quotas too large to bind, and `--claims` overdue loans whose claims passed
 the city review and wait for the province (spread over the banks), for the approval
 scenario. Prints a JSON summary the driver reads."""
 
@@ -137,9 +137,8 @@ def reference(session: Session, banks: int) -> None:
         session.add(
             User(username=f"load_bank{b:02d}", role="bank", bank_code=bank, password_hash=pw)
         )
-    quota = session.scalars(select(ProgramQuota).where(ProgramQuota.year == 2026)).first()
-    if quota is not None:
-        quota.amount_fen = 10**15
+    for quota in session.scalars(select(ProgramQuota)):
+        quota.amount_fen = 10**15  # the quota (SKD-F6) is not what is measured
 
 
 def enterprises(url: str, count: int, actor_id: int) -> None:

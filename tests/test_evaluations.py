@@ -177,3 +177,39 @@ def test_quarter_must_have_ended_and_role(client: TestClient, auth) -> None:  # 
         ).status_code
         == 403
     )
+
+
+def test_npl_aggregate_in_sql_matches_loan_positions(session: Session) -> None:  # type: ignore[no-untyped-def]
+    """SKD-Q3's ratio is summed in the database; it must equal the sum of each loan's
+    position (servicing) on both programmes, on dates around maturities and repayments."""
+    from collections import defaultdict
+
+    from sqlalchemy import select
+
+    from app.evaluations.service import bank_ratios
+    from app.loans import servicing
+    from app.models import Loan
+    from app.programs.sukedai.policy import QUARTER_END
+
+    for program in ("SKD", "XB"):
+        for day in (
+            date(2025, 12, 31),
+            date(2026, 3, 31),
+            date(2026, 6, 30),
+            date(2026, 9, 8),
+            date(2026, 12, 31),
+        ):
+            loans = list(
+                session.scalars(
+                    select(Loan).where(Loan.program == program, Loan.disbursed_on <= day)
+                )
+            )
+            at = servicing.positions(session, loans, day)
+            want: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+            for loan in loans:
+                want[loan.bank_code][0] += at[loan.id].outstanding_fen
+                if at[loan.id].days_past_due >= 90:
+                    want[loan.bank_code][1] += at[loan.id].outstanding_fen
+            got = bank_ratios(session, program, day, QUARTER_END)
+            assert {b: [r.outstanding_fen, r.npl_fen] for b, r in got.items()} == dict(want)
+            assert any(r.npl_fen for r in got.values()) or day < date(2026, 6, 30)

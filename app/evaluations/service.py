@@ -7,16 +7,22 @@ from __future__ import annotations
 import calendar
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
 from app.errors import Conflict, Unprocessable, Violation
 from app.kit.money import format_fen
-from app.loans import servicing
-from app.models import Agreement, AgreementEvent, Loan, QuarterBankResult, QuarterEvaluation
+from app.models import (
+    Agreement,
+    AgreementEvent,
+    Loan,
+    LoanRepayment,
+    QuarterBankResult,
+    QuarterEvaluation,
+)
 from app.programs.sukedai.library import percent
 from app.programs.sukedai.policy import QUARTER_END, QuarterEndPolicy
 from app.reference.service import change_agreement_status
@@ -54,18 +60,36 @@ def bank_ratios(
     *,
     bank_code: str | None = None,
 ) -> dict[str, BankRatio]:
-    stmt = select(Loan).where(Loan.program == program, Loan.disbursed_on <= as_of)
+    """Per bank, principal outstanding and the part ≥ `npl_days_past_due` days past due
+    as of the date (servicing's reading: past due from the day after maturity while
+    principal is outstanding), aggregated in the database in one query."""
+    repaid = (
+        select(
+            LoanRepayment.loan_id.label("loan_id"),
+            func.sum(LoanRepayment.principal_fen).label("repaid"),
+        )
+        .where(LoanRepayment.paid_on <= as_of)
+        .group_by(LoanRepayment.loan_id)
+        .subquery()
+    )
+    left = Loan.principal_fen - func.coalesce(repaid.c.repaid, 0)
+    cutoff = as_of - timedelta(days=policy.npl_days_past_due)
+    stmt = (
+        select(
+            Loan.bank_code,
+            func.sum(left),
+            func.sum(case((and_(Loan.maturity_on <= cutoff, left > 0), left), else_=0)),
+        )
+        .outerjoin(repaid, repaid.c.loan_id == Loan.id)
+        .where(Loan.program == program, Loan.disbursed_on <= as_of)
+        .group_by(Loan.bank_code)
+    )
     if bank_code is not None:
         stmt = stmt.where(Loan.bank_code == bank_code)
-    loans = list(session.scalars(stmt))
-    at = servicing.positions(session, loans, as_of)
-    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for loan in loans:
-        pos = at[loan.id]
-        totals[loan.bank_code][0] += pos.outstanding_fen
-        if pos.days_past_due >= policy.npl_days_past_due:
-            totals[loan.bank_code][1] += pos.outstanding_fen
-    return {bank: BankRatio(o, n) for bank, (o, n) in totals.items()}
+    return {
+        str(bank): BankRatio(int(out or 0), int(npl or 0))
+        for bank, out, npl in session.execute(stmt)
+    }
 
 
 def _last_suspension_reason(session: Session, agreement_id: int) -> str:
