@@ -100,3 +100,53 @@ def test_batch_limits_and_roles(client: TestClient, auth) -> None:  # type: igno
     assert (
         client.post("/api/v1/loans/batch", headers=auth("province"), json={"items": [{}]})
     ).status_code == 403
+
+
+def test_batch_and_single_filings_decide_alike(
+    client: TestClient,
+    auth,
+    session: Session,  # type: ignore[no-untyped-def]
+) -> None:
+    """The batch looks SKD facts up for all items at once; the decisions must be those of
+    POST /loans one by one, item for item (same rules, same order, same interactions)."""
+
+    def scenario(tag: str) -> list[dict[str, Any]]:
+        ok = member_enterprise(session).credit_code
+        big = member_enterprise(session, revenue_yuan=45_000_000).credit_code
+        red = member_enterprise(session, env_credit_rating="red").credit_code
+        outsider = member_enterprise(session, region="320500").credit_code
+        return [
+            _skd(ok, f"{tag}-1"),
+            _skd(ok, f"{tag}-2"),  # SKD-F3 against item 0
+            _skd(big, f"{tag}-3", principal="10000000.00", annual_rate_bp=380),
+            _skd(big, f"{tag}-4", principal="10000000.01", annual_rate_bp=381, product="SKD1"),
+            _skd(red, f"{tag}-5"),
+            _skd(outsider, f"{tag}-6", disbursed_on="2026-03-20"),  # 6th working day
+            _skd("91320100MA1ZZZZZZX", f"{tag}-7"),  # no such enterprise
+            _skd(ok, f"{tag}-1"),  # contract of item 0
+        ]
+
+    single_items, batch_items = scenario("S"), scenario("B")
+    single = []
+    for item in single_items:
+        r = client.post("/api/v1/loans", headers=auth("bank_jsb"), json=item)
+        codes = sorted(e.get("code") or "" for e in r.json().get("errors", []))
+        single.append(
+            (r.status_code == 201, r.json().get("code") if r.status_code != 201 else None, codes)
+        )
+    r = client.post("/api/v1/loans/batch", headers=auth("bank_jsb"), json={"items": batch_items})
+    batch = [
+        (x["status"] == "accepted", x["code"], sorted(e.get("code") or "" for e in x["errors"]))
+        for x in r.json()["results"]
+    ]
+    assert batch == single
+    assert [accepted for accepted, *_ in batch] == [
+        True,
+        False,
+        True,
+        False,
+        False,
+        False,
+        False,
+        False,
+    ]

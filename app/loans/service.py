@@ -17,14 +17,13 @@ from app.kit.calendar import add_working_days
 from app.ledger import service as ledger
 from app.ledger.postings import credit, debit
 from app.ledger.service import EntrySpec
-from app.library import repository as library_repo
-from app.library import service as library
 from app.loans import repository as repo
+from app.loans.lookups import SkdLookups
 from app.loans.schemas import BatchItemError, BatchItemResult, LoanFile
 from app.models import Enterprise, Fund, Loan, ProgramQuota
 from app.programs.base import get_program
 from app.programs.sukedai.filing import FilingFacts, check_filing
-from app.programs.sukedai.policy import FILING, Product, product_by_code
+from app.programs.sukedai.policy import Product, product_by_code
 from app.programs.xinbao.filing import FilingFacts as XbFilingFacts
 from app.programs.xinbao.filing import check_filing as check_xb_filing
 from app.programs.xinbao.policy import BASE_SUB_FUND as XB_BASE_SUB_FUND
@@ -109,25 +108,39 @@ def _file_skd(
     today: date,
     now: datetime,
     exposures: list[EntrySpec] | None = None,
+    lookups: SkdLookups | None = None,
 ) -> Loan:
-    """SKD-E1, P1, P2, F1–F6; exposure = principal × each fund's share (SKD-S1)."""
-    bank, enterprise = _enterprise(session, data, principal)
-    regions = library_repo.region_ancestors(session, enterprise.region_code)
-    city_fund = repo.city_fund_for(session, data.program, regions)
-    agreement = (
-        repo.agreement_covering(
-            session,
-            bank_code=bank,
-            program=data.program,
-            fund_code=city_fund.code,
-            on=data.disbursed_on,
+    """SKD-E1, P1, P2, F1–F6; exposure = principal × each fund's share (SKD-S1). With
+    `lookups` from a batch, the loan is added unflushed and its exposure is left to the
+    batch."""
+    if principal.bank_code is None:
+        raise Forbidden("only a partner bank files loans", code="role_not_allowed")
+    bank = principal.bank_code
+    lk = lookups or SkdLookups(session, bank)
+    if lk.contract_exists(data.contract_no):
+        raise Conflict(
+            f"contract {data.contract_no} is already filed by {bank}",
+            [Violation(loc=("body", "contract_no"), msg="already filed", code="already_exists")],
+            code="already_exists",
         )
-        if city_fund is not None
-        else None
-    )
-    quota = repo.quota_for_update(session, data.program, data.disbursed_on.year)
-    lpr = reference_repo.lpr_in_force(session, data.disbursed_on)
-    deadline = add_working_days(data.disbursed_on, FILING.deadline_working_days)
+    enterprise = lk.enterprise(data.enterprise_credit_code)
+    if enterprise is None:
+        raise Unprocessable(
+            "unknown enterprise",
+            [
+                Violation(
+                    loc=("body", "enterprise_credit_code"),
+                    msg="no enterprise with this code",
+                    code="unknown_enterprise",
+                )
+            ],
+            code="unknown_enterprise",
+        )
+    city_fund = lk.city_fund(enterprise.region_code)
+    agreement = lk.agreement(city_fund.code, data.disbursed_on) if city_fund else None
+    quota = lk.quota(data.disbursed_on.year)
+    lpr = lk.lpr(data.disbursed_on)
+    deadline = lk.deadline(data.disbursed_on)
     facts = FilingFacts(
         declared_product=data.product,
         principal_fen=data.principal,
@@ -141,12 +154,12 @@ def _file_skd(
         today=today,
         filing_deadline=deadline,
         lpr_bp=lpr.rate_bp if lpr else None,
-        in_library=library.is_member(session, enterprise),
+        in_library=lk.in_library(enterprise),
         revenue_fen=enterprise.prior_year_revenue_fen,
         enterprise_flags={k: getattr(enterprise, k) for k in ENTERPRISE_FLAGS},
         agreement_status=agreement.status if agreement else None,
         region_cooperating=city_fund is not None,
-        enterprise_has_active_loan=repo.has_active_loan(session, enterprise.id, data.program),
+        enterprise_has_active_loan=lk.has_active_loan(enterprise.id),
         quota_fen=quota.amount_fen if quota else None,
         quota_used_fen=quota.used_fen if quota else 0,
     )
@@ -180,10 +193,12 @@ def _file_skd(
         extra={"city_fund": city_fund.code},
     )
     session.add(loan)
-    session.flush()
     if quota is not None:
         quota.used_fen += loan.principal_fen  # SKD-F6, under the quota's row lock
-    _post_exposure(session, loan, now=now, actor_id=principal.user_id, into=exposures)
+    lk.accepted(loan)
+    if lookups is None:
+        session.flush()
+        _post_exposure(session, loan, now=now, actor_id=principal.user_id, into=exposures)
     return loan
 
 
@@ -406,67 +421,89 @@ def file_batch(
     """Every item through the same checks as a single filing, in order: a refused item
     leaves nothing behind (refusals come before any write), accepted ones are committed
     together with the request and see each other (SKD-F3, F6 and XB-P1 apply across the
-    batch). Their exposure entries are posted together at the end."""
-    results = []
-    specs: list[EntrySpec] = []  # the accepted loans' exposure, posted in one go (COPY)
+    batch). SKD facts are looked up for the whole batch at once; the loans are inserted
+    together and their exposure entries posted together (COPY on PostgreSQL)."""
+    results: dict[int, BatchItemResult] = {}
+    parsed: list[tuple[int, LoanFile]] = []
     for index, raw in enumerate(items):
-        contract = raw.get("contract_no") if isinstance(raw, dict) else None
-        contract_no = contract if isinstance(contract, str) else None
         try:
-            data = LoanFile.model_validate(raw)
+            parsed.append((index, LoanFile.model_validate(raw)))
         except ValidationError as exc:
-            results.append(
-                BatchItemResult(
-                    index=index,
-                    contract_no=contract_no,
-                    status="refused",
-                    code="validation_error",
-                    errors=[
-                        BatchItemError(
-                            loc=["items", index, *[str(p) for p in e["loc"]]],
-                            msg=str(e["msg"]).removeprefix("Value error, "),
-                        )
-                        for e in exc.errors()
-                    ],
-                )
-            )
-            continue
-        try:
-            # every refusal is raised before the item writes anything
-            loan = file_loan(
-                session, data=data, principal=principal, today=today, now=now, exposures=specs
-            )
-        except AppError as exc:
-            results.append(
-                BatchItemResult(
-                    index=index,
-                    contract_no=data.contract_no,
-                    status="refused",
-                    code=exc.code,
-                    errors=[
-                        BatchItemError(
-                            loc=["items", index, *[str(p) for p in v.loc[1:]]],
-                            msg=v.msg,
-                            code=v.code,
-                            rule=v.rule,
-                        )
-                        for v in exc.errors
-                    ]
-                    or [BatchItemError(loc=["items", index], msg=exc.detail, code=exc.code)],
-                )
-            )
-            continue
-        results.append(
-            BatchItemResult(
+            contract = raw.get("contract_no")
+            results[index] = BatchItemResult(
                 index=index,
-                contract_no=loan.contract_no,
-                status="accepted",
-                loan_id=loan.id,
-                filing_deadline=loan.filing_deadline,
-                compensable=loan.compensable,
-                flags=list(loan.flags),
+                contract_no=contract if isinstance(contract, str) else None,
+                status="refused",
+                code="validation_error",
+                errors=[
+                    BatchItemError(
+                        loc=["items", index, *[str(p) for p in e["loc"]]],
+                        msg=str(e["msg"]).removeprefix("Value error, "),
+                    )
+                    for e in exc.errors()
+                ],
             )
-        )
+    if principal.bank_code is None:
+        raise Forbidden("only a partner bank files loans", code="role_not_allowed")
+    lookups = SkdLookups(session, principal.bank_code)
+    skd = [d for _, d in parsed if d.program == "SKD"]
+    lookups.preload([d.enterprise_credit_code for d in skd], [d.contract_no for _, d in parsed])
+    specs: list[EntrySpec] = []
+    accepted: list[tuple[int, Loan]] = []
+    for index, data in parsed:
+        try:
+            if data.program == "SKD":
+                loan = _file_skd(
+                    session,
+                    data=data,
+                    principal=principal,
+                    today=today,
+                    now=now,
+                    lookups=lookups,
+                )
+            else:
+                loan = file_loan(
+                    session,
+                    data=data,
+                    principal=principal,
+                    today=today,
+                    now=now,
+                    exposures=specs,
+                )
+                lookups.accepted(loan)
+        except AppError as exc:
+            results[index] = BatchItemResult(
+                index=index,
+                contract_no=data.contract_no,
+                status="refused",
+                code=exc.code,
+                errors=[
+                    BatchItemError(
+                        loc=["items", index, *[str(p) for p in v.loc[1:]]],
+                        msg=v.msg,
+                        code=v.code,
+                        rule=v.rule,
+                    )
+                    for v in exc.errors
+                ]
+                or [BatchItemError(loc=["items", index], msg=exc.detail, code=exc.code)],
+            )
+            continue
+        accepted.append((index, loan))
+    session.flush()  # the batch's SKD loans, in one multi-row insert
+    for _, loan in accepted:
+        if loan.program == "SKD":
+            _post_exposure(session, loan, now=now, actor_id=principal.user_id, into=specs)
     if specs:
         ledger.post_many(session, specs, now=now, actor_id=principal.user_id)
-    return results
+    for index, loan in accepted:
+        results[index] = BatchItemResult(
+            index=index,
+            contract_no=loan.contract_no,
+            status="accepted",
+            loan_id=loan.id,
+            filing_deadline=loan.filing_deadline,
+            compensable=loan.compensable,
+            flags=list(loan.flags),
+        )
+    return [results[i] for i in range(len(items))]
