@@ -23,6 +23,13 @@ def allocate(amount_fen: int, weights: Sequence[tuple[str, int | Fraction]]) -> 
     names = [name for name, _ in weights]
     if len(set(names)) != len(names):
         raise ValueError("party names must be unique")
+    if all(isinstance(w, int) for _, w in weights):  # basis points: integers suffice
+        int_total = sum(int(w) for _, w in weights)
+        if int_total <= 0 or any(int(w) < 0 for _, w in weights):
+            raise ValueError("weights must be non-negative with a positive sum")
+        split = {name: amount_fen * int(w) // int_total for name, w in weights[:-1]}
+        split[weights[-1][0]] = amount_fen - sum(split.values())
+        return split
     total = sum((Fraction(w) for _, w in weights), Fraction(0))
     if total <= 0 or any(Fraction(w) < 0 for _, w in weights):
         raise ValueError("weights must be non-negative with a positive sum")

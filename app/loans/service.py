@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
@@ -21,6 +22,7 @@ from app.loans import repository as repo
 from app.loans.lookups import SkdLookups
 from app.loans.schemas import BatchItemError, BatchItemResult, LoanFile
 from app.models import Enterprise, Fund, Loan, ProgramQuota
+from app.models.base import utcnow
 from app.programs.base import get_program
 from app.programs.sukedai.filing import FilingFacts, check_filing
 from app.programs.sukedai.policy import Product, product_by_code
@@ -192,14 +194,14 @@ def _file_skd(
         filed_by_id=principal.user_id,
         extra={"city_fund": city_fund.code},
     )
-    session.add(loan)
     if quota is not None:
         quota.used_fen += loan.principal_fen  # SKD-F6, under the quota's row lock
     lk.accepted(loan)
     if lookups is None:
+        session.add(loan)
         session.flush()
         _post_exposure(session, loan, now=now, actor_id=principal.user_id, into=exposures)
-    return loan
+    return loan  # in a batch: not yet inserted (the batch inserts its loans together)
 
 
 def _file_xb(
@@ -490,7 +492,7 @@ def file_batch(
             )
             continue
         accepted.append((index, loan))
-    session.flush()  # the batch's SKD loans, in one multi-row insert
+    _insert_together(session, [loan for _, loan in accepted if loan.id is None])
     for _, loan in accepted:
         if loan.program == "SKD":
             _post_exposure(session, loan, now=now, actor_id=principal.user_id, into=specs)
@@ -507,3 +509,19 @@ def file_batch(
             flags=list(loan.flags),
         )
     return [results[i] for i in range(len(items))]
+
+
+_LOAN_COLUMNS = [c.key for c in Loan.__table__.columns if c.key not in ("id", "closed_at")]
+
+
+def _insert_together(session: Session, loans: list[Loan]) -> None:
+    """A batch's new loans in one multi-row INSERT … RETURNING id (ids in row order);
+    the objects get their ids and stay outside the session."""
+    if not loans:
+        return
+    session.flush()
+    now = utcnow()
+    rows = [{k: getattr(x, k) for k in _LOAN_COLUMNS} | {"created_at": now} for x in loans]
+    ids = session.scalars(insert(Loan).returning(Loan.id, sort_by_parameter_order=True), rows).all()
+    for loan, loan_id in zip(loans, ids, strict=True):
+        loan.id = loan_id
