@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import BigInteger, Integer, Select, cast, func, select
 from sqlalchemy.orm import Session, defer
 
 from app.auth.principal import Principal
@@ -104,20 +104,31 @@ def cooperation_start(session: Session, bank_code: str, program: str) -> date | 
     )
 
 
-def loans_for_cap(
+def cap_sums(
     session: Session, bank_code: str, program: str, *, start: date, until: date
-) -> list[tuple[str, int, date, date]]:
-    """(product, principal, disbursed, maturity) of the bank's loans disbursed in
-    [start, until]; renewals count as the new loans they are."""
+) -> list[tuple[str, int, int]]:
+    """Per product: Σ principal and Σ principal × contractual days of the bank's loans
+    disbursed in [start, until] (SKD-Q1's annualized principal before the share), summed
+    in the database; renewals count as the new loans they are."""
+    if session.get_bind().dialect.name == "sqlite":
+        days = cast(func.julianday(Loan.maturity_on) - func.julianday(Loan.disbursed_on), Integer)
+    else:
+        days = cast(Loan.maturity_on - Loan.disbursed_on, Integer)
     rows = session.execute(
-        select(Loan.product, Loan.principal_fen, Loan.disbursed_on, Loan.maturity_on).where(
+        select(
+            Loan.product,
+            func.sum(Loan.principal_fen),
+            func.sum(cast(Loan.principal_fen * days, BigInteger)),
+        )
+        .where(
             Loan.bank_code == bank_code,
             Loan.program == program,
             Loan.disbursed_on >= start,
             Loan.disbursed_on <= until,
         )
+        .group_by(Loan.product)
     )
-    return [(str(p or ""), int(a), d, m) for p, a, d, m in rows]
+    return [(str(p or ""), int(a or 0), int(pd or 0)) for p, a, pd in rows]
 
 
 def compensated_by_product(

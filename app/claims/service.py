@@ -755,19 +755,17 @@ def cap_statistics(session: Session, bank_code: str, *, on: date) -> CapStatisti
     weights: list[rules.LoanWeight] = []
     cumulative = 0
     if start is not None:
-        for code, principal, disbursed, maturity in repo.loans_for_cap(
+        for code, principal, principal_days in repo.cap_sums(
             session, bank_code, "SKD", start=start, until=on
         ):
             product = product_by_code(code)
             if product is None:
                 continue
             cumulative += principal
+            # Σ principal × days, as one weight of one day: the same exact annualized sum
             weights.append(
                 rules.LoanWeight(
-                    code,
-                    principal,
-                    (maturity - disbursed).days,
-                    product.province_share_bp + product.city_share_bp,
+                    code, principal_days, 1, product.province_share_bp + product.city_share_bp
                 )
             )
     compensated = repo.compensated_by_product(session, bank_code, "SKD", until=on)
