@@ -183,6 +183,77 @@ def enterprises(url: str, count: int, actor_id: int) -> None:
         conn.commit()
 
 
+def history_loans(url: str, count: int, banks: int) -> None:
+    """COPY `count` repaid SKD1 loans disbursed through 2025 (the volume a cap check and
+    an exposure read must sum over); each bank's share spread over its cities."""
+    if count <= 0:
+        return
+    import json as _json
+    from datetime import timedelta
+
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as conn:
+        agreements = {
+            (b, f): i
+            for i, b, f in conn.execute(
+                "SELECT id, bank_code, fund_code FROM agreements WHERE bank_code LIKE 'LOAD%%'"
+            )
+        }
+        users = dict(
+            conn.execute("SELECT bank_code, id FROM users WHERE username LIKE 'load_bank%%'")
+        )
+        enterprises = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM enterprises WHERE credit_code LIKE '91______LD%%'"
+                " ORDER BY id LIMIT 5000"
+            )
+        ]
+        with (
+            conn.cursor() as cur,
+            cur.copy(
+                "COPY loans (program, product, bank_code, agreement_id, enterprise_id,"
+                " contract_no, principal_fen, annual_rate_bp, fee_rate_bp, disbursed_on,"
+                " maturity_on, security, controller_guarantee, other_fiscal_support, status,"
+                " filed_on, filing_deadline, filed_late, compensable, flags, filed_by_id, extra,"
+                " created_at) FROM STDIN"
+            ) as cp,
+        ):
+            for i in range(count):
+                bank = f"LOAD{i % banks + 1:02d}"
+                city = CITIES[i // banks % 13]
+                fund = f"SKD_CITY_{city}"
+                day = date(2025, 1, 6) + timedelta(days=i % 300)
+                cp.write_row(
+                    (
+                        "SKD",
+                        "SKD1",
+                        bank,
+                        agreements[(bank, fund)],
+                        enterprises[i % len(enterprises)],
+                        f"HIST-{i}",
+                        1_000_000_00,
+                        340,
+                        0,
+                        day,
+                        day + timedelta(days=365),
+                        "credit",
+                        True,
+                        False,
+                        "repaid",
+                        day,
+                        day,
+                        False,
+                        True,
+                        "[]",
+                        users[bank],
+                        _json.dumps({"city_fund": fund}),
+                        NOW,
+                    )
+                )
+        conn.execute("ANALYZE loans")
+        conn.commit()
+
+
 def waiting_claims(session: Session, banks: int, count: int, offset: int) -> int:
     """Overdue loans whose claims wait for the province review."""
     made = 0
@@ -257,6 +328,7 @@ def main() -> None:
     p.add_argument("--enterprises", type=int, default=100_000)
     p.add_argument("--banks", type=int, default=30)
     p.add_argument("--claims", type=int, default=1_000)
+    p.add_argument("--history-loans", type=int, default=0, help="repaid 2025 loans by COPY")
     a = p.parse_args()
     t0 = time.perf_counter()
     url = fresh_database(a.admin_url, a.db)
@@ -267,6 +339,7 @@ def main() -> None:
         reference(s, a.banks)
         admin_id = s.scalars(select(User.id).where(User.username == "admin")).one()
     enterprises(url, a.enterprises, admin_id)
+    history_loans(url, a.history_loans, a.banks)
     with Session(engine) as s:
         made = waiting_claims(s, a.banks, a.claims, offset=a.enterprises - a.claims)
         s.commit()

@@ -209,6 +209,12 @@ def main() -> None:
     p.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     p.add_argument("--enterprises", type=int, default=100_000)
     p.add_argument("--claims", type=int, default=2_000)
+    p.add_argument(
+        "--history-loans",
+        type=int,
+        default=0,
+        help="repaid loans added by COPY first (e.g. 1000000 for the approval target)",
+    )
     p.add_argument("--single", type=int, default=2_000)
     p.add_argument("--batches", type=int, default=4)
     p.add_argument("--batch-size", type=int, default=1_000)
@@ -229,6 +235,8 @@ def main() -> None:
                 str(a.enterprises),
                 "--claims",
                 str(a.claims),
+                "--history-loans",
+                str(a.history_loans),
             ],
             capture_output=True,
             text=True,
