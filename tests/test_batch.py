@@ -150,3 +150,4 @@ def test_batch_and_single_filings_decide_alike(
         False,
         False,
     ]
+

@@ -186,9 +186,9 @@ def _views(session: Session, claims: list[Claim]) -> list[ClaimOut]:
                 ],
                 recoveries=[_recovery_out(r) for r in recs[c.id]],
                 clawbacks=[_clawback_out(x) for x in claws[c.id]],
-                receivable=sum(r.returned_fen for r in recs[c.id] if c.program == "XB")
-                + sum(x.amount_fen for x in claws[c.id])
-                - sum(x.amount_fen for x in got[c.id]),
+                receivable=xinbao.owed(recs[c.id], claws[c.id], got[c.id])
+                if c.program == "XB"
+                else 0,
             )
         )
     return out

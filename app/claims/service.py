@@ -5,7 +5,6 @@ guarded transition with a history row and, where money moves, one ledger entry."
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 from fractions import Fraction
@@ -14,123 +13,28 @@ from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
 from app.claims import repository as repo
-from app.claims.workflow import COMPENSATED, DOCUMENTS_OPEN, SKD_CLAIM, STAGES, WORKFLOWS
-from app.errors import AppError, Conflict, Forbidden, NotFound, Unprocessable, Violation
+from app.claims import steps, xinbao
+from app.claims.workflow import COMPENSATED, DOCUMENTS_OPEN, SKD_CLAIM
+from app.errors import AppError, Conflict, Forbidden, Unprocessable, Violation
 from app.kit.allocation import allocate
 from app.kit.money import format_fen
 from app.ledger import service as ledger
 from app.ledger.postings import LegSpec, credit, debit
-from app.library import repository as library_repo
 from app.loans import repository as loans_repo
 from app.loans import servicing
 from app.loans.service import exposure_shares
-from app.models import Claim, ClaimDocument, ClaimRecovery, ClaimTransition, Enterprise, Loan
+from app.models import Claim, ClaimDocument, ClaimRecovery, Enterprise, Loan
+from app.programs.common import recovery_return
 from app.programs.sukedai import claims as rules
 from app.programs.sukedai.policy import CAPS, CLAIMS, PRODUCTS, product_by_code
 
 PROVINCE_FUND = repo.PROVINCE_FUND
-XB_POOL = "XB_POOL"
 
 
 class PayloadTooLarge(AppError):
     status = 413
     title = "Payload too large"
     code = "document_too_large"
-
-
-# --- guards --------------------------------------------------------------------------
-def _claim(session: Session, claim_id: int, actor: Principal) -> Claim:
-    claim = repo.claim_for_update(session, claim_id)
-    if claim is None or not _can_see(session, claim, actor):
-        raise NotFound(f"claim {claim_id} not found")
-    return claim
-
-
-def _can_see(session: Session, claim: Claim, actor: Principal) -> bool:
-    if actor.is_bank:
-        return actor.bank_code == claim.bank_code
-    if actor.role == "city_reviewer":
-        return claim.program == "SKD" and actor.region_code in library_repo.region_ancestors(
-            session, claim.region_code
-        )
-    if actor.role == "fund_manager":
-        if claim.program == "XB":
-            return actor.fund_code == XB_POOL
-        return actor.fund_code in (claim.city_fund_code, PROVINCE_FUND)
-    return True
-
-
-def _guard(session: Session, claim: Claim, actor: Principal, stage: str) -> None:
-    """Role and scope of the stage, then maker-checker (SKD-C3): nobody acts on two
-    stages of one claim."""
-    expected = next((s for s in STAGES[claim.program].values() if s.name == stage), None)
-    assert expected is not None, stage
-    if actor.role != expected.role:
-        raise Forbidden(
-            f"{stage} is done by {expected.who}; your role is {actor.role}",
-            code="role_not_allowed",
-        )
-    # region scope: `_claim` already hides other regions' claims from city reviewers
-    if stage == "city_payment" and actor.fund_code != claim.city_fund_code:
-        raise Forbidden(
-            f"the city payment is made by the manager of {claim.city_fund_code}",
-            code="wrong_fund",
-        )
-    if stage == "province_reimbursement" and actor.fund_code != PROVINCE_FUND:
-        raise Forbidden(
-            f"the reimbursement is made by the manager of {PROVINCE_FUND}", code="wrong_fund"
-        )
-    earlier = {t.actor_id for t in repo.history(session, [claim.id])[claim.id]}
-    if actor.user_id in earlier:
-        raise Conflict(
-            f"user {actor.username} already acted on claim {claim.id}; another person must "
-            f"do the {stage} (SKD-C3 maker-checker)",
-            [Violation(msg="same user on two stages", code="maker_checker", rule="SKD-C3")],
-            code="maker_checker",
-        )
-
-
-def _transition(
-    session: Session,
-    claim: Claim,
-    action: str,
-    *,
-    actor: Principal,
-    on: date,
-    now: datetime,
-    comment: str = "",
-    entries: list[int] | None = None,
-) -> None:
-    before = claim.status if claim.id is not None and action != "submit" else None
-    table = WORKFLOWS[claim.program]
-    claim.status = "submitted" if action == "submit" else table.target(action, claim.status)
-    session.add(
-        ClaimTransition(
-            claim_id=claim.id,
-            action=action,
-            from_status=before,
-            to_status=claim.status,
-            actor_id=actor.user_id,
-            actor_role=actor.role,
-            comment=comment,
-            business_date=on,
-            at=now,
-            ledger_entry_ids=entries or [],
-        )
-    )
-    session.flush()
-
-
-def _dated(on: date, *, not_before: date | None, today: date, field: str) -> None:
-    problems = []
-    if on > today:
-        problems.append(Violation(loc=("body", field), msg="in the future"))
-    if not_before is not None and on < not_before:
-        problems.append(
-            Violation(loc=("body", field), msg=f"before {not_before.isoformat()}, the last step")
-        )
-    if problems:
-        raise Unprocessable(f"{field} is not acceptable", problems, code="invalid_date")
 
 
 # --- filing --------------------------------------------------------------------------
@@ -169,8 +73,6 @@ def file_claim(
         )
     pos = servicing.positions(session, [loan], today)[loan.id]
     if loan.program == "XB":
-        from app.claims import xinbao
-
         return xinbao.file_claim(
             session,
             loan=loan,
@@ -233,7 +135,7 @@ def file_claim(
     session.add(claim)
     loan.status = servicing.LOAN_TRANSITIONS.target("claim", loan.status)
     session.flush()
-    _transition(session, claim, "submit", actor=actor, on=today, now=now, comment=comment)
+    steps.transition(session, claim, "submit", actor=actor, on=today, now=now, comment=comment)
     return claim
 
 
@@ -262,7 +164,7 @@ def add_document(
     """SKD-C1: the bank's electronic files, stored with their SHA-256. The declared type
     must be allowed and match the file's signature; empty and oversized files are
     refused."""
-    claim = _claim(session, claim_id, actor)
+    claim = steps.claim_for_step(session, claim_id, actor)
     if not actor.is_bank:
         raise Forbidden("documents are uploaded by the claiming bank", code="role_not_allowed")
     if claim.status not in DOCUMENTS_OPEN:
@@ -323,8 +225,8 @@ def city_review(
     now: datetime,
 ) -> Claim:
     """初审. Approval needs the application's documents (SKD-C1)."""
-    claim = _claim(session, claim_id, actor)
-    _guard(session, claim, actor, "city_review")
+    claim = steps.claim_for_step(session, claim_id, actor)
+    steps.guard(session, claim, actor, "city_review")
     if approve:
         count = len(repo.documents(session, [claim.id])[claim.id])
         if count < CLAIMS.required_documents:
@@ -339,33 +241,12 @@ def city_review(
                 ],
                 code="documents_missing",
             )
-        _transition(session, claim, "city_approve", actor=actor, on=today, now=now, comment=comment)
+        steps.transition(
+            session, claim, "city_approve", actor=actor, on=today, now=now, comment=comment
+        )
     else:
-        _reject(session, claim, "city_reject", comment, ineligible_at_grant, actor, today, now)
+        steps.reject(session, claim, "city_reject", comment, ineligible_at_grant, actor, today, now)
     return claim
-
-
-def _reject(
-    session: Session,
-    claim: Claim,
-    action: str,
-    comment: str,
-    ineligible_at_grant: bool,
-    actor: Principal,
-    today: date,
-    now: datetime,
-) -> None:
-    """Rejection with a reason; the loan returns to servicing. A finding that the loan was
-    not eligible when granted (SKD-S2) marks it non-compensable for good."""
-    loan = loans_repo.loan_for_update(session, claim.loan_id)
-    assert loan is not None
-    claim.rejection_reason = comment
-    _transition(session, claim, action, actor=actor, on=today, now=now, comment=comment)
-    loan.status = servicing.LOAN_TRANSITIONS.target("claim_rejected", loan.status)
-    if ineligible_at_grant:
-        loan.compensable = False
-        loan.flags = [*loan.flags, f"SKD-S2: not eligible at grant ({comment})"]
-    session.flush()
 
 
 def province_review(
@@ -382,10 +263,12 @@ def province_review(
     """复审. Approval applies the 3 % cap (SKD-Q1, with the SKD-Q2 exemption) under the
     bank's row lock, reserves the approved amount in the ledger and releases the loan's
     guarantee exposure."""
-    claim = _claim(session, claim_id, actor)
-    _guard(session, claim, actor, "province_review")
+    claim = steps.claim_for_step(session, claim_id, actor)
+    steps.guard(session, claim, actor, "province_review")
     if not approve:
-        _reject(session, claim, "province_reject", comment, ineligible_at_grant, actor, today, now)
+        steps.reject(
+            session, claim, "province_reject", comment, ineligible_at_grant, actor, today, now
+        )
         return claim
     SKD_CLAIM.target("province_approve", claim.status)  # state check before any work
     repo.lock_bank(session, claim.bank_code)
@@ -438,7 +321,7 @@ def province_review(
             f"bank bears {format_fen(decision.bank_bears_of_fund_share_fen)} of the funds' "
             "share]"
         ).strip()
-    _transition(
+    steps.transition(
         session, claim, action, actor=actor, on=today, now=now, comment=note, entries=entries
     )
     loan.status = servicing.LOAN_TRANSITIONS.target("compensate", loan.status)
@@ -482,20 +365,6 @@ def _exposure_release_legs(loan: Loan, claim: Claim) -> list[LegSpec]:
 
 
 # --- payment and reimbursement --------------------------------------------------------
-def _check_cash(session: Session, fund: str, need_fen: int) -> None:
-    repo.lock_fund(session, fund)
-    try:
-        cash = ledger.account_balance(session, f"{fund}:cash", as_of=None)
-    except NotFound:  # the fund's cash account was never opened
-        cash = 0
-    if cash < need_fen:
-        raise Conflict(
-            f"{fund} holds {format_fen(cash)} in cash; {format_fen(need_fen)} is needed",
-            [Violation(msg="insufficient cash", code="insufficient_funds")],
-            code="insufficient_funds",
-        )
-
-
 def city_payment(
     session: Session,
     *,
@@ -507,39 +376,19 @@ def city_payment(
     now: datetime,
 ) -> Claim:
     """SKD-C1: the city fund pays the whole fund share (province + city) to the bank."""
-    claim = _claim(session, claim_id, actor)
-    _guard(session, claim, actor, "city_payment")
-    SKD_CLAIM.target("city_pay", claim.status)
-    _dated(paid_on, not_before=claim.approved_on, today=today, field="paid_on")
-    amount = int(claim.approved_fen or 0)
-    city = str(claim.city_fund_code)
-    _check_cash(session, city, amount)
-    entry = ledger.post(
+    return steps.pay_bank(
         session,
+        claim_id=claim_id,
+        fund=None,
+        stage="city_payment",
+        action="city_pay",
         event_type="claim.city_payment",
-        event_id=str(claim.id),
-        idempotency_key=f"claim:{claim.id}:city_payment",
-        business_date=paid_on,
-        legs=[
-            debit(city, "payable_bank", amount, claim.bank_code),
-            credit(city, "cash", amount),
-        ],
-        now=now,
-        actor_id=actor.user_id,
-        description=f"claim {claim.id}: {city} pays {format_fen(amount)} to {claim.bank_code}",
-    )
-    claim.paid_on = paid_on
-    _transition(
-        session,
-        claim,
-        "city_pay",
-        actor=actor,
-        on=paid_on,
-        now=now,
+        paid_on=paid_on,
         comment=comment,
-        entries=[entry.id],
+        actor=actor,
+        today=today,
+        now=now,
     )
-    return claim
 
 
 def province_reimbursement(
@@ -553,15 +402,15 @@ def province_reimbursement(
     now: datetime,
 ) -> Claim:
     """SKD-C1: the province fund reimburses the city fund its part (归垫)."""
-    claim = _claim(session, claim_id, actor)
-    _guard(session, claim, actor, "province_reimbursement")
+    claim = steps.claim_for_step(session, claim_id, actor)
+    steps.guard(session, claim, actor, "province_reimbursement")
     SKD_CLAIM.target("province_reimburse", claim.status)
-    _dated(paid_on, not_before=claim.paid_on, today=today, field="paid_on")
+    steps.dated(paid_on, not_before=claim.paid_on, today=today, field="paid_on")
     part = int((claim.approved_shares or {}).get("province", 0))
     city = str(claim.city_fund_code)
     entries = []
     if part:
-        _check_cash(session, PROVINCE_FUND, part)
+        steps.check_cash(session, PROVINCE_FUND, part)
         entry = ledger.post(
             session,
             event_type="claim.province_reimbursement",
@@ -580,7 +429,7 @@ def province_reimbursement(
         )
         entries.append(entry.id)
     claim.reimbursed_on = paid_on
-    _transition(
+    steps.transition(
         session,
         claim,
         "province_reimburse",
@@ -608,7 +457,7 @@ def record_recovery(
     """SKD-R1: the recovery less litigation costs, at the original compensation ratio,
     goes back to the city fund, which passes the province's part on. Cumulative returns
     never exceed the compensation paid."""
-    claim = _claim(session, claim_id, actor)
+    claim = steps.claim_for_step(session, claim_id, actor)
     if not actor.is_bank:
         raise Forbidden("recoveries are reported by the claiming bank", code="role_not_allowed")
     if claim.status not in COMPENSATED or (claim.program == "XB" and claim.status != "paid"):
@@ -628,8 +477,6 @@ def record_recovery(
     if problems:
         raise Unprocessable("the recovery was refused", problems, code="recovery_refused")
     if claim.program == "XB":
-        from app.claims import xinbao
-
         return xinbao.record_recovery(
             session,
             claim=claim,
@@ -641,7 +488,7 @@ def record_recovery(
         )
     paid = int(claim.approved_fen or 0)
     approved = claim.approved_shares or {}
-    returned = rules.recovery_return(
+    returned = recovery_return(
         net_fen=amount_fen - costs_fen,
         loss_fen=claim.loss_fen,
         paid_fen=paid,
@@ -752,31 +599,23 @@ class CapStatistics:
 
 def cap_statistics(session: Session, bank_code: str, *, on: date) -> CapStatistics:
     start = repo.cooperation_start(session, bank_code, "SKD")
-    weights: list[rules.LoanWeight] = []
-    cumulative = 0
-    if start is not None:
-        for code, principal, principal_days in repo.cap_sums(
-            session, bank_code, "SKD", start=start, until=on
-        ):
-            product = product_by_code(code)
-            if product is None:
-                continue
-            cumulative += principal
-            # Σ principal × days, as one weight of one day: the same exact annualized sum
-            weights.append(
-                rules.LoanWeight(
-                    code, principal_days, 1, product.province_share_bp + product.city_share_bp
-                )
-            )
+    sums = {
+        code: (principal, principal_days)
+        for code, principal, principal_days in (
+            repo.cap_sums(session, bank_code, "SKD", start=start, until=on) if start else []
+        )
+    }
     compensated = repo.compensated_by_product(session, bank_code, "SKD", until=on)
-    by_product: dict[str, list[rules.LoanWeight]] = defaultdict(list)
-    for w in weights:
-        by_product[w.product].append(w)
     per_product = [
-        ProductFigures(p.code, rules.annualized(by_product[p.code]), compensated.get(p.code, 0))
+        ProductFigures(
+            p.code,
+            rules.annualized(sums.get(p.code, (0, 0))[1], p.province_share_bp + p.city_share_bp),
+            compensated.get(p.code, 0),
+        )
         for p in PRODUCTS
     ]
-    total = rules.annualized(weights)
+    cumulative = sum(principal for code, (principal, _) in sums.items() if product_by_code(code))
+    total = sum((p.annualized for p in per_product), Fraction(0))
     total_comp = sum(compensated.values())
     position = rules.cap_position(
         rules.CapFacts(

@@ -13,12 +13,14 @@ from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
 from app.claims import repository as repo
-from app.claims.service import _check_cash, _claim, _dated, _guard, _reject, _transition
+from app.claims import steps
+from app.claims.workflow import XB_CLAIM
 from app.errors import Conflict, Forbidden, Unprocessable, Violation
-from app.evaluations.service import quarter_end
+from app.evaluations.service import bank_ratios, quarter_end
 from app.kit.calendar import add_working_days
 from app.kit.money import format_fen
 from app.ledger import service as ledger
+from app.ledger.capital import paid_in_total
 from app.ledger.postings import LegSpec, credit, debit
 from app.loans import servicing
 from app.loans.service import exposure_parts
@@ -31,10 +33,10 @@ from app.models import (
     Enterprise,
     Fund,
     FundEvent,
-    LedgerAccount,
-    LedgerLeg,
     Loan,
 )
+from app.programs.common import recovery_return
+from app.programs.sukedai.policy import QUARTER_END
 from app.programs.xinbao import claims as rules
 from app.programs.xinbao.policy import CLAIMS, POOL
 from app.reference.service import change_agreement_status
@@ -100,14 +102,8 @@ def file_claim(
     session.add(claim)
     loan.status = servicing.LOAN_TRANSITIONS.target("claim", loan.status)
     session.flush()
-    _transition(session, claim, "submit", actor=actor, on=today, now=now, comment=comment)
+    steps.transition(session, claim, "submit", actor=actor, on=today, now=now, comment=comment)
     return claim
-
-
-def _lateness(deadline: str | None, on: date) -> str:
-    if deadline and on > date.fromisoformat(deadline):
-        return f" [after the deadline {deadline}]"
-    return ""
 
 
 def manager_review(
@@ -123,8 +119,8 @@ def manager_review(
 ) -> Claim:
     """XB-C2 尽职审查: the manager's written opinion with any XB-N findings; a finding means
     no compensation, so it cannot come with a recommendation to pay."""
-    claim = _claim(session, claim_id, actor)
-    _guard(session, claim, actor, "manager_review")
+    claim = steps.claim_for_step(session, claim_id, actor)
+    steps.guard(session, claim, actor, "manager_review")
     kinds = {d.kind for d in repo.documents(session, [claim.id])[claim.id]}
     problems = [
         Violation(
@@ -156,10 +152,10 @@ def manager_review(
     claim.findings = sorted(set(findings))
     claim.opinion = opinion
     verdict = "recommend compensation" if recommend_approval else "recommend rejection"
-    note = f"{verdict}: {opinion}".strip() + _lateness(
+    note = f"{verdict}: {opinion}".strip() + steps.after_deadline(
         claim.deadlines.get("manager_opinion"), today
     )
-    _transition(session, claim, "manager_review", actor=actor, on=today, now=now, comment=note)
+    steps.transition(session, claim, "manager_review", actor=actor, on=today, now=now, comment=note)
     return claim
 
 
@@ -183,14 +179,7 @@ def bank_limit(session: Session, bank_code: str, on: date) -> rules.BankLimit:
     """XB-Q1 figures for the bank on `on`: principal outstanding at the last quarter end
     and compensation approved in the calendar year so far."""
     qe = last_quarter_end(on)
-    loans = list(
-        session.scalars(
-            select(Loan).where(
-                Loan.bank_code == bank_code, Loan.program == "XB", Loan.disbursed_on <= qe
-            )
-        )
-    )
-    at = servicing.positions(session, loans, qe)
+    at_qe = bank_ratios(session, "XB", qe, QUARTER_END, bank_code=bank_code).get(bank_code)
     used = session.scalar(
         select(func.coalesce(func.sum(Claim.approved_fen), 0)).where(
             Claim.bank_code == bank_code,
@@ -200,17 +189,7 @@ def bank_limit(session: Session, bank_code: str, on: date) -> rules.BankLimit:
             Claim.approved_on <= on,
         )
     )
-    return rules.BankLimit(qe, sum(p.outstanding_fen for p in at.values()), int(used or 0))
-
-
-def fund_capital(session: Session) -> int:
-    """Capital paid into the pool (XB-F0), from the ledger."""
-    total = session.scalar(
-        select(func.coalesce(func.sum(LedgerLeg.amount_fen), 0))
-        .join(LedgerAccount, LedgerAccount.id == LedgerLeg.account_id)
-        .where(LedgerAccount.fund_code == POOL, LedgerAccount.kind == "contributed_capital")
-    )
-    return -int(total or 0)
+    return rules.BankLimit(qe, at_qe.outstanding_fen if at_qe else 0, int(used or 0))
 
 
 def compensated_total(session: Session) -> int:
@@ -237,10 +216,10 @@ def committee_decision(
     guarantor still owes its ratio. At 50 % of the limit the bank is warned, at 100 % its
     XB business is suspended; at 50 % of the fund's capital all new business stops
     (XB-Q2)."""
-    claim = _claim(session, claim_id, actor)
-    _guard(session, claim, actor, "committee_decision")
+    claim = steps.claim_for_step(session, claim_id, actor)
+    steps.guard(session, claim, actor, "committee_decision")
     if not approve:
-        _reject(session, claim, "committee_reject", comment, False, actor, today, now)
+        steps.reject(session, claim, "committee_reject", comment, False, actor, today, now)
         return claim
     if claim.findings:
         raise Unprocessable(
@@ -256,8 +235,6 @@ def committee_decision(
             ],
             code="findings_bar_compensation",
         )
-    from app.claims.workflow import XB_CLAIM
-
     XB_CLAIM.target("committee_approve", claim.status)
     repo.lock_bank(session, claim.bank_code)
     repo.lock_fund(session, POOL)
@@ -336,7 +313,7 @@ def committee_decision(
         "fund_stopped": stopped,
     }
     action = "committee_approve" if approved > 0 else "committee_approve_nil"
-    _transition(
+    steps.transition(
         session,
         claim,
         action,
@@ -355,7 +332,8 @@ def _maybe_stop_fund(session: Session, actor: Principal, approved: int) -> bool:
     pool = session.get(Fund, POOL)
     if pool is None or pool.status == "stopped" or not approved:
         return False
-    total, capital = compensated_total(session), fund_capital(session)
+    total = compensated_total(session)
+    capital = paid_in_total(session, POOL, as_of=None)
     if not rules.fund_stop_reached(total, capital):
         return False
     session.add(
@@ -410,39 +388,21 @@ def payment(
     today: date,
     now: datetime,
 ) -> Claim:
-    """XB-C2: the fund manager pays the approved amount from the pool's cash."""
-    from app.claims.workflow import XB_CLAIM
-
-    claim = _claim(session, claim_id, actor)
-    _guard(session, claim, actor, "payment")
-    XB_CLAIM.target("pay", claim.status)
-    _dated(paid_on, not_before=claim.approved_on, today=today, field="paid_on")
-    amount = int(claim.approved_fen or 0)
-    _check_cash(session, POOL, amount)
-    entry = ledger.post(
+    """XB-C2: the fund manager pays the approved amount from the pool's cash, within 20
+    working days of the approval (a late payment is noted)."""
+    return steps.pay_bank(
         session,
+        claim_id=claim_id,
+        fund=POOL,
+        stage="payment",
+        action="pay",
         event_type="claim.payment",
-        event_id=str(claim.id),
-        idempotency_key=f"claim:{claim.id}:payment",
-        business_date=paid_on,
-        legs=[debit(POOL, "payable_bank", amount, claim.bank_code), credit(POOL, "cash", amount)],
-        now=now,
-        actor_id=actor.user_id,
-        description=f"XB claim {claim.id}: the pool pays {format_fen(amount)} to {claim.bank_code}",
-    )
-    claim.paid_on = paid_on
-    note = comment + _lateness(claim.deadlines.get("payment"), paid_on)
-    _transition(
-        session,
-        claim,
-        "pay",
+        paid_on=paid_on,
+        comment=comment,
         actor=actor,
-        on=paid_on,
+        today=today,
         now=now,
-        comment=note.strip(),
-        entries=[entry.id],
     )
-    return claim
 
 
 @dataclass(frozen=True)
@@ -493,7 +453,7 @@ def overdue_steps(
 
 # --- after payment: XB-R1 distributions, XB-R2 refunds, receipts ----------------------
 def _paid_claim(session: Session, claim_id: int, actor: Principal) -> Claim:
-    claim = _claim(session, claim_id, actor)
+    claim = steps.claim_for_step(session, claim_id, actor)
     if claim.program != "XB" or claim.status != "paid":
         raise Conflict(
             f"claim {claim.id} is {claim.program} {claim.status}; this applies to paid XB claims",
@@ -502,12 +462,22 @@ def _paid_claim(session: Session, claim_id: int, actor: Principal) -> Claim:
     return claim
 
 
+def owed(
+    recoveries: list[ClaimRecovery], clawbacks: list[ClaimClawback], receipts: list[ClaimReceipt]
+) -> int:
+    """What the bank still owes the fund on a claim: distributions (XB-R1) and refunds
+    (XB-R2) less what was received."""
+    due = sum(r.returned_fen for r in recoveries) + sum(c.amount_fen for c in clawbacks)
+    return due - sum(r.amount_fen for r in receipts)
+
+
 def receivable(session: Session, claim_id: int) -> int:
-    """What the bank still owes the fund on this claim: distributions and refunds less
-    what was received."""
-    due = sum(r.returned_fen for r in repo.recoveries(session, [claim_id])[claim_id])
-    due += sum(c.amount_fen for c in repo.clawbacks(session, [claim_id])[claim_id])
-    return due - sum(r.amount_fen for r in repo.receipts(session, [claim_id])[claim_id])
+    ids = [claim_id]
+    return owed(
+        repo.recoveries(session, ids)[claim_id],
+        repo.clawbacks(session, ids)[claim_id],
+        repo.receipts(session, ids)[claim_id],
+    )
 
 
 def record_recovery(
@@ -523,7 +493,12 @@ def record_recovery(
     """XB-R1: collections less costs, at the fund's ratio of the loss, are due to the fund
     within 10 working days: a receivable from the bank until received."""
     paid = int(claim.approved_fen or 0)
-    returned = rules_return(amount_fen - costs_fen, claim.loss_fen, paid, claim.returned_fen)
+    returned = recovery_return(
+        net_fen=amount_fen - costs_fen,
+        loss_fen=claim.loss_fen,
+        paid_fen=paid,
+        returned_fen=claim.returned_fen,
+    )
     recovery = ClaimRecovery(
         claim_id=claim.id,
         recovered_on=recovered_on,
@@ -563,14 +538,6 @@ def record_recovery(
     return recovery
 
 
-def rules_return(net_fen: int, loss_fen: int, paid_fen: int, returned_fen: int) -> int:
-    from app.programs.sukedai.claims import recovery_return
-
-    return recovery_return(
-        net_fen=net_fen, loss_fen=loss_fen, paid_fen=paid_fen, returned_fen=returned_fen
-    )
-
-
 def clawback(
     session: Session,
     *,
@@ -589,7 +556,7 @@ def clawback(
     if actor.role != role:
         raise Forbidden(f"the {kind} refund is decided by the {role}", code="role_not_allowed")
     claim = _paid_claim(session, claim_id, actor)
-    _dated(decided_on, not_before=claim.paid_on, today=today, field="decided_on")
+    steps.dated(decided_on, not_before=claim.paid_on, today=today, field="decided_on")
     amount = int(claim.approved_fen or 0) - claim.returned_fen
     if amount <= 0:
         raise Conflict(
@@ -655,7 +622,7 @@ def receive(
     if actor.role != "fund_manager":
         raise Forbidden("receipts are recorded by the fund manager", code="role_not_allowed")
     claim = _paid_claim(session, claim_id, actor)
-    _dated(received_on, not_before=claim.paid_on, today=today, field="received_on")
+    steps.dated(received_on, not_before=claim.paid_on, today=today, field="received_on")
     owed = receivable(session, claim.id)
     if amount_fen > owed:
         raise Unprocessable(

@@ -3,6 +3,7 @@ maintained `chinesecalendar` package. Years it does not cover are refused, never
 
 from __future__ import annotations
 
+import calendar as _months
 from datetime import date, timedelta
 
 import chinese_calendar
@@ -48,3 +49,11 @@ def working_days_between(start: date, end: date) -> int:
         if is_working_day(current):
             count += 1
     return count
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day `months` later, or the month's last day when it is shorter
+    (2024-02-29 + 12 months = 2025-02-28). Calendar months, not working days."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(day.day, _months.monthrange(year, month)[1]))

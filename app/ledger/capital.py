@@ -105,6 +105,15 @@ def contribute(
     )
 
 
+def paid_in_total(session: Session, fund_code: str, *, as_of: date | None) -> int:
+    """All capital paid into the fund: the credit balance of its capital accounts."""
+    return -sum(
+        total
+        for account, total in repo.balances(session, as_of=as_of, funds={fund_code})
+        if account.kind == "contributed_capital"
+    )
+
+
 def net_value(session: Session, fund_code: str, *, as_of: date | None) -> int:
     """The fund's net value (基金净值): its assets less its liabilities, memo accounts
     aside — contributions less compensation plus returns and refunds (L-3)."""

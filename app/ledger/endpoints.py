@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from app.auth.principal import Principal, require_roles
 from app.db import get_session
 from app.errors import NotFound
+from app.evaluations.service import bank_ratios
 from app.kit.clock import get_clock
 from app.kit.pagination import (
     ObjectId,
@@ -32,6 +33,7 @@ from app.ledger import repository as repo
 from app.ledger import schemas as s
 from app.ledger.export import export_beancount
 from app.models import Fund, FundContributor, LedgerAccount, LedgerEntry
+from app.programs.sukedai.policy import QUARTER_END
 from app.programs.xinbao.policy import LEVERAGE_TARGET as XB_LEVERAGE_TARGET
 
 router = APIRouter(route_class=TransactionalRoute)
@@ -339,9 +341,6 @@ def fund_capital(
     loans = leverage = target = None
     fund = session.get(Fund, code)
     if fund is not None and fund.program == "XB" and fund.kind == "pool":
-        from app.evaluations.service import bank_ratios
-        from app.programs.sukedai.policy import QUARTER_END
-
         on = as_of or get_clock(request).today()
         loans = sum(r.outstanding_fen for r in bank_ratios(session, "XB", on, QUARTER_END).values())
         target = XB_LEVERAGE_TARGET

@@ -1,5 +1,5 @@
-"""The facts an SKD filing is checked against, looked up once per request: one query per
-fact for a single filing, or a handful of set-based queries for a whole batch (then kept
+"""The facts a filing is checked against, looked up once per request: one query per fact
+for a single filing, or a handful of set-based queries for a whole batch (then kept
 current as the batch's items are accepted, so they see each other)."""
 
 from __future__ import annotations
@@ -22,15 +22,14 @@ from app.models import (
     LprRate,
     ProgramQuota,
 )
-from app.programs.sukedai.policy import FILING
+from app.programs.sukedai.policy import FILING as SKD_FILING
+from app.programs.xinbao.policy import FILING as XB_FILING
 from app.reference import repository as reference_repo
 
-PROGRAM = "SKD"
 
-
-class SkdLookups:
-    def __init__(self, session: Session, bank: str) -> None:
-        self.session, self.bank = session, bank
+class FilingLookups:
+    def __init__(self, session: Session, bank: str, program: str) -> None:
+        self.session, self.bank, self.program = session, bank, program
         self.preloaded = False
         self._enterprises: dict[str, Enterprise | None] = {}
         self._contracts: set[str] = set()
@@ -62,7 +61,7 @@ class SkdLookups:
         )
         last = (
             select(LibraryEvent.enterprise_id, func.max(LibraryEvent.id).label("last_id"))
-            .where(LibraryEvent.enterprise_id.in_(ids), LibraryEvent.program == PROGRAM)
+            .where(LibraryEvent.enterprise_id.in_(ids), LibraryEvent.program == self.program)
             .group_by(LibraryEvent.enterprise_id)
             .subquery()
         )
@@ -78,7 +77,9 @@ class SkdLookups:
             int(i)
             for i in s.scalars(
                 select(Loan.enterprise_id).where(
-                    Loan.enterprise_id.in_(ids), Loan.program == PROGRAM, Loan.status == "active"
+                    Loan.enterprise_id.in_(ids),
+                    Loan.program == self.program,
+                    Loan.status == "active",
                 )
             )
         }
@@ -98,32 +99,32 @@ class SkdLookups:
 
     def in_library(self, enterprise: Enterprise) -> bool:
         if enterprise.id not in self._members:
-            last = library_repo.latest_action(self.session, enterprise.id, PROGRAM)
+            last = library_repo.latest_action(self.session, enterprise.id, self.program)
             self._members[enterprise.id] = last is not None and last != "removed"
         return self._members[enterprise.id]
 
     def has_active_loan(self, enterprise_id: int) -> bool:
         if self.preloaded:
             return enterprise_id in self._active
-        return repo.has_active_loan(self.session, enterprise_id, PROGRAM)
+        return repo.has_active_loan(self.session, enterprise_id, self.program)
 
     def city_fund(self, region_code: str) -> Fund | None:
         if region_code not in self._funds:
             regions = library_repo.region_ancestors(self.session, region_code)
-            self._funds[region_code] = repo.city_fund_for(self.session, PROGRAM, regions)
+            self._funds[region_code] = repo.city_fund_for(self.session, self.program, regions)
         return self._funds[region_code]
 
     def agreement(self, fund_code: str, on: date) -> Agreement | None:
         key = (fund_code, on)
         if key not in self._agreements:
             self._agreements[key] = repo.agreement_covering(
-                self.session, bank_code=self.bank, program=PROGRAM, fund_code=fund_code, on=on
+                self.session, bank_code=self.bank, program=self.program, fund_code=fund_code, on=on
             )
         return self._agreements[key]
 
     def quota(self, year: int) -> ProgramQuota | None:
         if year not in self._quotas:
-            self._quotas[year] = repo.quota_for_update(self.session, PROGRAM, year)
+            self._quotas[year] = repo.quota_for_update(self.session, self.program, year)
         return self._quotas[year]
 
     def lpr(self, on: date) -> LprRate | None:
@@ -133,13 +134,12 @@ class SkdLookups:
 
     def deadline(self, disbursed_on: date) -> date:
         if disbursed_on not in self._deadlines:
-            self._deadlines[disbursed_on] = add_working_days(
-                disbursed_on, FILING.deadline_working_days
-            )
+            days = (SKD_FILING if self.program == "SKD" else XB_FILING).deadline_working_days
+            self._deadlines[disbursed_on] = add_working_days(disbursed_on, days)
         return self._deadlines[disbursed_on]
 
     # --- a batch's accepted items are facts for the next ones -------------------------
     def accepted(self, loan: Loan) -> None:
         self._contracts.add(loan.contract_no)
-        if loan.program == PROGRAM:
+        if loan.program == self.program:
             self._active.add(loan.enterprise_id)

@@ -14,12 +14,11 @@ from sqlalchemy.orm import Session
 from app.auth.principal import Principal
 from app.errors import AppError, Conflict, Forbidden, Unprocessable, Violation
 from app.kit.allocation import allocate
-from app.kit.calendar import add_working_days
 from app.ledger import service as ledger
 from app.ledger.postings import credit, debit
 from app.ledger.service import EntrySpec
 from app.loans import repository as repo
-from app.loans.lookups import SkdLookups
+from app.loans.lookups import FilingLookups
 from app.loans.schemas import BatchItemError, BatchItemResult, LoanFile
 from app.models import Enterprise, Fund, Loan, ProgramQuota
 from app.models.base import utcnow
@@ -29,9 +28,7 @@ from app.programs.sukedai.policy import Product, product_by_code
 from app.programs.xinbao.filing import FilingFacts as XbFilingFacts
 from app.programs.xinbao.filing import check_filing as check_xb_filing
 from app.programs.xinbao.policy import BASE_SUB_FUND as XB_BASE_SUB_FUND
-from app.programs.xinbao.policy import FILING as XB_FILING
 from app.programs.xinbao.policy import POOL as XB_POOL
-from app.reference import repository as reference_repo
 
 PROVINCE_FUND = "SKD_PROV"
 ENTERPRISE_FLAGS = (
@@ -75,50 +72,14 @@ def _refuse(violations: list[Violation]) -> Unprocessable:
     )
 
 
-def _enterprise(session: Session, data: LoanFile, principal: Principal) -> tuple[str, Enterprise]:
-    """The filing bank and the enterprise row, locked (SKD-F3, XB-P1 per enterprise)."""
+def _bank_and_enterprise(
+    lk: FilingLookups, data: LoanFile, principal: Principal
+) -> tuple[str, Enterprise]:
+    """The filing bank, refusing a contract number it already filed, and the enterprise
+    row, locked (SKD-F3, XB-P1 per enterprise)."""
     if principal.bank_code is None:
         raise Forbidden("only a partner bank files loans", code="role_not_allowed")
     bank = principal.bank_code
-    if repo.contract_exists(session, bank, data.contract_no):
-        raise Conflict(
-            f"contract {data.contract_no} is already filed by {bank}",
-            [Violation(loc=("body", "contract_no"), msg="already filed", code="already_exists")],
-            code="already_exists",
-        )
-    enterprise = repo.enterprise_for_update(session, data.enterprise_credit_code.upper())
-    if enterprise is None:
-        raise Unprocessable(
-            "unknown enterprise",
-            [
-                Violation(
-                    loc=("body", "enterprise_credit_code"),
-                    msg="no enterprise with this code",
-                    code="unknown_enterprise",
-                )
-            ],
-            code="unknown_enterprise",
-        )
-    return bank, enterprise
-
-
-def _file_skd(
-    session: Session,
-    *,
-    data: LoanFile,
-    principal: Principal,
-    today: date,
-    now: datetime,
-    exposures: list[EntrySpec] | None = None,
-    lookups: SkdLookups | None = None,
-) -> Loan:
-    """SKD-E1, P1, P2, F1–F6; exposure = principal × each fund's share (SKD-S1). With
-    `lookups` from a batch, the loan is added unflushed and its exposure is left to the
-    batch."""
-    if principal.bank_code is None:
-        raise Forbidden("only a partner bank files loans", code="role_not_allowed")
-    bank = principal.bank_code
-    lk = lookups or SkdLookups(session, bank)
     if lk.contract_exists(data.contract_no):
         raise Conflict(
             f"contract {data.contract_no} is already filed by {bank}",
@@ -138,6 +99,66 @@ def _file_skd(
             ],
             code="unknown_enterprise",
         )
+    return bank, enterprise
+
+
+def _new_loan(
+    data: LoanFile,
+    *,
+    bank: str,
+    agreement_id: int,
+    enterprise_id: int,
+    principal: Principal,
+    today: date,
+    deadline: date,
+    product: str | None,
+    filed_late: bool,
+    flags: list[str],
+    extra: dict[str, Any],
+) -> Loan:
+    """The filed loan's row, from the filing's terms and what the rules decided."""
+    return Loan(
+        program=data.program,
+        product=product,
+        bank_code=bank,
+        agreement_id=agreement_id,
+        enterprise_id=enterprise_id,
+        contract_no=data.contract_no,
+        principal_fen=data.principal,
+        annual_rate_bp=data.annual_rate_bp,
+        fee_rate_bp=data.fee_rate_bp,
+        disbursed_on=data.disbursed_on,
+        maturity_on=data.maturity_on,
+        security=data.security,
+        guarantor=data.guarantor,
+        controller_guarantee=data.controller_guarantee,
+        other_fiscal_support=data.other_fiscal_support,
+        status="active",
+        filed_on=today,
+        filing_deadline=deadline,
+        filed_late=filed_late,
+        compensable=not filed_late,
+        flags=flags,
+        filed_by_id=principal.user_id,
+        extra=extra,
+    )
+
+
+def _file_skd(
+    session: Session,
+    *,
+    data: LoanFile,
+    principal: Principal,
+    today: date,
+    now: datetime,
+    exposures: list[EntrySpec] | None = None,
+    lookups: FilingLookups | None = None,
+) -> Loan:
+    """SKD-E1, P1, P2, F1–F6; exposure = principal × each fund's share (SKD-S1). With
+    `lookups` from a batch, the loan is added unflushed and its exposure is left to the
+    batch."""
+    lk = lookups or FilingLookups(session, principal.bank_code or "", "SKD")
+    bank, enterprise = _bank_and_enterprise(lk, data, principal)
     city_fund = lk.city_fund(enterprise.region_code)
     agreement = lk.agreement(city_fund.code, data.disbursed_on) if city_fund else None
     quota = lk.quota(data.disbursed_on.year)
@@ -169,29 +190,17 @@ def _file_skd(
     if decision.violations:
         raise _refuse(decision.violations)
     assert decision.product is not None and agreement is not None and city_fund is not None
-    loan = Loan(
-        program=data.program,
-        product=decision.product.code,
-        bank_code=bank,
+    loan = _new_loan(
+        data,
+        bank=bank,
         agreement_id=agreement.id,
         enterprise_id=enterprise.id,
-        contract_no=data.contract_no,
-        principal_fen=data.principal,
-        annual_rate_bp=data.annual_rate_bp,
-        fee_rate_bp=data.fee_rate_bp,
-        disbursed_on=data.disbursed_on,
-        maturity_on=data.maturity_on,
-        security=data.security,
-        guarantor=data.guarantor,
-        controller_guarantee=data.controller_guarantee,
-        other_fiscal_support=data.other_fiscal_support,
-        status="active",
-        filed_on=today,
-        filing_deadline=deadline,
+        principal=principal,
+        today=today,
+        deadline=deadline,
+        product=decision.product.code,
         filed_late=False,
-        compensable=True,
         flags=[],
-        filed_by_id=principal.user_id,
         extra={"city_fund": city_fund.code},
     )
     if quota is not None:
@@ -215,20 +224,15 @@ def _file_xb(
 ) -> Loan:
     """XB-E1, E2, P1, F2: refusals list every rule; a late filing is accepted but not
     compensable (XB-N7); exposure = principal × the sub-fund's fund ratio (XB-S1)."""
-    bank, enterprise = _enterprise(session, data, principal)
+    lk = FilingLookups(session, principal.bank_code or "", "XB")
+    bank, enterprise = _bank_and_enterprise(lk, data, principal)
     sub_code = data.sub_fund or XB_BASE_SUB_FUND
     sub_fund = session.get(Fund, sub_code)
     known = sub_fund is not None and sub_fund.program == "XB" and sub_fund.kind == "sub_fund"
-    agreement = (
-        repo.agreement_covering(
-            session, bank_code=bank, program="XB", fund_code=sub_code, on=data.disbursed_on
-        )
-        if known
-        else None
-    )
+    agreement = lk.agreement(sub_code, data.disbursed_on) if known else None
     pool = session.get(Fund, XB_POOL)
-    lpr = reference_repo.lpr_in_force(session, data.disbursed_on)
-    deadline = add_working_days(data.disbursed_on, XB_FILING.deadline_working_days)
+    lpr = lk.lpr(data.disbursed_on)
+    deadline = lk.deadline(data.disbursed_on)
     decision = check_xb_filing(
         XbFilingFacts(
             principal_fen=data.principal,
@@ -256,29 +260,17 @@ def _file_xb(
         raise _refuse(decision.violations)
     assert agreement is not None and sub_fund is not None
     ratios = sub_fund.params.get("ratios_bp", {}).get(data.security, {})
-    loan = Loan(
-        program="XB",
-        product=None,
-        bank_code=bank,
+    loan = _new_loan(
+        data,
+        bank=bank,
         agreement_id=agreement.id,
         enterprise_id=enterprise.id,
-        contract_no=data.contract_no,
-        principal_fen=data.principal,
-        annual_rate_bp=data.annual_rate_bp,
-        fee_rate_bp=data.fee_rate_bp,
-        disbursed_on=data.disbursed_on,
-        maturity_on=data.maturity_on,
-        security=data.security,
-        guarantor=data.guarantor,
-        controller_guarantee=data.controller_guarantee,
-        other_fiscal_support=data.other_fiscal_support,
-        status="active",
-        filed_on=today,
-        filing_deadline=deadline,
+        principal=principal,
+        today=today,
+        deadline=deadline,
+        product=None,
         filed_late=decision.filed_late,
-        compensable=not decision.filed_late,
         flags=decision.flags,
-        filed_by_id=principal.user_id,
         extra={"sub_fund": sub_code, "ratios_bp": dict(ratios)},
     )
     session.add(loan)
@@ -447,7 +439,7 @@ def file_batch(
             )
     if principal.bank_code is None:
         raise Forbidden("only a partner bank files loans", code="role_not_allowed")
-    lookups = SkdLookups(session, principal.bank_code)
+    lookups = FilingLookups(session, principal.bank_code, "SKD")
     skd = [d for _, d in parsed if d.program == "SKD"]
     lookups.preload([d.enterprise_credit_code for d in skd], [d.contract_no for _, d in parsed])
     specs: list[EntrySpec] = []

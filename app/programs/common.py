@@ -35,3 +35,10 @@ def claimable(
             f"principal is {days_past_due} days past due; a claim needs {min_days_past_due}",
         )
     return out
+
+
+def recovery_return(*, net_fen: int, loss_fen: int, paid_fen: int, returned_fen: int) -> int:
+    """SKD-R1 / XB-R1: the net recovery returned at the original compensation ratio
+    (paid ÷ loss), rounded down to the fen, never beyond what is still unreturned."""
+    due = net_fen * paid_fen // loss_fen
+    return max(min(due, paid_fen - returned_fen), 0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import calendar as pycalendar
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -12,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable, Violation
+from app.kit.calendar import add_months
 from app.kit.statemachine import Transition, TransitionTable
 from app.models import (
     Agreement,
@@ -147,12 +147,6 @@ AGREEMENT_TRANSITIONS = TransitionTable(
 )
 
 
-def _add_months(day: date, months: int) -> date:
-    month_index = day.month - 1 + months
-    year, month = day.year + month_index // 12, month_index % 12 + 1
-    return date(year, month, min(day.day, pycalendar.monthrange(year, month)[1]))
-
-
 def create_agreement(session: Session, *, data: s.AgreementCreate, actor: Principal) -> Agreement:
     program = get_program(data.program)
     errors = []
@@ -185,7 +179,7 @@ def create_agreement(session: Session, *, data: s.AgreementCreate, actor: Princi
         fund_code=data.fund_code,
         region_code=data.region_code,
         start_on=data.start_on,
-        end_on=_add_months(data.start_on, term),
+        end_on=add_months(data.start_on, term),
         status="active",
         terms=data.terms,
     )

@@ -11,6 +11,7 @@ from fractions import Fraction
 
 from app.errors import Violation
 from app.kit.allocation import allocate
+from app.kit.calendar import add_months
 from app.programs.common import claimable
 from app.programs.sukedai.policy import CAPS, CLAIMS, CapPolicy, ClaimPolicy, Product
 
@@ -51,32 +52,10 @@ def check_claim(facts: ClaimFacts, policy: ClaimPolicy = CLAIMS) -> list[Violati
     )
 
 
-def add_months(day: date, months: int) -> date:
-    """The same day `months` later (the month's last day when it is shorter)."""
-    month0 = day.month - 1 + months
-    year, month = day.year + month0 // 12, month0 % 12 + 1
-    for d in (day.day, 30, 29, 28):
-        try:
-            return date(year, month, d)
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")
-
-
-@dataclass(frozen=True)
-class LoanWeight:
-    """One loan's part in the annualized principal."""
-
-    product: str
-    principal_fen: int
-    days: int
-    fund_share_bp: int
-
-
-def annualized(loans: list[LoanWeight], policy: CapPolicy = CAPS) -> Fraction:
-    """Σ principal × days / year_days × fund share, exact (fen as a fraction)."""
-    total = sum(x.principal_fen * x.days * x.fund_share_bp for x in loans)
-    return Fraction(total, policy.year_days * 10_000)
+def annualized(principal_days_fen: int, fund_share_bp: int, policy: CapPolicy = CAPS) -> Fraction:
+    """SKD-Q1's annualized principal of a product's loans, exact (fen as a fraction):
+    Σ (principal × loan days) / year_days × the funds' share."""
+    return Fraction(principal_days_fen * fund_share_bp, policy.year_days * 10_000)
 
 
 @dataclass(frozen=True)
@@ -142,10 +121,3 @@ def approve(requested: dict[str, int], position: CapPosition) -> Approval:
         "SKD-Q1",
         fund_share - approved,
     )
-
-
-def recovery_return(*, net_fen: int, loss_fen: int, paid_fen: int, returned_fen: int) -> int:
-    """SKD-R1: the net recovery returned at the original compensation ratio (paid ÷
-    loss), rounded down to the fen, never beyond what is still unreturned."""
-    due = net_fen * paid_fen // loss_fen
-    return max(min(due, paid_fen - returned_fen), 0)

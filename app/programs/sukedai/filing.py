@@ -3,11 +3,11 @@ service gathers. Every rule is checked; every failure is returned with its rule 
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass, field
 from datetime import date
 
 from app.errors import Violation
+from app.kit.calendar import add_months
 from app.kit.money import format_fen
 from app.programs.sukedai.policy import FILING, Product, product_by_code, product_for_revenue
 
@@ -46,8 +46,7 @@ class FilingDecision:
 
 def one_year_after(day: date) -> date:
     """The same date a year later (29 Feb → 28 Feb)."""
-    year = day.year + FILING.max_term_years
-    return date(year, day.month, min(day.day, calendar.monthrange(year, day.month)[1]))
+    return add_months(day, 12 * FILING.max_term_years)
 
 
 def _v(code: str, rule: str, msg: str, loc: str) -> Violation:

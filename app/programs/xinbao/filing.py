@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from app.errors import Violation
+from app.kit.calendar import add_months
 from app.kit.money import format_fen
-from app.programs.sukedai.claims import add_months
 from app.programs.xinbao.policy import FILING, SECURITIES
 
 
