@@ -151,3 +151,17 @@ def test_batch_and_single_filings_decide_alike(
         False,
     ]
 
+
+def test_a_contract_number_is_taken_across_programmes_within_a_batch(
+    client: TestClient,
+    auth,
+    session: Session,  # type: ignore[no-untyped-def]
+) -> None:
+    skd = _skd(member_enterprise(session).credit_code, "D-1")
+    xb = {**_skd(xb_enterprise(session).credit_code, "D-1"), "program": "XB", "annual_rate_bp": 380}
+    r = client.post("/api/v1/loans/batch", headers=auth("bank_jsb"), json={"items": [skd, xb]})
+    assert r.status_code == 200, r.text
+    assert [(x["status"], x["code"]) for x in r.json()["results"]] == [
+        ("accepted", None),
+        ("refused", "already_exists"),
+    ]

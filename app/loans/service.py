@@ -455,7 +455,8 @@ def file_batch(
                     now=now,
                     lookups=lookups,
                 )
-            else:
+            else:  # XB, one by one; contract numbers checked against the whole batch
+                _bank_and_enterprise(lookups, data, principal)
                 loan = file_loan(
                     session,
                     data=data,
