@@ -6,10 +6,12 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from app.auth.principal import Principal
 from app.db import make_engine
+from app.models import User
 
 
 def race(pg_engine: Engine, ids: list[int], act: Callable[[Session, int], str]) -> Counter[str]:
@@ -34,3 +36,7 @@ def race(pg_engine: Engine, ids: list[int], act: Callable[[Session, int], str]) 
         t.join()
     engine.dispose()
     return outcomes
+
+
+def principal(session: Session, username: str) -> Principal:
+    return Principal.of(session.scalars(select(User).where(User.username == username)).one())

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
 from app.library import service as library
-from app.models import Enterprise, User
+from app.models import Agreement, Bank, Enterprise, User
 from app.seed.loader import demo_credit_code
 
 _serial = itertools.count(1)
@@ -77,3 +77,49 @@ def xb_enterprise(
     session.add(enterprise)
     session.commit()
     return enterprise
+
+
+def new_bank(
+    session: Session,
+    code: str,
+    *,
+    since: date,
+    region: str | None = "320100",
+    xb_sub_funds: tuple[str, ...] = (),
+) -> str:
+    """A bank with agreements from `since` for three years: SKD with the city fund of
+    `region` (None: no SKD agreement) and XB with each of `xb_sub_funds`; and its user
+    `bank_<code>`. Committed."""
+    session.add(Bank(code=code, name=f"测试银行{code}", unit_level="provincial_branch"))
+    session.flush()
+    end = date(since.year + 3, since.month, since.day)
+    if region is not None:
+        session.add(
+            Agreement(
+                bank_code=code,
+                program="SKD",
+                fund_code=f"SKD_CITY_{region}",
+                region_code=region,
+                start_on=since,
+                end_on=end,
+                status="active",
+            )
+        )
+    for sub_fund in xb_sub_funds:
+        session.add(
+            Agreement(
+                bank_code=code,
+                program="XB",
+                fund_code=sub_fund,
+                start_on=since,
+                end_on=end,
+                status="active",
+            )
+        )
+    admin = session.scalars(select(User).where(User.username == "admin")).one()
+    username = f"bank_{code.lower()}"
+    session.add(
+        User(username=username, role="bank", bank_code=code, password_hash=admin.password_hash)
+    )
+    session.commit()
+    return username

@@ -6,8 +6,12 @@ import itertools
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
+import pytest
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from app.errors import NotFound
 from app.ledger import service as ledger
 from app.ledger.postings import LegSpec, credit, debit
 from app.models import LedgerEntry
@@ -104,3 +108,40 @@ def skd_example_1(session: Session, *, bank: str = "JSB") -> dict[str, LedgerEnt
         event_id="1",
     )
     return e
+
+
+def balance(session: Session, code: str) -> int:
+    """An account's balance; an account never opened holds nothing."""
+    try:
+        return ledger.account_balance(session, code, as_of=None)
+    except NotFound:
+        return 0
+
+
+def legs_of(session: Session, entry_id: int) -> set[tuple[str, str, int, str | None]]:
+    entry = session.get(LedgerEntry, entry_id)
+    assert entry is not None
+    return {
+        (x.fund_code, x.kind, x.amount_fen, x.counterparty)
+        for x in ledger.entry_legs(session, entry)
+    }
+
+
+def assert_books_balance(session: Session) -> None:
+    """L-1, L-3: every book sums to zero and the hash chain verifies."""
+    books = ledger.trial_balance(session, as_of=None, funds=None)
+    assert books and all(b.balanced for b in books)
+    assert ledger.verify(session).ok
+
+
+def raw_refused(connection: Connection, sql: str) -> str:
+    """Run raw SQL that the database must refuse; the refusal's message."""
+    nested = connection.begin_nested()
+    try:
+        with pytest.raises(DBAPIError) as info:
+            connection.execute(text(sql))
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))
+    finally:
+        nested.rollback()
+    return str(info.value.orig)

@@ -17,9 +17,10 @@ from app.claims import service as claims
 from app.config import Settings
 from app.errors import Conflict
 from app.ledger import service as ledger
-from app.models import Agreement, Bank, LedgerEntry, User
+from app.models import LedgerEntry, User
 from tests.claims_helpers import PDF, Api, api_fixture
-from tests.factories import member_enterprise
+from tests.factories import member_enterprise, new_bank
+from tests.ledger_helpers import assert_books_balance, balance, legs_of, raw_refused
 
 CITY_SZ, PROV = "SKD_CITY_320500", "SKD_PROV"
 
@@ -29,28 +30,6 @@ def api(  # type: ignore[no-untyped-def]
     settings: Settings, engine: Engine, session_factory: sessionmaker[Session], auth
 ) -> Iterator[Api]:
     yield from api_fixture(settings, engine, session_factory, auth)
-
-
-def balance(session: Session, code: str) -> int:
-    try:
-        return ledger.account_balance(session, code, as_of=None)
-    except Exception:  # an account never opened holds nothing
-        return 0
-
-
-def legs_of(session: Session, entry_id: int) -> set[tuple[str, str, int, str | None]]:
-    entry = session.get(LedgerEntry, entry_id)
-    assert entry is not None
-    return {
-        (x.fund_code, x.kind, x.amount_fen, x.counterparty)
-        for x in ledger.entry_legs(session, entry)
-    }
-
-
-def assert_books_balance(session: Session) -> None:
-    books = ledger.trial_balance(session, as_of=None, funds=None)
-    assert books and all(b.balanced for b in books)
-    assert ledger.verify(session).ok
 
 
 def overdue_loan(
@@ -184,31 +163,6 @@ def test_spec_example_2_skd3_loss_in_full(api: Api, session: Session) -> None:
 
 
 # --- SPEC §6 example 3 (SKD-Q1) --------------------------------------------------------
-def new_bank(session: Session, code: str, *, since: date, region: str = "320100") -> str:
-    """A bank with one SKD agreement with the region's city fund from `since`, and its
-    user `bank_<code>`."""
-    session.add(Bank(code=code, name=f"测试银行{code}", unit_level="provincial_branch"))
-    session.flush()
-    admin = session.scalars(select(User).where(User.username == "admin")).one()
-    session.add(
-        Agreement(
-            bank_code=code,
-            program="SKD",
-            fund_code=f"SKD_CITY_{region}",
-            region_code=region,
-            start_on=since,
-            end_on=date(since.year + 3, since.month, since.day),
-            status="active",
-        )
-    )
-    username = f"bank_{code.lower()}"
-    session.add(
-        User(username=username, role="bank", bank_code=code, password_hash=admin.password_hash)
-    )
-    session.commit()
-    return username
-
-
 @pytest.fixture
 def year_two_bank(session: Session) -> str:
     """A bank cooperating since 2025-01-01 (so in year 2 during 2026) with 南京's fund."""
@@ -367,7 +321,7 @@ def test_payments_are_made_by_the_right_fund_manager(api: Api, session: Session)
     loan = overdue_loan(api, session, principal="1000000.00", unpaid_repay=None)
     c = api.claim("bank_ccb", loan, "2026-09-01")
     c = api.through_reviews("bank_ccb", "city_suzhou", c["id"], "2026-09-01", "2026-09-02")
-    assert api.pay("city-payment", "fund_nanjing", c["id"], "2026-09-03", expect=404)
+    api.pay("city-payment", "fund_nanjing", c["id"], "2026-09-03", expect=404)  # not its claim
     wrong = api.pay("city-payment", "fund_province", c["id"], "2026-09-03", expect=403)
     assert wrong["code"] == "wrong_fund"
     early = api.pay("province-reimbursement", "fund_province", c["id"], "2026-09-03", 409)
@@ -636,8 +590,6 @@ def test_skd_q2_exemption_ends_above_200000000_of_principal() -> None:
 
 def test_claim_records_are_append_only(api: Api, session: Session, connection: Any) -> None:
     """SKD-C1: history rows, documents and recoveries are never rewritten or removed."""
-    from tests.test_ledger import _raw_refused
-
     loan = overdue_loan(api, session, principal="1000000.00", unpaid_repay=None)
     c = api.claim("bank_ccb", loan, "2026-09-01")
     c = api.through_reviews("bank_ccb", "city_suzhou", c["id"], "2026-09-01", "2026-09-02")
@@ -659,7 +611,7 @@ def test_claim_records_are_append_only(api: Api, session: Session, connection: A
         f"UPDATE claim_recoveries SET returned_fen = 0 WHERE claim_id = {cid}",
         f"DELETE FROM claim_recoveries WHERE claim_id = {cid}",
     ):
-        assert "append-only" in _raw_refused(connection, sql), sql
+        assert "append-only" in raw_refused(connection, sql), sql
 
 
 def test_l4_a_retried_upload_with_a_new_boundary_is_a_replay(api: Api, session: Session) -> None:

@@ -11,55 +11,29 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from app.auth.principal import Principal
 from app.claims import service as claims
 from app.loans import service as loans
 from app.loans.schemas import LoanFile
-from app.models import Agreement, Bank, Claim, LedgerAccount, LedgerLeg, User
+from app.models import Claim, LedgerAccount, LedgerLeg
 from tests.claims_helpers import PDF
-from tests.concurrency import race
-from tests.factories import member_enterprise
+from tests.concurrency import principal, race
+from tests.factories import member_enterprise, new_bank
 
 N = 50  # parallel approvals
 NOW = datetime(2026, 6, 10, 9, tzinfo=UTC)
-
-
-def _principal(s: Session, username: str) -> Principal:
-    return Principal.of(s.scalars(select(User).where(User.username == username)).one())
 
 
 def _setup(engine: Engine) -> list[int]:
     """Bank CAPQ, cooperating with 南京 since 2025-01-01 (year 2 in 2026), with N SKD1
     loans of 5,000,000.00 for 365 days: annualized principal N × 4,000,000.00, cap 3 % of
     it. Every loan defaults in full; N claims wait for the province review."""
-    with Session(engine) as s, s.begin():
-        s.add(Bank(code="CAPQ", name="并发测试银行", unit_level="provincial_branch"))
-        s.flush()
-        admin = s.scalars(select(User).where(User.username == "admin")).one()
-        s.add(
-            Agreement(
-                bank_code="CAPQ",
-                program="SKD",
-                fund_code="SKD_CITY_320100",
-                region_code="320100",
-                start_on=date(2025, 1, 1),
-                end_on=date(2028, 1, 1),
-                status="active",
-            )
-        )
-        s.add(
-            User(
-                username="bank_capq",
-                role="bank",
-                bank_code="CAPQ",
-                password_hash=admin.password_hash,
-            )
-        )
+    with Session(engine) as s:
+        new_bank(s, "CAPQ", since=date(2025, 1, 1))
     with Session(engine) as s:
         codes = [member_enterprise(s, region="320100").credit_code for _ in range(N)]
     ids = []
     with Session(engine) as s, s.begin():
-        bank, city = _principal(s, "bank_capq"), _principal(s, "city_nanjing")
+        bank, city = principal(s, "bank_capq"), principal(s, "city_nanjing")
         for i, code in enumerate(codes):
             loan = loans.file_loan(
                 s,
@@ -118,7 +92,7 @@ def _setup(engine: Engine) -> list[int]:
 def test_skd_q1_parallel_approvals_never_pass_the_cap(pg_engine: Engine) -> None:
     ids = _setup(pg_engine)
     with Session(pg_engine) as s:
-        province = _principal(s, "province")
+        province = principal(s, "province")
 
     def approve(s: Session, claim_id: int) -> str:
         claim = claims.province_review(

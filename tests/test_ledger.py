@@ -20,7 +20,7 @@ from app.ledger import service as ledger
 from app.ledger.export import export_beancount
 from app.ledger.postings import GENESIS_HASH, credit, debit
 from app.models import LedgerEntry, LedgerLeg
-from tests.ledger_helpers import NOW, post, skd_example_1
+from tests.ledger_helpers import NOW, post, raw_refused, skd_example_1
 
 CITY, PROV, POOL = "SKD_CITY_320100", "SKD_PROV", "XB_POOL"
 
@@ -173,19 +173,6 @@ def test_l2_reversal_negates_and_links(session: Session) -> None:
         )
 
 
-def _raw_refused(connection: Connection, sql: str) -> str:
-    nested = connection.begin_nested()
-    try:
-        with pytest.raises(DBAPIError) as info:
-            connection.execute(text(sql))
-            connection.execute(
-                text("SET CONSTRAINTS ALL IMMEDIATE")
-            ) if connection.dialect.name == "postgresql" else None
-    finally:
-        nested.rollback()
-    return str(info.value.orig)
-
-
 def test_l2_database_refuses_update_and_delete(session: Session, connection: Connection) -> None:
     e = post(
         session, [debit(CITY, "cash", 100), credit(CITY, "contributed_capital", 100, "NJ_FINANCE")]
@@ -197,7 +184,7 @@ def test_l2_database_refuses_update_and_delete(session: Session, connection: Con
         f"UPDATE ledger_entries SET description = 'x' WHERE id = {e.id}",
         f"DELETE FROM ledger_entries WHERE id = {e.id}",
     ):
-        assert "append-only" in _raw_refused(connection, sql)
+        assert "append-only" in raw_refused(connection, sql)
 
 
 def test_l2_postgres_refuses_truncate(
@@ -205,7 +192,7 @@ def test_l2_postgres_refuses_truncate(
 ) -> None:
     if backend != "postgresql":
         pytest.skip("TRUNCATE exists on PostgreSQL only")
-    assert "append-only" in _raw_refused(connection, "TRUNCATE ledger_legs CASCADE")
+    assert "append-only" in raw_refused(connection, "TRUNCATE ledger_legs CASCADE")
 
 
 def _raw_entry(connection: Connection, entry_id: int, key: str) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.config import Settings
 from tests.claims_helpers import Api, api_fixture
 from tests.factories import member_enterprise
-from tests.test_claims import balance
+from tests.ledger_helpers import balance
 
 MEMO = "SKD_CITY_320500:exposure_memo:CCB_JS"
 

@@ -5,6 +5,7 @@ annual bank limit (XB-Q1) and the fund-wide stop (XB-Q2)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import pytest
@@ -15,9 +16,8 @@ from app.config import Settings
 from app.kit.money import parse_yuan
 from app.ledger.postings import credit, debit
 from tests.claims_helpers import PDF, Api, api_fixture
-from tests.factories import xb_enterprise
-from tests.ledger_helpers import post
-from tests.test_claims import assert_books_balance, balance, legs_of, new_bank
+from tests.factories import new_bank, xb_enterprise
+from tests.ledger_helpers import assert_books_balance, balance, legs_of, post, raw_refused
 
 POOL = "XB_POOL"
 GUARANTOR = "连云港信用融资担保有限公司"
@@ -32,24 +32,7 @@ BANK = "bank_xbt"
 def xb_bank(session: Session) -> str:
     """A bank of its own for these tests (the demo's 连云港农商行 has XB claims of its own),
     cooperating with both sub-funds since 2025-06-01."""
-    from datetime import date
-
-    from app.models import Agreement
-
-    new_bank(session, "XBT", since=date(2025, 6, 1))
-    for sub_fund in ("XB_ZQCZD", "XB_KCD"):
-        session.add(
-            Agreement(
-                bank_code="XBT",
-                program="XB",
-                fund_code=sub_fund,
-                start_on=date(2025, 6, 1),
-                end_on=date(2028, 6, 1),
-                status="active",
-            )
-        )
-    session.commit()
-    return BANK
+    return new_bank(session, "XBT", since=date(2025, 6, 1), xb_sub_funds=("XB_ZQCZD", "XB_KCD"))
 
 
 @pytest.fixture
@@ -195,8 +178,7 @@ def test_spec_example_4_credit_and_guaranteed_losses(api: Api, session: Session)
 def test_spec_example_5_limit_warning_and_suspension(api: Api, session: Session) -> None:
     """XB-Q1: 50,000,000.00 outstanding at the last quarter end → limit 2,500,000.00,
     warning at 1,250,000.00, suspension at 2,500,000.00; the excess is the bank's."""
-    bank = new_bank(session, "XB5", since=__import__("datetime").date(2025, 6, 1))
-    _xb_agreement(session, "XB5")
+    bank = new_bank(session, "XB5", since=date(2025, 6, 1), xb_sub_funds=("XB_ZQCZD",))
     loans = [xb_loan(api, session, bank, "3000000.00") for _ in range(16)]
     loans.append(xb_loan(api, session, bank, "2000000.00"))  # 50,000,000 in all
     api.repay(bank, loans[0], "2026-01-05", "1500000.00")  # 1,500,000 unpaid: share 1,200,000
@@ -259,24 +241,6 @@ def test_spec_example_5_limit_warning_and_suspension(api: Api, session: Session)
         rate=380,
     )
     assert_books_balance(session)
-
-
-def _xb_agreement(session: Session, bank: str) -> None:
-    from datetime import date
-
-    from app.models import Agreement
-
-    session.add(
-        Agreement(
-            bank_code=bank,
-            program="XB",
-            fund_code="XB_ZQCZD",
-            start_on=date(2025, 6, 1),
-            end_on=date(2028, 6, 1),
-            status="active",
-        )
-    )
-    session.commit()
 
 
 # --- XB-C1 -----------------------------------------------------------------------------
@@ -552,8 +516,6 @@ def test_xb_r2_fraud_refunds_in_full_and_terminates_the_agreements(
 def test_clawbacks_and_receipts_are_append_only(
     api: Api, session: Session, connection: Any
 ) -> None:
-    from tests.test_ledger import _raw_refused
-
     base_loans(api, session, BANK, 10, "3000000.00")
     c = _paid_claim(api, session)
     api.call(
@@ -574,7 +536,7 @@ def test_clawbacks_and_receipts_are_append_only(
     )
     for table in ("claim_clawbacks", "claim_receipts"):
         for sql in (f"UPDATE {table} SET amount_fen = 0", f"DELETE FROM {table}"):
-            assert "append-only" in _raw_refused(connection, sql), sql
+            assert "append-only" in raw_refused(connection, sql), sql
 
 
 def test_xb_e2_no_new_support_within_3_years_of_a_compensation(api: Api, session: Session) -> None:
@@ -603,8 +565,6 @@ def test_xb_e2_no_new_support_within_3_years_of_a_compensation(api: Api, session
 def test_xb_e2_ban_ends_three_years_after_the_compensation() -> None:
     """Pure rule (the PRC calendar in use ends in 2026): paid 2026-02-13, a loan disbursed
     2029-02-12 is refused, one disbursed 2029-02-13 is not."""
-    from datetime import date
-
     from app.programs.xinbao.filing import FilingFacts, check_filing
 
     def codes_on(day: date) -> set[str]:

@@ -10,49 +10,28 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from app.auth.principal import Principal
 from app.claims import service as claims
 from app.claims import xinbao
 from app.ledger import service as ledger
 from app.ledger.postings import credit, debit
 from app.loans import service as loans
 from app.loans.schemas import LoanFile
-from app.models import Agreement, Bank, Claim, Fund, FundEvent, User
+from app.models import Agreement, Claim, Fund, FundEvent
 from tests.claims_helpers import PDF
-from tests.concurrency import race
-from tests.factories import xb_enterprise
+from tests.concurrency import principal, race
+from tests.factories import new_bank, xb_enterprise
 
 N = 50
 NOW = datetime(2026, 2, 12, 9, tzinfo=UTC)
-
-
-def _principal(s: Session, username: str) -> Principal:
-    return Principal.of(s.scalars(select(User).where(User.username == username)).one())
 
 
 def _setup(engine: Engine) -> list[int]:
     """Bank XBQ with 60 loans of 1,000,000.00 due 2025-12-27 (60,000,000 outstanding at
     the 2025-12-31 quarter end: limit 3,000,000.00); 50 claims of 800,000.00 each wait
     for the committee."""
+    with Session(engine) as s:
+        new_bank(s, "XBQ", since=date(2025, 6, 1), region=None, xb_sub_funds=("XB_ZQCZD",))
     with Session(engine) as s, s.begin():
-        s.add(Bank(code="XBQ", name="信保并发测试银行", unit_level="provincial_branch"))
-        s.flush()
-        admin = s.scalars(select(User).where(User.username == "admin")).one()
-        s.add(
-            Agreement(
-                bank_code="XBQ",
-                program="XB",
-                fund_code="XB_ZQCZD",
-                start_on=date(2025, 6, 1),
-                end_on=date(2028, 6, 1),
-                status="active",
-            )
-        )
-        s.add(
-            User(
-                username="bank_xbq", role="bank", bank_code="XBQ", password_hash=admin.password_hash
-            )
-        )
         # XB-Q2 in the same race: leave 4,000,000 of capital, so the stop comes at 2,000,000
         returned = [
             ("LYG_CITY", 50_000_000_00),
@@ -76,7 +55,7 @@ def _setup(engine: Engine) -> list[int]:
         codes = [xb_enterprise(s).credit_code for _ in range(60)]
     ids = []
     with Session(engine) as s, s.begin():
-        bank, manager = _principal(s, "bank_xbq"), _principal(s, "fund_xb")
+        bank, manager = principal(s, "bank_xbq"), principal(s, "fund_xb")
         for i, code in enumerate(codes):
             loan = loans.file_loan(
                 s,
@@ -138,7 +117,7 @@ def _setup(engine: Engine) -> list[int]:
 def test_xb_q1_parallel_committee_approvals_never_pass_the_limit(pg_engine: Engine) -> None:
     ids = _setup(pg_engine)
     with Session(pg_engine) as s:
-        committee = _principal(s, "committee")
+        committee = principal(s, "committee")
 
     def approve(s: Session, claim_id: int) -> str:
         c = xinbao.committee_decision(

@@ -15,7 +15,7 @@ from app.kit.calendar import add_working_days
 from app.models import Fund
 from tests.claims_helpers import Api, api_fixture
 from tests.factories import xb_enterprise
-from tests.test_claims import balance
+from tests.ledger_helpers import balance
 
 # 2026-03-02 is a Monday; LPR 3.00 % (300 bp) is in force.
 DISBURSED = "2026-03-02"
