@@ -75,10 +75,6 @@ def filter_claims(
     return stmt
 
 
-def claim_for_update(session: Session, claim_id: int) -> Claim | None:
-    return session.scalars(select(Claim).where(Claim.id == claim_id).with_for_update()).first()
-
-
 def live_claim_for_loan(session: Session, loan_id: int) -> Claim | None:
     return session.scalars(
         select(Claim).where(Claim.loan_id == loan_id, Claim.status != "rejected")

@@ -22,8 +22,7 @@ from app.ledger import service as ledger
 from app.ledger.postings import LegSpec, credit, debit
 from app.loans import repository as loans_repo
 from app.loans import servicing
-from app.loans.service import exposure_shares
-from app.models import Claim, ClaimDocument, ClaimRecovery, Enterprise, Loan
+from app.models import Claim, ClaimDocument, ClaimRecovery, Enterprise
 from app.programs.common import recovery_return
 from app.programs.sukedai import claims as rules
 from app.programs.sukedai.policy import CAPS, CLAIMS, PRODUCTS, product_by_code
@@ -296,7 +295,9 @@ def province_review(
     }
     loan = loans_repo.loan_for_update(session, claim.loan_id)
     assert loan is not None
-    legs = _approval_legs(claim, decision.shares) + _exposure_release_legs(loan, claim)
+    legs = _approval_legs(claim, decision.shares) + steps.exposure_release_legs(
+        loan, claim.loss_fen
+    )
     entries: list[int] = []
     if legs:
         entry = ledger.post(
@@ -345,22 +346,6 @@ def _approval_legs(claim: Claim, shares: dict[str, int]) -> list[LegSpec]:
         ]
     if prov_part + city_part:
         legs.append(credit(city, "payable_bank", prov_part + city_part, bank))
-    return legs
-
-
-def _exposure_release_legs(loan: Loan, claim: Claim) -> list[LegSpec]:
-    """The guarantee exposure on the claimed principal ends with the decision."""
-    product = product_by_code(loan.product or "")
-    if product is None:
-        return []
-    shares = exposure_shares(claim.loss_fen, product)
-    legs = []
-    for fund, part in ((PROVINCE_FUND, "province"), (str(claim.city_fund_code), "city")):
-        if shares[part]:
-            legs += [
-                debit(fund, "exposure_contra", shares[part], loan.bank_code),
-                credit(fund, "exposure_memo", shares[part], loan.bank_code),
-            ]
     return legs
 
 

@@ -15,10 +15,11 @@ from app.claims.workflow import STAGES, WORKFLOWS
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable, Violation
 from app.kit.money import format_fen
 from app.ledger import service as ledger
-from app.ledger.postings import credit, debit
+from app.ledger.postings import LegSpec, credit, debit
 from app.loans import repository as loans_repo
 from app.loans import servicing
-from app.models import Claim, ClaimTransition
+from app.loans.service import exposure_parts
+from app.models import Claim, ClaimTransition, Loan
 
 PROVINCE_FUND = repo.PROVINCE_FUND
 
@@ -202,3 +203,15 @@ def after_deadline(deadline: str | None, on: date) -> str:
     if deadline and on > date.fromisoformat(deadline):
         return f" [after the deadline {deadline}]"
     return ""
+
+
+def exposure_release_legs(loan: Loan, principal_fen: int) -> list[LegSpec]:
+    """The funds' guarantee exposure on the claimed principal ends with the decision."""
+    legs = []
+    for fund, part in exposure_parts(loan, principal_fen):
+        if part:
+            legs += [
+                debit(fund, "exposure_contra", part, loan.bank_code),
+                credit(fund, "exposure_memo", part, loan.bank_code),
+            ]
+    return legs

@@ -23,7 +23,6 @@ from app.ledger import service as ledger
 from app.ledger.capital import paid_in_total
 from app.ledger.postings import LegSpec, credit, debit
 from app.loans import servicing
-from app.loans.service import exposure_parts
 from app.models import (
     Agreement,
     Claim,
@@ -251,7 +250,7 @@ def committee_decision(
     }
     loan = session.get(Loan, claim.loan_id)
     assert loan is not None
-    legs = _approval_legs(claim, shares) + _exposure_release(loan, claim)
+    legs = _approval_legs(claim, shares) + steps.exposure_release_legs(loan, claim.loss_fen)
     entries = []
     if legs:
         entries.append(
@@ -364,17 +363,6 @@ def _approval_legs(claim: Claim, shares: dict[str, int]) -> list[LegSpec]:
             debit(POOL, "guarantor_obligation_memo", shares["guarantor"], bank),
             credit(POOL, "guarantor_obligation_contra", shares["guarantor"], bank),
         ]
-    return legs
-
-
-def _exposure_release(loan: Loan, claim: Claim) -> list[LegSpec]:
-    legs = []
-    for fund, part in exposure_parts(loan, claim.loss_fen):
-        if part:
-            legs += [
-                debit(fund, "exposure_contra", part, loan.bank_code),
-                credit(fund, "exposure_memo", part, loan.bank_code),
-            ]
     return legs
 
 

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
 from app.errors import AppError, Conflict, Forbidden, Unprocessable, Violation
-from app.kit.allocation import allocate
 from app.ledger import service as ledger
 from app.ledger.postings import credit, debit
 from app.ledger.service import EntrySpec
@@ -23,8 +22,10 @@ from app.loans.schemas import BatchItemError, BatchItemResult, LoanFile
 from app.models import Enterprise, Fund, Loan, ProgramQuota
 from app.models.base import utcnow
 from app.programs.base import get_program
+from app.programs.sukedai.claims import loss_shares as skd_loss_shares
 from app.programs.sukedai.filing import FilingFacts, check_filing
-from app.programs.sukedai.policy import Product, product_by_code
+from app.programs.sukedai.policy import product_by_code
+from app.programs.xinbao.claims import loss_shares as xb_loss_shares
 from app.programs.xinbao.filing import FilingFacts as XbFilingFacts
 from app.programs.xinbao.filing import check_filing as check_xb_filing
 from app.programs.xinbao.policy import BASE_SUB_FUND as XB_BASE_SUB_FUND
@@ -282,31 +283,16 @@ def _file_xb(
 _FILERS = {"SKD": _file_skd, "XB": _file_xb}
 
 
-def exposure_shares(principal_fen: int, product: Product) -> dict[str, int]:
-    """The funds' guarantee exposure: principal × each fund's share (SKD-S1), exact
-    (M-2): public shares rounded down, the bank keeps the rest."""
-    return allocate(
-        principal_fen,
-        [
-            ("province", product.province_share_bp),
-            ("city", product.city_share_bp),
-            ("bank", 10_000 - product.province_share_bp - product.city_share_bp),
-        ],
-    )
-
-
 def exposure_parts(loan: Loan, principal_fen: int) -> list[tuple[str, int]]:
     """(fund, fen) of the funds' guarantee exposure on `principal_fen` of this loan."""
     if loan.program == "XB":  # XB-S1: the pool carries the sub-fund's share
-        ratios = loan.extra.get("ratios_bp", {})
-        parties = [(k, int(v)) for k, v in ratios.items() if k != "bank"]
-        shares = allocate(principal_fen, [*parties, ("bank", int(ratios.get("bank", 0)))])
-        return [(XB_POOL, shares["fund"])]
+        xb = xb_loss_shares(principal_fen, loan.extra.get("ratios_bp", {}))
+        return [(XB_POOL, xb["fund"])]
     product = product_by_code(loan.product or "")
     if product is None:
         return []
-    shares = exposure_shares(principal_fen, product)
-    return [(PROVINCE_FUND, shares["province"]), (str(loan.extra.get("city_fund")), shares["city"])]
+    skd = skd_loss_shares(principal_fen, product)  # SKD-S1
+    return [(PROVINCE_FUND, skd["province"]), (str(loan.extra.get("city_fund")), skd["city"])]
 
 
 def exposure_entry(
