@@ -192,3 +192,48 @@ def test_docs_are_served_without_a_cdn(client: TestClient) -> None:
     assert client.get("/static-docs/swagger-ui.css").status_code == 200
     assert client.get("/redoc").status_code == 200
     assert client.get("/docs/oauth2-redirect").status_code == 200
+
+
+def test_every_api_md_endpoint_but_the_reports_is_served() -> None:
+    """The contract table of ../shared/API.md, row by row (path parameters compared by
+    position; a bare `/x` after a path with a parameter is its sibling, as in
+    `/claims/{id}/city-review`, `/province-review`; a documented method may sit one
+    parameter deeper, as PATCH `/enterprises` on `/enterprises/{credit_code}`).
+    `/reports/*` belongs to a later issue and is left out on purpose."""
+    api_md = ROOT.parent / "shared" / "API.md"
+    if not api_md.exists():
+        pytest.skip("../shared/API.md is not next to the project")
+    spec = json.loads(export_openapi())
+
+    def shape(path: str) -> str:
+        return re.sub(r"\{[^}]+\}", "{}", path.split("?")[0].rstrip("/"))
+
+    served = {
+        (m.upper(), shape(p.removeprefix("/api/v1")))
+        for p, ops in spec["paths"].items()
+        for m in ops
+    }
+
+    def fits(documented: str, route: str) -> bool:  # a route parameter takes any segment
+        d, r = documented.split("/"), route.split("/")
+        return len(d) == len(r) and all(x == y or y == "{}" for x, y in zip(d, r, strict=True))
+
+    checked, missing = 0, []
+    for cell in re.findall(r"^\| (`[^|]*`) \|", api_md.read_text(encoding="utf-8"), re.M):
+        methods, previous = "", ""
+        for item in re.findall(r"`([^`]+)`", cell):
+            if not item.startswith("/"):
+                methods, _, item = item.partition(" ")
+            elif "{" in previous:
+                item = previous.rsplit("/", 1)[0] + item
+            previous = item
+            if item.startswith("/reports"):
+                continue
+            for method in methods.split("/"):
+                checked += 1
+                if not any(
+                    m == method and (fits(shape(item), p) or fits(shape(item) + "/{}", p))
+                    for m, p in served
+                ):
+                    missing.append(f"{method} {item}")
+    assert checked >= 50 and missing == []
