@@ -22,8 +22,7 @@ from app.models import (
     LprRate,
     ProgramQuota,
 )
-from app.programs.sukedai.policy import FILING as SKD_FILING
-from app.programs.xinbao.policy import FILING as XB_FILING
+from app.programs.base import get_program
 from app.reference import repository as reference_repo
 
 
@@ -134,7 +133,7 @@ class FilingLookups:
 
     def deadline(self, disbursed_on: date) -> date:
         if disbursed_on not in self._deadlines:
-            days = (SKD_FILING if self.program == "SKD" else XB_FILING).deadline_working_days
+            days = get_program(self.program).filing_deadline_working_days  # SKD-F2, XB-F2
             self._deadlines[disbursed_on] = add_working_days(disbursed_on, days)
         return self._deadlines[disbursed_on]
 

@@ -42,7 +42,6 @@ PRODUCTS: tuple[Product, ...] = (
 
 @dataclass(frozen=True)
 class FilingPolicy:
-    deadline_working_days: int = 5  # SKD-F2
     max_term_years: int = 1  # SKD products: ≤ 1 year
     credit_securities: tuple[str, ...] = ("credit", "ip_pledge")  # SKD-P2
     excluded_env_ratings: tuple[str, ...] = ("red", "black")  # SKD-F4: red or worse

@@ -28,7 +28,6 @@ class FilingPolicy:
     credit_spread_bp: int = 80  # XB-P1: credit ≤ LPR + 80 bp
     guaranteed_spread_bp: int = 30  # XB-P1: guaranteed ≤ LPR + 30 bp
     max_guarantee_fee_bp: int = 50  # XB-P1: guarantee fee ≤ 0.5 %, no other fees
-    deadline_working_days: int = 10  # XB-F2: later filings accepted, non-compensable (XB-N7)
     ban_years: int = 3  # XB-E2: no new support within 3 years of a compensation
     clean_record_years: int = 2  # XB-E1: no malicious overdue in the 2 years before applying
 
