@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import BigInteger, Integer, Select, cast, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, defer
 
 from app.auth.principal import Principal
@@ -18,7 +18,7 @@ from app.models import (
     ClaimRecovery,
     ClaimTransition,
     Fund,
-    Loan,
+    LoanDayTotal,
     Region,
 )
 
@@ -105,24 +105,21 @@ def cap_sums(
 ) -> list[tuple[str, int, int]]:
     """Per product: Σ principal and Σ principal × contractual days of the bank's loans
     disbursed in [start, until] (SKD-Q1's annualized principal before the share), summed
-    in the database; renewals count as the new loans they are."""
-    if session.get_bind().dialect.name == "sqlite":
-        days = cast(func.julianday(Loan.maturity_on) - func.julianday(Loan.disbursed_on), Integer)
-    else:
-        days = cast(Loan.maturity_on - Loan.disbursed_on, Integer)
+    over the bank's day totals (one row per product and day, kept by the database);
+    renewals count as the new loans they are."""
     rows = session.execute(
         select(
-            Loan.product,
-            func.sum(Loan.principal_fen),
-            func.sum(cast(Loan.principal_fen * days, BigInteger)),
+            LoanDayTotal.product,
+            func.sum(LoanDayTotal.disbursed_fen),
+            func.sum(LoanDayTotal.disbursed_days_fen),
         )
         .where(
-            Loan.bank_code == bank_code,
-            Loan.program == program,
-            Loan.disbursed_on >= start,
-            Loan.disbursed_on <= until,
+            LoanDayTotal.bank_code == bank_code,
+            LoanDayTotal.program == program,
+            LoanDayTotal.day >= start,
+            LoanDayTotal.day <= until,
         )
-        .group_by(Loan.product)
+        .group_by(LoanDayTotal.product)
     )
     return [(str(p or ""), int(a or 0), int(pd or 0)) for p, a, pd in rows]
 

@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
@@ -19,6 +19,7 @@ from app.models import (
     Agreement,
     AgreementEvent,
     Loan,
+    LoanDayTotal,
     LoanRepayment,
     QuarterBankResult,
     QuarterEvaluation,
@@ -62,33 +63,49 @@ def bank_ratios(
 ) -> dict[str, BankRatio]:
     """Per bank, principal outstanding and the part ≥ `npl_days_past_due` days past due
     as of the date (servicing's reading: past due from the day after maturity while
-    principal is outstanding), aggregated in the database in one query."""
+    principal is outstanding). Outstanding is Σ disbursed − Σ repaid over the bank's day
+    totals up to the date (a repayment is never dated before its loan's disbursement).
+    The past-due part sums only the loans still owing on the date — not settled, or
+    settled after it — that matured by the cutoff: the few bad loans, not every loan."""
+    outstanding = (
+        select(
+            LoanDayTotal.bank_code,
+            func.sum(LoanDayTotal.disbursed_fen - LoanDayTotal.repaid_fen),
+        )
+        .where(LoanDayTotal.program == program, LoanDayTotal.day <= as_of)
+        .group_by(LoanDayTotal.bank_code)
+    )
+    cutoff = as_of - timedelta(days=policy.npl_days_past_due)
+    owing = select(Loan.id, Loan.bank_code, Loan.principal_fen).where(
+        Loan.program == program,
+        Loan.maturity_on <= cutoff,
+        or_(Loan.settled_on.is_(None), Loan.settled_on > as_of),
+    )
+    if bank_code is not None:
+        outstanding = outstanding.where(LoanDayTotal.bank_code == bank_code)
+        owing = owing.where(Loan.bank_code == bank_code)
+    late = owing.subquery()
     repaid = (
         select(
             LoanRepayment.loan_id.label("loan_id"),
             func.sum(LoanRepayment.principal_fen).label("repaid"),
         )
-        .where(LoanRepayment.paid_on <= as_of)
+        .where(LoanRepayment.loan_id.in_(select(late.c.id)), LoanRepayment.paid_on <= as_of)
         .group_by(LoanRepayment.loan_id)
         .subquery()
     )
-    left = Loan.principal_fen - func.coalesce(repaid.c.repaid, 0)
-    cutoff = as_of - timedelta(days=policy.npl_days_past_due)
-    stmt = (
-        select(
-            Loan.bank_code,
-            func.sum(left),
-            func.sum(case((and_(Loan.maturity_on <= cutoff, left > 0), left), else_=0)),
+    left = late.c.principal_fen - func.coalesce(repaid.c.repaid, 0)
+    npl = {
+        str(bank): int(fen or 0)
+        for bank, fen in session.execute(
+            select(late.c.bank_code, func.sum(case((left > 0, left), else_=0)))
+            .outerjoin(repaid, repaid.c.loan_id == late.c.id)
+            .group_by(late.c.bank_code)
         )
-        .outerjoin(repaid, repaid.c.loan_id == Loan.id)
-        .where(Loan.program == program, Loan.disbursed_on <= as_of)
-        .group_by(Loan.bank_code)
-    )
-    if bank_code is not None:
-        stmt = stmt.where(Loan.bank_code == bank_code)
+    }
     return {
-        str(bank): BankRatio(int(out or 0), int(npl or 0))
-        for bank, out, npl in session.execute(stmt)
+        str(bank): BankRatio(int(out or 0), npl.get(str(bank), 0))
+        for bank, out in session.execute(outstanding)
     }
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from app.errors import Conflict, NotFound, Unprocessable, Violation
+from app.kit import at_commit
 from app.ledger import repository as repo
 from app.ledger.postings import (
     CHART,
@@ -222,6 +223,32 @@ def post_many(
         prepared.replays[i].id if i in prepared.replays else next(new_ids)
         for i in range(len(specs))
     ]
+
+
+def post_at_commit(
+    session: Session, specs: Sequence[EntrySpec], *, now: datetime, actor_id: int | None = None
+) -> None:
+    """Post these entries as the transaction's last work before COMMIT, after every other
+    statement of the request: the chain head's lock is then held for three round trips
+    rather than for the rest of the request. The legs are checked now, so a malformed
+    entry is refused where it is made; entries queued in one transaction are posted
+    together, in order, with the `now` and actor of the first."""
+    problems = []
+    for spec in specs:
+        try:
+            validate_legs(spec.legs)
+        except LedgerRuleError as exc:
+            problems += exc.problems
+    if problems:
+        raise _refuse(problems)
+    queued: list[EntrySpec] = at_commit.pending(
+        session,
+        "ledger",
+        list,
+        lambda s: post_many(s, queued, now=now, actor_id=actor_id),
+        last=True,
+    )
+    queued.extend(specs)
 
 
 def post(

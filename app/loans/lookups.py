@@ -39,6 +39,7 @@ class FilingLookups:
         self._quotas: dict[int, ProgramQuota | None] = {}
         self._lprs: dict[date, LprRate | None] = {}
         self._deadlines: dict[date, date] = {}
+        self.quota_taken: dict[int, int] = {}  # quota id → principal this request files
 
     def preload(self, credit_codes: Iterable[str], contracts: Iterable[str]) -> None:
         """A batch's facts in set-based queries; enterprises are locked in id order."""
@@ -122,9 +123,19 @@ class FilingLookups:
         return self._agreements[key]
 
     def quota(self, year: int) -> ProgramQuota | None:
+        """The year's quota as committed when read, unlocked: the request's own filings
+        are counted on top (`quota_used`), and the total is counted in under the row's
+        lock at commit (`loans.service._count_in_quota`), so the lock is held only from
+        there, and after the loans' own row locks, in the same order for every filing."""
         if year not in self._quotas:
-            self._quotas[year] = repo.quota_for_update(self.session, self.program, year)
+            self._quotas[year] = repo.quota(self.session, self.program, year)
         return self._quotas[year]
+
+    def quota_used(self, quota: ProgramQuota) -> int:
+        return quota.used_fen + self.quota_taken.get(quota.id, 0)
+
+    def count_in_quota(self, quota: ProgramQuota, principal_fen: int) -> None:
+        self.quota_taken[quota.id] = self.quota_taken.get(quota.id, 0) + principal_fen
 
     def lpr(self, on: date) -> LprRate | None:
         if on not in self._lprs:

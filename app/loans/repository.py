@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
 from app.models import Agreement, Enterprise, Fund, Loan, LoanRepayment, ProgramQuota
+from app.models.base import utcnow
 
 
 def scoped_loans(principal: Principal) -> Select[Loan]:
@@ -105,6 +106,29 @@ def quota_for_update(session: Session, program: str, year: int) -> ProgramQuota 
         .where(ProgramQuota.program == program, ProgramQuota.year == year)
         .with_for_update()
     ).first()
+
+
+def add_to_quota(session: Session, quota_id: int, principal_fen: int) -> bool:
+    """Count `principal_fen` in, if it fits (SKD-F6); the row stays locked until the
+    transaction ends. False when it does not fit, with nothing changed."""
+    result = session.execute(
+        update(ProgramQuota)
+        .where(
+            ProgramQuota.id == quota_id,
+            ProgramQuota.used_fen + principal_fen <= ProgramQuota.amount_fen,
+        )
+        .values(used_fen=ProgramQuota.used_fen + principal_fen, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def quota_figures(session: Session, quota_id: int) -> tuple[int, int]:
+    """(amount, used) as committed now, not as the session first read them."""
+    row = session.execute(
+        select(ProgramQuota.amount_fen, ProgramQuota.used_fen).where(ProgramQuota.id == quota_id)
+    ).one()
+    return int(row[0]), int(row[1])
 
 
 def principal_filed_in(session: Session, program: str, year: int) -> int:

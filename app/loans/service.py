@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
 from app.errors import AppError, Conflict, Forbidden, Unprocessable, Violation
+from app.kit.at_commit import at_commit
 from app.ledger import service as ledger
 from app.ledger.postings import credit, debit
 from app.ledger.service import EntrySpec
@@ -23,7 +24,7 @@ from app.models import Enterprise, Fund, Loan, ProgramQuota
 from app.models.base import utcnow
 from app.programs.base import get_program
 from app.programs.sukedai.claims import loss_shares as skd_loss_shares
-from app.programs.sukedai.filing import FilingFacts, check_filing
+from app.programs.sukedai.filing import FilingFacts, check_filing, quota_exceeded
 from app.programs.sukedai.policy import product_by_code
 from app.programs.xinbao.claims import loss_shares as xb_loss_shares
 from app.programs.xinbao.filing import FilingFacts as XbFilingFacts
@@ -185,7 +186,7 @@ def _file_skd(
         region_cooperating=city_fund is not None,
         enterprise_has_active_loan=lk.has_active_loan(enterprise.id),
         quota_fen=quota.amount_fen if quota else None,
-        quota_used_fen=quota.used_fen if quota else 0,
+        quota_used_fen=lk.quota_used(quota) if quota else 0,
     )
     decision = check_filing(facts)
     if decision.violations:
@@ -205,13 +206,29 @@ def _file_skd(
         extra={"city_fund": city_fund.code},
     )
     if quota is not None:
-        quota.used_fen += loan.principal_fen  # SKD-F6, under the quota's row lock
+        lk.count_in_quota(quota, loan.principal_fen)
+        if lookups is None:
+            _count_in_quota(session, quota.id, loan.principal_fen)
     lk.accepted(loan)
     if lookups is None:
         session.add(loan)
         session.flush()
         _post_exposure(session, loan, now=now, actor_id=principal.user_id, into=exposures)
     return loan  # in a batch: not yet inserted (the batch inserts its loans together)
+
+
+def _count_in_quota(session: Session, quota_id: int, principal_fen: int) -> None:
+    """SKD-F6, decided again at commit: the rules saw the quota as committed when the
+    request read it; the request's principal goes in, under the row's lock, only if it
+    still fits after every filing that committed meanwhile (else the request is refused
+    whole and writes nothing). Taking that lock last keeps filings across the province
+    from queueing behind each other's whole request."""
+
+    def count(s: Session) -> None:
+        if not repo.add_to_quota(s, quota_id, principal_fen):
+            raise _refuse([quota_exceeded(*repo.quota_figures(s, quota_id))])
+
+    at_commit(session, count)
 
 
 def _file_xb(
@@ -342,7 +359,7 @@ def post_exposure_change(
 ) -> None:
     spec = exposure_entry(loan, before_fen, after_fen, on, event_type=event_type, key=key, why=why)
     if spec is not None:
-        ledger.post_many(session, [spec], now=now, actor_id=actor_id)
+        ledger.post_at_commit(session, [spec], now=now, actor_id=actor_id)
 
 
 def _post_exposure(
@@ -368,7 +385,7 @@ def _post_exposure(
     if into is not None:
         into.append(spec)
     else:
-        ledger.post_many(session, [spec], now=now, actor_id=actor_id)
+        ledger.post_at_commit(session, [spec], now=now, actor_id=actor_id)
 
 
 def set_quota(
@@ -475,8 +492,10 @@ def file_batch(
     for _, loan in accepted:
         if loan.program == "SKD":
             _post_exposure(session, loan, now=now, actor_id=principal.user_id, into=specs)
+    for quota_id, principal_fen in lookups.quota_taken.items():
+        _count_in_quota(session, quota_id, principal_fen)
     if specs:
-        ledger.post_many(session, specs, now=now, actor_id=principal.user_id)
+        ledger.post_at_commit(session, specs, now=now, actor_id=principal.user_id)
     for index, loan in accepted:
         results[index] = BatchItemResult(
             index=index,

@@ -19,6 +19,7 @@ from app.models.loan import Loan
 from app.models.quota import ProgramQuota
 from app.models.reference import Bank, Fund, FundContributor, FundEvent, LprRate, Region
 from app.models.repayment import LoanRepayment
+from app.models.rollup import LoanDayTotal
 from app.models.user import User
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "LedgerLeg",
     "LibraryEvent",
     "Loan",
+    "LoanDayTotal",
     "LoanRepayment",
     "LprRate",
     "ProgramQuota",

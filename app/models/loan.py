@@ -13,6 +13,7 @@ from sqlalchemy import (
     Index,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -33,6 +34,16 @@ class Loan(CreatedAt, Base):
         CheckConstraint("principal_fen > 0", name="principal_positive"),
         CheckConstraint("maturity_on > disbursed_on", name="term"),
         Index("ix_loans_bank_program_disbursed", "bank_code", "program", "disbursed_on"),
+        # the loans an NPL figure as of a date looks at: still owing, or settled after it
+        Index(
+            "ix_loans_unsettled_maturity",
+            "bank_code",
+            "program",
+            "maturity_on",
+            postgresql_where=text("settled_on IS NULL"),
+            sqlite_where=text("settled_on IS NULL"),
+        ),
+        Index("ix_loans_bank_program_settled", "bank_code", "program", "settled_on"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -61,6 +72,9 @@ class Loan(CreatedAt, Base):
     filed_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     closed_at: Mapped[datetime | None]
+    # the business date its principal was repaid in full; kept by the database (a
+    # trigger on loan_repayments, migration 0012), never written by the service
+    settled_on: Mapped[date | None]
 
     @property
     def fund_code(self) -> str | None:

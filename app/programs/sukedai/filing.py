@@ -241,13 +241,16 @@ def check_filing(f: FilingFacts) -> FilingDecision:
             )
         )
     if f.quota_fen is not None and f.quota_used_fen + f.principal_fen > f.quota_fen:
-        out.append(
-            _v(
-                "annual_quota_exceeded",
-                "SKD-F6",
-                f"the year's quota {format_fen(f.quota_fen)} has "
-                f"{format_fen(max(f.quota_fen - f.quota_used_fen, 0))} left",
-                "principal",
-            )
-        )
+        out.append(quota_exceeded(f.quota_fen, f.quota_used_fen))
     return FilingDecision(product=product, violations=out)
+
+
+def quota_exceeded(quota_fen: int, used_fen: int) -> Violation:
+    """SKD-F6: the principal does not fit in what is left of the year's quota."""
+    return _v(
+        "annual_quota_exceeded",
+        "SKD-F6",
+        f"the year's quota {format_fen(quota_fen)} has "
+        f"{format_fen(max(quota_fen - used_fen, 0))} left",
+        "principal",
+    )
