@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import json
 from datetime import date
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
@@ -182,3 +183,46 @@ def last_compensation_on(session: Session, enterprise_id: int, program: str) -> 
         .join(Loan, Loan.id == Claim.loan_id)
         .where(Loan.enterprise_id == enterprise_id, Claim.program == program)
     )
+
+
+_LOAN_COLUMNS = [c.key for c in Loan.__table__.columns if c.key not in ("id", "closed_at")]
+_LOAN_JSON = {"flags", "extra"}
+
+
+def insert_loans(session: Session, loans: list[Loan]) -> list[int]:
+    """Insert these (unsaved) loans; their ids, in order. PostgreSQL: ids drawn from the
+    sequence in one statement, then COPY (the ORM's multi-row INSERT … RETURNING cost
+    ~0.8 ms a loan in Python); elsewhere one multi-row INSERT … RETURNING."""
+    now = utcnow()
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        rows = [{k: getattr(x, k) for k in _LOAN_COLUMNS} | {"created_at": now} for x in loans]
+        stmt = insert(Loan).returning(Loan.id, sort_by_parameter_order=True)
+        return [int(i) for i in session.scalars(stmt, rows).all()]
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    ids = [
+        int(r[0])
+        for r in driver.execute(
+            "SELECT nextval(pg_get_serial_sequence('loans', 'id')) FROM generate_series(1, %s)",
+            (len(loans),),
+        )
+    ]
+    columns = ["id", *_LOAN_COLUMNS]
+    with (
+        driver.cursor() as cur,
+        cur.copy(f"COPY loans ({', '.join(columns)}) FROM STDIN") as copy,
+    ):
+        for loan_id, loan in zip(ids, loans, strict=True):
+            copy.write_row(
+                [loan_id]
+                + [
+                    json.dumps(getattr(loan, k), ensure_ascii=False)
+                    if k in _LOAN_JSON
+                    else now
+                    if k == "created_at"
+                    else getattr(loan, k)
+                    for k in _LOAN_COLUMNS
+                ]
+            )
+    return ids

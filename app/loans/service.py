@@ -8,7 +8,6 @@ from datetime import date, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
@@ -21,7 +20,6 @@ from app.loans import repository as repo
 from app.loans.lookups import FilingLookups
 from app.loans.schemas import BatchItemError, BatchItemResult, LoanFile
 from app.models import Enterprise, Fund, Loan, ProgramQuota
-from app.models.base import utcnow
 from app.programs.base import get_program
 from app.programs.sukedai.claims import loss_shares as skd_loss_shares
 from app.programs.sukedai.filing import FilingFacts, check_filing, quota_exceeded
@@ -509,17 +507,11 @@ def file_batch(
     return [results[i] for i in range(len(items))]
 
 
-_LOAN_COLUMNS = [c.key for c in Loan.__table__.columns if c.key not in ("id", "closed_at")]
-
-
 def _insert_together(session: Session, loans: list[Loan]) -> None:
-    """A batch's new loans in one multi-row INSERT … RETURNING id (ids in row order);
-    the objects get their ids and stay outside the session."""
+    """A batch's new loans written together (COPY on PostgreSQL, a multi-row INSERT
+    elsewhere); the objects get their ids and stay outside the session."""
     if not loans:
         return
     session.flush()
-    now = utcnow()
-    rows = [{k: getattr(x, k) for k in _LOAN_COLUMNS} | {"created_at": now} for x in loans]
-    ids = session.scalars(insert(Loan).returning(Loan.id, sort_by_parameter_order=True), rows).all()
-    for loan, loan_id in zip(loans, ids, strict=True):
+    for loan, loan_id in zip(loans, repo.insert_loans(session, loans), strict=True):
         loan.id = loan_id
