@@ -9,14 +9,14 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
 from app.errors import AppError
 from app.loans import service
 from app.loans.schemas import LoanFile
-from app.models import ProgramQuota, User
+from app.models import LedgerEntry, Loan, ProgramQuota, User
 from tests.factories import member_enterprise
 
 TODAY = date(2026, 3, 31)
@@ -109,3 +109,84 @@ def test_skd_f6_parallel_filings_never_overshoot_the_quota(pg_engine: Engine) ->
     outcomes = _race(pg_engine, filings)
     assert outcomes["accepted"] == 1, outcomes
     assert any("annual_quota_exceeded" in k for k in outcomes), outcomes
+
+
+@pytest.mark.xdist_group("pg-concurrency")
+def test_skd_f6_singles_and_batches_racing_share_the_quota_exactly(pg_engine: Engine) -> None:
+    """SKD-F6 is decided at commit under the quota's lock for single filings and whole
+    batches alike, after the loans' own row locks and before the ledger's chain head: 6
+    single filings and 2 batches of 3 racing for room for 4 loans fill it exactly, each
+    filed loan has its exposure entry, and every refusal is SKD-F6's, not an error. (The
+    lock order itself is pinned by tests/test_at_commit.py: timing alone rarely shows a
+    deadlock between two orders.)"""
+    from app.loans import repository as repo
+
+    with Session(pg_engine) as s, s.begin():
+        s.execute(delete(ProgramQuota).where(ProgramQuota.year == 2026))
+        user = s.scalars(select(User).where(User.username == "province")).one()
+        used = repo.principal_filed_in(s, "SKD", 2026)
+        s.add(
+            ProgramQuota(
+                program="SKD",
+                year=2026,
+                amount_fen=used + 4 * 5_000_000_00,
+                used_fen=used,
+                set_by_id=user.id,
+            )
+        )
+    jsb = _bank(pg_engine, "bank_jsb")
+    with Session(pg_engine) as s:
+        codes = [
+            member_enterprise(s, region="320100", revenue_yuan=45_000_000).credit_code
+            for _ in range(12)
+        ]
+    work: list[list[dict[str, Any]]] = [
+        [_loan(codes[i], f"Q6M-{i}", "5000000.00", 370)] for i in range(6)
+    ] + [
+        [_loan(codes[6 + 3 * b + k], f"Q6B-{b}-{k}", "5000000.00", 370) for k in range(3)]
+        for b in range(2)
+    ]
+    barrier = threading.Barrier(len(work))
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def file(items: list[dict[str, Any]]) -> None:
+        barrier.wait()
+        try:
+            with Session(pg_engine) as s, s.begin():
+                now = datetime.now(UTC)
+                if len(items) == 1:
+                    service.file_loan(
+                        s, data=LoanFile(**items[0]), principal=jsb, today=TODAY, now=now
+                    )
+                    outcome = "accepted"
+                else:
+                    res = service.file_batch(s, items=items, principal=jsb, today=TODAY, now=now)
+                    outcome = "batch:" + ",".join(r.code or r.status for r in res)
+        except AppError as exc:
+            outcome = exc.code
+        except Exception as exc:
+            outcome = f"error:{type(exc).__name__}:{exc}"
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=file, args=(w,)) for w in work]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not [o for o in outcomes if o.startswith("error")], outcomes
+    assert all(
+        o in ("accepted", "annual_quota_exceeded") or o.startswith("batch:") for o in outcomes
+    ), outcomes
+    with Session(pg_engine) as s:
+        filed = s.scalar(select(func.count()).select_from(Loan).where(Loan.contract_no.like("Q6%")))
+        quota = s.scalars(select(ProgramQuota).where(ProgramQuota.year == 2026)).one()
+        assert filed == 4, outcomes
+        assert quota.used_fen == quota.amount_fen
+        entries = s.scalar(
+            select(func.count())
+            .select_from(LedgerEntry)
+            .where(LedgerEntry.event_type == "loan.filed", LedgerEntry.description.like("% Q6%"))
+        )
+        assert entries == 4

@@ -62,14 +62,16 @@ CREATE TRIGGER loan_repayments_day_totals AFTER INSERT ON loan_repayments
 
 CREATE FUNCTION loan_terms_fixed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF TG_OP = 'DELETE' OR (TG_TABLE_NAME = 'loans' AND (
-       NEW.program <> OLD.program OR NEW.bank_code <> OLD.bank_code
-       OR NEW.product IS DISTINCT FROM OLD.product OR NEW.principal_fen <> OLD.principal_fen
-       OR NEW.disbursed_on <> OLD.disbursed_on OR NEW.maturity_on <> OLD.maturity_on))
-     OR TG_TABLE_NAME = 'loan_repayments' THEN
-    RAISE EXCEPTION '{FIXED.replace("%s", "%")}', TG_OP, TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
+  IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'loans' THEN
+    IF NEW.program = OLD.program AND NEW.bank_code = OLD.bank_code
+       AND NEW.product IS NOT DISTINCT FROM OLD.product
+       AND NEW.principal_fen = OLD.principal_fen AND NEW.disbursed_on = OLD.disbursed_on
+       AND NEW.maturity_on = OLD.maturity_on THEN
+      RETURN NEW;
+    END IF;
   END IF;
-  RETURN NEW;
+  RAISE EXCEPTION '{FIXED.replace("%s", "%")}', TG_OP, TG_TABLE_NAME
+    USING ERRCODE = 'insufficient_privilege';
 END $$;
 CREATE TRIGGER loans_terms_fixed BEFORE UPDATE OR DELETE ON loans
   FOR EACH ROW EXECUTE FUNCTION loan_terms_fixed();
