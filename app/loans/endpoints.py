@@ -71,7 +71,7 @@ def file_loan(
     loan = service.file_loan(
         session, data=body, principal=bank, today=clock.today(), now=clock.now()
     )
-    return _views(session, [loan], clock.today())[0]
+    return _views(session, [loan], clock.today(), new=True)[0]
 
 
 @router.post(
@@ -208,8 +208,14 @@ def renew(
     return _views(session, [loan], clock.today())[0]
 
 
-def _views(session: Session, loans: list[Loan], as_of: date) -> list[LoanView]:
-    at = servicing.positions(session, loans, as_of)
+def _views(
+    session: Session, loans: list[Loan], as_of: date, *, new: bool = False
+) -> list[LoanView]:
+    """The loans as of a date; `new` loans were just filed, so nothing is repaid yet."""
+    if new:
+        at = {x.id: servicing.position(x, 0, as_of) for x in loans}
+    else:
+        at = servicing.positions(session, loans, as_of)
     return [
         LoanView(
             **LoanOut.model_validate(x).model_dump(),

@@ -5,10 +5,13 @@ current as the batch's items are accepted, so they see each other)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
+from functools import cache
+from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, and_, bindparam, func, literal, select
+from sqlalchemy.orm import Session, aliased
 
 from app.kit.calendar import add_working_days
 from app.library import repository as library_repo
@@ -21,9 +24,19 @@ from app.models import (
     Loan,
     LprRate,
     ProgramQuota,
+    Region,
 )
 from app.programs.base import get_program
 from app.reference import repository as reference_repo
+
+
+@dataclass(frozen=True)
+class Quota:
+    """The year's quota as read (SKD-F6); counted in at commit."""
+
+    id: int
+    amount_fen: int
+    used_fen: int
 
 
 class FilingLookups:
@@ -36,10 +49,12 @@ class FilingLookups:
         self._active: set[int] = set()
         self._funds: dict[str, Fund | None] = {}
         self._agreements: dict[tuple[str, date], Agreement | None] = {}
-        self._quotas: dict[int, ProgramQuota | None] = {}
-        self._lprs: dict[date, LprRate | None] = {}
+        self._quotas: dict[int, Quota | None] = {}
+        self._lprs: dict[date, int | None] = {}
         self._deadlines: dict[date, date] = {}
         self.quota_taken: dict[int, int] = {}  # quota id → principal this request files
+        self._contract_seen: dict[str, bool] = {}
+        self._active_seen: set[int] = set()  # enterprises whose active loans were looked up
 
     def preload(self, credit_codes: Iterable[str], contracts: Iterable[str]) -> None:
         """A batch's facts in set-based queries; enterprises are locked in id order."""
@@ -85,6 +100,34 @@ class FilingLookups:
         }
         self.preloaded = True
 
+    def first_look(self, credit_code: str, contract_no: str, disbursed_on: date) -> None:
+        """A single filing's first facts in one statement: the enterprise row, locked,
+        whether the bank already filed this contract, the LPR in force on the
+        disbursement date and the year's quota. What the enterprise's lock guards (its
+        active loans, SKD-F3) is read by the next statement (`city_fund`), after the lock
+        is held: a statement that waited for a lock still sees the data as of its start."""
+        code, year = credit_code.upper(), disbursed_on.year
+        row = self.session.execute(
+            _first_look(self.program),
+            {
+                "bank": self.bank,
+                "contract": contract_no,
+                "code": code,
+                "on": disbursed_on,
+                "year": year,
+            },
+        ).first()
+        if row is None:
+            self._enterprises[code] = None
+            return  # contract_exists asks on its own: its refusal comes first
+        enterprise, taken, lpr_bp, quota_id, amount, used = row
+        self._lprs[disbursed_on] = lpr_bp
+        self._quotas[year] = (
+            None if quota_id is None else Quota(quota_id, int(amount or 0), int(used or 0))
+        )
+        self._enterprises[code] = enterprise
+        self._contract_seen[contract_no] = bool(taken)
+
     # --- one fact each; cached ------------------------------------------------------
     def enterprise(self, credit_code: str) -> Enterprise | None:
         code = credit_code.upper()
@@ -95,7 +138,11 @@ class FilingLookups:
     def contract_exists(self, contract_no: str) -> bool:
         if self.preloaded:
             return contract_no in self._contracts
-        return repo.contract_exists(self.session, self.bank, contract_no)
+        if contract_no not in self._contract_seen:
+            self._contract_seen[contract_no] = repo.contract_exists(
+                self.session, self.bank, contract_no
+            )
+        return self._contract_seen[contract_no]
 
     def in_library(self, enterprise: Enterprise) -> bool:
         if enterprise.id not in self._members:
@@ -104,15 +151,36 @@ class FilingLookups:
         return self._members[enterprise.id]
 
     def has_active_loan(self, enterprise_id: int) -> bool:
-        if self.preloaded:
+        if self.preloaded or enterprise_id in self._active_seen:
             return enterprise_id in self._active
         return repo.has_active_loan(self.session, enterprise_id, self.program)
 
-    def city_fund(self, region_code: str) -> Fund | None:
-        if region_code not in self._funds:
-            regions = library_repo.region_ancestors(self.session, region_code)
-            self._funds[region_code] = repo.city_fund_for(self.session, self.program, regions)
-        return self._funds[region_code]
+    def city_fund(self, enterprise: Enterprise, on: date) -> Fund | None:
+        """The programme's fund of the nearest region up from the enterprise's (county,
+        then city) that has one, and the bank's agreement with it covering `on`, in one
+        statement; for a single filing also the enterprise's last library action and
+        whether it has an active loan in the programme (read under its lock)."""
+        region = enterprise.region_code
+        if region in self._funds:
+            return self._funds[region]
+        single = not self.preloaded
+        row = self.session.execute(
+            _nearest_city_fund(self.program, single),
+            {"region": region, "bank": self.bank, "on": on, "enterprise": enterprise.id},
+        ).first()
+        if row is None:
+            self._funds[region] = None
+            return None
+        fund, agreement, *facts = row
+        self._funds[region] = fund
+        self._agreements.setdefault((fund.code, on), agreement)
+        if single:
+            last_action, active = facts
+            self._members[enterprise.id] = last_action is not None and last_action != "removed"
+            if active:
+                self._active.add(enterprise.id)
+            self._active_seen.add(enterprise.id)
+        return fund
 
     def agreement(self, fund_code: str, on: date) -> Agreement | None:
         key = (fund_code, on)
@@ -122,24 +190,29 @@ class FilingLookups:
             )
         return self._agreements[key]
 
-    def quota(self, year: int) -> ProgramQuota | None:
+    def quota(self, year: int) -> Quota | None:
         """The year's quota as committed when read, unlocked: the request's own filings
         are counted on top (`quota_used`), and the total is counted in under the row's
         lock at commit (`loans.service._count_in_quota`), so the lock is held only from
         there, and after the loans' own row locks, in the same order for every filing."""
         if year not in self._quotas:
-            self._quotas[year] = repo.quota(self.session, self.program, year)
+            row = repo.quota(self.session, self.program, year)
+            self._quotas[year] = (
+                None if row is None else Quota(row.id, row.amount_fen, row.used_fen)
+            )
         return self._quotas[year]
 
-    def quota_used(self, quota: ProgramQuota) -> int:
+    def quota_used(self, quota: Quota) -> int:
         return quota.used_fen + self.quota_taken.get(quota.id, 0)
 
-    def count_in_quota(self, quota: ProgramQuota, principal_fen: int) -> None:
+    def count_in_quota(self, quota: Quota, principal_fen: int) -> None:
         self.quota_taken[quota.id] = self.quota_taken.get(quota.id, 0) + principal_fen
 
-    def lpr(self, on: date) -> LprRate | None:
+    def lpr_bp(self, on: date) -> int | None:
+        """The one-year LPR in force on the date, in basis points."""
         if on not in self._lprs:
-            self._lprs[on] = reference_repo.lpr_in_force(self.session, on)
+            lpr = reference_repo.lpr_in_force(self.session, on)
+            self._lprs[on] = lpr.rate_bp if lpr else None
         return self._lprs[on]
 
     def deadline(self, disbursed_on: date) -> date:
@@ -153,3 +226,83 @@ class FilingLookups:
         self._contracts.add(loan.contract_no)
         if loan.program == self.program:
             self._active.add(loan.enterprise_id)
+
+
+# Statements built once: SQLAlchemy then reuses their compiled form and cache key, which
+# costs more to make than to run for statements this small.
+@cache
+def _first_look(
+    program: str,
+) -> Select[Enterprise, bool, int | None, int | None, int | None, int | None]:
+    taken = (
+        select(Loan.id)
+        .where(Loan.bank_code == bindparam("bank"), Loan.contract_no == bindparam("contract"))
+        .exists()
+    )
+    lpr = (
+        select(LprRate.rate_bp)
+        .where(LprRate.effective_on <= bindparam("on"))
+        .order_by(LprRate.effective_on.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    quota = [
+        select(column)
+        .where(ProgramQuota.program == program, ProgramQuota.year == bindparam("year"))
+        .scalar_subquery()
+        for column in (ProgramQuota.id, ProgramQuota.amount_fen, ProgramQuota.used_fen)
+    ]
+    return (
+        select(Enterprise, taken, lpr, *quota)
+        .where(Enterprise.credit_code == bindparam("code"))
+        .with_for_update(of=Enterprise)
+    )
+
+
+@cache
+def _nearest_city_fund(program: str, with_enterprise: bool) -> Select[Any]:
+    up = (
+        select(Region.code, Region.parent_code, literal(0).label("depth"))
+        .where(Region.code == bindparam("region"))
+        .cte("up", recursive=True)
+    )
+    parent = aliased(Region)
+    up = up.union(
+        select(parent.code, parent.parent_code, (up.c.depth + 1).label("depth")).where(
+            parent.code == up.c.parent_code, up.c.depth < 10
+        )
+    )
+    covering = and_(
+        Agreement.fund_code == Fund.code,
+        Agreement.bank_code == bindparam("bank"),
+        Agreement.program == program,
+        Agreement.start_on <= bindparam("on"),
+        Agreement.end_on > bindparam("on"),
+    )
+    facts = []
+    if with_enterprise:
+        facts = [
+            select(LibraryEvent.action)
+            .where(
+                LibraryEvent.enterprise_id == bindparam("enterprise"),
+                LibraryEvent.program == program,
+            )
+            .order_by(LibraryEvent.id.desc())
+            .limit(1)
+            .scalar_subquery(),
+            select(Loan.id)
+            .where(
+                Loan.enterprise_id == bindparam("enterprise"),
+                Loan.program == program,
+                Loan.status == "active",
+            )
+            .exists(),
+        ]
+    return (
+        select(Fund, Agreement, *facts)
+        .join(up, Fund.region_code == up.c.code)
+        .outerjoin(Agreement, covering)
+        .where(Fund.program == program, Fund.kind == "city")
+        .order_by(up.c.depth, Agreement.start_on.desc())
+        .limit(1)
+    )

@@ -157,12 +157,14 @@ def _file_skd(
     """SKD-E1, P1, P2, F1–F6; exposure = principal × each fund's share (SKD-S1). With
     `lookups` from a batch, the loan is added unflushed and its exposure is left to the
     batch."""
-    lk = lookups or FilingLookups(session, principal.bank_code or "", "SKD")
+    lk = lookups
+    if lk is None:
+        lk = FilingLookups(session, principal.bank_code or "", "SKD")
+        lk.first_look(data.enterprise_credit_code, data.contract_no, data.disbursed_on)
     bank, enterprise = _bank_and_enterprise(lk, data, principal)
-    city_fund = lk.city_fund(enterprise.region_code)
+    city_fund = lk.city_fund(enterprise, data.disbursed_on)
     agreement = lk.agreement(city_fund.code, data.disbursed_on) if city_fund else None
     quota = lk.quota(data.disbursed_on.year)
-    lpr = lk.lpr(data.disbursed_on)
     deadline = lk.deadline(data.disbursed_on)
     facts = FilingFacts(
         declared_product=data.product,
@@ -176,7 +178,7 @@ def _file_skd(
         other_fiscal_support=data.other_fiscal_support,
         today=today,
         filing_deadline=deadline,
-        lpr_bp=lpr.rate_bp if lpr else None,
+        lpr_bp=lk.lpr_bp(data.disbursed_on),
         in_library=lk.in_library(enterprise),
         revenue_fen=enterprise.prior_year_revenue_fen,
         enterprise_flags={k: getattr(enterprise, k) for k in ENTERPRISE_FLAGS},
@@ -247,7 +249,6 @@ def _file_xb(
     known = sub_fund is not None and sub_fund.program == "XB" and sub_fund.kind == "sub_fund"
     agreement = lk.agreement(sub_code, data.disbursed_on) if known else None
     pool = session.get(Fund, XB_POOL)
-    lpr = lk.lpr(data.disbursed_on)
     deadline = lk.deadline(data.disbursed_on)
     decision = check_xb_filing(
         XbFilingFacts(
@@ -261,7 +262,7 @@ def _file_xb(
             controller_guarantee=data.controller_guarantee,
             today=today,
             filing_deadline=deadline,
-            lpr_bp=lpr.rate_bp if lpr else None,
+            lpr_bp=lk.lpr_bp(data.disbursed_on),
             region_code=enterprise.region_code,
             registered_on=enterprise.registered_on,
             outstanding_fen=repo.outstanding_for_enterprise(session, enterprise.id, "XB"),
