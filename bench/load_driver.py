@@ -4,14 +4,16 @@ statement, and pgbench running that statement.
 
     .venv/bin/python bench/load_driver.py [--enterprises 100000] [--claims 2000]
         [--single 2000] [--batches 4] [--batch-size 1000] [--reads 2000]
-        [--concurrency 16] [--workers 1 2]
+        [--concurrency 16] [--workers 1 2] [--history-loans 1000000] [--repeat 3]
 
 Generates the data first (bench/load_data.py, a fresh `ledger_load` database), then per
 worker count: single filings (POST /loans), batch filings (POST /loans/batch), claim
 approvals with the SKD-Q1 cap check (POST /claims/{id}/province-review) and exposure
 reads (GET /banks/{code}/exposure), each with `--concurrency` clients (asyncio + httpx);
-then the bare endpoint with the same clients, and pgbench. Prints throughput and p50/p99
-latency and appends them, with the conditions and this command, to bench/RESULTS.md."""
+then the bare endpoint with the same clients, and pgbench. With `--repeat N` every
+scenario runs N times, interleaved with the other worker count, on the same data. Prints
+medians of throughput and p50/p99 latency, and every run's throughput, and appends them,
+with the conditions and this command, to bench/RESULTS.md."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -221,6 +224,9 @@ def main() -> None:
     p.add_argument("--reads", type=int, default=2_000)
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    p.add_argument(
+        "--repeat", type=int, default=1, help="runs of every scenario, interleaved; medians"
+    )
     p.add_argument("--no-append", action="store_true")
     a = p.parse_args()
 
@@ -262,7 +268,8 @@ def main() -> None:
     next_enterprise = itertools.count(0)
     results: list[Result] = []
     port = 8800
-    for w in a.workers:
+    runs = [(r, w) for r in range(a.repeat) for w in a.workers]
+    for run_index, (r, w) in enumerate(runs):
         port += 1
         base = f"http://127.0.0.1:{port}"
         proc = start(
@@ -284,7 +291,7 @@ def main() -> None:
         try:
             tok = tokens(base, users)
             banks = users[: data["banks"]]
-            run = f"W{w}"
+            run = f"W{w}R{r}"
             single = []
             for k in range(a.single):
                 i = next(next_enterprise)
@@ -310,8 +317,8 @@ def main() -> None:
                     )
                 )
             results.append(asyncio.run(drive("batch filing", w, batch, base, 2)))
-            share = len(claims) // len(a.workers)
-            mine = claims[a.workers.index(w) * share : (a.workers.index(w) + 1) * share]
+            share = len(claims) // len(runs)
+            mine = claims[run_index * share : (run_index + 1) * share]
             approvals = [
                 (
                     "POST",
@@ -357,7 +364,7 @@ def main() -> None:
         try:
             calls = []
             for k in range(a.single):
-                body = filing(k, k, f"BARE{w}")
+                body = filing(k, k, f"BARE{w}R{r}")
                 calls.append(
                     (
                         "POST",
@@ -392,31 +399,50 @@ def main() -> None:
             )
         finally:
             stop(bare)
-    results.append(pgbench(url, a.concurrency, 10))
+    for _ in range(a.repeat):
+        results.append(pgbench(url, a.concurrency, 10))
     report(results, a, data)
 
 
+def _median(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else 0.0
+
+
 def report(results: list[Result], a: argparse.Namespace, data: dict[str, Any]) -> None:
-    lines = [
-        "| scenario | workers | requests | items/s | p50 ms | p99 ms | errors |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    """Per scenario and worker count: the median over the runs of throughput and of each
+    run's p50 and p99, and every run's throughput; ratios from the medians and run by run."""
+    groups: dict[tuple[str, str], list[Result]] = {}
     for r in results:
+        groups.setdefault((r.scenario, str(r.workers)), []).append(r)
+    lines = [
+        "| scenario | workers | runs × requests | items/s (median) | p50 ms | p99 ms | errors "
+        "| items/s, every run |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for (scenario, workers), rs in groups.items():
         lines.append(
-            f"| {r.scenario} | {r.workers} | {r.requests} | {r.throughput:,.0f} | "
-            f"{r.pct(0.5):.1f} | {r.pct(0.99):.1f} | {r.errors} |"
+            f"| {scenario} | {workers} | {len(rs)} × {rs[0].requests} | "
+            f"{_median([x.throughput for x in rs]):,.0f} | "
+            f"{_median([x.pct(0.5) for x in rs]):.1f} | {_median([x.pct(0.99) for x in rs]):.1f} | "
+            f"{sum(x.errors for x in rs)} | {', '.join(f'{x.throughput:,.0f}' for x in rs)} |"
         )
+
+    def tput(scenario: str, workers: str) -> list[float]:
+        return [x.throughput for x in groups.get((scenario, workers), [])]
+
     ratios = []
-    for w in a.workers:
-        svc = next(r for r in results if r.scenario == "single filing" and r.workers == w)
-        bare = next(r for r in results if r.scenario.startswith("bare") and r.workers == w)
+    pgb = tput("pgbench, same statement", "-")
+    for w in map(str, a.workers):
+        svc, bare = tput("single filing", w), tput("bare endpoint, same inserts", w)
+        each = ", ".join(f"{s / b:.2f}" for s, b in zip(svc, bare, strict=True))
         ratios.append(
-            f"single filing ÷ bare endpoint, {w} worker(s): {svc.throughput / bare.throughput:.2f}"
+            f"single filing ÷ bare endpoint, {w} worker(s): {_median(svc) / _median(bare):.2f}"
+            f" (run by run: {each})"
         )
-    pgb = results[-1]
-    svc2 = [r for r in results if r.scenario == "single filing"][-1]
+    w = str(a.workers[-1])
     ratios.append(
-        f"single filing ({svc2.workers} workers) ÷ pgbench: {svc2.throughput / pgb.throughput:.2f}"
+        f"single filing ({w} workers) ÷ pgbench: "
+        f"{_median(tput('single filing', w)) / _median(pgb):.3f}"
     )
     table = "\n".join(lines)
     print(table)
@@ -435,7 +461,8 @@ def report(results: list[Result], a: argparse.Namespace, data: dict[str, Any]) -
         f"{version} on loopback (default durability); load generator (asyncio + httpx, "
         f"{a.concurrency} concurrent clients; batches 2 at a time) on the same cores; "
         f"{data['enterprises']:,} enterprises, {data['banks']} banks × 13 cities, "
-        f"{loans:,} loans in the database at the end; APP_TODAY 2026-03-31; one run.\n\n"
+        f"{loans:,} loans in the database at the end; APP_TODAY 2026-03-31; {a.repeat} "
+        "run(s) of every scenario, interleaved (1 worker, 2 workers, 1 worker, …); medians.\n\n"
         f"Command: {cmd}\n\n{table}\n\n" + "\n".join(f"- {x}" for x in ratios) + "\n"
     )
     with open(ROOT / "bench" / "RESULTS.md", "a") as f:
