@@ -258,10 +258,13 @@ def history_loans(url: str, count: int, banks: int) -> None:
             " principal_fen, filed_by_id, 'cash', now() FROM loans"
             " WHERE contract_no LIKE 'HIST-%%'"
         )
-        conn.execute("ANALYZE loans")
-        conn.execute("ANALYZE loan_repayments")
-        conn.execute("ANALYZE loan_day_totals")
         conn.commit()
+        # The trigger's settled_on update leaves a dead version of every history loan;
+        # reclaim them now, as autovacuum would in time (else every index scan over the
+        # bank's loans visits them: 200 ms instead of 4 ms for an NPL figure).
+        conn.autocommit = True
+        for table in ("loans", "loan_repayments", "loan_day_totals"):
+            conn.execute(f"VACUUM ANALYZE {table}")
 
 
 def waiting_claims(session: Session, banks: int, count: int, offset: int) -> int:
