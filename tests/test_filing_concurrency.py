@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
 from app.errors import AppError
+from app.loans import repository as repo
 from app.loans import service
 from app.loans.schemas import LoanFile
 from app.models import LedgerEntry, Loan, ProgramQuota, User
@@ -54,6 +55,23 @@ def _race(engine: Engine, filings: list[tuple[Principal, dict[str, Any]]]) -> Co
     return outcomes
 
 
+def _quota_with_room(engine: Engine, room_fen: int) -> None:
+    """The 2026 SKD quota set to what is already filed plus `room_fen`."""
+    with Session(engine) as s, s.begin():
+        s.execute(delete(ProgramQuota).where(ProgramQuota.year == 2026))
+        user = s.scalars(select(User).where(User.username == "province")).one()
+        used = repo.principal_filed_in(s, "SKD", 2026)
+        s.add(
+            ProgramQuota(
+                program="SKD",
+                year=2026,
+                amount_fen=used + room_fen,
+                used_fen=used,
+                set_by_id=user.id,
+            )
+        )
+
+
 def _loan(code: str, contract: str, principal: str, rate: int) -> dict[str, Any]:
     return {
         "program": "SKD",
@@ -82,22 +100,7 @@ def test_skd_f3_parallel_filings_for_one_enterprise_make_one_loan(pg_engine: Eng
 
 @pytest.mark.xdist_group("pg-concurrency")
 def test_skd_f6_parallel_filings_never_overshoot_the_quota(pg_engine: Engine) -> None:
-    with Session(pg_engine) as s, s.begin():
-        s.execute(delete(ProgramQuota).where(ProgramQuota.year == 2026))
-        user = s.scalars(select(User).where(User.username == "province")).one()
-        # room for exactly one 5,000,000 loan beyond what is already filed in 2026
-        from app.loans import repository as repo
-
-        used = repo.principal_filed_in(s, "SKD", 2026)
-        s.add(
-            ProgramQuota(
-                program="SKD",
-                year=2026,
-                amount_fen=used + 5_000_000_00,
-                used_fen=used,
-                set_by_id=user.id,
-            )
-        )
+    _quota_with_room(pg_engine, 5_000_000_00)  # exactly one 5,000,000 loan
     jsb = _bank(pg_engine, "bank_jsb")
     with Session(pg_engine) as s:
         yuntu = member_enterprise(s, region="320100", revenue_yuan=45_000_000).credit_code
@@ -119,21 +122,7 @@ def test_skd_f6_singles_and_batches_racing_share_the_quota_exactly(pg_engine: En
     filed loan has its exposure entry, and every refusal is SKD-F6's, not an error. (The
     lock order itself is pinned by tests/test_at_commit.py: timing alone rarely shows a
     deadlock between two orders.)"""
-    from app.loans import repository as repo
-
-    with Session(pg_engine) as s, s.begin():
-        s.execute(delete(ProgramQuota).where(ProgramQuota.year == 2026))
-        user = s.scalars(select(User).where(User.username == "province")).one()
-        used = repo.principal_filed_in(s, "SKD", 2026)
-        s.add(
-            ProgramQuota(
-                program="SKD",
-                year=2026,
-                amount_fen=used + 4 * 5_000_000_00,
-                used_fen=used,
-                set_by_id=user.id,
-            )
-        )
+    _quota_with_room(pg_engine, 4 * 5_000_000_00)
     jsb = _bank(pg_engine, "bank_jsb")
     with Session(pg_engine) as s:
         codes = [

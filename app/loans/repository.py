@@ -7,7 +7,7 @@ from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
-from app.models import Agreement, Enterprise, Fund, Loan, LoanRepayment, ProgramQuota
+from app.models import Agreement, Enterprise, Loan, LoanRepayment, ProgramQuota
 from app.models.base import utcnow
 
 
@@ -62,20 +62,6 @@ def contract_exists(session: Session, bank_code: str, contract_no: str) -> bool:
         ).first()
         is not None
     )
-
-
-def city_fund_for(session: Session, program: str, regions: list[str]) -> Fund | None:
-    """The programme's city/county fund of the nearest region in `regions` (most
-    specific first: county, then city)."""
-    funds = {
-        f.region_code: f
-        for f in session.scalars(
-            select(Fund).where(
-                Fund.program == program, Fund.kind == "city", Fund.region_code.in_(regions)
-            )
-        )
-    }
-    return next((funds[r] for r in regions if r in funds), None)
 
 
 def agreement_covering(
