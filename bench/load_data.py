@@ -44,11 +44,15 @@ from app.models import (  # noqa: E402
     ProgramQuota,
     User,
 )
-from app.seed.loader import DEMO_PASSWORD, demo_credit_code, seed_demo  # noqa: E402
+from app.seed.loader import (  # noqa: E402
+    DEMO_PASSWORD,
+    demo_credit_code,
+    file_claim_with_documents,
+    seed_demo,
+)
 
 CITIES = [f"32{n:02d}00" for n in range(1, 14)]
 NOW = datetime(2026, 3, 31, tzinfo=UTC)
-PDF = b"%PDF-1.4\n% load\n%%EOF\n"
 
 
 def enterprise_code(i: int) -> str:
@@ -296,31 +300,17 @@ def waiting_claims(session: Session, banks: int, count: int, offset: int) -> int
                 controller_guarantee=True,
             ),
         )
-        c = claims.file_claim(
+        claim_id = file_claim_with_documents(
             session,
             loan_id=loan.id,
-            lawsuit_case_no=None,
-            lawsuit_accepted_on=None,
-            comment="",
-            actor=bank,
-            today=date(2026, 3, 20),
+            bank=bank,
+            on=date(2026, 3, 20),
             now=NOW,
-        )
-        claims.add_document(
-            session,
-            claim_id=c.id,
-            kind="application",
-            filename="a.pdf",
-            content_type="application/pdf",
-            content=PDF,
-            allowed_types=["application/pdf"],
-            max_bytes=1 << 20,
-            actor=bank,
-            now=NOW,
+            documents=[("application", "a.pdf")],
         )
         claims.city_review(
             session,
-            claim_id=c.id,
+            claim_id=claim_id,
             approve=True,
             comment="",
             ineligible_at_grant=False,

@@ -15,7 +15,7 @@ from app.claims import service as claims
 from app.loans import service as loans
 from app.loans.schemas import LoanFile
 from app.models import Claim, LedgerAccount, LedgerLeg
-from tests.claims_helpers import PDF
+from app.seed.loader import file_claim_with_documents
 from tests.concurrency import principal, race
 from tests.factories import member_enterprise, new_bank
 
@@ -52,31 +52,17 @@ def _setup(engine: Engine) -> list[int]:
                     controller_guarantee=True,
                 ),
             )
-            claim = claims.file_claim(
+            claim_id = file_claim_with_documents(
                 s,
                 loan_id=loan.id,
-                lawsuit_case_no=None,
-                lawsuit_accepted_on=None,
-                comment="",
-                actor=bank,
-                today=date(2026, 6, 5),
+                bank=bank,
+                on=date(2026, 6, 5),
                 now=NOW,
-            )
-            claims.add_document(
-                s,
-                claim_id=claim.id,
-                kind="application",
-                filename="a.pdf",
-                content_type="application/pdf",
-                content=PDF,
-                allowed_types=["application/pdf"],
-                max_bytes=1 << 20,
-                actor=bank,
-                now=NOW,
+                documents=[("application", "a.pdf")],
             )
             claims.city_review(
                 s,
-                claim_id=claim.id,
+                claim_id=claim_id,
                 approve=True,
                 comment="",
                 ineligible_at_grant=False,
@@ -84,7 +70,7 @@ def _setup(engine: Engine) -> list[int]:
                 today=date(2026, 6, 8),
                 now=NOW,
             )
-            ids.append(claim.id)
+            ids.append(claim_id)
     return ids
 
 

@@ -10,14 +10,13 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from app.claims import service as claims
 from app.claims import xinbao
 from app.ledger import service as ledger
 from app.ledger.postings import credit, debit
 from app.loans import service as loans
 from app.loans.schemas import LoanFile
 from app.models import Agreement, Claim, Fund, FundEvent
-from tests.claims_helpers import PDF
+from app.seed.loader import file_claim_with_documents
 from tests.concurrency import principal, race
 from tests.factories import new_bank, xb_enterprise
 
@@ -76,32 +75,21 @@ def _setup(engine: Engine) -> list[int]:
             )
             if i >= N:
                 continue
-            claim = claims.file_claim(
+            claim_id = file_claim_with_documents(
                 s,
                 loan_id=loan.id,
-                lawsuit_case_no="(2026)苏0706民初1号",
-                lawsuit_accepted_on=date(2026, 1, 20),
-                comment="",
-                actor=bank,
-                today=date(2026, 2, 10),
+                bank=bank,
+                on=date(2026, 2, 10),
                 now=NOW,
+                documents=[
+                    (kind, f"{kind}.pdf")
+                    for kind in ("application", "collection_plan", "due_diligence")
+                ],
+                lawsuit=("(2026)苏0706民初1号", date(2026, 1, 20)),
             )
-            for kind in ("application", "collection_plan", "due_diligence"):
-                claims.add_document(
-                    s,
-                    claim_id=claim.id,
-                    kind=kind,
-                    filename=f"{kind}.pdf",
-                    content_type="application/pdf",
-                    content=PDF,
-                    allowed_types=["application/pdf"],
-                    max_bytes=1 << 20,
-                    actor=bank,
-                    now=NOW,
-                )
             xinbao.manager_review(
                 s,
-                claim_id=claim.id,
+                claim_id=claim_id,
                 recommend_approval=True,
                 findings=[],
                 opinion="尽职",
@@ -109,7 +97,7 @@ def _setup(engine: Engine) -> list[int]:
                 today=date(2026, 2, 11),
                 now=NOW,
             )
-            ids.append(claim.id)
+            ids.append(claim_id)
     return ids
 
 

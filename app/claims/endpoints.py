@@ -730,15 +730,7 @@ def exposure(
         return _xb_exposure(session, bank_code, on)
     stats = service.cap_statistics(session, bank_code, on=on)
     ratio = bank_ratios(session, program, on, QUARTER_END, bank_code=bank_code).get(bank_code)
-    suspended = list(
-        session.scalars(
-            select(Agreement.id).where(
-                Agreement.bank_code == bank_code,
-                Agreement.program == program,
-                Agreement.status == "suspended",
-            )
-        )
-    )
+    suspended = _suspended(session, bank_code, program)
     return ExposureOut(
         bank_code=bank_code,
         program=program,

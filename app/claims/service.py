@@ -298,22 +298,17 @@ def province_review(
     legs = _approval_legs(claim, decision.shares) + steps.exposure_release_legs(
         loan, claim.loss_fen
     )
-    entries: list[int] = []
-    if legs:
-        entry = ledger.post(
-            session,
-            event_type="claim.approved",
-            event_id=str(claim.id),
-            idempotency_key=f"claim:{claim.id}:approved",
-            business_date=today,
-            legs=legs,
-            now=now,
-            actor_id=actor.user_id,
-            description=f"claim {claim.id} approved: {format_fen(decision.approved_fen)} "
-            f"of {format_fen(claim.requested_fen)}"
-            + (f", capped by {decision.capped_by}" if decision.capped_by else ""),
-        )
-        entries.append(entry.id)
+    entries = steps.post_approval(
+        session,
+        claim,
+        legs,
+        approved_fen=decision.approved_fen,
+        capped_by=decision.capped_by,
+        label="claim",
+        actor=actor,
+        today=today,
+        now=now,
+    )
     action = "province_approve" if decision.approved_fen > 0 else "province_approve_nil"
     note = comment
     if decision.capped_by:

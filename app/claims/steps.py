@@ -215,3 +215,34 @@ def exposure_release_legs(loan: Loan, principal_fen: int) -> list[LegSpec]:
                 credit(fund, "exposure_memo", part, loan.bank_code),
             ]
     return legs
+
+
+def post_approval(
+    session: Session,
+    claim: Claim,
+    legs: list[LegSpec],
+    *,
+    approved_fen: int,
+    capped_by: str | None,
+    label: str,
+    actor: Principal,
+    today: date,
+    now: datetime,
+) -> list[int]:
+    """The approval's one ledger entry (the reserve and the end of the exposure), or
+    none when there is nothing to post; the entry ids for the claim's history."""
+    if not legs:
+        return []
+    entry = ledger.post(
+        session,
+        event_type="claim.approved",
+        event_id=str(claim.id),
+        idempotency_key=f"claim:{claim.id}:approved",
+        business_date=today,
+        legs=legs,
+        now=now,
+        actor_id=actor.user_id,
+        description=f"{label} {claim.id} approved: {format_fen(approved_fen)} of "
+        f"{format_fen(claim.requested_fen)}" + (f", capped by {capped_by}" if capped_by else ""),
+    )
+    return [entry.id]

@@ -251,23 +251,17 @@ def committee_decision(
     loan = session.get(Loan, claim.loan_id)
     assert loan is not None
     legs = _approval_legs(claim, shares) + steps.exposure_release_legs(loan, claim.loss_fen)
-    entries = []
-    if legs:
-        entries.append(
-            ledger.post(
-                session,
-                event_type="claim.approved",
-                event_id=str(claim.id),
-                idempotency_key=f"claim:{claim.id}:approved",
-                business_date=today,
-                legs=legs,
-                now=now,
-                actor_id=actor.user_id,
-                description=f"XB claim {claim.id} approved: {format_fen(approved)} of "
-                f"{format_fen(claim.requested_fen)}"
-                + (f", capped by {capped_by}" if capped_by else ""),
-            ).id
-        )
+    entries = steps.post_approval(
+        session,
+        claim,
+        legs,
+        approved_fen=approved,
+        capped_by=capped_by,
+        label="XB claim",
+        actor=actor,
+        today=today,
+        now=now,
+    )
     notes = [comment] if comment else []
     if capped_by:
         notes.append(

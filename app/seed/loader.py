@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,6 +28,9 @@ from app.models import (
     User,
 )
 from app.models.base import Base
+
+if TYPE_CHECKING:
+    from app.auth.principal import Principal
 
 DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 - demo only; production refuses demo data
 
@@ -636,6 +639,47 @@ def _demo_capital(session: Session, *, actor_id: int) -> None:
     )
 
 
+def file_claim_with_documents(
+    session: Session,
+    *,
+    loan_id: int,
+    bank: Principal,
+    on: date,
+    now: datetime,
+    documents: list[tuple[str, str]],
+    lawsuit: tuple[str, date] | None = None,
+    comment: str = "",
+) -> int:
+    """A bank's claim with its documents (kind, file name) as small PDFs: what the demo,
+    the load generator and the concurrency tests all need before a review."""
+    from app.claims import service as claims
+
+    c = claims.file_claim(
+        session,
+        loan_id=loan_id,
+        lawsuit_case_no=lawsuit[0] if lawsuit else None,
+        lawsuit_accepted_on=lawsuit[1] if lawsuit else None,
+        comment=comment,
+        actor=bank,
+        today=on,
+        now=now,
+    )
+    for kind, filename in documents:
+        claims.add_document(
+            session,
+            claim_id=c.id,
+            kind=kind,
+            filename=filename,
+            content_type="application/pdf",
+            content=b"%PDF-1.4\n% " + kind.encode() + b"\n%%EOF\n",
+            allowed_types=["application/pdf"],
+            max_bytes=1 << 20,
+            actor=bank,
+            now=now,
+        )
+    return c.id
+
+
 def _demo_claims(session: Session) -> None:
     """Claims at every stage, through the claim service on back-dated business days:
     工商银行's claim capped by SKD-Q1, paid, reimbursed and partly recovered; 中国银行's
@@ -653,36 +697,22 @@ def _demo_claims(session: Session) -> None:
         return session.scalars(select(Loan.id).where(Loan.contract_no == contract)).one()
 
     now = datetime.now(UTC)
-    pdf = b"%PDF-1.4\n% demo claim application\n%%EOF\n"
 
     def claim(bank: str, contract: str, on: date, reviews: list[tuple[str, date]]) -> int:
-        c = claims.file_claim(
+        claim_id = file_claim_with_documents(
             session,
             loan_id=loan_id(contract),
-            lawsuit_case_no=None,
-            lawsuit_accepted_on=None,
+            bank=who(bank),
+            on=on,
+            now=now,
+            documents=[("application", "代偿申请书.pdf")],
             comment="借款人逾期超过90天，申请代偿 (demo)",
-            actor=who(bank),
-            today=on,
-            now=now,
-        )
-        claims.add_document(
-            session,
-            claim_id=c.id,
-            kind="application",
-            filename="代偿申请书.pdf",
-            content_type="application/pdf",
-            content=pdf,
-            allowed_types=["application/pdf"],
-            max_bytes=1 << 20,
-            actor=who(bank),
-            now=now,
         )
         for reviewer, day in reviews:
             step = claims.city_review if reviewer.startswith("city_") else claims.province_review
             step(
                 session,
-                claim_id=c.id,
+                claim_id=claim_id,
                 approve=True,
                 comment="材料齐全，同意 (demo)",
                 ineligible_at_grant=False,
@@ -690,7 +720,7 @@ def _demo_claims(session: Session) -> None:
                 today=day,
                 now=now,
             )
-        return c.id
+        return claim_id
 
     # 工商银行 (cooperating since 2024-07-01): the cap cuts the claim (SKD-Q1)
     icbc = claim(
@@ -844,34 +874,20 @@ def _demo_xb(session: Session) -> None:
     file(1_000_000, date(2026, 1, 12), date(2027, 1, 12), date(2026, 1, 12), sub_fund="XB_KCD")
 
     def claim(loan_id: int, on: date) -> int:
-        c = claims.file_claim(
+        return file_claim_with_documents(
             session,
             loan_id=loan_id,
-            lawsuit_case_no=f"(2026)苏0706民初{loan_id}号",
-            lawsuit_accepted_on=date(2026, 2, 2),
-            comment="逾期超过45天，已起诉并获受理 (demo)",
-            actor=bank,
-            today=on,
+            bank=bank,
+            on=on,
             now=now,
+            documents=[
+                ("application", "补偿申请书.pdf"),
+                ("collection_plan", "贷款催收方案.pdf"),
+                ("due_diligence", "尽职情况说明.pdf"),
+            ],
+            lawsuit=(f"(2026)苏0706民初{loan_id}号", date(2026, 2, 2)),
+            comment="逾期超过45天，已起诉并获受理 (demo)",
         )
-        for kind, name in (
-            ("application", "补偿申请书.pdf"),
-            ("collection_plan", "贷款催收方案.pdf"),
-            ("due_diligence", "尽职情况说明.pdf"),
-        ):
-            claims.add_document(
-                session,
-                claim_id=c.id,
-                kind=kind,
-                filename=name,
-                content_type="application/pdf",
-                content=b"%PDF-1.4\n% demo\n%%EOF\n",
-                allowed_types=["application/pdf"],
-                max_bytes=1 << 20,
-                actor=bank,
-                now=now,
-            )
-        return c.id
 
     manager, payer, committee = who("fund_xb"), who("fund_xb_pay"), who("committee")
     for loan_id, finding_codes in ((paid, []), (to_pay, []), (finding, ["XB-N8"])):
