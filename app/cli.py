@@ -14,9 +14,10 @@ from app.config import get_settings
 def _alembic_config():  # type: ignore[no-untyped-def]
     from alembic.config import Config
 
-    root = Path(__file__).resolve().parent.parent
-    cfg = Config(str(root / "alembic.ini"))
-    cfg.set_main_option("script_location", str(root / "migrations"))
+    # The migrations ship inside the package (app/migrations), so an installed wheel
+    # finds them wherever site-packages is; no alembic.ini is needed at run time.
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).resolve().parent / "migrations"))
     return cfg
 
 

@@ -37,6 +37,16 @@ def _worker() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
+# One id per pytest run (xdist hands its workers the same one), so that two runs of the
+# suite against one server never share or drop each other's databases.
+_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID", f"{os.getpid():x}")[:8]
+
+
+def pg_database_name(tag: str) -> str:
+    """The name of this run's and this worker's PostgreSQL database for `tag`."""
+    return f"ledger_{tag}_{_RUN}_{_worker()}"
+
+
 def postgres_admin_url() -> str | None:
     url = os.environ.get("TEST_POSTGRES_URL")
     return normalize_url(url) if url else None
@@ -93,7 +103,7 @@ def empty_database_url(backend: str, tmp_path_factory: pytest.TempPathFactory, t
     reason = postgres_unavailable()
     if reason:
         pytest.skip(reason)
-    return fresh_postgres_database(f"ledger_{tag}_{_worker()}")
+    return fresh_postgres_database(pg_database_name(tag))
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -112,7 +122,7 @@ def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     eng.dispose()
     yield url
     if backend == "postgresql":
-        drop_postgres_database(f"ledger_suite_{_worker()}")
+        drop_postgres_database(pg_database_name("suite"))
 
 
 @pytest.fixture(scope="session")
@@ -213,7 +223,7 @@ def pg_engine() -> Iterator[Engine]:
     # would pass the server's max_connections (100 by default).
     with open(os.path.join(tempfile.gettempdir(), "ledger-pg-concurrency.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        name = f"ledger_parallel_{_worker()}"
+        name = pg_database_name("parallel")
         url = fresh_postgres_database(name)
         migrate(url)
         eng = make_engine(url, pool_size=27)

@@ -11,7 +11,7 @@ from sqlalchemy import inspect
 from app.cli import _alembic_config
 from app.db import make_engine
 from app.models import Base
-from tests.conftest import drop_postgres_database, empty_database_url
+from tests.conftest import drop_postgres_database, empty_database_url, pg_database_name
 
 
 @pytest.mark.xdist_group("migrations")
@@ -40,11 +40,7 @@ def test_upgrade_downgrade_upgrade_and_no_drift(
     finally:
         engine.dispose()
         if backend == "postgresql":
-            import os
-
-            drop_postgres_database(
-                f"ledger_migrations_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
-            )
+            drop_postgres_database(pg_database_name("migrations"))
 
 
 def test_check_detects_drift(backend: str, tmp_path_factory: pytest.TempPathFactory) -> None:
