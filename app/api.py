@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.auth.endpoints import router as auth_router
+from app.calendar.endpoints import router as calendar_router
 from app.claims.endpoints import router as claims_router
 from app.evaluations.endpoints import router as evaluations_router
 from app.ledger.endpoints import router as ledger_router
@@ -22,3 +23,4 @@ api_router.include_router(loans_router)
 api_router.include_router(ledger_router)
 api_router.include_router(claims_router)
 api_router.include_router(evaluations_router)
+api_router.include_router(calendar_router)

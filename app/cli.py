@@ -1,5 +1,5 @@
 """Command line: `ledger migrate | seed-reference | seed-demo | create-admin | openapi |
-verify | export-beancount`."""
+verify | export-beancount | import-enterprises | calendar-publish`."""
 
 from __future__ import annotations
 
@@ -22,25 +22,34 @@ def _alembic_config():  # type: ignore[no-untyped-def]
 
 
 def migrate(url: str | None = None, revision: str = "head") -> None:
+    """Upgrade under the start-up lock, so replicas starting together migrate in turn."""
     from alembic import command
+
+    from app.bootstrap import startup_lock
 
     cfg = _alembic_config()
     if url:
         cfg.attributes["database_url"] = url
-    command.upgrade(cfg, revision)
+    with startup_lock(url or get_settings().database_url):
+        command.upgrade(cfg, revision)
 
 
 def _session():  # type: ignore[no-untyped-def]
+    from app.calendar.service import MODE_KEY
     from app.db import make_engine, make_sessionmaker
 
     settings = get_settings()
-    return make_sessionmaker(make_engine(settings.database_url))()
+    session = make_sessionmaker(make_engine(settings.database_url))()
+    session.info[MODE_KEY] = settings.calendar_unpublished
+    return session
 
 
 def seed_reference_cmd() -> None:
+    from app.bootstrap import startup_lock
     from app.seed.loader import seed_reference
 
-    with _session() as session, session.begin():
+    # Under the start-up lock: two replicas inserting the same missing rows would collide.
+    with startup_lock(get_settings().database_url), _session() as session, session.begin():
         counts = seed_reference(session)
     print("reference data:", ", ".join(f"{k} +{v}" for k, v in counts.items()))
 
@@ -57,7 +66,17 @@ def seed_demo_cmd() -> None:
     print(f"  {'username':<15} {'role':<18} scope")
     for username, role, scope in users:
         print(f"  {username:<15} {role:<18} {scope}")
-    print("\nSwagger UI: http://127.0.0.1:8000/docs  → Authorize → log in as one of them.\n")
+    # Where `make run` serves (it passes HOST and PORT to uvicorn and to this step); a
+    # wildcard address listens everywhere, this machine included.
+    import os
+
+    host = os.environ.get("HOST") or "127.0.0.1"
+    port = os.environ.get("PORT") or "8000"
+    if host in ("0.0.0.0", "::"):  # noqa: S104 - not a bind: the URL to open on this machine
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 address in a URL
+    print(f"\nSwagger UI: http://{host}:{port}/docs  → Authorize → log in as one of them.\n")
 
 
 def create_admin_cmd(username: str, password: str) -> None:
@@ -94,6 +113,81 @@ def export_beancount_cmd(out: str) -> None:
     print(f"wrote {out}; check it with: bean-check {out}")
 
 
+def import_enterprises_cmd(
+    file: str, *, bank: str | None, report: str | None, encoding: str
+) -> int:
+    """Register the CSV's enterprises through the batch service; commit the accepted rows."""
+    from app.reference.enterprise_csv import import_file
+
+    with _session() as session, session.begin():
+        return import_file(
+            session,
+            Path(file),
+            bank=bank,
+            report=Path(report) if report else None,
+            encoding=encoding,
+            out=sys.stdout,
+            err=sys.stderr,
+        )
+
+
+def calendar_publish_cmd(
+    file: str, *, year: int | None, notice_no: str | None, notice_title: str | None, by: str | None
+) -> int:
+    """Publish a year from the State Council notice (SPEC M-3), as PUT /calendar/{year}."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from app.calendar.files import read_schedule
+    from app.calendar.service import publish_year
+    from app.errors import AppError
+    from app.kit.clock import CHINA_TZ
+    from app.models import User
+
+    try:
+        year, body = read_schedule(
+            Path(file), year=year, notice_no=notice_no, notice_title=notice_title
+        )
+        with _session() as session, session.begin():
+            who = select(User).where(User.role == "admin", User.is_active)
+            admin = session.scalars(
+                who.where(User.username == by) if by else who.order_by(User.id).limit(1)
+            ).first()
+            if admin is None:
+                print(f"refused: no active admin {by or ''}".rstrip(), file=sys.stderr)
+                return 2
+            now = datetime.now(UTC)
+            outcome = publish_year(
+                session,
+                year=year,
+                holidays=[(d.date, d.name) for d in body.holidays],
+                workdays=[(d.date, d.name) for d in body.workdays],
+                source="notice",
+                notice_no=body.notice_no,
+                notice_title=body.notice_title,
+                actor_id=admin.id,
+                today=now.astimezone(CHINA_TZ).date(),
+                now=now,
+            )
+    except AppError as exc:
+        print(f"refused: {exc.detail}", file=sys.stderr)
+        for v in exc.errors:
+            print(f"  {'.'.join(str(p) for p in v.loc) or '-'}: {v.msg}", file=sys.stderr)
+        return 2
+    if not outcome.changed:
+        print(f"{year}: this schedule is already in force; nothing changed")
+        return 0
+    print(
+        f"{year} published from {body.notice_no} by {admin.username}: "
+        f"{len(body.holidays)} holidays, {len(body.workdays)} make-up workdays; "
+        f"{len(outcome.changes)} stored deadline(s) recomputed"
+    )
+    for c in outcome.changes:
+        print(f"  {c.object} {c.id} {c.deadline}: {c.old} → {c.new} {c.consequence}".rstrip())
+    return 0
+
+
 def openapi_cmd(out: str) -> None:
     from app.openapi_export import export_openapi
 
@@ -117,7 +211,64 @@ def main(argv: list[str] | None = None) -> None:
     bean.add_argument("--out", default="ledger.beancount")
     api = sub.add_parser("openapi", help="write the OpenAPI document")
     api.add_argument("--out", default="openapi/openapi.json")
+    imp = sub.add_parser(
+        "import-enterprises",
+        help="register enterprises from a CSV file (as POST /enterprises/batch)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Register the enterprises of a CSV file with the checks and outcomes of "
+        "POST /enterprises/batch (at most 10,000 rows).\n\n"
+        "Header: the JSON API's field names, any order; required: credit_code, name,\n"
+        "region_code, registered_on, prior_year_revenue, employees. Empty cell = field\n"
+        "left out. Booleans true/false, dates YYYY-MM-DD, amounts in yuan (20000000.00).\n"
+        "Example: docs/examples/enterprises.csv.\n\n"
+        "Each row is created, unchanged (already recorded with the same facts) or\n"
+        "refused (every failed field listed). Recorded enterprises are never changed.\n"
+        "The accepted rows ARE COMMITTED even when other rows are refused; fix the\n"
+        "refused rows and import the file again (accepted rows then come back unchanged).\n\n"
+        "Exit status: 0 every row accepted, 1 some rows refused, 2 file not usable\n"
+        "(nothing written).",
+    )
+    imp.add_argument("file", metavar="FILE.csv")
+    imp.add_argument(
+        "--bank", metavar="CODE", help="import on behalf of this partner bank (default: admin)"
+    )
+    imp.add_argument(
+        "--report",
+        metavar="errors.csv",
+        help="write one line per error: row, credit_code, field, code, message "
+        "(default: errors printed to stderr)",
+    )
+    imp.add_argument(
+        "--encoding", default="utf-8-sig", help="file encoding (default UTF-8; e.g. gb18030)"
+    )
+    cal = sub.add_parser(
+        "calendar-publish",
+        help="publish a year's holidays and make-up workdays from the State Council notice",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Publish a year of the PRC working-day calendar (SPEC M-3), as PUT "
+        "/api/v1/calendar/{year}: stored deadlines of open loans and claims are recomputed "
+        "in the same transaction.\n\n"
+        "JSON: {year, notice_no, notice_title?, holidays: [{date, name}], workdays: [...]}\n"
+        "CSV: header date,kind,name; kind holiday (休) or workday (班); give --notice-no.\n"
+        "Example (the 2026 schedule): docs/examples/calendar-2026.csv.\n"
+        "Exit status 0 published or unchanged, 2 refused (nothing written).",
+    )
+    cal.add_argument("file", metavar="FILE.json|FILE.csv")
+    cal.add_argument("--year", type=int, help="default: the year of the file's days")
+    cal.add_argument("--notice-no", help="the notice's 文号 (required for CSV)")
+    cal.add_argument("--notice-title", help="the notice's title")
+    cal.add_argument("--by", metavar="USERNAME", help="the publishing admin (default: the first)")
     args = parser.parse_args(argv)
+    if args.cmd == "calendar-publish":
+        sys.exit(
+            calendar_publish_cmd(
+                args.file,
+                year=args.year,
+                notice_no=args.notice_no,
+                notice_title=args.notice_title,
+                by=args.by,
+            )
+        )
     if args.cmd == "migrate":
         migrate()
     elif args.cmd == "seed-reference":
@@ -132,6 +283,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(verify_cmd())
     elif args.cmd == "export-beancount":
         export_beancount_cmd(args.out)
+    elif args.cmd == "import-enterprises":
+        sys.exit(
+            import_enterprises_cmd(
+                args.file, bank=args.bank, report=args.report, encoding=args.encoding
+            )
+        )
 
 
 if __name__ == "__main__":

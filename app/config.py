@@ -40,6 +40,12 @@ class Settings(BaseSettings):
         default_factory=lambda: ["application/pdf", "image/jpeg", "image/png", "application/zip"]
     )
     upload_dir: str = "./var/uploads"
+    calendar_unpublished: Literal["provisional", "refuse"] = Field(
+        "provisional",
+        description="a working day in a year whose calendar is not published (SPEC M-3): "
+        "provisional (weekdays minus statutory holidays, every deadline marked provisional) "
+        "or refuse (422 calendar_year_unsupported)",
+    )
     log_level: str = "INFO"
     log_json: bool = True
 

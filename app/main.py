@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app import health
 from app.api import api_router
+from app.bootstrap import InitialAdmin
 from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker
 from app.errors import install_error_handlers
@@ -62,6 +63,11 @@ TAGS = [
         "Beancount export, hash-chain verification (SPEC §5)",
     },
     {"name": "evaluations", "description": "季末评价 — quarter-end NPL evaluation (SKD-Q3)"},
+    {
+        "name": "calendar",
+        "description": "工作日历 — the PRC working-day calendar every deadline is counted on: "
+        "holidays and make-up workdays per year, published from the State Council notice (M-3)",
+    },
     {"name": "health", "description": "运行状态 — liveness and readiness"},
 ]
 
@@ -80,10 +86,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from app.bootstrap import ensure_initial_admin
-
-        ensure_initial_admin(app.state.sessionmaker, settings)
-        yield
+        # Never fails on an unreachable database: the first admin is retried in the
+        # background and /readyz answers 503 until it exists.
+        app.state.initial_admin.start()
+        try:
+            yield
+        finally:
+            await app.state.initial_admin.stop()
 
     app = FastAPI(
         docs_url=None,
@@ -98,6 +107,7 @@ def create_app(
     app.state.engine = engine
     app.state.sessionmaker = session_factory or make_sessionmaker(engine)
     app.state.clock = clock or Clock(settings.app_today)
+    app.state.initial_admin = InitialAdmin(app.state.sessionmaker, settings)
 
     install_error_handlers(app)
     app.add_middleware(SafeTextMiddleware)

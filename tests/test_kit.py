@@ -9,14 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from app.calendar.library import library_years, provisional_year
 from app.errors import Conflict
 from app.kit.allocation import allocate
-from app.kit.calendar import (
-    CalendarUnavailable,
-    add_working_days,
-    is_working_day,
-    working_days_between,
-)
+from app.kit.calendar import CalendarUnavailable, Deadline, WorkingCalendar
 from app.kit.clock import Clock
 from app.kit.money import MAX_FEN, MoneyFormatError, format_fen, parse_yuan
 from app.kit.statemachine import Transition, TransitionTable
@@ -121,33 +117,58 @@ def test_m2_exact_and_public_parts_rounded_down(amount: int, ws: list[int]) -> N
 
 
 # --- M-3 working days ----------------------------------------------------------------
+# the years the chinesecalendar package covers, as the service seeds them; no provisional
+# years, so an unpublished year is refused
+LIBRARY = WorkingCalendar(library_years())
+PROVISIONAL = WorkingCalendar(library_years(), provisional=provisional_year)
+
+
 def test_m3_make_up_sunday_is_a_working_day() -> None:
-    assert is_working_day(date(2025, 9, 28))  # Sunday, 调休 make-up workday
+    assert LIBRARY.is_working_day(date(2025, 9, 28))  # Sunday, 调休 make-up workday
 
 
 @pytest.mark.parametrize("day", range(1, 9))
 def test_m3_national_day_week_is_not_working(day: int) -> None:
-    assert not is_working_day(date(2025, 10, day))
+    assert not LIBRARY.is_working_day(date(2025, 10, day))
 
 
 def test_m3_working_days_after_national_day() -> None:
-    assert add_working_days(date(2025, 9, 30), 5) == date(2025, 10, 14)
-    assert add_working_days(date(2025, 9, 30), 10) == date(2025, 10, 21)
-    assert add_working_days(date(2025, 9, 30), 0) == date(2025, 9, 30)
-    assert working_days_between(date(2025, 9, 30), date(2025, 10, 14)) == 5
-    assert working_days_between(date(2025, 10, 14), date(2025, 9, 30)) == 0
+    add, between = LIBRARY.add_working_days, LIBRARY.working_days_between
+    assert add(date(2025, 9, 30), 5) == Deadline(date(2025, 10, 14), False)
+    assert add(date(2025, 9, 30), 10) == Deadline(date(2025, 10, 21), False)
+    assert add(date(2025, 9, 30), 0) == Deadline(date(2025, 9, 30), False)
+    assert between(date(2025, 9, 30), date(2025, 10, 14)).days == 5
+    assert between(date(2025, 10, 14), date(2025, 9, 30)).days == 0
 
 
 def test_m3_plain_weekend_is_not_working() -> None:
-    assert not is_working_day(date(2025, 11, 22))  # Saturday
-    assert is_working_day(date(2025, 11, 24))  # Monday
+    assert not LIBRARY.is_working_day(date(2025, 11, 22))  # Saturday
+    assert LIBRARY.is_working_day(date(2025, 11, 24))  # Monday
 
 
 def test_m3_unpublished_year_is_refused_not_guessed() -> None:
     with pytest.raises(CalendarUnavailable) as info:
-        is_working_day(date(2099, 1, 5))
+        LIBRARY.is_working_day(date(2099, 1, 5))
     assert info.value.status == 422
     assert info.value.code == "calendar_year_unsupported"
+    assert info.value.rule == "M-3"
+
+
+def test_m3_provisional_year_is_weekdays_minus_statutory_holidays() -> None:
+    """2027 is not in the package: weekdays minus the statutory holidays, and every
+    deadline whose counted days reach into it says provisional."""
+    assert PROVISIONAL.is_provisional(date(2027, 1, 4))
+    assert not PROVISIONAL.is_working_day(date(2027, 1, 1))  # 元旦, a Friday
+    assert PROVISIONAL.is_working_day(date(2027, 1, 4))  # Monday
+    assert not PROVISIONAL.is_working_day(date(2027, 10, 1))  # 国庆节
+    assert not PROVISIONAL.is_working_day(date(2027, 2, 6))  # a Saturday: no make-ups guessed
+    # 2026-12-24 (Thu) + 5: 25, 28, 29, 30, 31 — all in published 2026
+    assert PROVISIONAL.add_working_days(date(2026, 12, 24), 5) == Deadline(
+        date(2026, 12, 31), False
+    )
+    # + 6 reaches 2027: 1 Jan is 元旦, so 4 Jan (provisional)
+    assert PROVISIONAL.add_working_days(date(2026, 12, 24), 6) == Deadline(date(2027, 1, 4), True)
+    assert PROVISIONAL.working_days_between(date(2026, 12, 24), date(2027, 1, 4)) == (6, True)
 
 
 # --- M-5 clock -----------------------------------------------------------------------

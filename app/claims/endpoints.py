@@ -85,6 +85,7 @@ def _recovery_out(r: ClaimRecovery) -> RecoveryOut:
         returned=r.returned_fen,
         returned_shares=dict(r.returned_shares),
         due_on=r.due_on,
+        due_on_provisional=r.due_on_provisional,
         ledger_entry_ids=list(r.ledger_entry_ids),
     )
 
@@ -154,6 +155,7 @@ def _views(session: Session, claims: list[Claim]) -> list[ClaimOut]:
                 lawsuit_case_no=c.lawsuit_case_no,
                 lawsuit_accepted_on=c.lawsuit_accepted_on,
                 deadlines={k: date.fromisoformat(v) for k, v in c.deadlines.items()},
+                provisional_deadlines=list(c.provisional_deadlines or []),
                 rejection_reason=c.rejection_reason,
                 findings=list(c.findings or []),
                 opinion=c.opinion,
@@ -285,6 +287,7 @@ def overdue(
             stage=x.stage,
             deadline=x.deadline,
             days_overdue=x.days_overdue,
+            provisional=x.provisional,
         )
         for x in steps
     ]

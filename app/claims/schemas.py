@@ -118,6 +118,9 @@ class RecoveryOut(BaseModel):
     due_on: date | None = Field(
         None, description="XB-R1: distributed to the fund within 10 working days"
     )
+    due_on_provisional: bool = Field(
+        False, description="due_on rests on a provisional calendar day (SPEC M-3)"
+    )
     ledger_entry_ids: list[int]
 
 
@@ -194,6 +197,11 @@ class ClaimOut(BaseModel):
     lawsuit_case_no: str | None
     lawsuit_accepted_on: date | None
     deadlines: dict[str, date]
+    provisional_deadlines: list[str] = Field(
+        default_factory=list,
+        description="the deadlines above that rest on a provisional calendar day: their year "
+        "is not published yet, and they are recomputed when it is (SPEC M-3)",
+    )
     rejection_reason: str | None
     findings: list[str] = Field(description="XB-N1…N9 found by the manager's review")
     opinion: str | None = Field(description="XB: 贷款尽职审查意见")
@@ -238,6 +246,11 @@ class OverdueOut(BaseModel):
     stage: str = Field(description="the step that is late")
     deadline: date
     days_overdue: int
+    provisional: bool = Field(
+        False,
+        description="the deadline rests on a provisional calendar day (its year is not "
+        "published yet, SPEC M-3): overdue by the provisional calendar",
+    )
 
 
 class XbLimitOut(BaseModel):

@@ -12,12 +12,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
+from app.claims import deadlines, steps
 from app.claims import repository as repo
-from app.claims import steps
 from app.claims.workflow import XB_CLAIM
 from app.errors import Conflict, Forbidden, Unprocessable, Violation
 from app.evaluations.service import bank_ratios, quarter_end
-from app.kit.calendar import add_working_days
 from app.kit.money import format_fen
 from app.ledger import service as ledger
 from app.ledger.capital import paid_in_total
@@ -92,12 +91,11 @@ def file_claim(
         returned_fen=0,
         lawsuit_case_no=lawsuit_case_no,
         lawsuit_accepted_on=lawsuit_accepted_on,
-        deadlines={
-            "manager_opinion": add_working_days(today, CLAIMS.review_working_days).isoformat()
-        },
+        deadlines={},
         findings=[],
         filed_by_id=actor.user_id,
     )
+    deadlines.set_deadline(session, claim, "manager_opinion")  # XB-C2: 7 working days
     session.add(claim)
     loan.status = servicing.LOAN_TRANSITIONS.target("claim", loan.status)
     session.flush()
@@ -244,10 +242,7 @@ def committee_decision(
     reached = used_after >= limit.limit_fen()
     claim.approved_fen, claim.approved_shares = approved, shares
     claim.approved_on, claim.capped_by = today, capped_by
-    claim.deadlines = {
-        **claim.deadlines,
-        "payment": add_working_days(today, CLAIMS.payment_working_days).isoformat(),
-    }
+    deadlines.set_deadline(session, claim, "payment")  # XB-C2: 20 working days
     loan = session.get(Loan, claim.loan_id)
     assert loan is not None
     legs = _approval_legs(claim, shares) + steps.exposure_release_legs(loan, claim.loss_fen)
@@ -393,6 +388,7 @@ class OverdueStep:
     stage: str
     deadline: date
     days_overdue: int
+    provisional: bool = False  # the deadline rests on a provisional calendar day (M-3)
 
 
 def overdue_steps(
@@ -412,7 +408,11 @@ def overdue_steps(
         raw = c.deadlines.get(key)
         if raw and date.fromisoformat(raw) < as_of:
             due = date.fromisoformat(raw)
-            out.append(OverdueStep(c, stage, due, (as_of - due).days))
+            out.append(
+                OverdueStep(
+                    c, stage, due, (as_of - due).days, key in (c.provisional_deadlines or [])
+                )
+            )
     paid = [c for c in claims if c.status == "paid" and c.program == "XB"]
     if session is not None and paid:
         recs = repo.recoveries(session, [c.id for c in paid])
@@ -427,7 +427,13 @@ def overdue_steps(
                     continue
                 if r.due_on and r.due_on < as_of:
                     out.append(
-                        OverdueStep(c, "recovery_distribution", r.due_on, (as_of - r.due_on).days)
+                        OverdueStep(
+                            c,
+                            "recovery_distribution",
+                            r.due_on,
+                            (as_of - r.due_on).days,
+                            r.due_on_provisional,
+                        )
                     )
                 break
     return sorted(out, key=lambda x: (x.deadline, x.claim.id))
@@ -481,6 +487,7 @@ def record_recovery(
         paid_fen=paid,
         returned_fen=claim.returned_fen,
     )
+    due = deadlines.recovery_due(session, recovered_on)  # XB-R1
     recovery = ClaimRecovery(
         claim_id=claim.id,
         recovered_on=recovered_on,
@@ -488,7 +495,8 @@ def record_recovery(
         costs_fen=costs_fen,
         returned_fen=returned,
         returned_shares={"fund": returned},
-        due_on=add_working_days(recovered_on, CLAIMS.recovery_working_days),
+        due_on=due.on,
+        due_on_provisional=due.provisional,
         recorded_by_id=actor.user_id,
     )
     number = len(repo.recoveries(session, [claim.id])[claim.id]) + 1

@@ -1,54 +1,144 @@
-"""Working days on the PRC statutory calendar with make-up workdays (SPEC M-3), from the
-maintained `chinesecalendar` package. Years it does not cover are refused, never guessed."""
+"""Working days on the PRC statutory calendar with make-up workdays (SPEC M-3).
+
+The calendar is data: a `WorkingCalendar` is built from the years the service stores
+(seeded from the `chinesecalendar` package, or published by an admin from the State
+Council notice; `app.calendar`). A year not stored is either refused or, by setting,
+provisional: weekdays minus the statutory holidays. Every deadline says whether a
+provisional day went into it, so nothing resting on a guess is shown as settled."""
 
 from __future__ import annotations
 
 import calendar as _months
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import date, timedelta
-
-import chinese_calendar
+from typing import Literal, NamedTuple
 
 from app.errors import Unprocessable, Violation
+
+Source = Literal["library", "notice", "provisional"]
+DayKind = Literal["holiday", "workday"]
 
 
 class CalendarUnavailable(Unprocessable):
     code = "calendar_year_unsupported"
 
 
-def is_working_day(day: date) -> bool:
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError as exc:
-        raise CalendarUnavailable(
-            f"the PRC holiday calendar for {day.year} is not published in this service yet",
-            [Violation(msg=str(exc), code="calendar_year_unsupported", rule="M-3")],
-            rule="M-3",
-        ) from exc
+@dataclass(frozen=True)
+class CalendarYear:
+    """One year's exceptions to the weekday rule: statutory holidays (days off, weekends
+    inside a holiday included) and make-up workdays (调休上班, usually a weekend day)."""
+
+    year: int
+    source: Source
+    holidays: Mapping[date, str]
+    workdays: Mapping[date, str]
+    notice_no: str | None = None
+
+    @property
+    def provisional(self) -> bool:
+        return self.source == "provisional"
+
+    def is_working_day(self, day: date) -> bool:
+        if day in self.workdays:
+            return True
+        if day in self.holidays:
+            return False
+        return day.weekday() < 5
 
 
-def add_working_days(start: date, days: int) -> date:
-    """The `days`-th working day after `start` (start itself not counted).
+class Deadline(NamedTuple):
+    """A computed date, and whether a provisional calendar day went into it."""
 
-    5 working days after 2025-09-30 is 2025-10-14 (National Day week, make-up Saturday
-    2025-10-11 counts)."""
-    if days < 0:
-        raise ValueError("days must be non-negative")
-    current, left = start, days
-    while left:
-        current += timedelta(days=1)
-        if is_working_day(current):
-            left -= 1
-    return current
+    on: date
+    provisional: bool
 
 
-def working_days_between(start: date, end: date) -> int:
-    """Working days in (start, end]: 0 when end ≤ start."""
-    count, current = 0, start
-    while current < end:
-        current += timedelta(days=1)
-        if is_working_day(current):
-            count += 1
-    return count
+def provisional_note(on: date, provisional: bool) -> str:
+    """What a refusal or a flag resting on a provisional day must say (M-3); '' if none."""
+    if not provisional:
+        return ""
+    return (
+        f" (deadline {on} computed on a provisional calendar: its year is not published yet, M-3)"
+    )
+
+
+class Counted(NamedTuple):
+    days: int
+    provisional: bool
+
+
+class WorkingCalendar:
+    """The stored years, and for any other year either a provisional year (from
+    `provisional`) or a refusal (`provisional` is None)."""
+
+    def __init__(
+        self,
+        years: Mapping[int, CalendarYear],
+        *,
+        provisional: Callable[[int], CalendarYear] | None = None,
+    ) -> None:
+        self._years = dict(years)
+        self._provisional = provisional
+
+    @property
+    def stored_years(self) -> list[int]:
+        return sorted(self._years)
+
+    def year(self, year: int) -> CalendarYear:
+        found = self._years.get(year)
+        if found is not None:
+            return found
+        if self._provisional is None:
+            raise CalendarUnavailable(
+                f"the PRC working-day calendar for {year} is not published in this service "
+                f"yet; an admin publishes it with PUT /api/v1/calendar/{year}",
+                [
+                    Violation(
+                        loc=("calendar", year),
+                        msg=f"no working-day calendar for {year}",
+                        code="calendar_year_unsupported",
+                        rule="M-3",
+                    )
+                ],
+                rule="M-3",
+            )
+        made = self._provisional(year)
+        self._years[year] = made
+        return made
+
+    def is_working_day(self, day: date) -> bool:
+        return self.year(day.year).is_working_day(day)
+
+    def is_provisional(self, day: date) -> bool:
+        return self.year(day.year).provisional
+
+    def add_working_days(self, start: date, days: int) -> Deadline:
+        """The `days`-th working day after `start` (start itself not counted).
+
+        5 working days after 2025-09-30 is 2025-10-14 (National Day week, make-up Saturday
+        2025-10-11 counts)."""
+        if days < 0:
+            raise ValueError("days must be non-negative")
+        current, left, provisional = start, days, False
+        while left:
+            current += timedelta(days=1)
+            year = self.year(current.year)
+            provisional = provisional or year.provisional
+            if year.is_working_day(current):
+                left -= 1
+        return Deadline(current, provisional)
+
+    def working_days_between(self, start: date, end: date) -> Counted:
+        """Working days in (start, end]: 0 when end ≤ start."""
+        count, current, provisional = 0, start, False
+        while current < end:
+            current += timedelta(days=1)
+            year = self.year(current.year)
+            provisional = provisional or year.provisional
+            if year.is_working_day(current):
+                count += 1
+        return Counted(count, provisional)
 
 
 def add_months(day: date, months: int) -> date:

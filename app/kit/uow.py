@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.auth.tokens import decode_token
+from app.calendar.service import MODE_KEY as CALENDAR_MODE
 from app.errors import Conflict, Unprocessable, Violation
 from app.models import IdempotencyRecord, User
 
@@ -158,6 +159,7 @@ class TransactionalRoute(APIRoute):
 
         async def route(request: Request) -> Response:
             session: Session = request.app.state.sessionmaker()
+            session.info[CALENDAR_MODE] = request.app.state.settings.calendar_unpublished
             request.state.session = session
             try:
                 pending: _Pending | None = None

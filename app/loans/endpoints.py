@@ -17,6 +17,8 @@ from app.loans import service, servicing
 from app.loans.schemas import (
     LoanBatchIn,
     LoanBatchOut,
+    LoanDetail,
+    LoanEventOut,
     LoanFile,
     LoanOut,
     LoanRenewal,
@@ -150,11 +152,13 @@ def get_loan(
     today: Today,
     loan_id: ObjectId,
     as_of: AsOf = None,
-) -> LoanView:
+) -> LoanDetail:
     loan = session.scalars(repo.scoped_loans(principal).where(Loan.id == loan_id)).first()
     if loan is None:
         raise NotFound(f"loan {loan_id} not found")
-    return _views(session, [loan], as_of or today)[0]
+    view = _views(session, [loan], as_of or today)[0]
+    events = [LoanEventOut.model_validate(e) for e in repo.events(session, loan.id)]
+    return LoanDetail(**view.model_dump(), history=events)
 
 
 @router.post(

@@ -13,9 +13,10 @@ from typing import Any
 from sqlalchemy import Select, and_, bindparam, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
-from app.kit.calendar import add_working_days
+from app.kit.calendar import Deadline
 from app.library import repository as library_repo
 from app.loans import repository as repo
+from app.loans.deadlines import filing_deadline
 from app.models import (
     Agreement,
     Enterprise,
@@ -26,7 +27,6 @@ from app.models import (
     ProgramQuota,
     Region,
 )
-from app.programs.base import get_program
 from app.reference import repository as reference_repo
 
 
@@ -51,7 +51,7 @@ class FilingLookups:
         self._agreements: dict[tuple[str, date], Agreement | None] = {}
         self._quotas: dict[int, Quota | None] = {}
         self._lprs: dict[date, int | None] = {}
-        self._deadlines: dict[date, date] = {}
+        self._deadlines: dict[date, Deadline] = {}
         self.quota_taken: dict[int, int] = {}  # quota id → principal this request files
         self._contract_seen: dict[str, bool] = {}
         self._active_seen: set[int] = set()  # enterprises whose active loans were looked up
@@ -215,10 +215,11 @@ class FilingLookups:
             self._lprs[on] = lpr.rate_bp if lpr else None
         return self._lprs[on]
 
-    def deadline(self, disbursed_on: date) -> date:
+    def deadline(self, disbursed_on: date) -> Deadline:
         if disbursed_on not in self._deadlines:
-            days = get_program(self.program).filing_deadline_working_days  # SKD-F2, XB-F2
-            self._deadlines[disbursed_on] = add_working_days(disbursed_on, days)
+            self._deadlines[disbursed_on] = filing_deadline(
+                self.session, self.program, disbursed_on
+            )
         return self._deadlines[disbursed_on]
 
     # --- a batch's accepted items are facts for the next ones -------------------------

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import date
 
 from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
-from app.models import Agreement, Enterprise, Loan, LoanRepayment, ProgramQuota
+from app.models import Agreement, Enterprise, Loan, LoanEvent, LoanRepayment, ProgramQuota
 from app.models.base import utcnow
 
 
@@ -212,3 +213,9 @@ def insert_loans(session: Session, loans: list[Loan]) -> list[int]:
                 ]
             )
     return ids
+
+
+def events(session: Session, loan_id: int) -> Sequence[LoanEvent]:
+    return session.scalars(
+        select(LoanEvent).where(LoanEvent.loan_id == loan_id).order_by(LoanEvent.id)
+    ).all()

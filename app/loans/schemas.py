@@ -31,6 +31,11 @@ class LoanOut(BaseModel):
     status: str
     filed_on: date
     filing_deadline: date = Field(description="备案截止日 (working days, SPEC M-3)")
+    filing_deadline_provisional: bool = Field(
+        False,
+        description="the deadline rests on a provisional calendar day: its year is not "
+        "published yet, and it is recomputed when it is (SPEC M-3)",
+    )
     filed_late: bool
     compensable: bool
     flags: list[str]
@@ -43,6 +48,25 @@ class LoanView(LoanOut):
     as_of: date = Field(description="the date the position below is computed for")
     outstanding_principal: Yuan = Field(description="未还本金 as of the date")
     days_past_due: int = Field(description="逾期天数 as of the date (0 when not overdue)")
+
+
+class LoanEventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    action: str = Field(description="e.g. deadline_recomputed (SPEC M-3)")
+    comment: str
+    details: dict[str, Any]
+    actor_id: int | None
+    business_date: date
+    at: datetime
+
+
+class LoanDetail(LoanView):
+    history: list[LoanEventOut] = Field(
+        description="changes to the loan's stored facts after filing, oldest first "
+        "(repayments are under /repayments)"
+    )
 
 
 class RepaymentIn(In):

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.auth.principal import Principal
 from app.errors import AppError, Conflict, Forbidden, Unprocessable, Violation
 from app.kit.at_commit import at_commit
+from app.kit.calendar import Deadline
 from app.ledger import service as ledger
 from app.ledger.postings import credit, debit
 from app.ledger.service import EntrySpec
@@ -110,7 +111,7 @@ def _new_loan(
     enterprise_id: int,
     principal: Principal,
     today: date,
-    deadline: date,
+    deadline: Deadline,
     product: str | None,
     filed_late: bool,
     flags: list[str],
@@ -135,7 +136,8 @@ def _new_loan(
         other_fiscal_support=data.other_fiscal_support,
         status="active",
         filed_on=today,
-        filing_deadline=deadline,
+        filing_deadline=deadline.on,
+        filing_deadline_provisional=deadline.provisional,
         filed_late=filed_late,
         compensable=not filed_late,
         flags=flags,
@@ -177,7 +179,8 @@ def _file_skd(
         controller_guarantee=data.controller_guarantee,
         other_fiscal_support=data.other_fiscal_support,
         today=today,
-        filing_deadline=deadline,
+        filing_deadline=deadline.on,
+        filing_deadline_provisional=deadline.provisional,
         lpr_bp=lk.lpr_bp(data.disbursed_on),
         in_library=lk.in_library(enterprise),
         revenue_fen=enterprise.prior_year_revenue_fen,
@@ -261,7 +264,8 @@ def _file_xb(
             guarantor=data.guarantor,
             controller_guarantee=data.controller_guarantee,
             today=today,
-            filing_deadline=deadline,
+            filing_deadline=deadline.on,
+            filing_deadline_provisional=deadline.provisional,
             lpr_bp=lk.lpr_bp(data.disbursed_on),
             region_code=enterprise.region_code,
             registered_on=enterprise.registered_on,

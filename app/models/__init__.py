@@ -2,6 +2,7 @@
 
 from app.models.agreement import Agreement, AgreementEvent
 from app.models.base import Base
+from app.models.calendar import CalendarDay, CalendarPublication
 from app.models.claim import (
     Claim,
     ClaimClawback,
@@ -15,7 +16,7 @@ from app.models.evaluation import QuarterBankResult, QuarterEvaluation
 from app.models.idempotency import IdempotencyRecord
 from app.models.ledger import LedgerAccount, LedgerChainHead, LedgerEntry, LedgerLeg
 from app.models.library import LibraryEvent
-from app.models.loan import Loan
+from app.models.loan import Loan, LoanEvent
 from app.models.quota import ProgramQuota
 from app.models.reference import Bank, Fund, FundContributor, FundEvent, LprRate, Region
 from app.models.repayment import LoanRepayment
@@ -27,6 +28,8 @@ __all__ = [
     "AgreementEvent",
     "Bank",
     "Base",
+    "CalendarDay",
+    "CalendarPublication",
     "Claim",
     "ClaimClawback",
     "ClaimDocument",
@@ -45,6 +48,7 @@ __all__ = [
     "LibraryEvent",
     "Loan",
     "LoanDayTotal",
+    "LoanEvent",
     "LoanRepayment",
     "LprRate",
     "ProgramQuota",

@@ -80,6 +80,10 @@ class Claim(CreatedAt, Base):
     lawsuit_case_no: Mapped[str | None] = mapped_column(String(64))
     lawsuit_accepted_on: Mapped[date | None]
     deadlines: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # the deadlines above that rest on a provisional calendar day (SPEC M-3)
+    provisional_deadlines: Mapped[list[str]] = mapped_column(
+        JSON, default=list, server_default="[]"
+    )
     rejection_reason: Mapped[str | None] = mapped_column(Text)
     findings: Mapped[list[str]] = mapped_column(  # XB-N1…N9
         JSON, default=list, server_default="[]"
@@ -143,6 +147,9 @@ class ClaimRecovery(CreatedAt, Base):
     returned_fen: Mapped[int] = mapped_column(BigInteger)
     returned_shares: Mapped[dict[str, int]] = mapped_column(JSON)
     due_on: Mapped[date | None]  # XB-R1: distributed within 10 working days
+    # a provisional calendar day went into due_on (SPEC M-3); both are the only columns
+    # that may change, when the year is published
+    due_on_provisional: Mapped[bool] = mapped_column(default=False, server_default="0")
     recorded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     ledger_entry_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
 

@@ -12,12 +12,13 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     String,
+    Text,
     UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, BigIntPK, CreatedAt
+from app.models.base import Base, BigIntPK, CreatedAt, utcnow
 from app.models.reference import PROGRAMS, _in
 
 LOAN_STATUSES = ("active", "repaid", "renewed", "claimed", "compensated", "written_off")
@@ -65,6 +66,9 @@ class Loan(CreatedAt, Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     filed_on: Mapped[date]
     filing_deadline: Mapped[date]
+    # a provisional calendar day went into the deadline (SPEC M-3); recomputed when the
+    # year is published
+    filing_deadline_provisional: Mapped[bool] = mapped_column(default=False, server_default="0")
     filed_late: Mapped[bool] = mapped_column(default=False)
     compensable: Mapped[bool] = mapped_column(default=True)
     flags: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -81,3 +85,19 @@ class Loan(CreatedAt, Base):
         """SKD: the city fund that pays claims; XB: the sub-fund whose ratios apply."""
         value = self.extra.get("city_fund") or self.extra.get("sub_fund")
         return str(value) if value else None
+
+
+class LoanEvent(Base):
+    """A loan's history besides its repayments: stored facts changed after filing, e.g. a
+    filing deadline recomputed when its calendar year was published (SPEC M-3)."""
+
+    __tablename__ = "loan_events"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    business_date: Mapped[date]
+    at: Mapped[datetime] = mapped_column(default=utcnow)

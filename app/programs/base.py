@@ -24,6 +24,28 @@ class Program(Protocol):
     def agreement_authority_role(self) -> str: ...
     @property
     def filing_deadline_working_days(self) -> int: ...
+    @property
+    def late_filing(self) -> str: ...
+    @property
+    def capital_commitment_required(self) -> bool: ...
+    @property
+    def city_fund_contributor(self) -> CityFundContributor | None: ...
+
+
+@dataclass(frozen=True)
+class CityFundContributor:
+    """Who pays capital into a city/county fund, registered with the fund when it is
+    created: `{region}` in the code is the fund's region code, `{region_name}` in the name
+    the region's name."""
+
+    code: str
+    name: str
+
+    def code_for(self, region_code: str) -> str:
+        return self.code.format(region=region_code)
+
+    def name_for(self, region_name: str) -> str:
+        return self.name.format(region_name=region_name)
 
 
 @dataclass(frozen=True)
@@ -34,6 +56,13 @@ class ProgramPolicy:
     agreement_term_months: int  # SPEC §2 (SKD: 3 years)
     agreement_authority_role: str  # who suspends/resumes/terminates agreements
     filing_deadline_working_days: int  # SKD-F2: 5, XB-F2: 10
+    # after the deadline: "refused" (SKD-F2) or "not_compensable" (XB-F2, XB-N7)
+    late_filing: str = "refused"
+    # XB-F0: every contributor commits its capital, and pays in no more than that. Without
+    # it a contributor may be registered with no commitment (0.00: no schedule, no cap).
+    capital_commitment_required: bool = False
+    # SPEC §2 / SKD-C1: the finance bureau of the region pays into its city/county fund.
+    city_fund_contributor: CityFundContributor | None = None
 
 
 SKD = ProgramPolicy(
@@ -43,6 +72,7 @@ SKD = ProgramPolicy(
     agreement_term_months=36,
     agreement_authority_role="province_reviewer",
     filing_deadline_working_days=5,
+    city_fund_contributor=CityFundContributor(code="FINANCE_{region}", name="{region_name}财政局"),
 )
 XB = ProgramPolicy(
     code="XB",
@@ -51,6 +81,8 @@ XB = ProgramPolicy(
     agreement_term_months=36,
     agreement_authority_role="committee",
     filing_deadline_working_days=10,
+    late_filing="not_compensable",
+    capital_commitment_required=True,
 )
 
 _REGISTRY: dict[str, Program] = {p.code: p for p in (SKD, XB)}

@@ -14,6 +14,9 @@ from sqlalchemy.orm import Session
 from stdnum.cn import uscc
 
 from app.auth.passwords import hash_password
+from app.calendar.service import seed_from_library
+from app.kit.clock import CHINA_TZ
+from app.kit.money import format_fen
 from app.models import (
     Agreement,
     Bank,
@@ -52,9 +55,37 @@ def _add_missing(session: Session, model: type[Base], key: str, rows: list[dict[
     return added
 
 
+def register_missing_contributors(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Register the contributors (fund_code, code, name, region_code, committed_fen) not
+    registered yet, through the service `POST /funds/{code}/contributors` uses."""
+    from app.reference import service as reference
+    from app.reference.schemas import ContributorCreate
+
+    existing = set(session.execute(select(FundContributor.fund_code, FundContributor.code)).all())
+    added = 0
+    for row in rows:
+        if (row["fund_code"], row["code"]) in existing:
+            continue
+        data = ContributorCreate.model_validate(
+            {
+                "code": row["code"],
+                "name": row["name"],
+                "region_code": row.get("region_code"),
+                "committed": format_fen(row.get("committed_fen", 0)),
+            }
+        )
+        reference.register_contributor(session, fund_code=row["fund_code"], data=data)
+        added += 1
+    return added
+
+
 def seed_reference(session: Session) -> dict[str, int]:
-    """Jiangsu regions, the LPR history, the SKD province fund, the XB pool, its base
-    sub-fund and the XB-F0 contributor schedule."""
+    """Jiangsu regions, the LPR history, the SKD province fund with 省财政 as its
+    contributor, the XB pool, its base sub-fund and the XB-F0 contributor schedule; and
+    the finance bureau of every SKD city fund that has no contributor yet."""
+    from app.reference import repository as reference_repo
+    from app.reference import service as reference
+
     counts = {"regions": _add_missing(session, Region, "code", _json("regions.json")["regions"])}
     rates = [
         {"effective_on": date.fromisoformat(r["effective_on"]), "rate_bp": r["rate_bp"]}
@@ -63,14 +94,16 @@ def seed_reference(session: Session) -> dict[str, int]:
     counts["lpr_rates"] = _add_missing(session, LprRate, "effective_on", rates)
     funds = _json("funds.json")
     counts["funds"] = _add_missing(session, Fund, "code", funds["funds"])
-    existing = set(session.execute(select(FundContributor.fund_code, FundContributor.code)).all())
-    added = 0
-    for row in funds["contributors"]:
-        if (row["fund_code"], row["code"]) not in existing:
-            session.add(FundContributor(**row))
+    added = register_missing_contributors(session, funds["contributors"])
+    for fund in reference_repo.city_funds_without_contributors(session):
+        if reference.register_city_fund_contributor(session, fund) is not None:
             added += 1
-    session.flush()
     counts["contributors"] = added
+    # SPEC M-3: the working-day calendar for every year the chinesecalendar package covers
+    now = datetime.now(UTC)
+    counts["calendar_years"] = len(
+        seed_from_library(session, today=now.astimezone(CHINA_TZ).date(), now=now)
+    )
     return counts
 
 
@@ -255,14 +288,9 @@ DEMO_ENTERPRISES += [
     for i in range(1, 25)
 ]
 
+# The demo's city funds are added as rows with their contributors under the demo's own
+# codes (the province fund's 江苏省财政厅 comes with the reference data).
 DEMO_SKD_CONTRIBUTORS: list[dict[str, Any]] = [
-    {
-        "fund_code": "SKD_PROV",
-        "code": "JS_FINANCE",
-        "name": "江苏省财政厅",
-        "region_code": "320000",
-        "committed_fen": 100_000_000_000,
-    },
     {
         "fund_code": "SKD_CITY_320100",
         "code": "NJ_FINANCE",
@@ -362,11 +390,7 @@ def seed_demo(session: Session) -> list[tuple[str, str, str]]:
                 for u, r, b, g, f in DEMO_USERS
             ],
         )
-    existing = set(session.execute(select(FundContributor.fund_code, FundContributor.code)).all())
-    for row in DEMO_SKD_CONTRIBUTORS:
-        if (row["fund_code"], row["code"]) not in existing:
-            session.add(FundContributor(**row))
-    session.flush()
+    register_missing_contributors(session, DEMO_SKD_CONTRIBUTORS)
     admin = session.scalars(select(User).where(User.username == "admin")).one()
     if session.scalars(select(LedgerEntry.id)).first() is None:
         _demo_capital(session, actor_id=admin.id)

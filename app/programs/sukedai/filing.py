@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from app.errors import Violation
-from app.kit.calendar import add_months
+from app.kit.calendar import add_months, provisional_note
 from app.kit.money import format_fen
+from app.programs.base import SKD as PROGRAM
 from app.programs.sukedai.policy import FILING, Product, product_by_code, product_for_revenue
 
 
@@ -31,6 +32,7 @@ class FilingFacts:
     in_library: bool
     revenue_fen: int
     enterprise_flags: dict[str, object] = field(default_factory=dict)
+    filing_deadline_provisional: bool = False  # a provisional calendar day in it (M-3)
     agreement_status: str | None = None  # None: no SKD agreement covers the date
     region_cooperating: bool = True
     enterprise_has_active_loan: bool = False
@@ -157,7 +159,9 @@ def check_filing(f: FilingFacts) -> FilingDecision:
             _v(
                 "filing_deadline_passed",
                 "SKD-F2",
-                f"filing closed on {f.filing_deadline} (5 working days after disbursement)",
+                f"filing closed on {f.filing_deadline} ({PROGRAM.filing_deadline_working_days} "
+                "working days after disbursement)"
+                + provisional_note(f.filing_deadline, f.filing_deadline_provisional),
                 "disbursed_on",
             )
         )

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from app.errors import Violation
-from app.kit.calendar import add_months
+from app.kit.calendar import add_months, provisional_note
 from app.kit.money import format_fen
 from app.programs.xinbao.policy import FILING, SECURITIES
 
@@ -31,6 +31,7 @@ class FilingFacts:
     outstanding_fen: int  # the enterprise's XB principal outstanding before this loan
     last_compensation_on: date | None  # the enterprise's latest XB compensation
     enterprise_flags: dict[str, object] = field(default_factory=dict)
+    filing_deadline_provisional: bool = False  # a provisional calendar day in it (M-3)
     agreement_status: str | None = None  # None: no agreement with the sub-fund
     sub_fund_known: bool = True
     fund_stopped: bool = False  # XB-Q2
@@ -205,5 +206,6 @@ def check_filing(f: FilingFacts) -> FilingDecision:
         late = True
         flags.append(
             f"XB-N7: filed after the deadline {f.filing_deadline.isoformat()}; not compensable"
+            + provisional_note(f.filing_deadline, f.filing_deadline_provisional)
         )
     return FilingDecision(out, flags, late)

@@ -78,3 +78,11 @@ class LimitPolicy:
 LIMITS = LimitPolicy()
 
 LEVERAGE_TARGET = 10  # XB-F1: loans under the fund ≥ 10 × its net value (reported)
+
+
+# XB-C2, XB-R1: the deadlines stored on a claim — name → (the status that waits for the
+# step, the claim's date the working days count from, how many)
+CLAIM_DEADLINES: dict[str, tuple[str, str, int]] = {
+    "manager_opinion": ("submitted", "filed_on", CLAIMS.review_working_days),
+    "payment": ("approved", "approved_on", CLAIMS.payment_working_days),
+}

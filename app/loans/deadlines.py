@@ -1,0 +1,119 @@
+"""A loan's filing deadline (SKD-F2, XB-F2) on the working calendar, and its recompute
+when the deadline's calendar year is published (SPEC M-3)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.calendar.service import DeadlineChange, Recompute, working_calendar
+from app.kit.calendar import CalendarUnavailable, Deadline, provisional_note
+from app.models import Loan, LoanEvent
+from app.programs.base import get_program
+
+OPEN_STATUSES = ("active", "claimed")
+LATE_FLAG = {"not_compensable": "XB-N7", "refused": "SKD-F2"}
+
+
+def filing_deadline(session: Session, program: str, disbursed_on: date) -> Deadline:
+    days = get_program(program).filing_deadline_working_days  # SKD-F2, XB-F2
+    return working_calendar(session).add_working_days(disbursed_on, days)
+
+
+def late_flag(program: str, deadline: Deadline) -> str:
+    """The flag of a loan accepted after its filing deadline."""
+    rule = LATE_FLAG[get_program(program).late_filing]
+    tail = "; not compensable" if rule == "XB-N7" else ""
+    note = provisional_note(*deadline)
+    return f"{rule}: filed after the deadline {deadline.on.isoformat()}{tail}{note}"
+
+
+def recompute_filing_deadlines(session: Session, ctx: Recompute) -> list[DeadlineChange]:
+    """Open loans whose filing window (disbursement, deadline] reaches into the published
+    year get their deadline recomputed. A loan that turns out filed late is flagged, and
+    where the programme accepts late filings as non-compensable (XB-N7) it becomes so; one
+    that turns out on time loses that flag. Each change is a loan event."""
+    start, end = date(ctx.year, 1, 1), date(ctx.year, 12, 31)
+    loans = session.scalars(
+        select(Loan)
+        .where(
+            Loan.status.in_(OPEN_STATUSES),
+            Loan.disbursed_on < end,
+            Loan.filing_deadline >= start,
+        )
+        .order_by(Loan.id)
+        .with_for_update()
+    ).all()
+    changes = []
+    for loan in loans:
+        days = get_program(loan.program).filing_deadline_working_days
+        try:
+            new = ctx.calendar.add_working_days(loan.disbursed_on, days)
+        except CalendarUnavailable:
+            continue  # reaches into a year still refused: stays as it was
+        old = Deadline(loan.filing_deadline, loan.filing_deadline_provisional)
+        if new == old:
+            continue
+        consequence = _refile(loan, new)
+        comment = (
+            f"filing deadline {old.on}{' (provisional)' if old.provisional else ''} → "
+            f"{new.on}{' (provisional)' if new.provisional else ''}: {ctx.reason()}"
+            + (f"; {consequence}" if consequence else "")
+        )
+        session.add(
+            LoanEvent(
+                loan_id=loan.id,
+                action="deadline_recomputed",
+                comment=comment,
+                details={
+                    "deadline": "filing",
+                    "old": old.on.isoformat(),
+                    "new": new.on.isoformat(),
+                    "old_provisional": old.provisional,
+                    "new_provisional": new.provisional,
+                    "publication_id": ctx.publication.id,
+                },
+                actor_id=ctx.actor_id,
+                business_date=ctx.today,
+                at=ctx.now,
+            )
+        )
+        changes.append(
+            DeadlineChange(
+                "loan",
+                loan.id,
+                "filing",
+                old.on,
+                new.on,
+                old.provisional,
+                new.provisional,
+                consequence,
+            )
+        )
+    session.flush()
+    return changes
+
+
+def _refile(loan: Loan, new: Deadline) -> str:
+    """Set the new deadline; the consequence for the loan, in words ('' for none)."""
+    loan.filing_deadline, loan.filing_deadline_provisional = new.on, new.provisional
+    late = loan.filed_on > new.on
+    rule = LATE_FLAG[get_program(loan.program).late_filing]
+    kept = [f for f in loan.flags if not f.startswith(f"{rule}: filed after the deadline")]
+    if late:
+        kept.append(late_flag(loan.program, new))
+    loan.flags = kept
+    if late == loan.filed_late:
+        return ""
+    loan.filed_late = late
+    if rule != "XB-N7":
+        return f"filed after the published deadline ({rule})" if late else "filed on time"
+    others_bar = any(f.startswith("SKD-S2") for f in loan.flags)
+    loan.compensable = not late and not others_bar
+    return (
+        "filed after the published deadline: not compensable (XB-N7)"
+        if late
+        else "filed on time under the published calendar: compensable again"
+    )
