@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth.tokens import issue_token
 from app.cli import migrate
-from app.config import Settings
+from app.config import Settings, get_settings
 from app.db import make_engine, normalize_url
 from app.kit.clock import Clock
 from app.main import create_app
@@ -104,6 +104,24 @@ def empty_database_url(backend: str, tmp_path_factory: pytest.TempPathFactory, t
     if reason:
         pytest.skip(reason)
     return fresh_postgres_database(pg_database_name(tag))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def hermetic_settings() -> Iterator[None]:
+    """Tests build their settings explicitly: every environment variable that names a
+    setting (pydantic-settings reads them case-insensitively: APP_*, DATABASE_URL,
+    JWT_SECRET, …) is removed for the run, and no `.env` file is read, so a caller's
+    deployment environment cannot change what the suite tests. TEST_POSTGRES_URL is the
+    suite's own variable and stays."""
+    fields = {name.lower() for name in Settings.model_fields}
+    with pytest.MonkeyPatch.context() as mp:
+        for key in list(os.environ):
+            if key.lower() in fields:
+                mp.delenv(key)
+        mp.setitem(Settings.model_config, "env_file", None)
+        get_settings.cache_clear()
+        yield
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -235,6 +253,11 @@ def pg_engine() -> Iterator[Engine]:
 
 
 _backend_counts: dict[str, dict[str, int]] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-xdist registers it; a run without xdist (-p no:xdist) needs it known too
+    config.addinivalue_line("markers", "xdist_group(name): run the group on one xdist worker")
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
