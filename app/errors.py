@@ -124,6 +124,59 @@ def problem_body(
     return body
 
 
+_VIOLATION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["loc", "msg"],
+    "properties": {
+        "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+        "msg": {"type": "string"},
+        "code": {"type": "string"},
+        "rule": {"type": "string", "description": "SPEC rule ID"},
+    },
+}
+
+
+def problem_schema(codes: list[str]) -> dict[str, Any]:
+    """JSON Schema of a problem body (RFC 9457); `codes` are the route's own codes (the
+    request boundary may answer others, e.g. `idempotency_key_in_progress`)."""
+    return {
+        "type": "object",
+        "required": ["type", "title", "status", "detail", "code"],
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "code": {"type": "string", "examples": codes},
+            "rule": {"type": "string", "description": "SPEC rule ID"},
+            "errors": {"type": "array", "items": _VIOLATION_SCHEMA},
+            "request_id": {"type": "string"},
+        },
+    }
+
+
+def problem_responses(
+    *errors: type[AppError] | tuple[type[AppError], str], validation: bool = False
+) -> dict[int | str, dict[str, Any]]:
+    """A route's `responses=`: each status its refusals answer with, as
+    `application/problem+json` naming their stable codes. An error is its class, or
+    (class, code) where the raiser narrows the class's code. `validation` adds the
+    request validation refusal (422 `validation_error`, every failed field in `errors`)."""
+    by_status: dict[int, dict[str, str]] = {}
+    for item in errors:
+        error, code = item if isinstance(item, tuple) else (item, item.code)
+        by_status.setdefault(error.status, {})[code] = error.title
+    if validation:
+        by_status.setdefault(422, {})["validation_error"] = "Request validation failed"
+    return {
+        status: {
+            "description": "; ".join(f"`{code}` {title}" for code, title in codes.items()),
+            "content": {PROBLEM_JSON: {"schema": problem_schema(list(codes))}},
+        }
+        for status, codes in sorted(by_status.items())
+    }
+
+
 def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_JSON, headers=headers)
 

@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.models import Agreement, AgreementEvent, Enterprise
+from app.models import Agreement, AgreementEvent, Enterprise, FundContributor, LedgerEntry
 from app.seed.loader import demo_credit_code
 
 JIANGSU_CITIES = {f"32{n:02d}00" for n in range(1, 14)}
@@ -148,6 +148,17 @@ def test_fund_consistency_rules(client: TestClient, auth) -> None:  # type: igno
         },
     )
     assert ok.status_code == 201, ok.text
+    # the city fund comes with its finance bureau as contributor, no committed schedule
+    detail = client.get("/api/v1/funds/SKD_CITY_320200", headers=auth("regulator")).json()
+    assert detail["contributors"] == [
+        {
+            "fund_code": "SKD_CITY_320200",
+            "code": "FINANCE_320200",
+            "name": "无锡市财政局",
+            "region_code": "320200",
+            "committed": "0.00",
+        }
+    ]
 
 
 def test_agreement_lifecycle_with_history(client: TestClient, auth, session: Session) -> None:  # type: ignore[no-untyped-def]
@@ -315,3 +326,169 @@ def test_demo_banks_list_only_their_own_loans(client: TestClient, auth) -> None:
     icbc_loan = client.get("/api/v1/loans", headers=auth("bank_icbc")).json()["items"][0]["id"]
     assert client.get(f"/api/v1/loans/{icbc_loan}", headers=auth("bank_jsb")).status_code == 404
     assert client.get(f"/api/v1/loans/{icbc_loan}", headers=auth("regulator")).status_code == 200
+
+
+# --- fund contributors ---------------------------------------------------------------
+def _contributors(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(FundContributor)) or 0)
+
+
+def test_contributor_registered_through_the_api_takes_capital(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
+    """An SKD contributor without a committed schedule pays capital in with no ceiling;
+    it is listed with the fund's others and readable by the fund's manager."""
+    url = "/api/v1/funds/SKD_CITY_320100/contributors"
+    body = {"code": "NJ_TECH", "name": "南京市科学技术局", "region_code": "320100"}
+    r = client.post(url, headers=auth("admin"), json=body)
+    assert r.status_code == 201, r.text
+    assert r.json() == {"fund_code": "SKD_CITY_320100", "committed": "0.00", **body}
+    paid = client.post(
+        "/api/v1/funds/SKD_CITY_320100/contributions",
+        headers=auth("admin"),
+        json={"contributor": "NJ_TECH", "amount": "3000000.00", "paid_on": "2026-03-31"},
+    )
+    assert paid.status_code == 201, paid.text
+    assert (paid.json()["paid_to_date"], paid.json()["committed"]) == ("3000000.00", "0.00")
+    capital = client.get("/api/v1/funds/SKD_CITY_320100/capital", headers=auth("regulator"))
+    row = next(c for c in capital.json()["contributors"] if c["contributor"] == "NJ_TECH")
+    assert (row["paid_in"], row["unpaid"]) == ("3000000.00", "0.00")
+    for reader in ("admin", "fund_nanjing", "regulator"):
+        listed = _all(client, url, auth(reader))
+        assert [c["code"] for c in listed] == ["NJ_FINANCE", "NJ_TECH"], reader
+    assert client.get(url, headers=auth("bank_jsb")).status_code == 403
+    assert client.get(url, headers=auth("city_nanjing")).status_code == 403
+
+
+def test_xb_f0_contributor_needs_a_commitment_and_refusals_list_every_field(
+    client: TestClient,
+    auth,
+    session: Session,  # type: ignore[no-untyped-def]
+) -> None:
+    before = _contributors(session)
+    url = "/api/v1/funds/XB_POOL/contributors"
+    r = client.post(
+        url,
+        headers=auth("admin"),
+        json={"code": "GUANNAN", "name": "灌南县", "region_code": "999999"},
+    )
+    assert r.status_code == 422 and r.json()["code"] == "invalid_contributor"
+    assert r.headers["content-type"] == "application/problem+json"
+    assert {(tuple(e["loc"]), e["code"]) for e in r.json()["errors"]} == {
+        (("body", "region_code"), "unknown_reference"),
+        (("body", "committed"), "commitment_required"),
+    }
+    assert next(e["rule"] for e in r.json()["errors"] if e["code"] == "commitment_required") == (
+        "XB-F0"
+    )
+    bad = client.post(
+        url,
+        headers=auth("admin"),
+        json={"code": "lower case", "name": "", "committed": "1.001", "name_en": "x"},
+    )
+    assert bad.status_code == 422 and bad.json()["code"] == "validation_error"
+    assert {tuple(e["loc"]) for e in bad.json()["errors"]} == {
+        ("body", "code"),
+        ("body", "name"),
+        ("body", "committed"),
+        ("body", "name_en"),
+    }
+    assert _contributors(session) == before
+    ok = client.post(
+        url,
+        headers=auth("admin"),
+        json={
+            "code": "GUANNAN",
+            "name": "灌南县",
+            "region_code": "320700",
+            "committed": "5000000.00",
+        },
+    )
+    assert ok.status_code == 201, ok.text
+    over = client.post(
+        "/api/v1/funds/XB_POOL/contributions",
+        headers=auth("admin"),
+        json={"contributor": "GUANNAN", "amount": "5000000.01", "paid_on": "2026-03-31"},
+    )
+    assert over.status_code == 422
+    assert over.json()["errors"][0]["code"] == "contribution_exceeds_commitment"
+
+
+def test_contributor_refusals_unknown_fund_duplicate_and_role(
+    client: TestClient,
+    auth,
+    session: Session,  # type: ignore[no-untyped-def]
+) -> None:
+    before = _contributors(session)
+    body = {"code": "JS_FINANCE", "name": "江苏省财政厅"}
+    missing = client.post("/api/v1/funds/NOPE/contributors", headers=auth("admin"), json=body)
+    assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+    listed = client.get("/api/v1/funds/NOPE/contributors", headers=auth("regulator"))
+    assert listed.status_code == 404
+    dup = client.post("/api/v1/funds/SKD_PROV/contributors", headers=auth("admin"), json=body)
+    assert dup.status_code == 409 and dup.json()["code"] == "already_exists"
+    assert [e["loc"] for e in dup.json()["errors"]] == [["body", "code"], ["body", "name"]]
+    # the same code on another fund is another contributor's account
+    assert client.post(
+        "/api/v1/funds/SKD_PROV/contributors",
+        headers=auth("admin"),
+        json={"code": "NJ_FINANCE", "name": "江苏省财政厅"},
+    ).json()["errors"] == [
+        {
+            "loc": ["body", "name"],
+            "msg": "SKD_PROV already has a contributor 江苏省财政厅",
+            "code": "already_exists",
+        }
+    ]
+    for user in ("fund_province", "regulator", "bank_jsb"):
+        r = client.post(
+            "/api/v1/funds/SKD_PROV/contributors",
+            headers=auth(user),
+            json={"code": "JS_TECH", "name": "江苏省科学技术厅"},
+        )
+        assert r.status_code == 403 and r.json()["code"] == "role_not_allowed", user
+    assert _contributors(session) == before
+
+
+def test_l4_contributor_registration_replays_by_idempotency_key(
+    client: TestClient,
+    auth,
+    session: Session,  # type: ignore[no-untyped-def]
+) -> None:
+    headers = {**auth("admin"), "Idempotency-Key": "contributor-1"}
+    body = {"code": "JS_TECH", "name": "江苏省科学技术厅", "region_code": "320000"}
+    first = client.post("/api/v1/funds/SKD_PROV/contributors", headers=headers, json=body)
+    assert first.status_code == 201 and "idempotent-replayed" not in first.headers
+    again = client.post("/api/v1/funds/SKD_PROV/contributors", headers=headers, json=body)
+    assert (again.status_code, again.json()) == (201, first.json())
+    assert again.headers["idempotent-replayed"] == "true"
+    other = client.post(
+        "/api/v1/funds/SKD_PROV/contributors", headers=headers, json={**body, "code": "JS_TECH2"}
+    )
+    assert other.status_code == 409 and other.json()["code"] == "idempotency_key_reused"
+    rows = session.scalars(
+        select(FundContributor.code).where(FundContributor.fund_code == "SKD_PROV")
+    ).all()
+    assert sorted(rows) == ["JS_FINANCE", "JS_TECH"]
+
+
+def test_demo_contributors_go_through_the_service_and_seeding_twice_adds_none(
+    session: Session,
+) -> None:
+    """The demo's SKD contributors are the service's rows (省财政 from the reference data,
+    each city's finance bureau); seeding again adds no contributor and no entry."""
+    from app.seed.loader import seed_demo
+
+    rows = {
+        (c.fund_code, c.code, c.name)
+        for c in session.scalars(
+            select(FundContributor).where(FundContributor.fund_code.like("SKD_%"))
+        )
+    }
+    assert rows == {
+        ("SKD_PROV", "JS_FINANCE", "江苏省财政厅"),
+        ("SKD_CITY_320100", "NJ_FINANCE", "南京市财政局"),
+        ("SKD_CITY_320500", "SZ_FINANCE", "苏州市财政局"),
+        ("SKD_CITY_320700", "LYG_FINANCE", "连云港市财政局"),
+    }
+    before = (_contributors(session), session.scalar(select(func.count(LedgerEntry.id))))
+    seed_demo(session)
+    assert (_contributors(session), session.scalar(select(func.count(LedgerEntry.id)))) == before

@@ -65,7 +65,8 @@ def contribute(
         )
     if amount_fen <= 0:
         errors.append(Violation(loc=("body", "amount"), msg="must be more than zero"))
-    if contributor is not None and amount_fen > 0:
+    # XB-F0: paid-in capital never exceeds a commitment; 0.00 is no schedule (SKD funds)
+    if contributor is not None and amount_fen > 0 and contributor.committed_fen > 0:
         already = paid_in(session, fund_code, contributor_code, as_of=None)
         if already + amount_fen > contributor.committed_fen:
             left = contributor.committed_fen - already
@@ -103,6 +104,11 @@ def contribute(
         amount_fen=amount_fen,
         paid_to_date_fen=paid_in(session, fund_code, contributor_code, as_of=None),
     )
+
+
+def unpaid(contributor: FundContributor, paid_in_fen: int) -> int:
+    """Committed capital still to be paid in; nothing without a committed schedule."""
+    return max(contributor.committed_fen - paid_in_fen, 0)
 
 
 def paid_in_total(session: Session, fund_code: str, *, as_of: date | None) -> int:

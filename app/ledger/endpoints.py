@@ -334,7 +334,7 @@ def fund_capital(
                 region_code=c.region_code,
                 committed=c.committed_fen,
                 paid_in=paid,
-                unpaid=c.committed_fen - paid,
+                unpaid=capital.unpaid(c, paid),
             )
         )
     net = capital.net_value(session, code, as_of=as_of)

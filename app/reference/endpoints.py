@@ -10,18 +10,21 @@ from sqlalchemy.orm import Session
 
 from app.auth.principal import CurrentPrincipal, Principal, require_roles
 from app.db import get_session
+from app.errors import Conflict, Forbidden, Unauthorized, problem_responses
 from app.kit.pagination import ObjectId, Page, PageParams, page_params, paginate
 from app.kit.uow import TransactionalRoute
 from app.models import Agreement, Bank, Enterprise, Fund, LprRate, Region
+from app.reference import enterprise_batch, service
 from app.reference import repository as repo
 from app.reference import schemas as s
-from app.reference import service
 
 router = APIRouter(route_class=TransactionalRoute)
 SessionDep = Annotated[Session, Depends(get_session)]
 PageDep = Annotated[PageParams, Depends(page_params)]
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
 Authority = Annotated[Principal, Depends(require_roles("province_reviewer", "committee", "admin"))]
+CapitalReader = Annotated[Principal, Depends(require_roles("admin", "fund_manager", "regulator"))]
+AUTH_REFUSALS = ((Unauthorized, "not_authenticated"), (Unauthorized, "invalid_token"))
 
 
 # --- regions -------------------------------------------------------------------------
@@ -96,6 +99,11 @@ def list_funds(
     tags=["reference"],
     status_code=status.HTTP_201_CREATED,
     summary="Add a fund or sub-fund 新增基金/子基金",
+    description="An SKD city/county fund (`kind: city`) is created with its region's "
+    "finance bureau registered as its contributor 出资人 (南京市 → 南京市财政局, code "
+    "`FINANCE_320100`, no committed schedule), so capital can be paid in at once with "
+    "`POST /funds/{code}/contributions`; more contributors with "
+    "`POST /funds/{code}/contributors`.",
 )
 def create_fund(session: SessionDep, _: Admin, body: s.FundCreate) -> s.FundOut:
     return s.FundOut.model_validate(service.create_fund(session, data=body))
@@ -104,6 +112,51 @@ def create_fund(session: SessionDep, _: Admin, body: s.FundCreate) -> s.FundOut:
 @router.get("/funds/{code}", tags=["reference"], summary="One fund with its contributors 出资人")
 def get_fund(session: SessionDep, _: CurrentPrincipal, code: str) -> s.FundDetail:
     return service.fund_detail(session, service.get_fund(session, code))
+
+
+@router.post(
+    "/funds/{code}/contributors",
+    tags=["reference"],
+    status_code=status.HTTP_201_CREATED,
+    summary="Register a contributor 登记出资人",
+    description="Who pays capital into the fund: SKD — 省财政 (江苏省财政厅, registered by "
+    "`ledger seed-reference`) for the province fund, the city or county finance bureau for "
+    "a city fund (registered when the fund is created); XB — the pool's contributors with "
+    "their committed capital (XB-F0). Capital is then paid in with "
+    "`POST /funds/{code}/contributions`. A code or name the fund already has is refused "
+    "(409); every failed field is listed (422).",
+    responses=problem_responses(
+        *AUTH_REFUSALS,
+        (Forbidden, "role_not_allowed"),
+        service.FundNotFound,
+        service.ContributorExists,
+        (Conflict, "idempotency_key_reused"),
+        service.ContributorRefused,
+        validation=True,
+    ),
+)
+def register_contributor(
+    session: SessionDep, _: Admin, code: str, body: s.ContributorCreate
+) -> s.ContributorOut:
+    contributor = service.register_contributor(session, fund_code=code, data=body)
+    return s.ContributorOut.model_validate(contributor)
+
+
+@router.get(
+    "/funds/{code}/contributors",
+    tags=["reference"],
+    summary="A fund's contributors 出资人",
+    description="Admin, fund managers and regulators. Paid-in capital per contributor: "
+    "`GET /funds/{code}/capital`.",
+    responses=problem_responses(
+        *AUTH_REFUSALS, (Forbidden, "role_not_allowed"), service.FundNotFound, validation=True
+    ),
+)
+def list_contributors(
+    session: SessionDep, _: CapitalReader, page: PageDep, code: str
+) -> Page[s.ContributorOut]:
+    rows, cursor = service.list_contributors(session, fund_code=code, page=page)
+    return Page(items=[s.ContributorOut.model_validate(r) for r in rows], next_cursor=cursor)
 
 
 @router.post(
@@ -254,6 +307,37 @@ def list_enterprises(
 )
 def create_enterprise(session: SessionDep, _: Admin, body: s.EnterpriseCreate) -> s.EnterpriseOut:
     return s.EnterpriseOut.model_validate(service.create_enterprise(session, data=body))
+
+
+@router.post(
+    "/enterprises/batch",
+    tags=["enterprises"],
+    summary="Register up to 10,000 enterprises at once 批量登记企业",
+    description="Admin or partner bank 管理员或合作银行. Each item is checked exactly like "
+    "`POST /enterprises` (the GB 32100-2015 check digit, every field, the region) and the "
+    "answer lists every item in order with every failed field: `created` 新登记 (with its "
+    "id), `unchanged` 已登记且一致 (the credit code is recorded and every field the item sends "
+    "equals the record: a re-sent file is harmless), or `refused` 拒绝. The batch only "
+    "registers, for admins and banks alike 批量接口只登记、不修改: a recorded enterprise with "
+    "other facts is refused (`enterprise_exists`, each differing field listed) and facts "
+    "and risk flags (失信被执行人, ratings, blacklist) change only through "
+    "`PATCH /enterprises/{credit_code}` (admin). A credit code given twice is refused the "
+    "second time (`duplicate_in_batch`). Accepted items are committed together; a refused "
+    "item writes nothing. Send an `Idempotency-Key`: a retried batch returns the first "
+    "answer.",
+)
+def create_enterprise_batch(
+    session: SessionDep,
+    caller: Annotated[Principal, Depends(require_roles("admin", "bank"))],
+    body: s.EnterpriseBatchIn,
+) -> s.EnterpriseBatchOut:
+    results = enterprise_batch.register_batch(
+        session,
+        items=body.items,
+        by_bank=caller.bank_code if caller.is_bank else None,
+        actor_id=caller.user_id,
+    )
+    return s.EnterpriseBatchOut.of(results)
 
 
 @router.get(

@@ -72,11 +72,35 @@ class FundCreate(In):
     params: dict[str, Any] = Field(default_factory=dict, description="per-fund policy terms")
 
 
+class ContributorCreate(In):
+    """Who pays capital into a fund (出资人): SKD — 省财政 for the province fund, the city
+    or county finance bureau for a city fund; XB — the XB-F0 contributors of the pool."""
+
+    code: str = Field(
+        pattern=CODE_PATTERN,
+        description="出资人 code, unique within the fund (its capital account is "
+        "`<fund>:contributed_capital:<code>`), e.g. JS_FINANCE",
+    )
+    name: str = Field(min_length=1, max_length=100, description="出资人名称, e.g. 江苏省财政厅")
+    region_code: str | None = Field(
+        None, min_length=1, max_length=16, description="the contributor's region (GB/T 2260)"
+    )
+    committed: YuanIn | None = Field(
+        None,
+        description="认缴出资 committed capital. XB: required and more than zero, paid-in "
+        "capital never exceeds it (XB-F0). SKD: optional; absent or 0.00 means no committed "
+        "schedule (capital is paid in as budgets allow, with no ceiling)",
+    )
+
+
 class ContributorOut(Out):
+    fund_code: str
     code: str
     name: str
     region_code: str | None
-    committed: Yuan = Field(validation_alias="committed_fen", description="认缴 committed")
+    committed: Yuan = Field(
+        validation_alias="committed_fen", description="认缴 committed; 0.00: no schedule"
+    )
 
 
 class FundOut(Out):
@@ -241,3 +265,57 @@ class EnterpriseOut(Out):
     last_malicious_overdue_on: date | None
     created_at: datetime
     updated_at: datetime
+
+
+# --- enterprise batch (POST /enterprises/batch) ---------------------------------------
+ENTERPRISE_BATCH_MAX = 10_000
+
+
+class EnterpriseBatchIn(In):
+    """Up to 10,000 enterprises, each checked exactly like `POST /enterprises`."""
+
+    items: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=ENTERPRISE_BATCH_MAX,
+        description="each item is an enterprise with the fields of POST /enterprises "
+        "(EnterpriseCreate)",
+        json_schema_extra={"items": {"$ref": "#/components/schemas/EnterpriseCreate"}},
+    )
+
+
+class EnterpriseBatchError(Out):
+    loc: list[str | int] = Field(description='["items", index, field]')
+    msg: str
+    code: str | None = None
+    rule: str | None = None
+
+
+class EnterpriseBatchItem(Out):
+    index: int = Field(description="position of the item in the request")
+    credit_code: str | None = Field(description="统一社会信用代码 (normalised when valid)")
+    status: Literal["created", "unchanged", "refused"] = Field(
+        description="created 新登记 / unchanged 已登记且信息一致 / refused 拒绝"
+    )
+    enterprise_id: int | None = None
+    code: str | None = Field(None, description="the refusal's code")
+    errors: list[EnterpriseBatchError] = Field(default_factory=list)
+
+
+class EnterpriseBatchOut(Out):
+    accepted: int = Field(description="created + unchanged")
+    created: int
+    unchanged: int
+    refused: int
+    results: list[EnterpriseBatchItem]
+
+    @classmethod
+    def of(cls, results: list[EnterpriseBatchItem]) -> EnterpriseBatchOut:
+        created = sum(1 for r in results if r.status == "created")
+        unchanged = sum(1 for r in results if r.status == "unchanged")
+        return cls(
+            accepted=created + unchanged,
+            created=created,
+            unchanged=unchanged,
+            refused=len(results) - created - unchanged,
+            results=results,
+        )

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from app.auth.principal import Principal
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable, Violation
 from app.kit.calendar import add_months
+from app.kit.pagination import PageParams, paginate
 from app.kit.statemachine import Transition, TransitionTable
 from app.models import (
     Agreement,
@@ -94,7 +95,21 @@ def get_bank(session: Session, code: str) -> Bank:
 
 
 # --- funds ---------------------------------------------------------------------------
+class FundNotFound(NotFound):
+    title = "Fund not found"
+
+
+class ContributorExists(Conflict):
+    code, title = "already_exists", "Contributor already registered"
+
+
+class ContributorRefused(Unprocessable):
+    code, title = "invalid_contributor", "Contributor refused"
+
+
 def create_fund(session: Session, *, data: s.FundCreate) -> Fund:
+    """A fund; an SKD city/county fund is created with its region's finance bureau
+    registered as its contributor (`register_city_fund_contributor`)."""
     if session.get(Fund, data.code) is not None:
         raise _already_exists("fund", data.code, "code")
     errors = []
@@ -117,14 +132,88 @@ def create_fund(session: Session, *, data: s.FundCreate) -> Fund:
     fund = Fund(**data.model_dump())
     session.add(fund)
     session.flush()
+    register_city_fund_contributor(session, fund)
     return fund
 
 
 def get_fund(session: Session, code: str) -> Fund:
     fund = session.get(Fund, code)
     if fund is None:
-        raise NotFound(f"fund {code!r} not found")
+        raise FundNotFound(f"fund {code!r} not found")
     return fund
+
+
+def register_contributor(
+    session: Session, *, fund_code: str, data: s.ContributorCreate
+) -> FundContributor:
+    """Register who pays capital into a fund (出资人): code and name unique within the
+    fund, a known region, and a commitment where the programme requires one (XB-F0)."""
+    fund = repo.fund_for_update(session, fund_code)
+    if fund is None:
+        raise FundNotFound(f"fund {fund_code!r} not found")
+    clashes = repo.contributor_clashes(session, fund.code, code=data.code, name=data.name)
+    if clashes:
+        taken = [
+            Violation(
+                loc=("body", field),
+                msg=f"{fund.code} already has a contributor {value}",
+                code="already_exists",
+            )
+            for field, value in (("code", data.code), ("name", data.name))
+            if any(getattr(c, field) == value for c in clashes)
+        ]
+        raise ContributorExists(f"the contributor is already registered with {fund.code}", taken)
+    errors = []
+    if data.region_code is not None and not _exists(session, Region, data.region_code):
+        errors.append(_missing_ref("region_code", "region", data.region_code))
+    committed = data.committed or 0
+    if get_program(fund.program).capital_commitment_required and committed <= 0:
+        errors.append(
+            Violation(
+                loc=("body", "committed"),
+                msg=f"a {fund.program} contributor commits its capital: more than 0.00",
+                code="commitment_required",
+                rule="XB-F0",
+            )
+        )
+    if errors:
+        raise ContributorRefused(f"the contributor of {fund.code} was refused", errors)
+    contributor = FundContributor(
+        fund_code=fund.code,
+        code=data.code,
+        name=data.name,
+        region_code=data.region_code,
+        committed_fen=committed,
+    )
+    session.add(contributor)
+    session.flush()
+    return contributor
+
+
+def register_city_fund_contributor(session: Session, fund: Fund) -> FundContributor | None:
+    """SPEC §2, SKD-C1: the finance bureau of a city/county fund's region (南京市 →
+    南京市财政局, code FINANCE_320100) pays the fund's capital. Registered with the fund,
+    no commitment, so capital can be paid in at once; None where the programme names
+    no such contributor."""
+    template = get_program(fund.program).city_fund_contributor
+    if template is None or fund.kind != "city" or fund.region_code is None:
+        return None
+    region = get_region(session, fund.region_code)
+    data = s.ContributorCreate.model_validate(
+        {
+            "code": template.code_for(region.code),
+            "name": template.name_for(region.name),
+            "region_code": region.code,
+        }
+    )
+    return register_contributor(session, fund_code=fund.code, data=data)
+
+
+def list_contributors(
+    session: Session, *, fund_code: str, page: PageParams
+) -> tuple[Sequence[FundContributor], str | None]:
+    get_fund(session, fund_code)
+    return paginate(session, repo.contributors_query(fund_code), FundContributor.id, page)
 
 
 def fund_detail(session: Session, fund: Fund) -> s.FundDetail:
