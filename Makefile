@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 export DATABASE_URL ?= sqlite:///./var/ledger.db
-HOST ?= 127.0.0.1
-PORT ?= 8000
+# Where `make run` listens; exported so the seed step prints the same URL.
+export HOST ?= 127.0.0.1
+export PORT ?= 8000
 
 .PHONY: run test install install-dev migrate seed lint typecheck openapi bench clean
 
