@@ -140,7 +140,7 @@ def calendar_publish_cmd(
     from sqlalchemy import select
 
     from app.calendar.files import read_schedule
-    from app.calendar.service import publish_year
+    from app.calendar.service import publish_notice
     from app.errors import AppError
     from app.kit.clock import CHINA_TZ
     from app.models import User
@@ -158,14 +158,10 @@ def calendar_publish_cmd(
                 print(f"refused: no active admin {by or ''}".rstrip(), file=sys.stderr)
                 return 2
             now = datetime.now(UTC)
-            outcome = publish_year(
+            outcome = publish_notice(
                 session,
                 year=year,
-                holidays=[(d.date, d.name) for d in body.holidays],
-                workdays=[(d.date, d.name) for d in body.workdays],
-                source="notice",
-                notice_no=body.notice_no,
-                notice_title=body.notice_title,
+                notice=body,
                 actor_id=admin.id,
                 today=now.astimezone(CHINA_TZ).date(),
                 now=now,

@@ -68,14 +68,10 @@ def publish_calendar_year(
     request: Request, session: SessionDep, admin: Admin, year: Year, body: s.CalendarYearIn
 ) -> s.CalendarPublished:
     clock = get_clock(request)
-    outcome = service.publish_year(
+    outcome = service.publish_notice(
         session,
         year=year,
-        holidays=[(d.date, d.name) for d in body.holidays],
-        workdays=[(d.date, d.name) for d in body.workdays],
-        source="notice",
-        notice_no=body.notice_no,
-        notice_title=body.notice_title,
+        notice=body,
         actor_id=admin.user_id,
         today=clock.today(),
         now=clock.now(),

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.calendar import library
 from app.calendar import repository as repo
+from app.calendar.schemas import CalendarYearIn
 from app.errors import Unprocessable, Violation
 from app.kit.calendar import CalendarYear, WorkingCalendar
 from app.models import CalendarDay, CalendarPublication, User
@@ -227,6 +228,31 @@ def publish_year(
         extra={"year": year, "source": source, "notice_no": notice_no, "recomputed": len(changes)},
     )
     return Publication(pub, changed=True, changes=changes)
+
+
+def publish_notice(
+    session: Session,
+    *,
+    year: int,
+    notice: CalendarYearIn,
+    actor_id: int,
+    today: date,
+    now: datetime,
+) -> Publication:
+    """`publish_year` for a year as the State Council notice gives it (the API's body,
+    or a file read into it)."""
+    return publish_year(
+        session,
+        year=year,
+        holidays=[(d.date, d.name) for d in notice.holidays],
+        workdays=[(d.date, d.name) for d in notice.workdays],
+        source="notice",
+        notice_no=notice.notice_no,
+        notice_title=notice.notice_title,
+        actor_id=actor_id,
+        today=today,
+        now=now,
+    )
 
 
 def _recompute(
