@@ -136,7 +136,6 @@ class InitialAdmin:
         with self._attempt_lock:
             if self.state != "pending":
                 return True
-            self.attempts += 1
             self._last_attempt = time.monotonic()
             try:
                 ensure_initial_admin(self._factory, self._settings)
@@ -145,13 +144,15 @@ class InitialAdmin:
                 log.warning(
                     "initial admin not created yet (%s); retrying until the database answers",
                     self.last_error,
-                    extra={"attempt": self.attempts},
+                    extra={"attempt": self.attempts + 1},
                 )
                 return False
             except Exception:
                 self.last_error = "unexpected error"
                 log.exception("initial admin not created: unexpected error; retrying")
                 return False
+            finally:
+                self.attempts += 1  # counted once its outcome is recorded
             self.state, self.last_error = "done", None
             return True
 

@@ -171,6 +171,9 @@ def calendar_publish_cmd(
         for v in exc.errors:
             print(f"  {'.'.join(str(p) for p in v.loc) or '-'}: {v.msg}", file=sys.stderr)
         return 2
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # unreadable file, bad year
+        print(f"refused: {file}: {exc}", file=sys.stderr)
+        return 2
     if not outcome.changed:
         print(f"{year}: this schedule is already in force; nothing changed")
         return 0

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, insert, select
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Engine, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.calendar.library import library_years
@@ -312,6 +313,8 @@ def test_m3_publishing_2027_recomputes_stored_deadlines_with_history(
         ("loan", b, "filing"): ("2027-01-04", "2027-01-05", False),
         ("loan", c, "filing"): ("2027-01-05", "2027-01-06", False),
         ("claim", approved["id"], "payment"): ("2027-01-08", "2027-01-11", False),
+        # paid already, but its payment deadline was provisional: settled too
+        ("claim", paid["id"], "payment"): ("2027-01-08", "2027-01-11", False),
         ("recovery", rec["id"], "distribution"): ("2027-01-08", "2027-01-11", False),
     }
     assert "compensable again" in changes[("loan", c, "filing")]["consequence"]
@@ -455,3 +458,125 @@ def test_m3_the_example_file_holds_the_2026_schedule_of_the_package() -> None:
     assert year == 2026
     assert {d.date for d in body.holidays} == set(lib.holidays)
     assert {d.date for d in body.workdays} == set(lib.workdays)
+
+
+def test_m3_batch_results_say_when_a_deadline_is_provisional(api: Api, session: Session) -> None:
+    items = [
+        {
+            "program": "SKD",
+            "enterprise_credit_code": member_enterprise(session).credit_code,
+            "contract_no": f"CAL-B-{disbursed}",
+            "principal": "1000000.00",
+            "annual_rate_bp": 340,
+            "disbursed_on": disbursed,
+            "maturity_on": "2027-12-20",
+            "security": "credit",
+            "controller_guarantee": True,
+        }
+        for disbursed in ("2026-12-24", "2026-12-25")
+    ]
+    out = api.call("2026-12-28", SKD_BANK, "POST", "/loans/batch", json={"items": items})
+    assert [
+        (r["status"], r["filing_deadline"], r["filing_deadline_provisional"])
+        for r in out["results"]
+    ] == [("accepted", "2026-12-31", False), ("accepted", "2027-01-04", True)]
+
+
+def test_xb_c2_a_late_opinion_on_a_provisional_deadline_says_so(api: Api, session: Session) -> None:
+    """Filed 2026-12-24: the 7th working day is 2027-01-05 on the provisional 2027; an
+    opinion on 01-06 is noted late, and the note says the deadline is provisional."""
+    from tests.xb_helpers import documents, review, xb_claim
+
+    base_loans(api, session, XB_BANK, 12, "3000000.00")
+    c = xb_claim(api, XB_BANK, xb_loan(api, session, XB_BANK, "500000.00"), day="2026-12-24")
+    assert (c["deadlines"]["manager_opinion"], c["provisional_deadlines"]) == (
+        "2027-01-05",
+        ["manager_opinion"],
+    )
+    documents(api, XB_BANK, c["id"], day="2026-12-24")
+    reviewed = review(api, c["id"], "2027-01-06")
+    note = reviewed["history"][-1]["comment"]
+    assert "after the deadline 2027-01-05" in note and "provisional" in note
+
+
+def test_m3_cli_refuses_an_unreadable_file_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app.cli import main
+
+    with pytest.raises(SystemExit) as missing:
+        main(["calendar-publish", str(tmp_path / "absent.csv"), "--notice-no", NOTICE])
+    assert missing.value.code == 2
+    assert "refused" in capsys.readouterr().err
+
+
+def test_m3_a_write_beside_a_publication_waits_and_uses_the_published_year(
+    pg_engine: Engine, backend: str
+) -> None:
+    """PostgreSQL, real connections: while a publication of 2027 is uncommitted, a filing
+    whose deadline reaches into 2027 waits for it (the calendar lock), then counts on the
+    published days instead of storing a provisional deadline nobody recomputes."""
+    import threading
+
+    from app.calendar.service import CALENDAR_LOCK
+    from app.kit.clock import Clock
+    from app.main import create_app
+    from tests.conftest import token_for
+
+    if backend != "postgresql":
+        pytest.skip("the calendar lock is PostgreSQL's (SQLite serialises writers)")
+    url = pg_engine.url.render_as_string(hide_password=False)
+    settings = Settings(database_url=url, app_env="demo", log_json=False)
+    with Session(pg_engine) as s:
+        code = member_enterprise(s).credit_code
+        headers = {"Authorization": f"Bearer {token_for(settings, s, 'bank_jsb')}"}
+    body = {
+        "program": "SKD",
+        "enterprise_credit_code": code,
+        "contract_no": "CAL-RACE-1",
+        "principal": "1000000.00",
+        "annual_rate_bp": 340,
+        "disbursed_on": "2026-12-25",
+        "maturity_on": "2027-12-20",
+        "security": "credit",
+        "controller_guarantee": True,
+    }
+    app = create_app(settings, engine=pg_engine, clock=Clock(date(2026, 12, 28)))
+    answer: dict[str, Any] = {}
+    with pg_engine.connect() as publisher, TestClient(app) as client:
+        tx = publisher.begin()
+        publisher.execute(select(func.pg_advisory_xact_lock(CALENDAR_LOCK)))
+        pub = publisher.execute(
+            insert(CalendarPublication)
+            .values(
+                year=2027,
+                source="notice",
+                notice_no=NOTICE,
+                token="race",
+                published_at=datetime(2026, 12, 28, tzinfo=UTC),
+            )
+            .returning(CalendarPublication.id)
+        ).scalar_one()
+        publisher.execute(
+            insert(CalendarDay),
+            [
+                {"publication_id": pub, "day": date(2027, 1, d), "kind": "holiday", "name": "元旦"}
+                for d in (1, 2, 3, 4)
+            ],
+        )
+
+        def file() -> None:
+            r = client.post("/api/v1/loans", json=body, headers=headers)
+            answer.update(status=r.status_code, body=r.json())
+
+        filing = threading.Thread(target=file)
+        filing.start()
+        filing.join(1.5)
+        assert filing.is_alive(), "the filing did not wait for the publication"
+        tx.commit()
+        filing.join(30)
+    assert answer["status"] == 201, answer
+    assert (answer["body"]["filing_deadline"], answer["body"]["filing_deadline_provisional"]) == (
+        "2027-01-05",
+        False,
+    )

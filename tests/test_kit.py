@@ -161,7 +161,7 @@ def test_m3_provisional_year_is_weekdays_minus_statutory_holidays() -> None:
     assert not PROVISIONAL.is_working_day(date(2027, 1, 1))  # 元旦, a Friday
     assert PROVISIONAL.is_working_day(date(2027, 1, 4))  # Monday
     assert not PROVISIONAL.is_working_day(date(2027, 10, 1))  # 国庆节
-    assert not PROVISIONAL.is_working_day(date(2027, 2, 6))  # a Saturday: no make-ups guessed
+    assert not PROVISIONAL.is_working_day(date(2027, 2, 20))  # a Saturday: no make-up guessed
     # 2026-12-24 (Thu) + 5: 25, 28, 29, 30, 31 — all in published 2026
     assert PROVISIONAL.add_working_days(date(2026, 12, 24), 5) == Deadline(
         date(2026, 12, 31), False

@@ -16,7 +16,14 @@ from app.errors import Forbidden, Unauthorized, Unprocessable, problem_responses
 from app.kit.clock import get_clock, get_today
 from app.kit.uow import TransactionalRoute
 
-router = APIRouter(route_class=TransactionalRoute, tags=["calendar"])
+
+class CalendarRoute(TransactionalRoute):
+    """A publication takes the calendar lock exclusively itself (`publish_year`)."""
+
+    share_calendar = False
+
+
+router = APIRouter(route_class=CalendarRoute, tags=["calendar"])
 SessionDep = Annotated[Session, Depends(get_session)]
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
 Today = Annotated[date, Depends(get_today)]

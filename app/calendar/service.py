@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.calendar import library
@@ -29,6 +29,12 @@ Mode = Literal["provisional", "refuse"]
 DEFAULT_MODE: Mode = "provisional"
 MODE_KEY = "calendar_unpublished"  # Session.info key, set by the request boundary
 _MEMO_KEY = "working_calendar"
+_PUBLISHING_KEY = "calendar_publishing"
+# PostgreSQL advisory lock: every write request holds it shared from its first statement
+# (`share_with_writers`), a publication holds it exclusively from its first statement, so
+# a publication waits for the writes in flight and the writes that come after it read
+# the published year; nobody holds a row lock while waiting for it, so it cannot deadlock
+CALENDAR_LOCK = int.from_bytes(b"cal3", "big")
 
 _stored: dict[str | None, dict[int, CalendarYear]] = {}
 
@@ -47,12 +53,28 @@ def working_calendar(session: Session) -> WorkingCalendar:
     years = _stored.get(token)
     if years is None:
         years = _load(session)
-        _stored.clear()  # one generation kept: older tokens are not asked for again
-        _stored[token] = years
+        if not session.info.get(_PUBLISHING_KEY):  # never what is not committed yet
+            _stored.clear()  # one generation kept: older tokens are not asked for again
+            _stored[token] = years
     provisional = library.provisional_year if mode_of(session) == "provisional" else None
     calendar = WorkingCalendar(years, provisional=provisional)
     session.info[_MEMO_KEY] = calendar
     return calendar
+
+
+def share_with_writers(session: Session) -> None:
+    """A write request's first statement (PostgreSQL): the shared calendar lock, held to
+    the end of its transaction."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock_shared(CALENDAR_LOCK)))
+
+
+def _exclusive(session: Session) -> None:
+    """A publication's first statement: it waits for the write requests in flight, and
+    the next ones wait for its commit (SQLite serialises writers by itself)."""
+    session.info[_PUBLISHING_KEY] = True
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(CALENDAR_LOCK)))
 
 
 def forget(session: Session) -> None:
@@ -113,6 +135,8 @@ class Recompute:
     # who a claim's history row names: the publisher, or for a year seeded from the
     # package the first admin
     history_actor_id: int | None = None
+    # the year had no publication before: only deadlines marked provisional can move
+    first: bool = False
 
     def reason(self) -> str:
         p = self.publication
@@ -194,15 +218,21 @@ def publish_year(
             code="calendar_invalid",
             rule="M-3",
         )
+    _exclusive(session)
+    forget(session)
     current = next((p for p in repo.current_publications(session) if p.year == year), None)
     if current is not None:
-        held = {(d.day, d.kind) for d in repo.days_of(session, [current.id])}
-        asked = {(d, "holiday") for d, _ in holidays} | {(d, "workday") for d, _ in workdays}
-        same_notice = (current.source, current.notice_no) == (source, notice_no)
+        held = {(d.day, d.kind, d.name) for d in repo.days_of(session, [current.id])}
+        asked = {(d, "holiday", n) for d, n in holidays} | {(d, "workday", n) for d, n in workdays}
+        same_notice = (current.source, current.notice_no, current.notice_title) == (
+            source,
+            notice_no,
+            notice_title,
+        )
         if held == asked and same_notice:
             # nothing new to store; the recompute still runs, so a deadline computed by a
             # request that raced the first publication is brought in line
-            changes = _recompute(session, year, current, actor_id, today, now)
+            changes = _recompute(session, year, current, actor_id, today, now, first=False)
             return Publication(current, changed=False, changes=changes)
     pub = CalendarPublication(
         year=year,
@@ -222,7 +252,7 @@ def publish_year(
     )
     session.flush()
     forget(session)
-    changes = _recompute(session, year, pub, actor_id, today, now)
+    changes = _recompute(session, year, pub, actor_id, today, now, first=current is None)
     log.info(
         "calendar year published",
         extra={"year": year, "source": source, "notice_no": notice_no, "recomputed": len(changes)},
@@ -262,11 +292,15 @@ def _recompute(
     actor_id: int | None,
     today: date,
     now: datetime,
+    *,
+    first: bool,
 ) -> list[DeadlineChange]:
     history_actor = actor_id or session.scalar(
         select(User.id).where(User.role == "admin", User.is_active).order_by(User.id).limit(1)
     )
-    ctx = Recompute(year, working_calendar(session), pub, actor_id, today, now, history_actor)
+    ctx = Recompute(
+        year, working_calendar(session), pub, actor_id, today, now, history_actor, first
+    )
     changes = [c for recompute in _recomputers() for c in recompute(session, ctx)]
     session.flush()
     return changes
@@ -301,19 +335,21 @@ WARN_FROM = (10, 1)  # month, day: from October 1 next year's calendar should be
 
 
 def next_year_warning(session: Session, today: date) -> str | None:
-    """From October 1, a warning while next year is not published (M-3)."""
-    if (today.month, today.day) < WARN_FROM:
-        return None
-    nxt = today.year + 1
-    if any(p.year == nxt for p in repo.current_publications(session)):
+    """A warning while this year is not published, and from October 1 while next year
+    is not (M-3); None when nothing is missing."""
+    stored = {p.year for p in repo.current_publications(session)}
+    due = [today.year] + ([today.year + 1] if (today.month, today.day) >= WARN_FROM else [])
+    missing = [y for y in due if y not in stored]
+    if not missing:
         return None
     consequence = (
         "deadlines reaching into it are provisional"
         if mode_of(session) == "provisional"
         else "deadlines reaching into it are refused (calendar_year_unsupported)"
     )
+    year = missing[0]
     return (
-        f"the {nxt} working-day calendar is not published: {consequence}; publish it from "
-        f"the State Council notice with PUT /api/v1/calendar/{nxt} or `ledger "
+        f"the {year} working-day calendar is not published: {consequence}; publish it from "
+        f"the State Council notice with PUT /api/v1/calendar/{year} or `ledger "
         "calendar-publish`"
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 from sqlalchemy.orm import Session
 
@@ -10,7 +10,7 @@ from app.calendar import repository as repo
 from app.calendar import schemas as s
 from app.calendar import service
 from app.calendar.library import provisional_year
-from app.kit.calendar import CalendarYear
+from app.kit.calendar import CalendarYear, WorkingCalendar
 
 
 def _days(days: dict[date, str] | object, kind: str) -> list[s.CalendarDayOut]:
@@ -22,11 +22,8 @@ def _days(days: dict[date, str] | object, kind: str) -> list[s.CalendarDayOut]:
 
 
 def _working_days(year: CalendarYear) -> int:
-    day, end, count = date(year.year, 1, 1), date(year.year, 12, 31), 0
-    while day <= end:
-        count += year.is_working_day(day)
-        day += timedelta(days=1)
-    return count
+    only = WorkingCalendar({year.year: year})
+    return only.working_days_between(date(year.year - 1, 12, 31), date(year.year, 12, 31)).days
 
 
 def year_view(session: Session, year: int) -> s.CalendarYearOut:

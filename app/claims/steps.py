@@ -13,6 +13,7 @@ from app.auth.principal import Principal
 from app.claims import repository as repo
 from app.claims.workflow import STAGES, WORKFLOWS
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable, Violation
+from app.kit.calendar import provisional_note
 from app.kit.money import format_fen
 from app.ledger import service as ledger
 from app.ledger.postings import LegSpec, credit, debit
@@ -184,7 +185,7 @@ def pay_bank(
         description=f"claim {claim.id}: {payer} pays {format_fen(amount)} to {claim.bank_code}",
     )
     claim.paid_on = paid_on
-    comment = (comment + after_deadline(claim.deadlines.get("payment"), paid_on)).strip()
+    comment = (comment + after_deadline(claim, "payment", paid_on)).strip()
     transition(
         session,
         claim,
@@ -198,10 +199,14 @@ def pay_bank(
     return claim
 
 
-def after_deadline(deadline: str | None, on: date) -> str:
-    """A note for the history when a step is done after its stored deadline (XB-C2)."""
+def after_deadline(claim: Claim, name: str, on: date) -> str:
+    """A note for the history when a step is done after its stored deadline `name`
+    (XB-C2), saying so when the deadline rests on a provisional calendar day (M-3)."""
+    deadline = claim.deadlines.get(name)
     if deadline and on > date.fromisoformat(deadline):
-        return f" [after the deadline {deadline}]"
+        due = date.fromisoformat(deadline)
+        note = provisional_note(due, name in (claim.provisional_deadlines or []))
+        return f" [after the deadline {deadline}{note}]"
     return ""
 
 

@@ -149,9 +149,7 @@ def manager_review(
     claim.findings = sorted(set(findings))
     claim.opinion = opinion
     verdict = "recommend compensation" if recommend_approval else "recommend rejection"
-    note = f"{verdict}: {opinion}".strip() + steps.after_deadline(
-        claim.deadlines.get("manager_opinion"), today
-    )
+    note = f"{verdict}: {opinion}".strip() + steps.after_deadline(claim, "manager_opinion", today)
     steps.transition(session, claim, "manager_review", actor=actor, on=today, now=now, comment=note)
     return claim
 

@@ -79,11 +79,13 @@ class WorkingCalendar:
         provisional: Callable[[int], CalendarYear] | None = None,
     ) -> None:
         self._years = dict(years)
+        self._stored = sorted(years)
         self._provisional = provisional
 
     @property
     def stored_years(self) -> list[int]:
-        return sorted(self._years)
+        """The years published (not the provisional ones made on the way)."""
+        return list(self._stored)
 
     def year(self, year: int) -> CalendarYear:
         found = self._years.get(year)

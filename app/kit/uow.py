@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.auth.tokens import decode_token
 from app.calendar.service import MODE_KEY as CALENDAR_MODE
+from app.calendar.service import share_with_writers
 from app.errors import Conflict, Unprocessable, Violation
 from app.models import IdempotencyRecord, User
 
@@ -152,7 +153,11 @@ def _validate_key(key: str) -> None:
 
 
 class TransactionalRoute(APIRoute):
-    """APIRoute whose handler owns the session, the transaction and idempotency."""
+    """APIRoute whose handler owns the session, the transaction and idempotency. A write
+    request first takes the working calendar's shared lock (`share_calendar`), so that a
+    calendar publication never runs beside a write that computes a deadline (M-3)."""
+
+    share_calendar = True
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -162,6 +167,8 @@ class TransactionalRoute(APIRoute):
             session.info[CALENDAR_MODE] = request.app.state.settings.calendar_unpublished
             request.state.session = session
             try:
+                if self.share_calendar and request.method not in ("GET", "HEAD", "OPTIONS"):
+                    await run_in_threadpool(share_with_writers, session)
                 pending: _Pending | None = None
                 key = request.headers.get(IDEMPOTENCY_HEADER)
                 if request.method == "POST" and key is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app.calendar.service import DeadlineChange, Recompute, working_calendar
@@ -31,20 +31,20 @@ def late_flag(program: str, deadline: Deadline) -> str:
 
 
 def recompute_filing_deadlines(session: Session, ctx: Recompute) -> list[DeadlineChange]:
-    """Open loans whose filing window (disbursement, deadline] reaches into the published
-    year get their deadline recomputed. A loan that turns out filed late is flagged, and
-    where the programme accepts late filings as non-compensable (XB-N7) it becomes so; one
-    that turns out on time loses that flag. Each change is a loan event."""
+    """Loans whose filing window (disbursement, deadline] reaches into the published year
+    get their deadline recomputed: open ones always, closed ones (repaid, renewed,
+    compensated) only to settle a provisional deadline. An open loan that turns out filed
+    late is flagged, and where the programme accepts late filings as non-compensable
+    (XB-N7) it becomes so; one that turns out on time loses that flag. Each change is a
+    loan event. (The publication holds the calendar lock: no write runs beside it.)"""
     start, end = date(ctx.year, 1, 1), date(ctx.year, 12, 31)
+    which = or_(Loan.status.in_(OPEN_STATUSES), Loan.filing_deadline_provisional.is_(True))
+    if ctx.first:  # before, the year was provisional: only provisional deadlines can move
+        which = Loan.filing_deadline_provisional.is_(True)
     loans = session.scalars(
         select(Loan)
-        .where(
-            Loan.status.in_(OPEN_STATUSES),
-            Loan.disbursed_on < end,
-            Loan.filing_deadline >= start,
-        )
+        .where(which, Loan.disbursed_on < end, Loan.filing_deadline >= start)
         .order_by(Loan.id)
-        .with_for_update()
     ).all()
     changes = []
     for loan in loans:
@@ -56,7 +56,11 @@ def recompute_filing_deadlines(session: Session, ctx: Recompute) -> list[Deadlin
         old = Deadline(loan.filing_deadline, loan.filing_deadline_provisional)
         if new == old:
             continue
-        consequence = _refile(loan, new)
+        if loan.status in OPEN_STATUSES:
+            consequence = _refile(loan, new)
+        else:
+            loan.filing_deadline, loan.filing_deadline_provisional = new.on, new.provisional
+            consequence = ""
         comment = (
             f"filing deadline {old.on}{' (provisional)' if old.provisional else ''} → "
             f"{new.on}{' (provisional)' if new.provisional else ''}: {ctx.reason()}"

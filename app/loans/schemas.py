@@ -173,6 +173,9 @@ class BatchItemResult(BaseModel):
     status: Literal["accepted", "refused"]
     loan_id: int | None = None
     filing_deadline: date | None = None
+    filing_deadline_provisional: bool | None = Field(
+        None, description="the deadline rests on a provisional calendar day (SPEC M-3)"
+    )
     compensable: bool | None = None
     flags: list[str] = Field(default_factory=list)
     code: str | None = Field(None, description="the refusal's code (as POST /loans would answer)")

@@ -506,6 +506,7 @@ def file_batch(
             status="accepted",
             loan_id=loan.id,
             filing_deadline=loan.filing_deadline,
+            filing_deadline_provisional=loan.filing_deadline_provisional,
             compensable=loan.compensable,
             flags=list(loan.flags),
         )

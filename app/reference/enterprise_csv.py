@@ -63,6 +63,8 @@ def read_rows(path: Path, *, encoding: str = "utf-8-sig") -> list[tuple[int, dic
             f"{path} is not {name} text ({exc.reason} at byte {exc.start}); save it as "
             "UTF-8 or name its encoding with --encoding (e.g. gb18030)"
         ) from None
+    except LookupError:
+        raise UnusableFile(f"unknown encoding {encoding!r}") from None
     except (OSError, csv.Error) as exc:
         raise UnusableFile(f"{path}: {exc}") from None
     if not rows:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -199,13 +200,19 @@ def register_city_fund_contributor(session: Session, fund: Fund) -> FundContribu
     if template is None or fund.kind != "city" or fund.region_code is None:
         return None
     region = get_region(session, fund.region_code)
-    data = s.ContributorCreate.model_validate(
-        {
-            "code": template.code_for(region.code),
-            "name": template.name_for(region.name),
-            "region_code": region.code,
-        }
-    )
+    try:
+        data = s.ContributorCreate.model_validate(
+            {
+                "code": template.code_for(region.code),
+                "name": template.name_for(region.name),
+                "region_code": region.code,
+            }
+        )
+    except ValidationError as exc:  # e.g. a region name too long for a contributor's
+        raise ContributorRefused(
+            f"the finance bureau of {region.code} cannot be registered with {fund.code}",
+            [Violation(loc=("body", "region_code"), msg=e["msg"]) for e in exc.errors()],
+        ) from None
     return register_contributor(session, fund_code=fund.code, data=data)
 
 

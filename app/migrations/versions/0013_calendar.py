@@ -150,7 +150,45 @@ def upgrade() -> None:
     op.add_column('claims', sa.Column('provisional_deadlines', sa.JSON(), server_default='[]', nullable=False))
     op.add_column('loans', sa.Column('filing_deadline_provisional', sa.Boolean(), server_default='0', nullable=False))
     _recoveries_due_may_change()
+    _seed_library_years()
     _append_only(APPEND_ONLY)
+
+
+def _seed_library_years() -> None:
+    """The years the installed chinesecalendar covers, so that a deployment upgraded with
+    `ledger migrate` alone keeps the calendar it had (seed-reference adds later years)."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from app.calendar.library import library_version, library_years
+
+    pubs = sa.table(
+        'calendar_publications',
+        sa.column('id', sa.Integer), sa.column('year', sa.Integer), sa.column('source', sa.String),
+        sa.column('library_version', sa.String), sa.column('token', sa.String),
+        sa.column('published_at', sa.DateTime(timezone=True)),
+    )
+    days = sa.table(
+        'calendar_days',
+        sa.column('publication_id', sa.Integer), sa.column('day', sa.Date),
+        sa.column('kind', sa.String), sa.column('name', sa.String),
+    )
+    now, version = datetime.now(UTC), library_version()
+    for number, (year, cal) in enumerate(sorted(library_years().items()), start=1):
+        op.bulk_insert(pubs, [{
+            'id': number, 'year': year, 'source': 'library', 'library_version': version,
+            'token': uuid.uuid4().hex, 'published_at': now,
+        }])
+        op.bulk_insert(days, [
+            {'publication_id': number, 'day': d, 'kind': kind, 'name': n}
+            for kind, rows in (('holiday', cal.holidays), ('workday', cal.workdays))
+            for d, n in sorted(rows.items())
+        ])
+    if op.get_bind().dialect.name == 'postgresql':
+        op.execute(
+            "SELECT setval(pg_get_serial_sequence('calendar_publications', 'id'), "
+            "(SELECT max(id) FROM calendar_publications))"
+        )
 
 
 def downgrade() -> None:
