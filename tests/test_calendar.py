@@ -580,3 +580,53 @@ def test_m3_a_write_beside_a_publication_waits_and_uses_the_published_year(
         "2027-01-05",
         False,
     )
+
+
+def test_xb_f2_publishing_never_makes_a_guaranteed_loan_late(api: Api, session: Session) -> None:
+    """XB-F2: the 10 working days bind credit loans only. Disbursed 2026-12-18 and filed
+    2027-01-04 (the 10th working day on the provisional 2027), a credit and a guaranteed
+    loan; a notice that works 01-02 makes 01-02 the 10th: the credit loan turns out late
+    and not compensable (XB-N7), the guaranteed one's deadline moves and it stays
+    compensable, as does a guaranteed loan filed after either deadline."""
+    from tests.xb_helpers import GUARANTOR, consent
+
+    def guaranteed(filed: str) -> int:
+        return int(
+            api.file_loan(
+                XB_BANK,
+                xb_enterprise(session).credit_code,
+                "500000.00",
+                "2026-12-18",
+                "2027-12-20",
+                program="XB",
+                security="guaranteed",
+                guarantor=GUARANTOR,
+                rate=330,
+                filed_on=filed,
+                guarantor_consent=consent("2026-12-16"),
+            )
+        )
+
+    credit = xb(api, session, "2026-12-18", "2027-01-04")
+    g, g_later = guaranteed("2027-01-04"), guaranteed("2027-01-06")
+    assert (loan(api, g_later)["filed_late"], loan(api, g_later)["compensable"]) == (False, True)
+    worked = [h for h in HOLIDAYS_2027 if h[0] != "2027-01-02"]
+    out = api.call(
+        "2027-01-07",
+        "admin",
+        "PUT",
+        "/calendar/2027",
+        json=notice(worked, [("2027-01-02", "元旦调休"), *WORKDAYS_2027]),
+    )
+    moved = {x["id"]: x for x in out["recomputed"] if x["object"] == "loan"}
+    assert {i: moved[i]["new"] for i in (credit, g, g_later)} == dict.fromkeys(
+        (credit, g, g_later), "2027-01-02"
+    )
+    assert "not compensable (XB-N7)" in moved[credit]["consequence"]
+    assert "XB-F2" in moved[g]["consequence"]
+    assert (loan(api, credit)["filed_late"], loan(api, credit)["compensable"]) == (True, False)
+    for i in (g, g_later):
+        view = loan(api, i)
+        assert (view["filed_late"], view["compensable"], view["flags"]) == (False, True, [])
+        assert (view["filing_deadline"], view["filing_deadline_applies"]) == ("2027-01-02", False)
+        assert view["history"][0]["action"] == "deadline_recomputed"

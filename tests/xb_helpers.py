@@ -18,17 +18,30 @@ DISBURSED, DUE, CLAIM_DAY = "2025-06-27", "2025-12-27", "2026-02-10"
 BANK = "bank_xbt"
 
 
+def consent(dated_on: str, reference: str = "连信担确〔2025〕001号") -> dict[str, str]:
+    """The guarantor's consent letter (同意担保确认函) a guaranteed XB loan is filed with."""
+    return {"reference": reference, "dated_on": dated_on}
+
+
 def xb_loan(api: Api, session: Session, bank: str, principal: str, **kw: Any) -> int:
     guaranteed = kw.pop("guaranteed", False)
+    disbursed = kw.pop("disbursed", DISBURSED)
     extra: dict[str, Any] = (
-        {"security": "guaranteed", "guarantor": GUARANTOR, "rate": 330} if guaranteed else {}
+        {
+            "security": "guaranteed",
+            "guarantor": GUARANTOR,
+            "rate": 330,
+            "guarantor_consent": consent(disbursed),  # XB-F2
+        }
+        if guaranteed
+        else {}
     )
     return int(
         api.file_loan(
             bank,
             xb_enterprise(session).credit_code,
             principal,
-            kw.pop("disbursed", DISBURSED),
+            disbursed,
             kw.pop("maturity", DUE),
             program="XB",
             **({"rate": 380} | extra | kw),

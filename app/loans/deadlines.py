@@ -101,16 +101,18 @@ def recompute_filing_deadlines(session: Session, ctx: Recompute) -> list[Deadlin
 
 
 def _refile(loan: Loan, new: Deadline) -> str:
-    """Set the new deadline; the consequence for the loan, in words ('' for none)."""
+    """Set the new deadline; the consequence for the loan, in words ('' for none). A loan
+    the deadline does not bind (a guaranteed XB loan, XB-F2) is never made late by it."""
     loan.filing_deadline, loan.filing_deadline_provisional = new.on, new.provisional
-    late = loan.filed_on > new.on
+    binds = loan.filing_deadline_applies
+    late = binds and loan.filed_on > new.on
     rule = LATE_FLAG[get_program(loan.program).late_filing]
     kept = [f for f in loan.flags if not f.startswith(f"{rule}: filed after the deadline")]
     if late:
         kept.append(late_flag(loan.program, new))
     loan.flags = kept
     if late == loan.filed_late:
-        return ""
+        return "" if binds else "the deadline does not bind a guaranteed loan (XB-F2)"
     loan.filed_late = late
     if rule != "XB-N7":
         return f"filed after the published deadline ({rule})" if late else "filed on time"

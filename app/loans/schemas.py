@@ -9,6 +9,15 @@ from app.kit.money import Yuan, YuanIn
 from app.kit.schemas import In
 
 
+class GuarantorConsentOut(BaseModel):
+    """The guarantor's consent letter (同意担保确认函) a guaranteed XB loan was filed with
+    (XB-F2, 第十一条(三))."""
+
+    guarantor: str | None = Field(description="合作担保机构: the loan's `guarantor`")
+    reference: str = Field(description="确认函编号, the letter's reference number")
+    dated_on: date = Field(description="确认函日期, the letter's date")
+
+
 class LoanOut(BaseModel):
     model_config = ConfigDict(from_attributes=True, validate_by_name=True, validate_by_alias=True)
 
@@ -26,11 +35,27 @@ class LoanOut(BaseModel):
     maturity_on: date = Field(description="到期日")
     security: str
     guarantor: str | None
+    guarantor_consent: GuarantorConsentOut | None = Field(
+        None,
+        description="XB guaranteed loans: the guarantor's consent letter (XB-F2); null "
+        "otherwise (and on guaranteed XB loans filed before the letter was recorded)",
+    )
     controller_guarantee: bool
     other_fiscal_support: bool
     status: str
     filed_on: date
-    filing_deadline: date = Field(description="备案截止日 (working days, SPEC M-3)")
+    filing_deadline: date = Field(
+        description="备案截止日 (working days, SPEC M-3): the disbursement plus the "
+        "programme's filing window (SKD 5, XB 10 working days). It binds the loan only when "
+        "`filing_deadline_applies`; on a guaranteed XB loan it is the date for reference "
+        "and never makes the loan late (XB-F2)"
+    )
+    filing_deadline_applies: bool = Field(
+        True,
+        description="whether filing after `filing_deadline` makes the loan late: true for "
+        "SKD loans (SKD-F2) and XB credit loans (XB-F2, late → not compensable, XB-N7); "
+        "false for guaranteed XB loans, which carry the guarantor's consent letter instead",
+    )
     filing_deadline_provisional: bool = Field(
         False,
         description="the deadline rests on a provisional calendar day: its year is not "
@@ -80,6 +105,16 @@ class RepaymentIn(In):
         return self
 
 
+class GuarantorConsentIn(In):
+    """The guarantor's consent letter (同意担保确认函, XB-F2): issued by the loan's
+    `guarantor` before disbursement (第十一条(三), (四))."""
+
+    reference: str = Field(min_length=1, max_length=64, description="确认函编号")
+    dated_on: date = Field(
+        description="确认函日期: on or before `disbursed_on`, and at most 12 months before it"
+    )
+
+
 class LoanTerms(In):
     """A loan's contract terms, as filed (备案) or as a renewal's new loan."""
 
@@ -95,6 +130,12 @@ class LoanTerms(In):
         description="credit 信用 / guaranteed 保证 / collateral 抵押 / ip_pledge 知识产权质押"
     )
     guarantor: str | None = Field(None, min_length=1, max_length=200)
+    guarantor_consent: GuarantorConsentIn | None = Field(
+        None,
+        description="XB guaranteed loans: required, the guarantor's consent letter "
+        "(同意担保确认函, XB-F2), whose guarantor is `guarantor`. Refused on credit loans "
+        "and on SKD loans (`guarantor_consent_not_applicable`)",
+    )
     controller_guarantee: bool = Field(description="实际控制人夫妻双方连带保证 (SKD-P2)")
     other_fiscal_support: bool = Field(False, description="已享受其他财政专项贷款政策 (SKD-F5)")
     fee_rate_bp: int = Field(0, ge=0, le=10000, description="fees, bp (credit loans: 0)")
@@ -173,6 +214,9 @@ class BatchItemResult(BaseModel):
     status: Literal["accepted", "refused"]
     loan_id: int | None = None
     filing_deadline: date | None = None
+    filing_deadline_applies: bool | None = Field(
+        None, description="as in POST /loans: false for guaranteed XB loans (XB-F2)"
+    )
     filing_deadline_provisional: bool | None = Field(
         None, description="the deadline rests on a provisional calendar day (SPEC M-3)"
     )

@@ -117,7 +117,9 @@ def _new_loan(
     flags: list[str],
     extra: dict[str, Any],
 ) -> Loan:
-    """The filed loan's row, from the filing's terms and what the rules decided."""
+    """The filed loan's row, from the filing's terms and what the rules decided. Every
+    column is set here: a batch inserts the objects unflushed, without ORM defaults."""
+    consent = data.guarantor_consent
     return Loan(
         program=data.program,
         product=product,
@@ -132,6 +134,8 @@ def _new_loan(
         maturity_on=data.maturity_on,
         security=data.security,
         guarantor=data.guarantor,
+        guarantor_consent_ref=consent.reference if consent else None,  # XB-F2
+        guarantor_consent_on=consent.dated_on if consent else None,
         controller_guarantee=data.controller_guarantee,
         other_fiscal_support=data.other_fiscal_support,
         status="active",
@@ -190,6 +194,7 @@ def _file_skd(
         enterprise_has_active_loan=lk.has_active_loan(enterprise.id),
         quota_fen=quota.amount_fen if quota else None,
         quota_used_fen=lk.quota_used(quota) if quota else 0,
+        guarantor_consent_given=data.guarantor_consent is not None,
     )
     decision = check_filing(facts)
     if decision.violations:
@@ -243,8 +248,10 @@ def _file_xb(
     now: datetime,
     exposures: list[EntrySpec] | None = None,
 ) -> Loan:
-    """XB-E1, E2, P1, F2: refusals list every rule; a late filing is accepted but not
-    compensable (XB-N7); exposure = principal × the sub-fund's fund ratio (XB-S1)."""
+    """XB-E1, E2, P1, F2: refusals list every rule; a credit loan filed late is accepted
+    but not compensable (XB-N7), a guaranteed one needs the guarantor's consent letter
+    instead and is never late (XB-F2); exposure = principal × the sub-fund's fund ratio
+    (XB-S1)."""
     lk = FilingLookups(session, principal.bank_code or "", "XB")
     bank, enterprise = _bank_and_enterprise(lk, data, principal)
     sub_code = data.sub_fund or XB_BASE_SUB_FUND
@@ -253,6 +260,7 @@ def _file_xb(
     agreement = lk.agreement(sub_code, data.disbursed_on) if known else None
     pool = session.get(Fund, XB_POOL)
     deadline = lk.deadline(data.disbursed_on)
+    consent = data.guarantor_consent  # XB-F2
     decision = check_xb_filing(
         XbFilingFacts(
             principal_fen=data.principal,
@@ -275,6 +283,8 @@ def _file_xb(
             agreement_status=agreement.status if agreement else None,
             sub_fund_known=known,
             fund_stopped=pool is not None and pool.status == "stopped",
+            guarantor_consent_ref=consent.reference if consent else None,
+            guarantor_consent_on=consent.dated_on if consent else None,
         )
     )
     if decision.violations:
@@ -506,6 +516,7 @@ def file_batch(
             status="accepted",
             loan_id=loan.id,
             filing_deadline=loan.filing_deadline,
+            filing_deadline_applies=loan.filing_deadline_applies,
             filing_deadline_provisional=loan.filing_deadline_provisional,
             compensable=loan.compensable,
             flags=list(loan.flags),

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, BigIntPK, CreatedAt, utcnow
 from app.models.reference import PROGRAMS, _in
+from app.programs.base import get_program
 
 LOAN_STATUSES = ("active", "repaid", "renewed", "claimed", "compensated", "written_off")
 SECURITY_TYPES = ("credit", "guaranteed", "collateral", "ip_pledge")
@@ -61,6 +62,10 @@ class Loan(CreatedAt, Base):
     maturity_on: Mapped[date]
     security: Mapped[str] = mapped_column(String(16))
     guarantor: Mapped[str | None] = mapped_column(String(200))
+    # XB-F2: the guarantor's consent letter (同意担保确认函) of a guaranteed XB loan, its
+    # reference and date (migration 0015); null on every other loan
+    guarantor_consent_ref: Mapped[str | None] = mapped_column(String(64))
+    guarantor_consent_on: Mapped[date | None]
     controller_guarantee: Mapped[bool]
     other_fiscal_support: Mapped[bool] = mapped_column(default=False)
     status: Mapped[str] = mapped_column(String(16), default="active")
@@ -85,6 +90,23 @@ class Loan(CreatedAt, Base):
         """SKD: the city fund that pays claims; XB: the sub-fund whose ratios apply."""
         value = self.extra.get("city_fund") or self.extra.get("sub_fund")
         return str(value) if value else None
+
+    @property
+    def guarantor_consent(self) -> dict[str, Any] | None:
+        """XB-F2: the consent letter as filed (guarantor, reference, date), or None."""
+        if self.guarantor_consent_ref is None or self.guarantor_consent_on is None:
+            return None
+        return {
+            "guarantor": self.guarantor,
+            "reference": self.guarantor_consent_ref,
+            "dated_on": self.guarantor_consent_on,
+        }
+
+    @property
+    def filing_deadline_applies(self) -> bool:
+        """Whether filing after `filing_deadline` makes this loan late (SKD-F2, XB-F2: not
+        for a guaranteed XB loan, whose control is the guarantor's consent letter)."""
+        return get_program(self.program).filing_deadline_applies(self.security)
 
 
 class LoanEvent(Base):

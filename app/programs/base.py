@@ -26,6 +26,7 @@ class Program(Protocol):
     def filing_deadline_working_days(self) -> int: ...
     @property
     def late_filing(self) -> str: ...
+    def filing_deadline_applies(self, security: str) -> bool: ...
     @property
     def capital_commitment_required(self) -> bool: ...
     @property
@@ -58,11 +59,20 @@ class ProgramPolicy:
     filing_deadline_working_days: int  # SKD-F2: 5, XB-F2: 10
     # after the deadline: "refused" (SKD-F2) or "not_compensable" (XB-F2, XB-N7)
     late_filing: str = "refused"
+    # the securities the filing deadline binds; None: every loan (XB-F2: credit loans only,
+    # a guaranteed loan carries the guarantor's consent letter instead)
+    filing_deadline_securities: tuple[str, ...] | None = None
     # XB-F0: every contributor commits its capital, and pays in no more than that. Without
     # it a contributor may be registered with no commitment (0.00: no schedule, no cap).
     capital_commitment_required: bool = False
     # SPEC §2 / SKD-C1: the finance bureau of the region pays into its city/county fund.
     city_fund_contributor: CityFundContributor | None = None
+
+    def filing_deadline_applies(self, security: str) -> bool:
+        """Whether a loan of this security is late after the filing deadline (SKD-F2,
+        XB-F2); where it does not, the deadline is stored for reference only."""
+        only = self.filing_deadline_securities
+        return only is None or security in only
 
 
 SKD = ProgramPolicy(
@@ -82,6 +92,7 @@ XB = ProgramPolicy(
     agreement_authority_role="committee",
     filing_deadline_working_days=10,
     late_filing="not_compensable",
+    filing_deadline_securities=("credit",),  # XB-F2: 第十一条(四) “信用贷款合同”
     capital_commitment_required=True,
 )
 

@@ -38,6 +38,7 @@ class FilingFacts:
     enterprise_has_active_loan: bool = False
     quota_fen: int | None = None
     quota_used_fen: int = 0
+    guarantor_consent_given: bool = False  # XB-F2's consent letter: not an SKD document
 
 
 @dataclass
@@ -246,6 +247,16 @@ def check_filing(f: FilingFacts) -> FilingDecision:
         )
     if f.quota_fen is not None and f.quota_used_fen + f.principal_fen > f.quota_fen:
         out.append(quota_exceeded(f.quota_fen, f.quota_used_fen))
+    if f.guarantor_consent_given:
+        out.append(
+            _v(
+                "guarantor_consent_not_applicable",
+                "XB-F2",
+                "the guarantor's consent letter (同意担保确认函) goes with guaranteed XB "
+                "loans; an SKD filing carries none",
+                "guarantor_consent",
+            )
+        )
     return FilingDecision(product=product, violations=out)
 
 

@@ -1,6 +1,8 @@
 """XB filing rules (XB-E1, E2, P1, F2) as one pure function over the facts the service
-gathers. Every refusal is returned with its rule ID; a late filing is not refused but
-accepted as non-compensable (XB-N7), and a term outside 6–24 months is flagged."""
+gathers. Every refusal is returned with its rule ID; a credit loan filed late is not
+refused but accepted as non-compensable (XB-N7), a guaranteed loan carries the
+guarantor's consent letter instead of a deadline (XB-F2), and a term outside 6–24 months
+is flagged."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from datetime import date
 from app.errors import Violation
 from app.kit.calendar import add_months, provisional_note
 from app.kit.money import format_fen
+from app.programs.base import XB as PROGRAM
 from app.programs.xinbao.policy import FILING, SECURITIES
 
 
@@ -35,6 +38,9 @@ class FilingFacts:
     agreement_status: str | None = None  # None: no agreement with the sub-fund
     sub_fund_known: bool = True
     fund_stopped: bool = False  # XB-Q2
+    # XB-F2: the guarantor's consent letter (同意担保确认函), when the filing gives one
+    guarantor_consent_ref: str | None = None
+    guarantor_consent_on: date | None = None
 
 
 @dataclass
@@ -152,6 +158,7 @@ def check_filing(f: FilingFacts) -> FilingDecision:
         out.append(
             _v("guarantor_required", "XB-S1", "a guaranteed loan names its guarantor", "guarantor")
         )
+    out += _consent(f, guaranteed)
     spread = FILING.guaranteed_spread_bp if guaranteed else FILING.credit_spread_bp
     if f.lpr_bp is None:
         out.append(
@@ -202,10 +209,64 @@ def check_filing(f: FilingFacts) -> FilingDecision:
         out.append(
             _v("disbursed_in_future", "XB-F2", "file a loan after it is disbursed", "disbursed_on")
         )
-    elif f.today > f.filing_deadline:
+    elif f.today > f.filing_deadline and PROGRAM.filing_deadline_applies(f.security):
         late = True
         flags.append(
             f"XB-N7: filed after the deadline {f.filing_deadline.isoformat()}; not compensable"
             + provisional_note(f.filing_deadline, f.filing_deadline_provisional)
         )
     return FilingDecision(out, flags, late)
+
+
+def _consent(f: FilingFacts, guaranteed: bool) -> list[Violation]:
+    """XB-F2 (第十一条(三), (四)): a guaranteed loan is filed with the guarantor's consent
+    letter, dated on or before the disbursement and not more than
+    `FILING.consent_max_age_months` before it; a credit loan carries none."""
+    given = f.guarantor_consent_ref is not None or f.guarantor_consent_on is not None
+    if not guaranteed:
+        if not given:
+            return []
+        return [
+            _v(
+                "guarantor_consent_not_applicable",
+                "XB-F2",
+                f"a {f.security} loan has no guarantor's consent letter (同意担保确认函): "
+                "it goes with guaranteed loans; send security guaranteed or no "
+                "guarantor_consent",
+                "guarantor_consent",
+            )
+        ]
+    if f.guarantor_consent_ref is None or f.guarantor_consent_on is None:
+        return [
+            _v(
+                "guarantor_consent_missing",
+                "XB-F2",
+                "a guaranteed loan is filed with the guarantor's consent letter "
+                "(同意担保确认函): guarantor_consent {reference, dated_on}",
+                "guarantor_consent",
+            )
+        ]
+    on = f.guarantor_consent_on
+    earliest = add_months(f.disbursed_on, -FILING.consent_max_age_months)
+    if on > f.disbursed_on:
+        return [
+            Violation(
+                msg=f"the consent letter is dated {on}, after the disbursement on "
+                f"{f.disbursed_on}: the guarantor consents before the loan is disbursed",
+                loc=("body", "guarantor_consent", "dated_on"),
+                code="guarantor_consent_after_disbursement",
+                rule="XB-F2",
+            )
+        ]
+    if on < earliest:
+        return [
+            Violation(
+                msg=f"the consent letter is dated {on}, more than "
+                f"{FILING.consent_max_age_months} months before the disbursement on "
+                f"{f.disbursed_on}",
+                loc=("body", "guarantor_consent", "dated_on"),
+                code="guarantor_consent_too_old",
+                rule="XB-F2",
+            )
+        ]
+    return []
