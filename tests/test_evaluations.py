@@ -213,3 +213,32 @@ def test_npl_aggregate_in_sql_matches_loan_positions(session: Session) -> None: 
             got = bank_ratios(session, program, day, QUARTER_END)
             assert {b: [r.outstanding_fen, r.npl_fen] for b, r in got.items()} == dict(want)
             assert any(r.npl_fen for r in got.values()) or day < date(2026, 6, 30)
+
+
+def test_xb_q1_demo_2025_q4_evaluation_is_stored_and_read(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
+    """The demo's XB 2025-Q4 evaluation, run by the XB fund manager: 连云港农商行's base
+    basis is its 55,300,000 of 助企成长贷 principal at 2025-12-31 (the 科创贷 loan came
+    later and carries 科创贷's own 3 % setting); the demo's approvals and the exposure view
+    read that stored row."""
+    runs = client.get("/api/v1/evaluations", headers=auth("regulator")).json()
+    xb = next(r for r in runs if (r["program"], r["year"], r["quarter"]) == ("XB", 2025, 4))
+    rows = {(b["bank_code"], b["fund_code"]): b for b in xb["banks"]}
+    base, kcd = rows[("LYG_RCB", "XB_ZQCZD")], rows[("LYG_RCB", "XB_KCD")]
+    assert (base["outstanding_principal"], base["limit"]["annual_limit"]) == (
+        "55300000.00",
+        "2765000.00",
+    )
+    assert (kcd["outstanding_principal"], kcd["threshold_bp"]) == ("0.00", 300)
+    e = client.get(
+        "/api/v1/banks/LYG_RCB/exposure?program=XB&as_of=2026-03-31", headers=auth("regulator")
+    ).json()
+    assert (e["limit"]["basis_source"], e["limit"]["evaluation_id"]) == ("evaluation", xb["id"])
+    assert e["limit"]["used"] == "2600000.00"  # the two approvals: 1,600,000 + 1,000,000
+    approved = [
+        c
+        for c in client.get(
+            "/api/v1/claims?program=XB&bank_code=LYG_RCB", headers=auth("regulator")
+        ).json()["items"]
+        if c["approved"] is not None
+    ]
+    assert approved and {c["cap"]["evaluation_id"] for c in approved} == {xb["id"]}

@@ -9,12 +9,17 @@ from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
+from app.evaluations.service import bank_ratios
 from app.kit.money import parse_yuan
 from app.ledger.postings import credit, debit
+from app.models import Agreement, Fund, QuarterBankResult
+from app.programs.sukedai.policy import QUARTER_END
+from app.programs.xinbao.claims import BankLimit
+from app.programs.xinbao.policy import LIMITS, limit_policy
 from tests.claims_helpers import Api, api_fixture
 from tests.factories import new_bank, xb_enterprise
 from tests.ledger_helpers import assert_books_balance, balance, legs_of, post, raw_refused
@@ -126,6 +131,8 @@ def test_spec_example_5_limit_warning_and_suspension(api: Api, session: Session)
         e["annual_limit"],
         e["warning_at"],
     ) == ("2025-12-31", "50000000.00", "2500000.00", "1250000.00")
+    # no XB evaluation of 2025-12-31 holds this bank: the basis is computed, and says so
+    assert (e["fund_code"], e["basis_source"], e["evaluation_id"]) == ("XB_ZQCZD", "computed", None)
 
     first = to_approval(api, bank, loans[0])
     assert (first["approved"], first["cap"]["warning"]) == ("1200000.00", False)
@@ -179,6 +186,267 @@ def test_spec_example_5_limit_warning_and_suspension(api: Api, session: Session)
 
 
 # --- XB-C1 -----------------------------------------------------------------------------
+# --- XB-Q1 per sub-fund (第十六条: base sub-fund business only) ------------------------------
+def _agreement(session: Session, bank: str, fund: str) -> Agreement:
+    return session.scalars(
+        select(Agreement).where(Agreement.bank_code == bank, Agreement.fund_code == fund)
+    ).one()
+
+
+def _kcd_limits(session: Session, **limits: int) -> None:
+    """科创贷's own XB-Q1 settings for the test (rolled back with it)."""
+    fund = session.get(Fund, "XB_KCD")
+    assert fund is not None
+    fund.params = {**fund.params, "limits": limits}
+    session.commit()
+
+
+def _late_loan(api: Api, session: Session, **kw: Any) -> Any:
+    """A filing on 2026-02-12 (after the approvals): its id, or the refusal."""
+    code = xb_enterprise(session).credit_code
+    return api.file_loan(
+        BANK, code, "100000.00", "2026-02-12", "2026-12-12", program="XB", rate=380, **kw
+    )
+
+
+def _sub_fund(exposure: dict[str, Any], code: str) -> dict[str, Any]:
+    return next(x for x in exposure["sub_funds"] if x["fund_code"] == code)
+
+
+def test_xb_q1_spec_example_5_holds_for_the_base_sub_fund_beside_kcd(
+    api: Api, session: Session
+) -> None:
+    """A bank with loans in both sub-funds: 科创贷 principal stays out of the base basis
+    and 科创贷 compensation out of the base usage; the base figures are SPEC §6 example 5;
+    reaching the base limit suspends the base agreement only, and the bank still files
+    科创贷 loans."""
+    _kcd_limits(session, bank_limit_bp=300, warning_share_bp=5_000)
+    base = [xb_loan(api, session, BANK, "3000000.00") for _ in range(16)]
+    base.append(xb_loan(api, session, BANK, "2000000.00"))  # 50,000,000 base
+    kcd = [xb_loan(api, session, BANK, "3000000.00", sub_fund="XB_KCD") for _ in range(10)]
+    api.repay(BANK, kcd[0], "2026-01-05", "2000000.00")  # 1,000,000 unpaid: share 700,000
+    api.repay(BANK, base[0], "2026-01-05", "1500000.00")  # share 1,200,000
+    api.repay(BANK, base[1], "2026-01-05", "2900000.00")  # share 80,000
+
+    e = api.call(CLAIM_DAY, BANK, "GET", "/banks/XBT/exposure?program=XB")
+    limit, kcd_limit = e["limit"], _sub_fund(e, "XB_KCD")
+    assert [x["fund_code"] for x in e["sub_funds"]] == ["XB_ZQCZD", "XB_KCD"]
+    assert e["sub_funds"][0] == limit
+    assert (
+        limit["outstanding_at_quarter_end"],
+        limit["annual_limit"],
+        limit["warning_at"],
+        limit["limit_rate_bp"],
+    ) == ("50000000.00", "2500000.00", "1250000.00", 500)
+    assert (
+        kcd_limit["outstanding_at_quarter_end"],
+        kcd_limit["annual_limit"],
+        kcd_limit["warning_at"],
+        kcd_limit["limit_rate_bp"],
+    ) == ("30000000.00", "900000.00", "450000.00", 300)
+    # the two bases make up the bank's whole XB principal at the quarter end
+    whole = bank_ratios(session, "XB", date(2025, 12, 31), QUARTER_END, bank_code="XBT")["XBT"]
+    assert whole.outstanding_fen == 80_000_000_00
+
+    k = to_approval(api, BANK, kcd[0])  # 科创贷: its own limit, its own warning
+    assert (k["approved"], k["capped_by"]) == ("700000.00", None)
+    assert (k["cap"]["fund_code"], k["cap"]["annual_limit"]) == ("XB_KCD", "900000.00")
+    assert k["cap"]["warning"] is True and k["cap"]["suspended_agreement_ids"] == []
+
+    first = to_approval(api, BANK, base[0])  # the 700,000 above is not base usage
+    assert (first["approved"], first["cap"]["used_before"]) == ("1200000.00", "0.00")
+    assert first["cap"]["warning"] is False
+    second = to_approval(api, BANK, base[1])
+    assert second["cap"]["warning"] is True and second["cap"]["used_after"] == "1280000.00"
+    third = to_approval(api, BANK, base[2])
+    assert (third["approved"], third["capped_by"]) == ("1220000.00", "XB-Q1")
+    base_agreement = _agreement(session, "XBT", "XB_ZQCZD")
+    assert third["cap"]["suspended_agreement_ids"] == [base_agreement.id]
+    session.expire_all()
+    assert _agreement(session, "XBT", "XB_ZQCZD").status == "suspended"
+    assert _agreement(session, "XBT", "XB_KCD").status == "active"
+
+    refused = _late_loan(api, session, expect=422)
+    assert {x["code"] for x in refused["errors"]} == {"bank_suspended"}
+    _late_loan(api, session, sub_fund="XB_KCD")
+    after = api.call("2026-02-12", BANK, "GET", "/banks/XBT/exposure?program=XB")
+    assert after["limit"]["suspended"] is True and after["limit"]["limit_reached"] is True
+    assert after["limit"]["suspended_agreement_ids"] == [base_agreement.id]
+    kcd_after = _sub_fund(after, "XB_KCD")
+    assert (kcd_after["used"], kcd_after["suspended"]) == ("700000.00", False)
+    assert after["suspended"] is True  # one of the bank's XB agreements is suspended
+    assert_books_balance(session)
+
+
+def test_xb_q1_kcd_claim_is_capped_by_its_own_setting(api: Api, session: Session) -> None:
+    """科创贷 at 1 % of its 30,000,000 basis: a 2,100,000 fund share is paid 300,000; the
+    科创贷 agreement is suspended, the base business goes on."""
+    _kcd_limits(session, bank_limit_bp=100)
+    base_loans(api, session, BANK, 10, "3000000.00")
+    kcd = [xb_loan(api, session, BANK, "3000000.00", sub_fund="XB_KCD") for _ in range(10)]
+    c = to_approval(api, BANK, kcd[0])
+    assert (c["approved"], c["capped_by"]) == ("300000.00", "XB-Q1")
+    assert c["approved_shares"] == {"fund": "300000.00", "guarantor": "0.00", "bank": "2700000.00"}
+    cap = c["cap"]
+    assert (cap["fund_code"], cap["limit_rate_bp"], cap["warning_share_bp"]) == (
+        "XB_KCD",
+        100,
+        5000,
+    )
+    assert (cap["outstanding_at_quarter_end"], cap["annual_limit"]) == ("30000000.00", "300000.00")
+    kcd_agreement = _agreement(session, "XBT", "XB_KCD")
+    assert cap["suspended_agreement_ids"] == [kcd_agreement.id]
+    assert "under XB_KCD is reached" in c["history"][-1]["comment"]
+    e = api.call("2026-02-12", BANK, "GET", "/banks/XBT/exposure?program=XB")
+    assert (e["limit"]["used"], e["limit"]["annual_limit"], e["limit"]["suspended"]) == (
+        "0.00",
+        "1500000.00",
+        False,
+    )
+    assert _sub_fund(e, "XB_KCD")["limit_reached"] is True
+    _late_loan(api, session)
+    refused = _late_loan(api, session, sub_fund="XB_KCD", expect=422)
+    assert {x["code"] for x in refused["errors"]} == {"bank_suspended"}
+
+
+def test_xb_q1_quarter_end_evaluation_stores_the_basis_and_the_approval_reads_it(
+    api: Api, session: Session
+) -> None:
+    """The XB fund manager's 2025-Q4 evaluation stores, per bank and sub-fund, the basis,
+    the limit, the usage and the state; the committee's cap rests on the stored figure
+    (changed in the database, the cap follows) and the claim names the evaluation."""
+    _kcd_limits(session, bank_limit_bp=300)
+    base = [xb_loan(api, session, BANK, "3000000.00") for _ in range(16)]
+    base.append(xb_loan(api, session, BANK, "2000000.00"))
+    for _ in range(10):
+        xb_loan(api, session, BANK, "3000000.00", sub_fund="XB_KCD")
+    body = {"program": "XB", "year": 2025, "quarter": 4}
+    day = "2026-01-08"
+    for user in ("province", "fund_province", "bank_xbt"):  # the XB fund manager runs it
+        refused = api.call(day, user, "POST", "/evaluations/quarter-end", 403, json=body)
+        assert refused["code"] == "role_not_allowed"
+    skd = {"program": "SKD", "year": 2025, "quarter": 4}
+    api.call(day, "fund_xb", "POST", "/evaluations/quarter-end", 403, json=skd)
+    early = api.call(
+        day,
+        "fund_xb",
+        "POST",
+        "/evaluations/quarter-end",
+        422,
+        json=body | {"year": 2026, "quarter": 1},
+    )
+    assert early["code"] == "quarter_not_ended"
+
+    run = api.call(day, "fund_xb", "POST", "/evaluations/quarter-end", 201, json=body)
+    assert (run["program"], run["quarter_end"]) == ("XB", "2025-12-31")
+    rows = {(b["bank_code"], b["fund_code"]): b for b in run["banks"]}
+    b = rows[("XBT", "XB_ZQCZD")]
+    assert (b["outstanding_principal"], b["threshold_bp"], b["breached"]) == (
+        "50000000.00",
+        500,
+        False,
+    )
+    assert b["limit"] == {
+        "rule": "XB-Q1",
+        "year": 2026,
+        "limit_rate_bp": 500,
+        "warning_share_bp": 5000,
+        "annual_limit": "2500000.00",
+        "warning_at": "1250000.00",
+        "used": "0.00",
+        "warning": False,
+        "limit_reached": False,
+        "suspended": False,
+    }
+    k = rows[("XBT", "XB_KCD")]
+    assert (k["outstanding_principal"], k["limit"]["annual_limit"]) == ("30000000.00", "900000.00")
+    # listed among the stored evaluations; a bank sees its own rows only
+    listed = api.call(day, "regulator", "GET", "/evaluations")
+    assert run["id"] in [r["id"] for r in listed]
+    own = api.call(day, BANK, "GET", f"/evaluations/{run['id']}")
+    assert {r["bank_code"] for r in own["banks"]} == {"XBT"}
+
+    e = api.call(CLAIM_DAY, BANK, "GET", "/banks/XBT/exposure?program=XB")["limit"]
+    assert (e["basis_source"], e["evaluation_id"]) == ("evaluation", run["id"])
+    assert e["annual_limit"] == "2500000.00"
+
+    # the stored figure is what counts: lowered in the database, the cap follows
+    session.execute(
+        update(QuarterBankResult)
+        .where(
+            QuarterBankResult.evaluation_id == run["id"],
+            QuarterBankResult.bank_code == "XBT",
+            QuarterBankResult.fund_code == "XB_ZQCZD",
+        )
+        .values(outstanding_fen=20_000_000_00)
+    )
+    session.commit()
+    e = api.call(CLAIM_DAY, BANK, "GET", "/banks/XBT/exposure?program=XB")["limit"]
+    assert (e["outstanding_at_quarter_end"], e["annual_limit"]) == ("20000000.00", "1000000.00")
+    c = to_approval(api, BANK, base[0])  # fund share 2,400,000
+    assert (c["approved"], c["capped_by"]) == ("1000000.00", "XB-Q1")
+    assert (c["cap"]["basis_source"], c["cap"]["evaluation_id"]) == ("evaluation", run["id"])
+    assert c["cap"]["outstanding_at_quarter_end"] == "20000000.00"
+    assert c["cap"]["suspended_agreement_ids"] == [_agreement(session, "XBT", "XB_ZQCZD").id]
+
+    # the next quarter end's evaluation records the usage and the suspension
+    q1 = api.call(
+        "2026-04-02",
+        "fund_xb",
+        "POST",
+        "/evaluations/quarter-end",
+        201,
+        json=body | {"year": 2026, "quarter": 1},
+    )
+    r = next(x for x in q1["banks"] if (x["bank_code"], x["fund_code"]) == ("XBT", "XB_ZQCZD"))
+    assert (r["limit"]["used"], r["limit"]["suspended"], r["decision"]) == (
+        "1000000.00",
+        True,
+        "unchanged",
+    )
+
+
+def test_xb_q1_limit_settings_over_the_base_defaults() -> None:
+    """The base defaults (5 %, 50 %) and a sub-fund's own settings over them; SPEC §6
+    example 5's boundaries exactly."""
+    assert (LIMITS.bank_limit_bp, LIMITS.warning_share_bp) == (500, 5_000)
+    assert limit_policy({}) == LIMITS and limit_policy(None) == LIMITS
+    own = limit_policy({"ratios_bp": {}, "limits": {"bank_limit_bp": 300}})
+    assert (own.bank_limit_bp, own.warning_share_bp) == (300, 5_000)
+    lim = BankLimit(date(2025, 12, 31), 50_000_000_00, 0)
+    assert (lim.limit_fen(), lim.warning_fen()) == (2_500_000_00, 1_250_000_00)
+    assert lim.warning(1_250_000_00) and not lim.warning(1_249_999_99)
+    assert lim.reached(2_500_000_00) and not lim.reached(2_499_999_99)
+    assert not BankLimit(date(2025, 12, 31), 0, 0).reached()  # nothing outstanding
+    kcd = BankLimit(date(2025, 12, 31), 30_000_000_00, 0, "XB_KCD", own)
+    assert kcd.limit_fen() == 900_000_00
+
+
+def test_xb_q1_sub_fund_limit_settings_are_validated(api: Api) -> None:
+    fund = {
+        "code": "XB_TEST",
+        "name": "测试子基金",
+        "program": "XB",
+        "kind": "sub_fund",
+        "region_code": "320700",
+        "parent_code": "XB_POOL",
+    }
+    for bad in ({"bank_limit_bp": "5"}, {"bank_limit_bp": 10_001}, {"limit_bp": 300}, [1]):
+        r = api.call(
+            CLAIM_DAY, "admin", "POST", "/funds", 422, json=fund | {"params": {"limits": bad}}
+        )
+        assert r["status"] == 422
+    made = api.call(
+        CLAIM_DAY,
+        "admin",
+        "POST",
+        "/funds",
+        201,
+        json=fund | {"params": {"limits": {"bank_limit_bp": 200, "warning_share_bp": 4000}}},
+    )
+    assert made["params"]["limits"] == {"bank_limit_bp": 200, "warning_share_bp": 4000}
+
+
 def test_xb_c1_45_days_lawsuit_and_documents(api: Api, session: Session) -> None:
     loan = xb_loan(api, session, BANK, "1000000.00")
     early = xb_claim(api, BANK, loan, "2026-02-09", expect=422)  # 44 days

@@ -1,5 +1,6 @@
 """XB-Q1 under real parallel connections (PostgreSQL): 50 committee approvals for one
-bank race; the bank's and the pool's row locks keep the year's total at the limit."""
+bank's base sub-fund race; the bank's and the pool's row locks keep the year's total at
+the limit, each reading the basis the XB quarter-end evaluation stored."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from app.claims import xinbao
+from app.evaluations import service as evaluations
 from app.ledger import service as ledger
 from app.ledger.postings import credit, debit
 from app.loans import service as loans
@@ -104,6 +106,15 @@ def _setup(engine: Engine) -> list[int]:
 @pytest.mark.xdist_group("pg-concurrency")
 def test_xb_q1_parallel_committee_approvals_never_pass_the_limit(pg_engine: Engine) -> None:
     ids = _setup(pg_engine)
+    with Session(pg_engine) as s, s.begin():  # the fund manager stores the basis: 60,000,000
+        evaluations.evaluate(
+            s,
+            program="XB",
+            year=2025,
+            quarter=4,
+            actor=principal(s, "fund_xb"),
+            today=date(2026, 1, 8),
+        )
     with Session(pg_engine) as s:
         committee = principal(s, "committee")
 
@@ -125,6 +136,11 @@ def test_xb_q1_parallel_committee_approvals_never_pass_the_limit(pg_engine: Engi
         suspended = s.scalars(select(Agreement.status).where(Agreement.bank_code == "XBQ")).all()
         stops = s.scalars(select(FundEvent.reason).where(FundEvent.action == "stop")).all()
         pool = s.get(Fund, "XB_POOL")
+        sources = {
+            c.cap_detail["basis_source"] if c.cap_detail else None
+            for c in s.scalars(select(Claim).where(Claim.bank_code == "XBQ"))
+        }
+    assert sources == {"evaluation"}  # every decision read the stored basis
     assert total == 3_000_000_00  # exactly the limit, never more
     assert outcomes == Counter({"approved:None": 3, "approved:XB-Q1": 1, "closed:XB-Q1": N - 4})
     assert suspended == ["suspended"]

@@ -16,7 +16,7 @@ from app.claims import deadlines, steps
 from app.claims import repository as repo
 from app.claims.workflow import XB_CLAIM
 from app.errors import Conflict, Forbidden, Unprocessable, Violation
-from app.evaluations.service import bank_ratios, quarter_end
+from app.evaluations.service import quarter_end
 from app.kit.money import format_fen
 from app.ledger import service as ledger
 from app.ledger.capital import paid_in_total
@@ -34,9 +34,9 @@ from app.models import (
     Loan,
 )
 from app.programs.common import recovery_return
-from app.programs.sukedai.policy import QUARTER_END
 from app.programs.xinbao import claims as rules
-from app.programs.xinbao.policy import CLAIMS, POOL
+from app.programs.xinbao import limits
+from app.programs.xinbao.policy import BASE_SUB_FUND, CLAIMS, POOL
 from app.reference.service import change_agreement_status
 
 
@@ -81,6 +81,7 @@ def file_claim(
         bank_code=loan.bank_code,
         product=None,
         city_fund_code=None,
+        fund_code=loan.fund_code or BASE_SUB_FUND,  # XB-Q1 counts it under its sub-fund
         region_code=enterprise.region_code,
         status="submitted",
         filed_on=today,
@@ -170,21 +171,14 @@ def last_quarter_end(on: date) -> date:
     return quarter_end(on.year, q) if q else quarter_end(on.year - 1, 4)
 
 
-def bank_limit(session: Session, bank_code: str, on: date) -> rules.BankLimit:
-    """XB-Q1 figures for the bank on `on`: principal outstanding at the last quarter end
-    and compensation approved in the calendar year so far."""
-    qe = last_quarter_end(on)
-    at_qe = bank_ratios(session, "XB", qe, QUARTER_END, bank_code=bank_code).get(bank_code)
-    used = session.scalar(
-        select(func.coalesce(func.sum(Claim.approved_fen), 0)).where(
-            Claim.bank_code == bank_code,
-            Claim.program == "XB",
-            Claim.approved_fen.is_not(None),
-            Claim.approved_on >= date(on.year, 1, 1),
-            Claim.approved_on <= on,
-        )
-    )
-    return rules.BankLimit(qe, at_qe.outstanding_fen if at_qe else 0, int(used or 0))
+def bank_limit(
+    session: Session, bank_code: str, on: date, fund_code: str = BASE_SUB_FUND
+) -> rules.BankLimit:
+    """XB-Q1 figures for the bank's business under one sub-fund (default the base
+    助企成长贷) on `on`: the basis at the last quarter end — stored by the XB quarter-end
+    evaluation, computed only when none is stored — and the compensation approved under
+    that sub-fund in the calendar year so far."""
+    return limits.bank_limit(session, bank_code, fund_code, last_quarter_end(on), on)
 
 
 def compensated_total(session: Session) -> int:
@@ -206,11 +200,12 @@ def committee_decision(
     today: date,
     now: datetime,
 ) -> Claim:
-    """XB-C2 会审. Approval pays the fund's share up to the bank's annual limit (XB-Q1,
-    decided under the bank's and the pool's row locks); the excess is the bank's, the
-    guarantor still owes its ratio. At 50 % of the limit the bank is warned, at 100 % its
-    XB business is suspended; at 50 % of the fund's capital all new business stops
-    (XB-Q2)."""
+    """XB-C2 会审. Approval pays the fund's share up to the bank's annual limit under the
+    claim's sub-fund (XB-Q1, decided under the bank's and the pool's row locks); the
+    excess is the bank's, the guarantor still owes its ratio. At the sub-fund's warning
+    share of the limit the bank is warned, at 100 % its agreement with that sub-fund is
+    suspended (its other sub-funds' business goes on); at 50 % of the fund's capital all
+    new business stops (XB-Q2)."""
     claim = steps.claim_for_step(session, claim_id, actor)
     steps.guard(session, claim, actor, "committee_decision")
     if not approve:
@@ -233,11 +228,12 @@ def committee_decision(
     XB_CLAIM.target("committee_approve", claim.status)
     repo.lock_bank(session, claim.bank_code)
     repo.lock_fund(session, POOL)
-    limit = bank_limit(session, claim.bank_code, today)
+    fund_code = claim.fund_code or BASE_SUB_FUND
+    limit = bank_limit(session, claim.bank_code, today, fund_code)
     approved, shares, capped_by = rules.approve(claim.shares, limit)
     used_after = limit.used_fen + approved
-    warning = limit.limit_fen() > 0 and used_after >= limit.warning_fen()
-    reached = used_after >= limit.limit_fen()
+    warning = limit.warning(used_after)
+    reached = limit.reached(used_after)
     claim.approved_fen, claim.approved_shares = approved, shares
     claim.approved_on, claim.capped_by = today, capped_by
     deadlines.set_deadline(session, claim, "payment")  # XB-C2: 20 working days
@@ -262,11 +258,12 @@ def committee_decision(
             "of the fund's share"
         )
     suspended: list[int] = []
-    if reached and limit.limit_fen() > 0:
+    if reached:
         for agreement in session.scalars(
             select(Agreement).where(
                 Agreement.bank_code == claim.bank_code,
                 Agreement.program == "XB",
+                Agreement.fund_code == fund_code,
                 Agreement.status == "active",
             )
         ):
@@ -275,18 +272,29 @@ def committee_decision(
                 agreement_id=agreement.id,
                 action="suspend",
                 reason=f"XB-Q1 annual compensation limit {format_fen(limit.limit_fen())} "
-                f"reached ({format_fen(used_after)} in {today.year})",
+                f"under {fund_code} reached ({format_fen(used_after)} in {today.year})",
                 actor=actor,
             )
             suspended.append(agreement.id)
-        notes.append("XB-Q1: the annual limit is reached; the bank's XB business is suspended")
+        notes.append(
+            f"XB-Q1: the annual limit under {fund_code} is reached; the bank's {fund_code} "
+            "business is suspended"
+        )
     elif warning:
-        notes.append("XB-Q1 risk warning: 50 % of the bank's annual limit is used")
+        notes.append(
+            f"XB-Q1 risk warning: {limits.percent(limit.policy.warning_share_bp)} of the bank's "
+            f"annual limit under {fund_code} is used"
+        )
     stopped = _maybe_stop_fund(session, actor, approved)
     if stopped:
         notes.append("XB-Q2: compensation reached 50 % of the fund's capital; new business stops")
     claim.cap_detail = {
         "rule": "XB-Q1",
+        "fund_code": fund_code,
+        "basis_source": "evaluation" if limit.evaluation_id is not None else "computed",
+        "evaluation_id": limit.evaluation_id,
+        "limit_rate_bp": limit.policy.bank_limit_bp,
+        "warning_share_bp": limit.policy.warning_share_bp,
         "quarter_end": limit.quarter_end.isoformat(),
         "outstanding_at_quarter_end": format_fen(limit.outstanding_fen),
         "annual_limit": format_fen(limit.limit_fen()),

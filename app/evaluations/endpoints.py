@@ -10,11 +10,11 @@ from app.auth.principal import CurrentPrincipal, Principal, require_roles
 from app.db import get_session
 from app.errors import NotFound
 from app.evaluations import service
-from app.evaluations.schemas import BankResultOut, EvaluationOut, QuarterEndIn
+from app.evaluations.schemas import BankResultOut, EvaluationOut, QuarterEndIn, XbQuarterLimitOut
 from app.kit.clock import get_clock
 from app.kit.pagination import ObjectId
 from app.kit.uow import TransactionalRoute
-from app.models import QuarterEvaluation
+from app.models import QuarterBankResult, QuarterEvaluation
 
 router = APIRouter(route_class=TransactionalRoute)
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -41,9 +41,27 @@ def _out(session: Session, run: QuarterEvaluation, principal: Principal) -> Eval
                 breached=r.breached,
                 decision=r.decision,
                 agreement_ids=list(r.agreement_ids),
+                fund_code=r.fund_code,
+                limit=_xb_limit(r),
             )
             for r in rows
         ],
+    )
+
+
+def _xb_limit(r: QuarterBankResult) -> XbQuarterLimitOut | None:
+    if r.fund_code is None or r.limit_fen is None:
+        return None
+    return XbQuarterLimitOut(
+        year=r.limit_year or 0,
+        limit_rate_bp=r.threshold_bp,
+        warning_share_bp=r.warning_share_bp or 0,
+        annual_limit=r.limit_fen,
+        warning_at=r.warning_fen or 0,
+        used=r.used_fen or 0,
+        warning=bool(r.warning),
+        limit_reached=r.breached,
+        suspended=bool(r.suspended),
     )
 
 
@@ -51,18 +69,23 @@ def _out(session: Session, run: QuarterEvaluation, principal: Principal) -> Eval
     "/evaluations/quarter-end",
     tags=["evaluations"],
     status_code=status.HTTP_201_CREATED,
-    summary="Quarter-end NPL evaluation 季末不良率评价 (SKD-Q3)",
-    description="Per bank: principal ≥ 90 days past due ÷ SKD principal outstanding "
-    "at the quarter end. At ≥ 3 % the bank's SKD agreements are "
-    "suspended; below it, suspensions made by a quarter-end are lifted. "
-    "Every run is stored.",
+    summary="Quarter-end evaluation 季末评价 (SKD-Q3, XB-Q1)",
+    description="SKD, by the province reviewer: per bank, principal ≥ 90 days past due ÷ "
+    "SKD principal outstanding at the quarter end. At ≥ 3 % the bank's SKD agreements are "
+    "suspended; below it, suspensions made by a quarter-end are lifted. XB, by the XB "
+    "fund manager: per bank and sub-fund, the principal outstanding at the quarter end — "
+    "the basis of the annual limit (XB-Q1) the committee decisions until the next quarter "
+    "end read — with the sub-fund's limit settings, the year's usage so far and the "
+    "warning and suspension state (recorded; nothing is suspended or lifted). Every run "
+    "is stored.",
 )
 def quarter_end(
     request: Request,
     session: SessionDep,
-    reviewer: Annotated[Principal, Depends(require_roles("province_reviewer"))],
+    reviewer: Annotated[Principal, Depends(require_roles("province_reviewer", "fund_manager"))],
     body: QuarterEndIn,
 ) -> EvaluationOut:
+    service.check_runner(session, body.program, reviewer)
     run = service.evaluate(
         session,
         program=body.program,

@@ -10,20 +10,47 @@ from app.kit.schemas import In
 
 
 class QuarterEndIn(In):
-    program: Literal["SKD"] = Field(description="SKD (SKD-Q3); XB arrives with its programme")
+    program: Literal["SKD", "XB"] = Field(
+        description="SKD (SKD-Q3, run by the province reviewer) or XB (XB-Q1, run by the "
+        "XB fund manager)"
+    )
     year: int = Field(ge=2000, le=2100)
     quarter: int = Field(ge=1, le=4)
 
 
+class XbQuarterLimitOut(BaseModel):
+    rule: str = "XB-Q1"
+    year: int = Field(description="the calendar year whose decisions the basis serves")
+    limit_rate_bp: int = Field(description="the sub-fund's limit rate (base: 500 = 5 %)")
+    warning_share_bp: int = Field(description="the warning share (base: 5000 = 50 %)")
+    annual_limit: Yuan
+    warning_at: Yuan
+    used: Yuan = Field(description="compensation approved under the sub-fund that year so far")
+    warning: bool = Field(description="risk warning: the usage reached the warning share")
+    limit_reached: bool
+    suspended: bool = Field(description="the bank's agreement with the sub-fund is suspended")
+
+
 class BankResultOut(BaseModel):
     bank_code: str
-    outstanding_principal: Yuan = Field(description="SKD principal outstanding at quarter end")
+    outstanding_principal: Yuan = Field(
+        description="principal outstanding at quarter end: SKD the bank's SKD principal; XB "
+        "the bank's principal under the sub-fund, the basis of its annual limit (XB-Q1)"
+    )
     npl_principal: Yuan = Field(description="of which ≥ 90 days past due")
     npl_ratio_bp: int | None = Field(description="rounded down; null with nothing outstanding")
-    threshold_bp: int
-    breached: bool
+    threshold_bp: int = Field(
+        description="SKD: the NPL threshold (SKD-Q3); XB: the sub-fund's limit rate (XB-Q1)"
+    )
+    breached: bool = Field(
+        description="SKD: NPL ratio ≥ threshold; XB: the year's compensation reached the limit"
+    )
     decision: str = Field(description="suspended 暂停 / lifted 恢复 / unchanged")
     agreement_ids: list[int]
+    fund_code: str | None = Field(None, description="XB: the sub-fund of this row")
+    limit: XbQuarterLimitOut | None = Field(
+        None, description="XB: the annual limit this basis gives (XB-Q1); null for SKD"
+    )
 
 
 class EvaluationOut(BaseModel):

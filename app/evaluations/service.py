@@ -1,6 +1,8 @@
-"""Quarter-end evaluation (SKD-Q3): per bank, the NPL ratio at the quarter end decides
-suspension of its SKD agreements; a later quarter below the threshold lifts the
-suspensions a quarter-end made (a province decision stays until the province lifts it)."""
+"""Quarter-end evaluation. SKD (SKD-Q3): per bank, the NPL ratio at the quarter end
+decides suspension of its SKD agreements; a later quarter below the threshold lifts the
+suspensions a quarter-end made (a province decision stays until the province lifts it).
+XB (XB-Q1): per bank and sub-fund, the limit basis the next quarter's committee
+decisions read (`app/programs/xinbao/limits.py`)."""
 
 from __future__ import annotations
 
@@ -13,11 +15,12 @@ from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
-from app.errors import Conflict, Unprocessable, Violation
+from app.errors import Conflict, Forbidden, Unprocessable, Violation
 from app.kit.money import format_fen
 from app.models import (
     Agreement,
     AgreementEvent,
+    Fund,
     Loan,
     LoanDayTotal,
     LoanRepayment,
@@ -118,6 +121,21 @@ def _last_suspension_reason(session: Session, agreement_id: int) -> str:
     return event.reason if event else ""
 
 
+# who runs a programme's quarter-end evaluation: SKD the province (SKD-Q3), XB the fund
+# manager of an XB fund (XB-Q1, 第十六条 “基金管理人”)
+RUNNERS = {"SKD": "province_reviewer", "XB": "fund_manager"}
+
+
+def check_runner(session: Session, program: str, actor: Principal) -> None:
+    role = RUNNERS[program]
+    fund = session.get(Fund, actor.fund_code) if actor.fund_code else None
+    if actor.role != role or (role == "fund_manager" and (fund is None or fund.program != program)):
+        whose = f"the {program} fund manager" if role == "fund_manager" else f"the {role}"
+        raise Forbidden(
+            f"the {program} quarter-end evaluation is run by {whose}", code="role_not_allowed"
+        )
+
+
 def evaluate(
     session: Session,
     *,
@@ -129,12 +147,13 @@ def evaluate(
     policy: QuarterEndPolicy = QUARTER_END,
 ) -> QuarterEvaluation:
     end = quarter_end(year, quarter)
+    rule = "XB-Q1" if program == "XB" else "SKD-Q3"
     if end > today:
         raise Unprocessable(
             f"{year}-Q{quarter} ends on {end}, after today",
             [Violation(loc=("body", "quarter"), msg="the quarter has not ended")],
             code="quarter_not_ended",
-            rule="SKD-Q3",
+            rule=rule,
         )
     latest = session.scalar(
         select(func.max(QuarterEvaluation.quarter_end)).where(QuarterEvaluation.program == program)
@@ -144,13 +163,18 @@ def evaluate(
             f"{program} was already evaluated for the quarter ending {latest}; an earlier "
             "quarter cannot overrule it",
             code="quarter_superseded",
-            rule="SKD-Q3",
+            rule=rule,
         )
     run = QuarterEvaluation(
         program=program, year=year, quarter=quarter, quarter_end=end, actor_id=actor.user_id
     )
     session.add(run)
     session.flush()
+    if program == "XB":  # XB-Q1: per bank and sub-fund, the limit basis and its use
+        from app.programs.xinbao import limits
+
+        limits.evaluate(session, run, today=today)
+        return run
     ratios = bank_ratios(session, program, end, policy)
     agreements = list(
         session.scalars(

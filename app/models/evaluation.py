@@ -1,4 +1,7 @@
-"""Quarter-end evaluations (SKD-Q3): every run and its per-bank results are kept."""
+"""Quarter-end evaluations: every run and its per-bank results are kept. SKD (SKD-Q3):
+one row per bank, its NPL ratio. XB (XB-Q1): one row per bank and sub-fund, the limit
+basis (principal outstanding at the quarter end) the next quarter's committee decisions
+read, the year's usage and the warning / suspension state."""
 
 from __future__ import annotations
 
@@ -35,3 +38,13 @@ class QuarterBankResult(Base):
     breached: Mapped[bool]
     decision: Mapped[str] = mapped_column(String(16))  # suspended / lifted / unchanged
     agreement_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # XB-Q1 only (null on SKD rows): outstanding_fen is the limit basis, threshold_bp the
+    # sub-fund's limit rate, breached whether the year's compensation reached the limit
+    fund_code: Mapped[str | None] = mapped_column(ForeignKey("funds.code"), index=True)
+    warning_share_bp: Mapped[int | None]
+    limit_year: Mapped[int | None]  # the calendar year the basis serves (after the quarter)
+    limit_fen: Mapped[int | None] = mapped_column(BigInteger)
+    warning_fen: Mapped[int | None] = mapped_column(BigInteger)
+    used_fen: Mapped[int | None] = mapped_column(BigInteger)  # approved in limit_year so far
+    warning: Mapped[bool | None]
+    suspended: Mapped[bool | None]  # the bank's agreement with the sub-fund, after the run

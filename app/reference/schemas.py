@@ -12,6 +12,7 @@ from stdnum.exceptions import ValidationError as StdnumValidationError
 
 from app.kit.money import Yuan, YuanIn
 from app.kit.schemas import In, Out
+from app.programs.xinbao.policy import SUB_FUND_LIMIT_KEYS
 
 Program = Literal["SKD", "XB"]
 CODE_PATTERN = r"^[A-Z0-9][A-Z0-9_-]{1,31}$"
@@ -69,7 +70,25 @@ class FundCreate(In):
     parent_code: str | None = Field(
         None, min_length=1, max_length=32, description="the pool, required for a sub-fund"
     )
-    params: dict[str, Any] = Field(default_factory=dict, description="per-fund policy terms")
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="per-fund policy terms; an XB sub-fund's `ratios_bp` (XB-S1) and "
+        "`limits` {bank_limit_bp, warning_share_bp} (XB-Q1, default 500 and 5000)",
+    )
+
+    @field_validator("params")
+    @classmethod
+    def _limits(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """XB-Q1 settings, when given: known keys, whole basis points 0…10000."""
+        limits = params.get("limits")
+        if limits is None:
+            return params
+        if not isinstance(limits, dict) or not set(limits) <= set(SUB_FUND_LIMIT_KEYS):
+            raise ValueError(f"limits takes only {', '.join(SUB_FUND_LIMIT_KEYS)}")
+        for key, value in limits.items():
+            if type(value) is not int or not 0 <= value <= 10_000:
+                raise ValueError(f"limits.{key} is whole basis points, 0…10000")
+        return params
 
 
 class ContributorCreate(In):

@@ -9,7 +9,14 @@ from datetime import date
 from app.errors import Violation
 from app.kit.allocation import allocate
 from app.programs.common import claimable
-from app.programs.xinbao.policy import CLAIMS, FINDINGS, LIMITS, ClaimPolicy, LimitPolicy
+from app.programs.xinbao.policy import (
+    BASE_SUB_FUND,
+    CLAIMS,
+    FINDINGS,
+    LIMITS,
+    ClaimPolicy,
+    LimitPolicy,
+)
 
 
 def loss_shares(loss_fen: int, ratios_bp: dict[str, int]) -> dict[str, int]:
@@ -72,20 +79,36 @@ def unknown_findings(findings: list[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class BankLimit:
-    """XB-Q1 for one bank and calendar year."""
+    """XB-Q1 for one bank, one sub-fund and one calendar year: the basis is the bank's
+    principal outstanding under that sub-fund at the quarter end, the usage the
+    compensation approved under it this year, the settings the sub-fund's own."""
 
     quarter_end: date
-    outstanding_fen: int  # XB principal outstanding at that quarter end
-    used_fen: int  # compensation approved this year before the decision
+    outstanding_fen: int  # the sub-fund's principal outstanding at that quarter end
+    used_fen: int  # compensation approved under the sub-fund this year before the decision
+    fund_code: str = BASE_SUB_FUND
+    policy: LimitPolicy = LIMITS
+    evaluation_id: int | None = None  # the stored quarter-end evaluation; None: computed
 
-    def limit_fen(self, policy: LimitPolicy = LIMITS) -> int:
-        return self.outstanding_fen * policy.bank_limit_bp // 10_000
+    def limit_fen(self, policy: LimitPolicy | None = None) -> int:
+        return self.outstanding_fen * (policy or self.policy).bank_limit_bp // 10_000
 
-    def warning_fen(self, policy: LimitPolicy = LIMITS) -> int:
-        return self.limit_fen(policy) * policy.warning_share_bp // 10_000
+    def warning_fen(self, policy: LimitPolicy | None = None) -> int:
+        p = policy or self.policy
+        return self.limit_fen(p) * p.warning_share_bp // 10_000
 
-    def headroom_fen(self, policy: LimitPolicy = LIMITS) -> int:
+    def headroom_fen(self, policy: LimitPolicy | None = None) -> int:
         return max(self.limit_fen(policy) - self.used_fen, 0)
+
+    def warning(self, used_fen: int | None = None) -> bool:
+        """The risk warning: the year's compensation reached the warning share."""
+        used = self.used_fen if used_fen is None else used_fen
+        return self.limit_fen() > 0 and used >= self.warning_fen()
+
+    def reached(self, used_fen: int | None = None) -> bool:
+        """The limit is used up: the sub-fund's agreement is suspended."""
+        used = self.used_fen if used_fen is None else used_fen
+        return self.limit_fen() > 0 and used >= self.limit_fen()
 
 
 def approve(requested: dict[str, int], limit: BankLimit) -> tuple[int, dict[str, int], str | None]:

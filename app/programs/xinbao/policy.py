@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 POOL = "XB_POOL"
 BASE_SUB_FUND = "XB_ZQCZD"  # 助企成长贷, the base sub-fund (XB-F0)
@@ -30,6 +31,10 @@ class FilingPolicy:
     max_guarantee_fee_bp: int = 50  # XB-P1: guarantee fee ≤ 0.5 %, no other fees
     ban_years: int = 3  # XB-E2: no new support within 3 years of a compensation
     clean_record_years: int = 2  # XB-E1: no malicious overdue in the 2 years before applying
+    # XB-F2: the guarantor's consent letter (同意担保确认函) is issued at review, before the
+    # loan is disbursed (第十一条(三), (四)); reading chosen: one dated more than 12 months
+    # before the disbursement is not the consent to this loan
+    consent_max_age_months: int = 12
 
 
 FILING = FilingPolicy()
@@ -48,6 +53,20 @@ class ClaimPolicy:
 
 CLAIMS = ClaimPolicy()
 
+# XB-C2 退回补正: what the manager's review or the committee may list when it returns a
+# claim for correction, code → (中文, English). All are listed at once; `other` needs a
+# detail.
+DEFICIENCIES: dict[str, tuple[str, str]] = {
+    "document_missing": ("申请材料缺失", "a required document is missing"),
+    "document_unreadable": ("材料无法辨认", "a document cannot be read"),
+    "overdue_date_wrong": ("逾期日期有误", "the overdue date is wrong"),
+    "amount_wrong": ("申请金额有误", "an amount in the application is wrong"),
+    "lawsuit_case_no_missing": ("缺少法院受理案号", "the court's case number is missing"),
+    "collection_plan_incomplete": ("贷款催收方案不完整", "the collection plan is incomplete"),
+    "due_diligence_incomplete": ("尽职情况说明不完整", "the due-diligence statement is incomplete"),
+    "other": ("其他（须说明）", "other (the detail says what)"),
+}
+
 # XB-N1…N9 (第十九条): any finding means no compensation.
 FINDINGS: dict[str, str] = {
     "XB-N1": "enterprise unregistered, not publicly listed or under a year in business at grant",
@@ -64,11 +83,15 @@ FINDINGS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class LimitPolicy:
-    """XB-Q1: per bank per calendar year, compensation ≤ 5 % of its XB principal
-    outstanding at the most recent quarter end; a risk warning at 50 % of that limit and
-    suspension at 100 % until the committee lifts it. XB-Q2: when cumulative compensation
-    reaches 50 % of the fund's capital (reading chosen: capital paid in, per the ledger),
-    all new business stops until the committee resumes it."""
+    """XB-Q1 (第十六条): per bank, sub-fund and calendar year, compensation under the
+    sub-fund ≤ `bank_limit_bp` of the bank's principal outstanding under that sub-fund at
+    the most recent quarter end; a risk warning at `warning_share_bp` of that limit and
+    suspension of the bank's agreement with that sub-fund at 100 % until the committee
+    lifts it. The defaults are the base sub-fund's (助企成长贷: 5 %, 50 %); another
+    sub-fund overrides them in its `funds.params["limits"]` (see `limit_policy`).
+    XB-Q2: when cumulative compensation reaches 50 % of the fund's capital (reading
+    chosen: capital paid in, per the ledger), all new business stops until the committee
+    resumes it."""
 
     bank_limit_bp: int = 500
     warning_share_bp: int = 5_000
@@ -76,6 +99,15 @@ class LimitPolicy:
 
 
 LIMITS = LimitPolicy()
+# the keys a sub-fund's `params["limits"]` may set (basis points, 0…10000)
+SUB_FUND_LIMIT_KEYS = ("bank_limit_bp", "warning_share_bp")
+
+
+def limit_policy(params: dict[str, Any] | None) -> LimitPolicy:
+    """XB-Q1 settings of one sub-fund: its `params["limits"]` over the base defaults."""
+    given = (params or {}).get("limits") or {}
+    return replace(LIMITS, **{k: int(given[k]) for k in SUB_FUND_LIMIT_KEYS if k in given})
+
 
 LEVERAGE_TARGET = 10  # XB-F1: loans under the fund ≥ 10 × its net value (reported)
 

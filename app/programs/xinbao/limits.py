@@ -1,0 +1,240 @@
+"""XB-Q1 figures from the books (第十六条): per bank and sub-fund, the principal
+outstanding at a quarter end (the limit basis), the compensation approved in a year, and
+the XB quarter-end evaluation that stores both with the warning and suspension state.
+
+The committee's decision reads the basis stored by the evaluation of the most recent
+quarter end (its id goes on the claim); only when no evaluation of that quarter end is
+stored is the basis computed from the loans, and the claim says so."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+
+from sqlalchemy import ColumnElement, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from app.models import (
+    Agreement,
+    Claim,
+    Fund,
+    Loan,
+    LoanRepayment,
+    QuarterBankResult,
+    QuarterEvaluation,
+)
+from app.programs.xinbao.claims import BankLimit
+from app.programs.xinbao.policy import BASE_SUB_FUND, LIMITS, LimitPolicy, limit_policy
+
+PROGRAM = "XB"
+NPL_DAYS_PAST_DUE = 90  # shown beside the basis; XB-Q1 itself does not use it
+
+
+@dataclass(frozen=True)
+class Position:
+    outstanding_fen: int
+    npl_fen: int  # of which ≥ 90 days past maturity
+
+
+def percent(bp: int) -> str:
+    """Basis points as a percentage, exactly: 5000 → "50 %", 350 → "3.5 %"."""
+    whole, frac = divmod(bp, 100)
+    return f"{whole}.{frac:02d}".rstrip("0").rstrip(".") + " %"
+
+
+def sub_fund_expr() -> ColumnElement[str]:
+    """A loan's XB sub-fund, as SQL (filed loans carry it; the base when absent)."""
+    return func.coalesce(Loan.extra["sub_fund"].as_string(), BASE_SUB_FUND)
+
+
+def positions(
+    session: Session, as_of: date, *, bank_code: str | None = None
+) -> dict[tuple[str, str], Position]:
+    """Per (bank, sub-fund): principal outstanding as of the date (Σ principal − Σ repaid
+    by the date over the XB loans disbursed by then and not settled by then — the same
+    figure as the day totals give per bank) and the part ≥ 90 days past maturity."""
+    owing = select(
+        Loan.id.label("id"),
+        Loan.bank_code.label("bank_code"),
+        sub_fund_expr().label("fund_code"),
+        Loan.principal_fen.label("principal_fen"),
+        Loan.maturity_on.label("maturity_on"),
+    ).where(
+        Loan.program == PROGRAM,
+        Loan.disbursed_on <= as_of,
+        or_(Loan.settled_on.is_(None), Loan.settled_on > as_of),
+    )
+    if bank_code is not None:
+        owing = owing.where(Loan.bank_code == bank_code)
+    loans = owing.subquery()
+    repaid = (
+        select(
+            LoanRepayment.loan_id.label("loan_id"),
+            func.sum(LoanRepayment.principal_fen).label("repaid"),
+        )
+        .where(LoanRepayment.loan_id.in_(select(loans.c.id)), LoanRepayment.paid_on <= as_of)
+        .group_by(LoanRepayment.loan_id)
+        .subquery()
+    )
+    left = loans.c.principal_fen - func.coalesce(repaid.c.repaid, 0)
+    cutoff = as_of - timedelta(days=NPL_DAYS_PAST_DUE)
+    rows = session.execute(
+        select(
+            loans.c.bank_code,
+            loans.c.fund_code,
+            func.sum(left),
+            func.sum(case((loans.c.maturity_on <= cutoff, left), else_=0)),
+        )
+        .outerjoin(repaid, repaid.c.loan_id == loans.c.id)
+        .group_by(loans.c.bank_code, loans.c.fund_code)
+    )
+    return {
+        (str(bank), str(fund)): Position(int(out or 0), int(npl or 0))
+        for bank, fund, out, npl in rows
+    }
+
+
+def year_used(session: Session, bank_code: str, fund_code: str, year: int, up_to: date) -> int:
+    """Compensation approved for the bank under the sub-fund in the calendar year, up to
+    and including `up_to`."""
+    used = session.scalar(
+        select(func.coalesce(func.sum(Claim.approved_fen), 0)).where(
+            Claim.bank_code == bank_code,
+            Claim.program == PROGRAM,
+            Claim.fund_code == fund_code,
+            Claim.approved_fen.is_not(None),
+            Claim.approved_on >= date(year, 1, 1),
+            Claim.approved_on <= min(up_to, date(year, 12, 31)),
+        )
+    )
+    return int(used or 0)
+
+
+def settings(session: Session, fund_code: str) -> LimitPolicy:
+    """The sub-fund's own XB-Q1 settings (`funds.params["limits"]` over the defaults)."""
+    fund = session.get(Fund, fund_code)
+    return limit_policy(fund.params if fund is not None else None)
+
+
+def stored_result(
+    session: Session, bank_code: str, fund_code: str, quarter_end: date
+) -> QuarterBankResult | None:
+    """The row of the latest stored XB evaluation of that quarter end for the bank and
+    sub-fund, if any."""
+    return session.scalars(
+        select(QuarterBankResult)
+        .join(QuarterEvaluation, QuarterEvaluation.id == QuarterBankResult.evaluation_id)
+        .where(
+            QuarterEvaluation.program == PROGRAM,
+            QuarterEvaluation.quarter_end == quarter_end,
+            QuarterBankResult.bank_code == bank_code,
+            QuarterBankResult.fund_code == fund_code,
+        )
+        .order_by(QuarterEvaluation.id.desc())
+    ).first()
+
+
+def bank_limit(
+    session: Session, bank_code: str, fund_code: str, quarter_end: date, on: date
+) -> BankLimit:
+    """XB-Q1 for the bank's business under one sub-fund on `on`: the basis and settings
+    stored by the evaluation of `quarter_end`, or — none stored — the basis computed
+    from the loans with the sub-fund's current settings; the usage is the compensation
+    approved under the sub-fund in `on`'s calendar year up to `on`."""
+    used = year_used(session, bank_code, fund_code, on.year, on)
+    row = stored_result(session, bank_code, fund_code, quarter_end)
+    if row is not None:
+        policy = replace(
+            LIMITS,
+            bank_limit_bp=row.threshold_bp,
+            warning_share_bp=row.warning_share_bp
+            if row.warning_share_bp is not None
+            else LIMITS.warning_share_bp,
+        )
+        return BankLimit(
+            quarter_end, row.outstanding_fen, used, fund_code, policy, row.evaluation_id
+        )
+    at = positions(session, quarter_end, bank_code=bank_code).get((bank_code, fund_code))
+    return BankLimit(
+        quarter_end,
+        at.outstanding_fen if at else 0,
+        used,
+        fund_code,
+        settings(session, fund_code),
+    )
+
+
+def sub_funds_of(session: Session, bank_code: str) -> list[str]:
+    """The sub-funds the bank has (or had) an agreement with, the base first."""
+    codes = set(
+        session.scalars(
+            select(Agreement.fund_code).where(
+                Agreement.bank_code == bank_code, Agreement.program == PROGRAM
+            )
+        )
+    )
+    return sorted(codes, key=lambda c: (c != BASE_SUB_FUND, c))
+
+
+def suspended_agreements(session: Session, bank_code: str, fund_code: str) -> list[int]:
+    return list(
+        session.scalars(
+            select(Agreement.id)
+            .where(
+                Agreement.bank_code == bank_code,
+                Agreement.program == PROGRAM,
+                Agreement.fund_code == fund_code,
+                Agreement.status == "suspended",
+            )
+            .order_by(Agreement.id)
+        )
+    )
+
+
+def evaluate(session: Session, run: QuarterEvaluation, *, today: date) -> None:
+    """XB quarter-end evaluation (XB-Q1, XB-Rep): per bank and sub-fund, store the
+    principal outstanding at the quarter end — the basis of the limit for the decisions
+    until the next quarter end — with the sub-fund's settings, the limit, the usage so
+    far in the year the basis serves, and the warning and suspension state. It records;
+    it suspends nothing (a suspension is made by the committee decision that reaches the
+    limit) and lifts nothing (the committee lifts, XB-Q1)."""
+    end = run.quarter_end
+    limit_year = (end + timedelta(days=1)).year
+    at = positions(session, end)
+    pairs = set(at) | {
+        (str(bank), str(fund))
+        for bank, fund in session.execute(
+            select(Agreement.bank_code, Agreement.fund_code).where(
+                Agreement.program == PROGRAM, Agreement.status.in_(("active", "suspended"))
+            )
+        )
+    }
+    policies: dict[str, LimitPolicy] = {}
+    for bank, fund in sorted(pairs):
+        if fund not in policies:
+            policies[fund] = settings(session, fund)
+        policy = policies[fund]
+        pos = at.get((bank, fund), Position(0, 0))
+        used = year_used(session, bank, fund, limit_year, today) if today.year >= limit_year else 0
+        limit = BankLimit(end, pos.outstanding_fen, used, fund, policy)
+        session.add(
+            QuarterBankResult(
+                evaluation_id=run.id,
+                bank_code=bank,
+                fund_code=fund,
+                outstanding_fen=pos.outstanding_fen,
+                npl_fen=pos.npl_fen,
+                threshold_bp=policy.bank_limit_bp,
+                warning_share_bp=policy.warning_share_bp,
+                breached=limit.reached(),
+                decision="unchanged",
+                agreement_ids=[],
+                limit_year=limit_year,
+                limit_fen=limit.limit_fen(),
+                warning_fen=limit.warning_fen(),
+                used_fen=used,
+                warning=limit.warning(),
+                suspended=bool(suspended_agreements(session, bank, fund)),
+            )
+        )
+    session.flush()
