@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import logging
 from datetime import date
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.calendar.service import DeadlineChange, Recompute, working_calendar
-from app.kit.calendar import CalendarUnavailable, Deadline
-from app.models import Claim, ClaimRecovery, ClaimTransition
+from app.kit.calendar import CalendarUnavailable, Deadline, WorkingCalendar
+from app.models import Claim, ClaimRecovery, ClaimReturn, ClaimTransition
 from app.programs.base import XB
 from app.programs.xinbao.policy import CLAIM_DEADLINES, CLAIMS
 
@@ -29,6 +30,99 @@ def set_deadline(session: Session, claim: Claim, name: str) -> Deadline:
 def recovery_due(session: Session, recovered_on: date) -> Deadline:
     """XB-R1: a collection's share is distributed within 10 working days."""
     return working_calendar(session).add_working_days(recovered_on, CLAIMS.recovery_working_days)
+
+
+# --- pauses while a claim is returned for correction (退回补正, SKD-C1, XB-C2) -------------
+Pause = tuple[date, date | None]  # (returned on, resubmitted on; None while returned)
+
+
+def pauses(session: Session, claim_id: int, name: str) -> list[Pause]:
+    """The claim's returns that paused deadline `name`, each with the date of the bank's
+    resubmission that ended it (returns and resubmissions alternate in the history)."""
+    returns = session.scalars(
+        select(ClaimReturn).where(ClaimReturn.claim_id == claim_id).order_by(ClaimReturn.id)
+    ).all()
+    resubmitted = session.scalars(
+        select(ClaimTransition.business_date)
+        .where(
+            ClaimTransition.claim_id == claim_id,
+            ClaimTransition.action.startswith("resubmit_", autoescape=True),
+        )
+        .order_by(ClaimTransition.id)
+    ).all()
+    return [
+        (r.returned_on, resubmitted[i] if i < len(resubmitted) else None)
+        for i, r in enumerate(returns)
+        if r.paused_deadline == name
+    ]
+
+
+def working_days_left(
+    calendar: WorkingCalendar, base: date, days: int, paused: list[Pause]
+) -> tuple[int, date | None, bool]:
+    """How many of the `days` working days after `base` are left once the pauses are
+    taken out, the date they count on from (None while the last pause is open), and
+    whether a provisional calendar day was counted. A return day counts as used, a
+    resubmission day does not; a claim returned after its deadline has none left."""
+    left, cursor, provisional = days, base, False
+    for returned, resubmitted in paused:
+        used = calendar.working_days_between(cursor, returned)
+        left, provisional = max(left - used.days, 0), provisional or used.provisional
+        if resubmitted is None:
+            return left, None, provisional
+        cursor = resubmitted
+    return left, cursor, provisional
+
+
+def paused_deadline(
+    calendar: WorkingCalendar, base: date, days: int, paused: list[Pause]
+) -> Deadline:
+    """The deadline `days` working days after `base`, the days the claim spent with the
+    bank not counted: the remaining days continue from each resubmission date."""
+    left, cursor, provisional = working_days_left(calendar, base, days, paused)
+    assert cursor is not None, "the claim is still returned"
+    due = calendar.add_working_days(cursor, left)
+    return Deadline(due.on, provisional or due.provisional)
+
+
+class Paused(NamedTuple):
+    name: str
+    was: date
+    working_days_left: int
+    provisional: bool
+
+
+def pause(session: Session, claim: Claim, returned_on: date) -> Paused | None:
+    """The stored deadline of the step the claim waits for stops while the claim is with
+    the bank: it is no longer stored (nor flagged provisional) until the resubmission
+    sets it again. None when the step has no stored deadline (SKD's reviews, XB's
+    committee)."""
+    name = next(
+        (n for n, (status, _b, _d) in CLAIM_DEADLINES.items() if status == claim.status), None
+    )
+    if name is None or name not in claim.deadlines:
+        return None
+    _status, base_attr, days = CLAIM_DEADLINES[name]
+    paused = [*pauses(session, claim.id, name), (returned_on, None)]
+    left, _cursor, provisional = working_days_left(
+        working_calendar(session), getattr(claim, base_attr), days, paused
+    )
+    was = date.fromisoformat(claim.deadlines[name])
+    claim.deadlines = {k: v for k, v in claim.deadlines.items() if k != name}
+    claim.provisional_deadlines = [n for n in (claim.provisional_deadlines or []) if n != name]
+    return Paused(name, was, left, provisional)
+
+
+def resume(session: Session, claim: Claim, name: str, resubmitted_on: date) -> Deadline:
+    """The bank resubmits on `resubmitted_on`: the remaining working days continue from
+    that date (stored, with its provisional flag)."""
+    _status, base_attr, days = CLAIM_DEADLINES[name]
+    paused = pauses(session, claim.id, name)
+    if paused and paused[-1][1] is None:
+        paused[-1] = (paused[-1][0], resubmitted_on)
+    deadline = paused_deadline(working_calendar(session), getattr(claim, base_attr), days, paused)
+    _store(claim, name, deadline)
+    return deadline
 
 
 def _store(claim: Claim, name: str, deadline: Deadline) -> None:
@@ -61,6 +155,7 @@ def recompute_claim_deadlines(session: Session, ctx: Recompute) -> list[Deadline
         for name in CLAIM_DEADLINES
         if name == waiting.get(claim.status) or name in (claim.provisional_deadlines or [])
     ]
+    returned = set(session.scalars(select(ClaimReturn.claim_id).distinct()))
     for claim, name in due:
         raw = claim.deadlines.get(name)
         _status, base_attr, days = CLAIM_DEADLINES[name]
@@ -70,8 +165,9 @@ def recompute_claim_deadlines(session: Session, ctx: Recompute) -> list[Deadline
         old = Deadline(date.fromisoformat(raw), name in claim.provisional_deadlines)
         if base >= end or old.on < start:
             continue  # the counted days (base, deadline] do not reach into the year
-        try:
-            new = ctx.calendar.add_working_days(base, days)
+        try:  # the days the claim spent with the bank for correction do not count
+            paused = pauses(session, claim.id, name) if claim.id in returned else []
+            new = paused_deadline(ctx.calendar, base, days, paused)
         except CalendarUnavailable:
             continue
         if new == old:

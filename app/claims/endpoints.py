@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.principal import CurrentPrincipal, Principal, require_roles
 from app.claims import repository as repo
-from app.claims import service, xinbao
+from app.claims import returns, service, xinbao
 from app.claims.schemas import (
     STATUS_ZH,
     ClaimFile,
@@ -30,6 +30,7 @@ from app.claims.schemas import (
     ClawbackIn,
     ClawbackOut,
     CommitteeIn,
+    DeficiencyOut,
     DocumentOut,
     ExemptionOut,
     ExposureOut,
@@ -42,21 +43,35 @@ from app.claims.schemas import (
     ReceiptOut,
     RecoveryIn,
     RecoveryOut,
+    ResubmissionIn,
+    ReturnIn,
+    ReturnOut,
     ReviewIn,
     Shares,
     TransitionOut,
     XbExposureOut,
     XbLimitOut,
 )
-from app.claims.workflow import STAGES
+from app.claims.workflow import RETURNED, STAGES
 from app.db import get_session
 from app.errors import NotFound
 from app.evaluations.service import bank_ratios
 from app.kit.clock import get_clock, get_today
 from app.kit.pagination import ObjectId, Page, PageParams, page_params, paginate
 from app.kit.uow import TransactionalRoute
-from app.models import Agreement, Bank, Claim, ClaimClawback, ClaimRecovery, Fund, User
+from app.models import (
+    Agreement,
+    Bank,
+    Claim,
+    ClaimClawback,
+    ClaimRecovery,
+    ClaimReturn,
+    Fund,
+    User,
+)
 from app.programs.sukedai.policy import CAPS, QUARTER_END
+from app.programs.xinbao import limits as xb_limits
+from app.programs.xinbao.policy import BASE_SUB_FUND as XB_BASE_SUB_FUND
 
 router = APIRouter(route_class=TransactionalRoute)
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -110,14 +125,18 @@ def _views(session: Session, claims: list[Claim]) -> list[ClaimOut]:
         repo.recoveries(session, ids),
     )
     claws, got = repo.clawbacks(session, ids), repo.receipts(session, ids)
+    rets = repo.returns(session, ids)
+    by_transition = {r.transition_id: r for rs in rets.values() for r in rs}
     actor_ids = {t.actor_id for ts in history.values() for t in ts}
     names = {
         int(i): str(n)
         for i, n in session.execute(select(User.id, User.username).where(User.id.in_(actor_ids)))
     }
+    by_role = {t.id: t.actor_role for ts in history.values() for t in ts}
     out = []
     for c in claims:
         stage = STAGES[c.program].get(c.status)
+        open_return = rets[c.id][-1] if c.status == RETURNED and rets[c.id] else None
         out.append(
             ClaimOut(
                 id=c.id,
@@ -135,6 +154,12 @@ def _views(session: Session, claims: list[Claim]) -> list[ClaimOut]:
                     endpoint=f"POST /api/v1/claims/{c.id}/{stage.name.replace('_', '-')}",
                 )
                 if stage
+                else NextStep(
+                    stage="resubmission",
+                    who="the claiming bank corrects and resubmits 合作银行补正后重新提交",
+                    endpoint=f"POST /api/v1/claims/{c.id}/resubmission",
+                )
+                if c.status == RETURNED
                 else None,
                 filed_on=c.filed_on,
                 days_past_due=c.days_past_due,
@@ -170,6 +195,9 @@ def _views(session: Session, claims: list[Claim]) -> list[ClaimOut]:
                         at=t.at,
                         comment=t.comment,
                         ledger_entry_ids=list(t.ledger_entry_ids),
+                        deficiencies=_deficiencies(c.program, by_transition[t.id])
+                        if t.id in by_transition
+                        else [],
                     )
                     for t in history[c.id]
                 ],
@@ -191,8 +219,35 @@ def _views(session: Session, claims: list[Claim]) -> list[ClaimOut]:
                 receivable=xinbao.owed(recs[c.id], claws[c.id], got[c.id])
                 if c.program == "XB"
                 else 0,
+                returned_for=_return_out(c.program, open_return, names, by_role)
+                if open_return
+                else None,
             )
         )
+    return out
+
+
+def _return_out(
+    program: str, ret: ClaimReturn, names: dict[int, str], roles: dict[int, str]
+) -> ReturnOut:
+    return ReturnOut(
+        stage=ret.stage,
+        returned_by=names.get(ret.returned_by_id, str(ret.returned_by_id)),
+        returned_by_role=roles.get(ret.transition_id, ""),
+        returned_on=ret.returned_on,
+        comment=ret.comment,
+        deficiencies=_deficiencies(program, ret),
+        paused_deadline=ret.paused_deadline,
+        deadline_was=ret.deadline_was,
+        working_days_left=ret.working_days_left,
+    )
+
+
+def _deficiencies(program: str, ret: ClaimReturn) -> list[DeficiencyOut]:
+    out = []
+    for d in ret.deficiencies:
+        zh, en = returns.label(program, str(d["code"]))
+        out.append(DeficiencyOut(code=d["code"], label_zh=zh, label_en=en, detail=d.get("detail")))
     return out
 
 
@@ -239,7 +294,14 @@ def list_claims(
     program: Literal["SKD", "XB"] | None = None,
     status: Annotated[
         Literal[
-            "submitted", "city_approved", "approved", "paid", "reimbursed", "rejected", "closed"
+            "submitted",
+            "city_approved",
+            "approved",
+            "paid",
+            "reimbursed",
+            "rejected",
+            "closed",
+            "returned",
         ]
         | None,
         Query(description="e.g. `submitted` = waiting for the city review"),
@@ -264,7 +326,8 @@ def list_claims(
     summary="Overdue steps 逾期未办 (XB-C2)",
     description="XB steps past their deadline as of the date: the manager's opinion (7 "
     "working days after filing), the payment (20 working days after approval) and "
-    "collections due to the fund (10 working days after recovery, XB-R1).",
+    "collections due to the fund (10 working days after recovery, XB-R1). A claim returned "
+    "for correction is not listed: its stage's deadline pauses until the bank resubmits.",
 )
 def overdue(
     session: SessionDep,
@@ -520,9 +583,11 @@ def manager_review(
     "/claims/{claim_id}/committee-decision",
     tags=["claims"],
     summary="XB committee decision 补偿会审 (XB-C2, Q1, Q2)",
-    description="Approval pays the fund's share up to the bank's annual limit (5 % of its XB "
-    "principal outstanding at the last quarter end, XB-Q1); the excess is the bank's. "
-    "At 50 % of the limit the bank is warned, at 100 % its XB business is suspended; at "
+    description="Approval pays the fund's share up to the bank's annual limit under the "
+    "claim's sub-fund (XB-Q1; base 助企成长贷: 5 % of the bank's base sub-fund principal "
+    "outstanding at the last quarter end, as stored by the XB quarter-end evaluation; "
+    "other sub-funds by their own settings); the excess is the bank's. At 50 % of the "
+    "limit the bank is warned, at 100 % its agreement with that sub-fund is suspended; at "
     "50 % of the fund's capital all new business stops (XB-Q2).",
 )
 def committee_decision(
@@ -566,6 +631,69 @@ def xb_payment(
         paid_on=body.paid_on,
         comment=body.comment,
         actor=manager,
+        today=clock.today(),
+        now=clock.now(),
+    )
+    return _one(session, claim)
+
+
+@router.post(
+    "/claims/{claim_id}/return",
+    tags=["claims"],
+    summary="Return for correction 退回补正 (SKD-C1, XB-C2)",
+    description="By the reviewer of the stage the claim waits at (SKD: the city reviewer "
+    "of the region at the city review, the province reviewer at the province review; XB: "
+    "the XB fund manager at the due-diligence review, the committee at its decision): "
+    "every deficiency at once, each a code of the programme's list (`other` with a "
+    "detail). The claim goes to the bank (`returned`); the loan stays claimed and nothing "
+    "is posted. The stage's stored deadline (XB: the manager's 7 working days) pauses "
+    "until the bank resubmits. Maker-checker (SKD-C3): returning is acting on the stage.",
+)
+def return_claim(
+    request: Request,
+    session: SessionDep,
+    reviewer: Annotated[
+        Principal,
+        Depends(require_roles("city_reviewer", "province_reviewer", "fund_manager", "committee")),
+    ],
+    claim_id: ObjectId,
+    body: ReturnIn,
+) -> ClaimOut:
+    clock = get_clock(request)
+    claim = returns.return_for_correction(
+        session,
+        claim_id=claim_id,
+        deficiencies=[returns.Deficiency(d.code, d.detail) for d in body.deficiencies],
+        comment=body.comment,
+        actor=reviewer,
+        today=clock.today(),
+        now=clock.now(),
+    )
+    return _one(session, claim)
+
+
+@router.post(
+    "/claims/{claim_id}/resubmission",
+    tags=["claims"],
+    summary="Resubmit after correction 补正后重新提交 (SKD-C1, XB-C2)",
+    description="By the claiming bank, after correcting what the return listed (documents "
+    "may be uploaded while the claim is returned): the claim goes back to the stage that "
+    "returned it, and a paused deadline continues from the resubmission date with the "
+    "working days it had left.",
+)
+def resubmit_claim(
+    request: Request,
+    session: SessionDep,
+    bank: Annotated[Principal, Depends(require_roles("bank"))],
+    claim_id: ObjectId,
+    body: ResubmissionIn,
+) -> ClaimOut:
+    clock = get_clock(request)
+    claim = returns.resubmit(
+        session,
+        claim_id=claim_id,
+        comment=body.comment,
+        actor=bank,
         today=clock.today(),
         now=clock.now(),
     )
@@ -716,7 +844,9 @@ def _ratio(num: int, den: Fraction | int) -> Fraction | None:
     description="Annualized principal (Σ principal × loan days / 365 × the funds' share) per "
     "SKD1/2/3 and in total, compensation, compensation rate, the 3 % cap and the "
     "headroom left, the first-year exemption, the NPL ratio and suspension, as "
-    "of a date.",
+    "of a date. With `program=XB`: the annual limit per sub-fund (XB-Q1) — its basis "
+    "and where it comes from (a stored quarter-end evaluation or computed), usage, "
+    "warning and suspension; `limit` is the base sub-fund's.",
 )
 def exposure(
     session: SessionDep,
@@ -783,8 +913,35 @@ def _suspended(session: Session, bank_code: str, program: str) -> list[int]:
     )
 
 
+def _xb_limit_out(session: Session, bank_code: str, on: date, fund_code: str) -> XbLimitOut:
+    limit = xinbao.bank_limit(session, bank_code, on, fund_code)
+    suspended = xb_limits.suspended_agreements(session, bank_code, fund_code)
+    return XbLimitOut(
+        quarter_end=limit.quarter_end,
+        outstanding_at_quarter_end=limit.outstanding_fen,
+        annual_limit=limit.limit_fen(),
+        warning_at=limit.warning_fen(),
+        used=limit.used_fen,
+        headroom=limit.headroom_fen(),
+        warning=limit.warning(),
+        limit_reached=limit.reached(),
+        fund_code=fund_code,
+        basis_source="evaluation" if limit.evaluation_id is not None else "computed",
+        evaluation_id=limit.evaluation_id,
+        limit_rate_bp=limit.policy.bank_limit_bp,
+        warning_share_bp=limit.policy.warning_share_bp,
+        suspended=bool(suspended),
+        suspended_agreement_ids=suspended,
+    )
+
+
 def _xb_exposure(session: Session, bank_code: str, on: date) -> XbExposureOut:
-    limit = xinbao.bank_limit(session, bank_code, on)
+    """XB-Q1 per sub-fund; `limit` is the base sub-fund's (the contract's first field)."""
+    sub_funds = [
+        _xb_limit_out(session, bank_code, on, code)
+        for code in xb_limits.sub_funds_of(session, bank_code) or [XB_BASE_SUB_FUND]
+    ]
+    base = next((x for x in sub_funds if x.fund_code == XB_BASE_SUB_FUND), None)
     now_at = bank_ratios(session, "XB", on, QUARTER_END, bank_code=bank_code).get(bank_code)
     suspended = _suspended(session, bank_code, "XB")
     pool = session.get(Fund, "XB_POOL")
@@ -793,16 +950,8 @@ def _xb_exposure(session: Session, bank_code: str, on: date) -> XbExposureOut:
         program="XB",
         as_of=on,
         outstanding_principal=now_at.outstanding_fen if now_at else 0,
-        limit=XbLimitOut(
-            quarter_end=limit.quarter_end,
-            outstanding_at_quarter_end=limit.outstanding_fen,
-            annual_limit=limit.limit_fen(),
-            warning_at=limit.warning_fen(),
-            used=limit.used_fen,
-            headroom=limit.headroom_fen(),
-            warning=limit.limit_fen() > 0 and limit.used_fen >= limit.warning_fen(),
-            limit_reached=limit.limit_fen() > 0 and limit.used_fen >= limit.limit_fen(),
-        ),
+        limit=base or _xb_limit_out(session, bank_code, on, XB_BASE_SUB_FUND),
+        sub_funds=sub_funds,
         fund_stopped=pool is not None and pool.status == "stopped",
         suspended=bool(suspended),
         suspended_agreement_ids=suspended,

@@ -16,6 +16,7 @@ from app.models import (
     ClaimDocument,
     ClaimReceipt,
     ClaimRecovery,
+    ClaimReturn,
     ClaimTransition,
     Fund,
     LoanDayTotal,
@@ -152,6 +153,17 @@ def history(session: Session, claim_ids: list[int]) -> dict[int, list[ClaimTrans
             .order_by(ClaimTransition.id)
         ):
             out[t.claim_id].append(t)
+    return out
+
+
+def returns(session: Session, claim_ids: list[int]) -> dict[int, list[ClaimReturn]]:
+    """Returns for correction (退回补正), oldest first."""
+    out: dict[int, list[ClaimReturn]] = {i: [] for i in claim_ids}
+    if claim_ids:
+        for r in session.scalars(
+            select(ClaimReturn).where(ClaimReturn.claim_id.in_(claim_ids)).order_by(ClaimReturn.id)
+        ):
+            out[r.claim_id].append(r)
     return out
 
 

@@ -17,6 +17,7 @@ STATUS_ZH = {
     "rejected": "已驳回",
     "manager_reviewed": "基金管理人已出具尽职审查意见，待会审",
     "closed": "无可补偿额度，办结",
+    "returned": "退回补正，待合作银行补正后重新提交",
 }
 
 
@@ -83,6 +84,54 @@ class Shares(BaseModel):
     bank: Yuan = Field(description="合作银行")
 
 
+class DeficiencyIn(In):
+    code: str = Field(
+        min_length=1,
+        max_length=40,
+        description="a code of the programme's list (docs/rules.md, SKD-C1 / XB-C2), e.g. "
+        "document_missing, document_unreadable, overdue_date_wrong, amount_wrong, "
+        "lawsuit_case_no_missing (XB), other (needs a detail)",
+    )
+    detail: str | None = Field(None, max_length=1000, description="what to correct 补正说明")
+
+
+class ReturnIn(In):
+    """退回补正: every deficiency at once (SKD-C1, XB-C2)."""
+
+    deficiencies: list[DeficiencyIn] = Field(min_length=1, max_length=50)
+    comment: str = Field(min_length=1, max_length=2000, description="退回意见")
+
+
+class ResubmissionIn(In):
+    comment: str = Field(min_length=1, max_length=2000, description="补正情况说明")
+
+
+class DeficiencyOut(BaseModel):
+    code: str
+    label_zh: str
+    label_en: str
+    detail: str | None
+
+
+class ReturnOut(BaseModel):
+    """The open return for correction: what the bank is to correct, and where the claim
+    goes back when resubmitted."""
+
+    stage: str = Field(description="the review stage that returned the claim, and resumes it")
+    returned_by: str
+    returned_by_role: str
+    returned_on: date
+    comment: str
+    deficiencies: list[DeficiencyOut]
+    paused_deadline: str | None = Field(
+        None, description="the stage's stored deadline paused while with the bank (XB-C2)"
+    )
+    deadline_was: date | None = None
+    working_days_left: int | None = Field(
+        None, description="working days of the paused deadline left, counted from the resubmission"
+    )
+
+
 class TransitionOut(BaseModel):
     action: str
     from_status: str | None
@@ -93,6 +142,9 @@ class TransitionOut(BaseModel):
     at: datetime
     comment: str
     ledger_entry_ids: list[int]
+    deficiencies: list[DeficiencyOut] = Field(
+        default_factory=list, description="a return for correction's deficiencies (退回补正)"
+    )
 
 
 class DocumentOut(BaseModel):
@@ -213,6 +265,11 @@ class ClaimOut(BaseModel):
         description="XB: what the bank owes the fund on this claim (distributions and refunds "
         "not yet received)"
     )
+    returned_for: ReturnOut | None = Field(
+        None,
+        description="while returned for correction (退回补正): the open deficiencies and the "
+        "stage that returned the claim",
+    )
 
 
 class ManagerReviewIn(In):
@@ -256,13 +313,25 @@ class OverdueOut(BaseModel):
 class XbLimitOut(BaseModel):
     rule: str = "XB-Q1"
     quarter_end: date = Field(description="the most recent quarter end")
-    outstanding_at_quarter_end: Yuan
-    annual_limit: Yuan = Field(description="5 % of the outstanding principal")
-    warning_at: Yuan = Field(description="50 % of the limit: risk warning")
-    used: Yuan = Field(description="compensation approved this calendar year")
+    outstanding_at_quarter_end: Yuan = Field(
+        description="the basis: the bank's principal under the sub-fund at that quarter end"
+    )
+    annual_limit: Yuan = Field(description="the sub-fund's limit rate (base 5 %) of the basis")
+    warning_at: Yuan = Field(description="the warning share (base 50 %) of the limit")
+    used: Yuan = Field(description="compensation approved under the sub-fund this calendar year")
     headroom: Yuan
     warning: bool
     limit_reached: bool
+    fund_code: str = Field(description="the sub-fund (助企成长贷 XB_ZQCZD is the base)")
+    basis_source: Literal["evaluation", "computed"] = Field(
+        description="evaluation: stored by the XB quarter-end evaluation `evaluation_id`; "
+        "computed: no evaluation of that quarter end is stored"
+    )
+    evaluation_id: int | None
+    limit_rate_bp: int
+    warning_share_bp: int
+    suspended: bool = Field(description="the bank's agreement with the sub-fund is suspended")
+    suspended_agreement_ids: list[int]
 
 
 class ProductExposure(BaseModel):
@@ -303,7 +372,11 @@ class XbExposureOut(BaseModel):
     program: str
     as_of: date
     outstanding_principal: Yuan = Field(description="XB principal outstanding as of the date")
-    limit: XbLimitOut
+    limit: XbLimitOut = Field(description="XB-Q1 for the base sub-fund 助企成长贷")
     fund_stopped: bool = Field(description="XB-Q2: the fund has stopped new business")
     suspended: bool
     suspended_agreement_ids: list[int]
+    sub_funds: list[XbLimitOut] = Field(
+        description="XB-Q1 per sub-fund the bank cooperates with, each under its own "
+        "settings, the base first"
+    )

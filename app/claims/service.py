@@ -118,6 +118,7 @@ def file_claim(
         bank_code=loan.bank_code,
         product=loan.product,
         city_fund_code=str(loan.extra.get("city_fund")),
+        fund_code=str(loan.extra.get("city_fund")),
         region_code=enterprise.region_code,
         status="submitted",
         filed_on=today,

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
 from app.claims import repository as repo
-from app.claims.workflow import STAGES, WORKFLOWS
+from app.claims.workflow import RETURNED, STAGES, WORKFLOWS
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable, Violation
 from app.kit.calendar import provisional_note
 from app.kit.money import format_fen
@@ -37,9 +37,20 @@ def claim_for_step(session: Session, claim_id: int, actor: Principal) -> Claim:
 
 def guard(session: Session, claim: Claim, actor: Principal, stage: str) -> None:
     """Role and fund of the stage, then maker-checker (SKD-C3): nobody acts on two
-    stages of one claim. (Region scope: `claim_for_step` hides other regions' claims.)"""
+    stages of one claim. (Region scope: `claim_for_step` hides other regions' claims.)
+    Returning the claim for correction at a stage is acting on that stage: the reviewer
+    who returned it may review it again after the bank's resubmission, and may not act
+    on any other stage. A claim with the bank for correction waits for its
+    resubmission, not for a reviewer."""
     expected = next((s for s in STAGES[claim.program].values() if s.name == stage), None)
     assert expected is not None, stage
+    if claim.status == RETURNED:
+        raise Conflict(
+            f"claim {claim.id} is returned for correction (退回补正) and with the bank; the "
+            f"{stage} waits for its resubmission",
+            [Violation(msg="claim status is returned", loc=("status",), code="claim_returned")],
+            code="claim_returned",
+        )
     if actor.role != expected.role:
         raise Forbidden(
             f"{stage} is done by {expected.who}; your role is {actor.role}",
@@ -54,7 +65,11 @@ def guard(session: Session, claim: Claim, actor: Principal, stage: str) -> None:
         raise Forbidden(
             f"the reimbursement is made by the manager of {PROVINCE_FUND}", code="wrong_fund"
         )
-    earlier = {t.actor_id for t in repo.history(session, [claim.id])[claim.id]}
+    earlier = {
+        t.actor_id
+        for t in repo.history(session, [claim.id])[claim.id]
+        if t.action != expected.return_action  # the same stage, acted on again
+    }
     if actor.user_id in earlier:
         raise Conflict(
             f"user {actor.username} already acted on claim {claim.id}; another person must "
@@ -74,26 +89,26 @@ def transition(
     now: datetime,
     comment: str = "",
     entries: list[int] | None = None,
-) -> None:
+) -> ClaimTransition:
     """The only status change: checked against the programme's table, with history."""
     before = None if action == "submit" else claim.status
     table = WORKFLOWS[claim.program]
     claim.status = "submitted" if action == "submit" else table.target(action, claim.status)
-    session.add(
-        ClaimTransition(
-            claim_id=claim.id,
-            action=action,
-            from_status=before,
-            to_status=claim.status,
-            actor_id=actor.user_id,
-            actor_role=actor.role,
-            comment=comment,
-            business_date=on,
-            at=now,
-            ledger_entry_ids=entries or [],
-        )
+    row = ClaimTransition(
+        claim_id=claim.id,
+        action=action,
+        from_status=before,
+        to_status=claim.status,
+        actor_id=actor.user_id,
+        actor_role=actor.role,
+        comment=comment,
+        business_date=on,
+        at=now,
+        ledger_entry_ids=entries or [],
     )
+    session.add(row)
     session.flush()
+    return row
 
 
 def dated(on: date, *, not_before: date | None, today: date, field: str) -> None:

@@ -9,6 +9,7 @@ from app.models.claim import (
     ClaimDocument,
     ClaimReceipt,
     ClaimRecovery,
+    ClaimReturn,
     ClaimTransition,
 )
 from app.models.enterprise import Enterprise
@@ -35,6 +36,7 @@ __all__ = [
     "ClaimDocument",
     "ClaimReceipt",
     "ClaimRecovery",
+    "ClaimReturn",
     "ClaimTransition",
     "Enterprise",
     "Fund",

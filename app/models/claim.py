@@ -30,6 +30,7 @@ CLAIM_STATUSES = (
     "reimbursed",  # the province fund reimbursed the city fund: settled
     "rejected",  # rejected at a review, with a reason
     "closed",  # approved with nothing payable (cap exhausted)
+    "returned",  # returned for correction (退回补正): with the bank until it resubmits
 )
 
 
@@ -62,6 +63,9 @@ class Claim(CreatedAt, Base):
     bank_code: Mapped[str] = mapped_column(ForeignKey("banks.code"))
     product: Mapped[str | None] = mapped_column(String(16))
     city_fund_code: Mapped[str | None] = mapped_column(ForeignKey("funds.code"), index=True)
+    # the fund whose rules the claim counts under: SKD the city fund, XB the loan's
+    # sub-fund (XB-Q1 counts each sub-fund's compensation against its own limit)
+    fund_code: Mapped[str | None] = mapped_column(ForeignKey("funds.code"), index=True)
     region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"), index=True)
     status: Mapped[str] = mapped_column(String(16), default="submitted")
     filed_on: Mapped[date]
@@ -109,6 +113,35 @@ class ClaimTransition(Base):
     business_date: Mapped[date]
     at: Mapped[datetime] = mapped_column(default=utcnow)
     ledger_entry_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+
+
+class ClaimReturn(CreatedAt, Base):
+    """A return for correction (退回补正, SKD-C1, XB-C2): the review stage that returned the
+    claim and the status it goes back to, every deficiency listed at once, and the stage's
+    deadline paused while the claim is with the bank. A record, never rewritten: the
+    bank's resubmission is the claim's next `resubmit_<stage>` history row."""
+
+    __tablename__ = "claim_returns"
+    __table_args__ = (
+        CheckConstraint(
+            "working_days_left IS NULL OR working_days_left >= 0", name="working_days_left"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"), index=True)
+    transition_id: Mapped[int] = mapped_column(ForeignKey("claim_transitions.id"), unique=True)
+    stage: Mapped[str] = mapped_column(String(32))  # e.g. city_review
+    from_status: Mapped[str] = mapped_column(String(16))  # where the resubmission goes
+    deficiencies: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # [{code, detail}]
+    comment: Mapped[str] = mapped_column(Text, default="")
+    returned_on: Mapped[date]
+    returned_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # the stage's stored deadline paused by the return (XB-C2 manager_opinion), as it was,
+    # and the working days it had left after the return date
+    paused_deadline: Mapped[str | None] = mapped_column(String(32))
+    deadline_was: Mapped[date | None]
+    working_days_left: Mapped[int | None]
 
 
 class ClaimDocument(Base):

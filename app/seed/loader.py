@@ -5,7 +5,7 @@ Both are idempotent: rows already present (by key) are left alone."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -186,6 +186,8 @@ DEMO_FUNDS: list[dict[str, Any]] = [
                 "credit": {"fund": 7000, "bank": 3000},
                 "guaranteed": {"fund": 4000, "guarantor": 4000, "bank": 2000},
             },
+            # XB-Q1: its own annual limit, 3 % of the bank's 科创贷 principal (demo)
+            "limits": {"bank_limit_bp": 300, "warning_share_bp": 5000},
         },
     },
 ]
@@ -266,6 +268,7 @@ DEMO_ENTERPRISES += [
             ("苏州博远生物医药有限公司", 17_800_000, 66, 14),
             ("苏州星河新能源科技有限公司", 9_900_000, 38, 5),
             ("苏州同创工业软件有限公司", 14_200_000, 48, 7),
+            ("苏州瀚海智能装备有限公司", 13_600_000, 52, 9),
         ],
         start=1,
     )
@@ -422,7 +425,7 @@ DEMO_LIBRARY = [
     ("city_lyg", "320700", "MA1XA0006", date(2025, 4, 7), None, None),
     *[
         ("city_suzhou", "320500", f"MA1XB00{i:02d}", date(2026, 3, 2), None, None)
-        for i in range(1, 7)
+        for i in range(1, 8)
     ],
 ]
 
@@ -507,7 +510,7 @@ DEMO_LOANS = [
 
 
 # 中国建设银行 in 苏州 (its first cooperation year, so SKD-Q2 exempts it from the cap):
-# six loans disbursed 2026-03-09, due 2026-06-09 unless said otherwise.
+# seven loans disbursed 2026-03-09, due 2026-06-09 unless said otherwise.
 DEMO_LOANS += [
     (
         "bank_ccb",
@@ -528,6 +531,7 @@ DEMO_LOANS += [
         (4, 2_500_000, date(2026, 6, 9)),  # claim rejected at the city review
         (5, 1_000_000, date(2026, 9, 9)),  # renewed on 2026-09-09
         (6, 2_000_000, date(2026, 9, 9)),  # repaid in full
+        (7, 1_200_000, date(2026, 6, 9)),  # claim returned for correction, with the bank
     ]
 ]
 
@@ -708,8 +712,9 @@ def _demo_claims(session: Session) -> None:
     """Claims at every stage, through the claim service on back-dated business days:
     工商银行's claim capped by SKD-Q1, paid, reimbursed and partly recovered; 中国银行's
     waiting for the province review; 建设银行's waiting for the city review, approved,
-    paid, rejected; one renewal and one repayment in full."""
+    paid, rejected, returned for correction; one renewal and one repayment in full."""
     from app.auth.principal import Principal
+    from app.claims import returns
     from app.claims import service as claims
     from app.loans import servicing
     from app.loans.schemas import LoanRenewal
@@ -817,6 +822,20 @@ def _demo_claims(session: Session) -> None:
         today=date(2026, 9, 11),
         now=now,
     )
+    # 退回补正 (SKD-C1): the city review returned it with two deficiencies; the bank resubmits
+    returned = claim("bank_ccb", "CCB-SKD-2026-0007", date(2026, 9, 9), [])
+    returns.return_for_correction(
+        session,
+        claim_id=returned,
+        deficiencies=[
+            returns.Deficiency("document_missing", "缺少逾期证明和催收记录"),
+            returns.Deficiency("overdue_date_wrong", "申请书所写逾期日与借款合同到期日不符"),
+        ],
+        comment="请补正材料后重新提交 (demo)",
+        actor=who("city_suzhou"),
+        today=date(2026, 9, 11),
+        now=now,
+    )
     ccb = who("bank_ccb")
     servicing.renew(
         session,
@@ -849,12 +868,13 @@ def _demo_xb(session: Session) -> None:
     """信保基金 at 连云港农商行: 16 performing loans (the XB-Q1 base), claims waiting for
     the manager's review (past its deadline), for the committee (with an XB-N8 finding),
     for payment (past its deadline), and one paid with a collection due to the fund; a
-    late-filed loan (XB-N7) and a loan under the second sub-fund."""
+    late-filed loan (XB-N7), a loan under the second sub-fund, and the 2025-Q4 quarter-end
+    evaluation whose stored basis the approvals read (XB-Q1)."""
     from app.auth.principal import Principal
     from app.claims import service as claims
     from app.claims import xinbao
     from app.loans import service as loans
-    from app.loans.schemas import LoanFile
+    from app.loans.schemas import GuarantorConsentIn, LoanFile
 
     def who(username: str) -> Principal:
         return Principal.of(session.scalars(select(User).where(User.username == username)).one())
@@ -881,6 +901,13 @@ def _demo_xb(session: Session) -> None:
                 security="guaranteed" if guaranteed else "credit",
                 guarantor="连云港信用融资担保有限公司" if guaranteed else None,
                 fee_rate_bp=50 if guaranteed else 0,
+                # XB-F2: the guarantor's 同意担保确认函, issued before the disbursement
+                guarantor_consent=GuarantorConsentIn(
+                    reference=f"连信担确〔{disbursed.year}〕{n[-4:]}号",
+                    dated_on=disbursed - timedelta(days=3),
+                )
+                if guaranteed
+                else None,
                 controller_guarantee=True,
                 **kw,
             ),
@@ -891,11 +918,19 @@ def _demo_xb(session: Session) -> None:
         file(3_000_000, date(2025, 6, 27), date(2027, 6, 25), date(2025, 6, 27))
     due = date(2026, 1, 5)  # 45 days past due on 2026-02-19
     paid = file(2_000_000, date(2025, 7, 4), due, date(2025, 7, 4))
+    # guaranteed, with its consent letter (XB-F2)
     to_pay = file(2_000_000, date(2025, 7, 4), due, date(2025, 7, 4), guaranteed=True)
     finding = file(1_500_000, date(2025, 7, 4), due, date(2025, 7, 4))
     waiting = file(1_000_000, date(2025, 7, 4), due, date(2025, 7, 4))
     file(800_000, date(2025, 9, 1), date(2026, 9, 1), date(2025, 9, 22))  # late: XB-N7
     file(1_000_000, date(2026, 1, 12), date(2027, 1, 12), date(2026, 1, 12), sub_fund="XB_KCD")
+    # the fund manager's 2025-Q4 evaluation stores each bank's limit basis per sub-fund
+    # (XB-Q1): the committee decisions of 2026-Q1 below read it
+    from app.evaluations import service as evaluations
+
+    evaluations.evaluate(
+        session, program="XB", year=2025, quarter=4, today=date(2026, 1, 8), actor=who("fund_xb")
+    )
 
     def claim(loan_id: int, on: date) -> int:
         return file_claim_with_documents(

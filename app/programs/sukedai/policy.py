@@ -90,6 +90,17 @@ class ClaimPolicy:
 
 CLAIMS = ClaimPolicy()
 
+# SKD-C1 退回补正: what a review stage may list when it returns a claim for correction,
+# code → (中文, English). All are listed at once; `other` needs a detail.
+DEFICIENCIES: dict[str, tuple[str, str]] = {
+    "document_missing": ("申请材料缺失", "a required document is missing"),
+    "document_unreadable": ("材料无法辨认", "a document cannot be read"),
+    "overdue_date_wrong": ("逾期日期有误", "the overdue date is wrong"),
+    "amount_wrong": ("申请金额有误", "an amount in the application is wrong"),
+    "loan_contract_mismatch": ("与借款合同不符", "the application differs from the contract"),
+    "other": ("其他（须说明）", "other (the detail says what)"),
+}
+
 
 @dataclass(frozen=True)
 class CapPolicy:

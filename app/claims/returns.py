@@ -1,0 +1,204 @@
+"""Return for correction (退回补正, SKD-C1, XB-C2).
+
+The reviewer of the stage a claim waits at (SKD: the city or the province review; XB:
+the manager's review or the committee) returns it to the bank with every deficiency
+listed at once, each a coded item of the programme's list. The claim is then `returned`:
+the bank corrects it (uploads documents) and resubmits, and the claim is back at the
+stage that returned it, in the status it had. The stage's stored deadline (XB-C2: the
+manager's 7-working-day opinion) pauses meanwhile and the remaining working days
+continue from the resubmission date. The loan stays claimed; nothing is posted.
+
+Maker-checker (SKD-C3) reads a return as acting on its stage: the reviewer who returned a
+claim may review it again after the resubmission, and may not act on another stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy.orm import Session
+
+from app.auth.principal import Principal
+from app.claims import deadlines, steps
+from app.claims import repository as repo
+from app.claims.workflow import DEFICIENCIES, RETURN_RULE, RETURNED, STAGES, Stage
+from app.errors import Conflict, Forbidden, Unprocessable, Violation
+from app.kit.calendar import provisional_note
+from app.models import Claim, ClaimReturn
+
+NEEDS_DETAIL = frozenset({"other"})  # a deficiency that says nothing without its detail
+
+
+@dataclass(frozen=True)
+class Deficiency:
+    code: str
+    detail: str | None = None
+
+
+def label(program: str, code: str) -> tuple[str, str]:
+    """The deficiency's Chinese and English labels."""
+    return DEFICIENCIES[program].get(code, (code, code))
+
+
+def return_for_correction(
+    session: Session,
+    *,
+    claim_id: int,
+    deficiencies: list[Deficiency],
+    comment: str,
+    actor: Principal,
+    today: date,
+    now: datetime,
+) -> Claim:
+    """The stage's reviewer returns the claim to the bank: status `returned`, a history
+    row and a return record with the deficiencies, the stage's deadline paused."""
+    claim = steps.claim_for_step(session, claim_id, actor)
+    rule = RETURN_RULE[claim.program]
+    if claim.status == RETURNED:
+        raise Conflict(
+            f"claim {claim.id} is already returned for correction and with the bank",
+            [Violation(msg="claim status is returned", loc=("status",), code="claim_returned")],
+            code="claim_returned",
+        )
+    stage = STAGES[claim.program].get(claim.status)
+    if stage is None or not stage.review:
+        raise Conflict(
+            f"claim {claim.id} is {claim.status}; a claim is returned for correction while "
+            "it waits at a review stage",
+            [
+                Violation(
+                    msg=f"claim status is {claim.status}",
+                    loc=("status",),
+                    code="not_at_review_stage",
+                    rule=rule,
+                )
+            ],
+            code="not_at_review_stage",
+        )
+    steps.guard(session, claim, actor, stage.name)
+    _check(claim.program, deficiencies)
+    paused = deadlines.pause(session, claim, today)
+    note = comment
+    if paused:
+        was = f"{paused.was}{provisional_note(paused.was, paused.provisional)}"
+        note += (
+            f" [{paused.name} deadline {was} paused: {paused.working_days_left} working "
+            "day(s) left, counted from the resubmission]"
+        )
+    from_status = claim.status
+    row = steps.transition(
+        session, claim, stage.return_action, actor=actor, on=today, now=now, comment=note.strip()
+    )
+    session.add(
+        ClaimReturn(
+            claim_id=claim.id,
+            transition_id=row.id,
+            stage=stage.name,
+            from_status=from_status,
+            deficiencies=[{"code": d.code, "detail": d.detail} for d in deficiencies],
+            comment=comment,
+            returned_on=today,
+            returned_by_id=actor.user_id,
+            paused_deadline=paused.name if paused else None,
+            deadline_was=paused.was if paused else None,
+            working_days_left=paused.working_days_left if paused else None,
+        )
+    )
+    session.flush()
+    return claim
+
+
+def _check(program: str, deficiencies: list[Deficiency]) -> None:
+    """Every item at once: a code of the programme's list; `other` with its detail."""
+    known = DEFICIENCIES[program]
+    rule = RETURN_RULE[program]
+    problems = []
+    for i, d in enumerate(deficiencies):
+        if d.code not in known:
+            problems.append(
+                Violation(
+                    loc=("body", "deficiencies", i, "code"),
+                    msg=f"unknown deficiency {d.code!r}; known: {', '.join(known)}",
+                    code="unknown_deficiency",
+                    rule=rule,
+                )
+            )
+        elif d.code in NEEDS_DETAIL and not d.detail:
+            problems.append(
+                Violation(
+                    loc=("body", "deficiencies", i, "detail"),
+                    msg=f"{d.code} needs a detail saying what to correct",
+                    code="deficiency_detail_required",
+                    rule=rule,
+                )
+            )
+    if not deficiencies:  # the schema asks for one at least; a direct call too
+        problems.append(
+            Violation(loc=("body", "deficiencies"), msg="list at least one", code="no_deficiency")
+        )
+    if problems:
+        codes = {str(v.code) for v in problems}
+        raise Unprocessable(
+            f"{len(problems)} deficiency item(s) refused",
+            problems,
+            code=codes.pop() if len(codes) == 1 else "deficiencies_refused",
+            rule=rule,
+        )
+
+
+def open_return(session: Session, claim: Claim) -> ClaimReturn | None:
+    """The return the claim is waiting on, while it is with the bank."""
+    if claim.status != RETURNED:
+        return None
+    found = repo.returns(session, [claim.id])[claim.id]
+    return found[-1] if found else None
+
+
+def stage_of(claim: Claim, ret: ClaimReturn) -> Stage:
+    stage = next((s for s in STAGES[claim.program].values() if s.name == ret.stage), None)
+    assert stage is not None, ret.stage
+    return stage
+
+
+def resubmit(
+    session: Session,
+    *,
+    claim_id: int,
+    comment: str,
+    actor: Principal,
+    today: date,
+    now: datetime,
+) -> Claim:
+    """The claiming bank resubmits the corrected claim: back to the stage that returned
+    it, in the status it had; a paused deadline continues from today."""
+    claim = steps.claim_for_step(session, claim_id, actor)
+    if not actor.is_bank:
+        raise Forbidden("the claiming bank resubmits its claim", code="role_not_allowed")
+    ret = open_return(session, claim)
+    if ret is None:
+        raise Conflict(
+            f"claim {claim.id} is {claim.status}; only a claim returned for correction is "
+            "resubmitted",
+            [
+                Violation(
+                    msg=f"claim status is {claim.status}",
+                    loc=("status",),
+                    code="not_returned",
+                    rule=RETURN_RULE[claim.program],
+                )
+            ],
+            code="not_returned",
+        )
+    stage = stage_of(claim, ret)
+    note = comment
+    if ret.paused_deadline:
+        due = deadlines.resume(session, claim, ret.paused_deadline, today)
+        note += (
+            f" [{ret.paused_deadline} deadline continues: "
+            f"{due.on}{provisional_note(due.on, due.provisional)}]"
+        )
+    steps.transition(
+        session, claim, stage.resubmit_action, actor=actor, on=today, now=now, comment=note
+    )
+    assert claim.status == ret.from_status, (claim.status, ret.from_status)
+    return claim
