@@ -17,13 +17,13 @@ from sqlalchemy.orm import Session
 from app.auth.principal import Principal
 from app.errors import Conflict, Forbidden, Unprocessable, Violation
 from app.kit.money import format_fen
+from app.loans.repository import repaid_as_of
 from app.models import (
     Agreement,
     AgreementEvent,
     Fund,
     Loan,
     LoanDayTotal,
-    LoanRepayment,
     QuarterBankResult,
     QuarterEvaluation,
 )
@@ -88,15 +88,7 @@ def bank_ratios(
         outstanding = outstanding.where(LoanDayTotal.bank_code == bank_code)
         owing = owing.where(Loan.bank_code == bank_code)
     late = owing.subquery()
-    repaid = (
-        select(
-            LoanRepayment.loan_id.label("loan_id"),
-            func.sum(LoanRepayment.principal_fen).label("repaid"),
-        )
-        .where(LoanRepayment.loan_id.in_(select(late.c.id)), LoanRepayment.paid_on <= as_of)
-        .group_by(LoanRepayment.loan_id)
-        .subquery()
-    )
+    repaid = repaid_as_of(select(late.c.id), as_of)
     left = late.c.principal_fen - func.coalesce(repaid.c.repaid, 0)
     npl = {
         str(bank): int(fen or 0)

@@ -3,8 +3,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
-from sqlalchemy import Select, func, insert, select, update
+from sqlalchemy import Select, Subquery, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
@@ -219,3 +220,16 @@ def events(session: Session, loan_id: int) -> Sequence[LoanEvent]:
     return session.scalars(
         select(LoanEvent).where(LoanEvent.loan_id == loan_id).order_by(LoanEvent.id)
     ).all()
+
+
+def repaid_as_of(loan_ids: Select[Any], as_of: date) -> Subquery:
+    """Principal repaid by `as_of`, per loan of `loan_ids` (columns loan_id, repaid)."""
+    return (
+        select(
+            LoanRepayment.loan_id.label("loan_id"),
+            func.sum(LoanRepayment.principal_fen).label("repaid"),
+        )
+        .where(LoanRepayment.loan_id.in_(loan_ids), LoanRepayment.paid_on <= as_of)
+        .group_by(LoanRepayment.loan_id)
+        .subquery()
+    )

@@ -14,12 +14,12 @@ from datetime import date, timedelta
 from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from app.loans.repository import repaid_as_of
 from app.models import (
     Agreement,
     Claim,
     Fund,
     Loan,
-    LoanRepayment,
     QuarterBankResult,
     QuarterEvaluation,
 )
@@ -67,15 +67,7 @@ def positions(
     if bank_code is not None:
         owing = owing.where(Loan.bank_code == bank_code)
     loans = owing.subquery()
-    repaid = (
-        select(
-            LoanRepayment.loan_id.label("loan_id"),
-            func.sum(LoanRepayment.principal_fen).label("repaid"),
-        )
-        .where(LoanRepayment.loan_id.in_(select(loans.c.id)), LoanRepayment.paid_on <= as_of)
-        .group_by(LoanRepayment.loan_id)
-        .subquery()
-    )
+    repaid = repaid_as_of(select(loans.c.id), as_of)
     left = loans.c.principal_fen - func.coalesce(repaid.c.repaid, 0)
     cutoff = as_of - timedelta(days=NPL_DAYS_PAST_DUE)
     rows = session.execute(
