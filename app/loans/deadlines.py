@@ -9,25 +9,21 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app.calendar.service import DeadlineChange, Recompute, working_calendar
-from app.kit.calendar import CalendarUnavailable, Deadline, provisional_note
+from app.kit.calendar import CalendarUnavailable, Deadline
 from app.models import Loan, LoanEvent
-from app.programs.base import get_program
+from app.programs.base import (
+    LATE_FILING_RULE,
+    get_program,
+    is_late_filing_flag,
+    late_filing_flag,
+)
 
 OPEN_STATUSES = ("active", "claimed")
-LATE_FLAG = {"not_compensable": "XB-N7", "refused": "SKD-F2"}
 
 
 def filing_deadline(session: Session, program: str, disbursed_on: date) -> Deadline:
     days = get_program(program).filing_deadline_working_days  # SKD-F2, XB-F2
     return working_calendar(session).add_working_days(disbursed_on, days)
-
-
-def late_flag(program: str, deadline: Deadline) -> str:
-    """The flag of a loan accepted after its filing deadline."""
-    rule = LATE_FLAG[get_program(program).late_filing]
-    tail = "; not compensable" if rule == "XB-N7" else ""
-    note = provisional_note(*deadline)
-    return f"{rule}: filed after the deadline {deadline.on.isoformat()}{tail}{note}"
 
 
 def recompute_filing_deadlines(session: Session, ctx: Recompute) -> list[DeadlineChange]:
@@ -106,10 +102,11 @@ def _refile(loan: Loan, new: Deadline) -> str:
     loan.filing_deadline, loan.filing_deadline_provisional = new.on, new.provisional
     binds = loan.filing_deadline_applies
     late = binds and loan.filed_on > new.on
-    rule = LATE_FLAG[get_program(loan.program).late_filing]
-    kept = [f for f in loan.flags if not f.startswith(f"{rule}: filed after the deadline")]
+    program = get_program(loan.program)
+    rule = LATE_FILING_RULE[program.late_filing]
+    kept = [f for f in loan.flags if not is_late_filing_flag(program, f)]
     if late:
-        kept.append(late_flag(loan.program, new))
+        kept.append(late_filing_flag(program, new.on, new.provisional))
     loan.flags = kept
     if late == loan.filed_late:
         return "" if binds else "the deadline does not bind a guaranteed loan (XB-F2)"

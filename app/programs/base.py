@@ -6,9 +6,11 @@ Policy numbers are data here, each tagged with the SPEC rule it comes from."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Protocol
 
 from app.errors import NotFound
+from app.kit.calendar import provisional_note
 
 
 class Program(Protocol):
@@ -95,6 +97,23 @@ XB = ProgramPolicy(
     filing_deadline_securities=("credit",),  # XB-F2: 第十一条(四) “信用贷款合同”
     capital_commitment_required=True,
 )
+
+# the rule a late filing breaks, by how the programme treats it
+LATE_FILING_RULE = {"not_compensable": "XB-N7", "refused": "SKD-F2"}
+
+
+def late_filing_flag(program: Program, on: date, provisional: bool) -> str:
+    """The flag of a loan accepted after its filing deadline `on` (the one text, so the
+    recompute on a calendar publication recognises it: `is_late_filing_flag`)."""
+    rule = LATE_FILING_RULE[program.late_filing]
+    tail = "; not compensable" if rule == "XB-N7" else ""
+    note = provisional_note(on, provisional)
+    return f"{rule}: filed after the deadline {on.isoformat()}{tail}{note}"
+
+
+def is_late_filing_flag(program: Program, flag: str) -> bool:
+    return flag.startswith(f"{LATE_FILING_RULE[program.late_filing]}: filed after the deadline")
+
 
 _REGISTRY: dict[str, Program] = {p.code: p for p in (SKD, XB)}
 

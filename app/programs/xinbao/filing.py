@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from app.errors import Violation
-from app.kit.calendar import add_months, provisional_note
+from app.kit.calendar import add_months
 from app.kit.money import format_fen
 from app.programs.base import XB as PROGRAM
+from app.programs.base import late_filing_flag
 from app.programs.xinbao.policy import FILING, SECURITIES
 
 
@@ -211,10 +212,7 @@ def check_filing(f: FilingFacts) -> FilingDecision:
         )
     elif f.today > f.filing_deadline and PROGRAM.filing_deadline_applies(f.security):
         late = True
-        flags.append(
-            f"XB-N7: filed after the deadline {f.filing_deadline.isoformat()}; not compensable"
-            + provisional_note(f.filing_deadline, f.filing_deadline_provisional)
-        )
+        flags.append(late_filing_flag(PROGRAM, f.filing_deadline, f.filing_deadline_provisional))
     return FilingDecision(out, flags, late)
 
 
