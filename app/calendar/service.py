@@ -11,9 +11,9 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, event, func, select
 from sqlalchemy.orm import Session
 
 from app.calendar import library
@@ -30,10 +30,11 @@ DEFAULT_MODE: Mode = "provisional"
 MODE_KEY = "calendar_unpublished"  # Session.info key, set by the request boundary
 _MEMO_KEY = "working_calendar"
 _PUBLISHING_KEY = "calendar_publishing"
-# PostgreSQL advisory lock: every write request holds it shared from its first statement
-# (`share_with_writers`), a publication holds it exclusively from its first statement, so
-# a publication waits for the writes in flight and the writes that come after it read
-# the published year; nobody holds a row lock while waiting for it, so it cannot deadlock
+# PostgreSQL advisory lock: every write request holds it shared from the start of its
+# transaction (`share_with_writers`), a publication holds it exclusively from its first
+# statement, so a publication waits for the writes in flight and the writes that come
+# after it read the published year; nobody holds a row lock while waiting for it, so it
+# cannot deadlock
 CALENDAR_LOCK = int.from_bytes(b"cal3", "big")
 
 _stored: dict[str | None, dict[int, CalendarYear]] = {}
@@ -62,11 +63,20 @@ def working_calendar(session: Session) -> WorkingCalendar:
     return calendar
 
 
+_SHARE_KEY = "calendar_share"
+
+
 def share_with_writers(session: Session) -> None:
-    """A write request's first statement (PostgreSQL): the shared calendar lock, held to
-    the end of its transaction."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock_shared(CALENDAR_LOCK)))
+    """Mark a write request's session: its transaction takes the shared calendar lock as
+    it begins (PostgreSQL), before any other statement and on the thread that runs that
+    statement, and holds it to the end."""
+    session.info[_SHARE_KEY] = True
+
+
+@event.listens_for(Session, "after_begin")
+def _share_on_begin(session: Session, _transaction: Any, connection: Connection) -> None:
+    if session.info.get(_SHARE_KEY) and connection.dialect.name == "postgresql":
+        connection.execute(select(func.pg_advisory_xact_lock_shared(CALENDAR_LOCK)))
 
 
 def _exclusive(session: Session) -> None:

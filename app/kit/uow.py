@@ -168,7 +168,7 @@ class TransactionalRoute(APIRoute):
             request.state.session = session
             try:
                 if self.share_calendar and request.method not in ("GET", "HEAD", "OPTIONS"):
-                    await run_in_threadpool(share_with_writers, session)
+                    share_with_writers(session)
                 pending: _Pending | None = None
                 key = request.headers.get(IDEMPOTENCY_HEADER)
                 if request.method == "POST" and key is not None:
