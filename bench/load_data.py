@@ -219,7 +219,7 @@ def history_loans(url: str, count: int, banks: int) -> None:
                 " contract_no, principal_fen, annual_rate_bp, fee_rate_bp, disbursed_on,"
                 " maturity_on, security, controller_guarantee, other_fiscal_support, status,"
                 " filed_on, filing_deadline, filed_late, compensable, flags, filed_by_id, extra,"
-                " created_at) FROM STDIN"
+                " fund_code, created_at) FROM STDIN"
             ) as cp,
         ):
             for i in range(count):
@@ -251,6 +251,7 @@ def history_loans(url: str, count: int, banks: int) -> None:
                         "[]",
                         users[bank],
                         _json.dumps({"city_fund": fund}),
+                        fund,
                         NOW,
                     )
                 )
@@ -308,12 +309,11 @@ def waiting_claims(session: Session, banks: int, count: int, offset: int) -> int
             now=NOW,
             documents=[("application", "a.pdf")],
         )
-        claims.city_review(
+        claims.step(
             session,
             claim_id=claim_id,
+            stage="city_review",
             approve=True,
-            comment="",
-            ineligible_at_grant=False,
             actor=reviewer,
             today=date(2026, 3, 23),
             now=NOW,

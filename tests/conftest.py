@@ -27,7 +27,7 @@ from app.db import make_engine, normalize_url
 from app.kit.clock import Clock
 from app.main import create_app
 from app.models import User
-from app.seed.loader import seed_demo
+from tests.fixtures.seed import seed_minimal
 
 TEST_TODAY = date(2026, 3, 31)
 BACKENDS = ["sqlite", "postgresql"]
@@ -131,12 +131,14 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A migrated database with the demo data committed, one per backend and worker."""
+    """A migrated database with the minimal seed committed (`tests.fixtures.seed`: the
+    reference data and the parties the tests act as, never the demo), one per backend
+    and worker."""
     url = empty_database_url(backend, tmp_path_factory, "suite")
     migrate(url)
     eng = make_engine(url)
     with Session(eng) as session, session.begin():
-        seed_demo(session)
+        seed_minimal(session)
     eng.dispose()
     yield url
     if backend == "postgresql":
@@ -214,7 +216,7 @@ def token_for(settings: Settings, session: Session, username: str, **overrides: 
 
 @pytest.fixture
 def auth(settings: Settings, session: Session):  # type: ignore[no-untyped-def]
-    """auth("bank_jsb") → headers with a bearer token for that demo user."""
+    """auth("bank_jsb") → headers with a bearer token for that seeded user."""
 
     def headers(username: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {token_for(settings, session, username)}"}
@@ -232,7 +234,7 @@ def postgres_engine(engine: Engine, backend: str) -> Engine:
 
 @pytest.fixture(scope="module")
 def pg_engine() -> Iterator[Engine]:
-    """A throwaway PostgreSQL database with the demo data, for tests that commit from
+    """A throwaway PostgreSQL database with the minimal seed, for tests that commit from
     many parallel connections (dropped after the module)."""
     reason = postgres_unavailable()
     if reason:
@@ -246,7 +248,7 @@ def pg_engine() -> Iterator[Engine]:
         migrate(url)
         eng = make_engine(url, pool_size=27)
         with Session(eng) as s, s.begin():
-            seed_demo(s)
+            seed_minimal(s)
         yield eng
         eng.dispose()
         drop_postgres_database(name)

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.models import User
-from app.seed.loader import DEMO_PASSWORD
 from tests.conftest import token_for
+from tests.fixtures.seed import TEST_PASSWORD
 
 PROBLEM = "application/problem+json"
 
@@ -24,7 +24,7 @@ def _b64(data: dict[str, object]) -> str:
 
 
 def test_login_returns_a_working_bearer_token(client: TestClient) -> None:
-    r = client.post("/api/v1/auth/token", data={"username": "bank_jsb", "password": DEMO_PASSWORD})
+    r = client.post("/api/v1/auth/token", data={"username": "bank_jsb", "password": TEST_PASSWORD})
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["token_type"] == "bearer" and body["expires_in"] == 3600

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.models import LedgerEntry, Loan
-from tests.factories import member_enterprise, xb_enterprise
+from tests.fixtures.factories import member_enterprise, xb_enterprise
 
 
 def _skd(code: str, contract: str, **over: Any) -> dict[str, Any]:

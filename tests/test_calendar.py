@@ -18,10 +18,11 @@ from app.calendar.library import library_years
 from app.calendar.service import working_calendar
 from app.config import Settings
 from app.models import CalendarDay, CalendarPublication, ClaimRecovery
-from tests.claims_helpers import Api, api_fixture
-from tests.factories import member_enterprise, new_bank, xb_enterprise
-from tests.ledger_helpers import raw_refused
-from tests.xb_helpers import base_loans, to_approval, xb_loan
+from tests.fixtures import factories
+from tests.fixtures.api import Api, api_fixture
+from tests.fixtures.factories import member_enterprise, new_bank, xb_enterprise
+from tests.fixtures.ledger import raw_refused
+from tests.fixtures.xb import base_loans, to_approval, xb_loan
 
 SKD_BANK, XB_BANK = "bank_cal", "bank_xbt"
 
@@ -389,8 +390,10 @@ def test_m3_publications_are_append_only_and_a_recovery_only_moves_its_due_date(
     api.call("2026-12-02", "admin", "PUT", "/calendar/2027", json=notice())
     assert "append-only" in raw_refused(connection, "UPDATE calendar_publications SET year = 2028")
     assert "append-only" in raw_refused(connection, "DELETE FROM calendar_days")
+    paid = factories.xb_claim(session, status="paid")  # 连云港农商行's, paid 2026-02-13
+    factories.recovery(session, paid, on=date(2026, 9, 1), amount_fen=60_000_00)
     rec = session.scalars(select(ClaimRecovery).limit(1)).first()
-    assert rec is not None  # the demo's paid XB claim has one
+    assert rec is not None  # the paid XB claim's recovery
     assert "append-only" in raw_refused(
         connection, f"UPDATE claim_recoveries SET amount_fen = amount_fen + 1 WHERE id = {rec.id}"
     )
@@ -485,7 +488,7 @@ def test_m3_batch_results_say_when_a_deadline_is_provisional(api: Api, session: 
 def test_xb_c2_a_late_opinion_on_a_provisional_deadline_says_so(api: Api, session: Session) -> None:
     """Filed 2026-12-24: the 7th working day is 2027-01-05 on the provisional 2027; an
     opinion on 01-06 is noted late, and the note says the deadline is provisional."""
-    from tests.xb_helpers import documents, review, xb_claim
+    from tests.fixtures.xb import documents, review, xb_claim
 
     base_loans(api, session, XB_BANK, 12, "3000000.00")
     c = xb_claim(api, XB_BANK, xb_loan(api, session, XB_BANK, "500000.00"), day="2026-12-24")
@@ -588,7 +591,7 @@ def test_xb_f2_publishing_never_makes_a_guaranteed_loan_late(api: Api, session: 
     loan; a notice that works 01-02 makes 01-02 the 10th: the credit loan turns out late
     and not compensable (XB-N7), the guaranteed one's deadline moves and it stays
     compensable, as does a guaranteed loan filed after either deadline."""
-    from tests.xb_helpers import GUARANTOR, consent
+    from tests.fixtures.xb import GUARANTOR, consent
 
     def guaranteed(filed: str) -> int:
         return int(

@@ -11,21 +11,15 @@ from datetime import date
 from typing import Any
 
 import pytest
-from alembic import command
-from sqlalchemy import Engine, func, inspect, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.cli import _alembic_config
 from app.config import Settings
-from app.db import make_engine
-from app.models import Claim, ClaimReturn, LedgerEntry
-from app.seed.loader import seed_demo
-from tests.claims_helpers import Api, api_fixture
-from tests.conftest import drop_postgres_database, empty_database_url, pg_database_name
-from tests.factories import member_enterprise, new_bank
-from tests.ledger_helpers import assert_books_balance, raw_refused
-from tests.xb_helpers import CLAIM_DAY, documents, review, xb_claim, xb_loan
+from app.models import ClaimReturn, LedgerEntry
+from tests.fixtures.api import Api, api_fixture
+from tests.fixtures.factories import member_enterprise, new_bank
+from tests.fixtures.ledger import assert_books_balance, raw_refused
+from tests.fixtures.xb import CLAIM_DAY, documents, review, xb_claim, xb_loan
 
 XB_BANK = "bank_xbr"
 
@@ -330,7 +324,7 @@ def test_xb_c2_manager_return_pauses_the_7_working_days_and_continues(
 def test_xb_c2_committee_returns_and_the_returning_manager_may_not_pay(
     api: Api, session: Session, xb_bank: str
 ) -> None:
-    from tests.xb_helpers import base_loans, decide
+    from tests.fixtures.xb import base_loans, decide
 
     base_loans(api, session, xb_bank, 10, "3000000.00")
     c = xb_claim(api, xb_bank, xb_loan(api, session, xb_bank, "1000000.00"))
@@ -375,54 +369,3 @@ def test_xb_c2_refusals(api: Api, session: Session, xb_bank: str) -> None:
     assert api.call(CLAIM_DAY, "regulator", "GET", f"/claims/{c['id']}")["deadlines"] == {
         "manager_opinion": "2026-02-26"
     }
-
-
-# --- migration 0016 on a database that holds claims -------------------------------------
-@pytest.mark.xdist_group("migrations")
-def test_skd_c1_migration_0016_down_and_up_with_returned_claims(
-    backend: str, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    """The claims status check changes in place on a populated database (SQLite cannot
-    rebuild `claims` under its children's foreign keys); downgrading puts a returned
-    claim back at the stage that returned it."""
-    url = empty_database_url(backend, tmp_path_factory, "returns_migration")
-    cfg = _alembic_config()
-    cfg.attributes["database_url"] = url
-    cfg.attributes["skip_logging"] = True
-    engine = make_engine(url)
-    try:
-        command.upgrade(cfg, "head")
-        with Session(engine) as s, s.begin():
-            seed_demo(s)
-        with Session(engine) as s:
-            returned = s.scalars(select(Claim).where(Claim.status == "returned")).all()
-            assert returned, "the demo has a claim returned for correction"
-            ids = {
-                c.id: s.scalars(
-                    select(ClaimReturn.from_status).where(ClaimReturn.claim_id == c.id)
-                ).one()
-                for c in returned
-            }
-            total = s.scalar(select(func.count()).select_from(Claim))
-        command.downgrade(cfg, "0015_guarantor_consent")
-        engine.dispose()
-        assert "claim_returns" not in inspect(engine).get_table_names()
-        with Session(engine) as s:
-            for claim_id, status in ids.items():
-                assert s.get(Claim, claim_id).status == status  # type: ignore[union-attr]
-            assert s.scalar(select(func.count()).select_from(Claim)) == total
-        command.upgrade(cfg, "head")
-        engine.dispose()
-        with Session(engine) as s, s.begin():
-            claim = s.get(Claim, next(iter(ids)))
-            assert claim is not None
-            claim.status = "returned"  # allowed again by the check
-        with engine.connect() as conn:  # the status check is still in force
-            bad = conn.begin()
-            with pytest.raises(DBAPIError, match="ck_claims_status"):
-                conn.exec_driver_sql("UPDATE claims SET status = 'nonsense'")
-            bad.rollback()
-    finally:
-        engine.dispose()
-        if backend == "postgresql":
-            drop_postgres_database(pg_database_name("returns_migration"))

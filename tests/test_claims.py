@@ -18,9 +18,9 @@ from app.config import Settings
 from app.errors import Conflict
 from app.ledger import service as ledger
 from app.models import LedgerEntry, User
-from tests.claims_helpers import PDF, Api, api_fixture
-from tests.factories import member_enterprise, new_bank
-from tests.ledger_helpers import assert_books_balance, balance, legs_of, raw_refused
+from tests.fixtures.api import PDF, Api, api_fixture
+from tests.fixtures.factories import member_enterprise, new_bank
+from tests.fixtures.ledger import assert_books_balance, balance, legs_of, raw_refused
 
 CITY_SZ, PROV = "SKD_CITY_320500", "SKD_PROV"
 
@@ -57,10 +57,11 @@ def test_spec_example_1_skd1_claim_payment_reimbursement_and_recovery(
     """SKD-S1, C1, R1: 5,000,000.00 SKD1 loan, 3,000,000.00 unpaid → province
     1,200,000.00, city 1,200,000.00, bank 600,000.00; the city pays 2,400,000.00, the
     province reimburses 1,200,000.00; a 1,000,000.00 recovery with 50,000.00 costs
-    returns 760,000.00 (380,000.00 each)."""
+    returns 760,000.00 (380,000.00 each). SKD-R2 as far as it is built: the payments, the
+    recovery and its return are on the claim's history and in each fund's books."""
     loan = overdue_loan(api, session, principal="5000000.00", unpaid_repay="2000000.00")
     city_cash, prov_cash = balance(session, f"{CITY_SZ}:cash"), balance(session, f"{PROV}:cash")
-    due_from = balance(session, f"{CITY_SZ}:due_from_fund:{PROV}")  # the demo's open claims
+    due_from = balance(session, f"{CITY_SZ}:due_from_fund:{PROV}")  # no other claim is open
 
     # 89 days past due on 2026-08-30: too early (SKD-C2); 90 on 2026-08-31
     early = api.claim("bank_ccb", loan, "2026-08-30", expect=422)
@@ -352,12 +353,11 @@ def test_skd_c3_maker_checker_refuses_a_second_stage_by_the_same_user(
     promoted = Principal(user_id=reviewer.id, username=reviewer.username, role="province_reviewer")
     now = datetime(2026, 9, 3, tzinfo=UTC)
     with pytest.raises(Conflict) as refused:
-        claims.province_review(
+        claims.step(
             session,
             claim_id=c["id"],
+            stage="province_review",
             approve=True,
-            comment="",
-            ineligible_at_grant=False,
             actor=promoted,
             today=date(2026, 9, 3),
             now=now,
@@ -656,7 +656,7 @@ def test_city_payment_needs_cash_in_the_city_fund(api: Api, session: Session) ->
     """The city fund pays from its cash; short of it, the payment is refused (409) and
     nothing is written."""
     from app.ledger.postings import credit, debit
-    from tests.ledger_helpers import post
+    from tests.fixtures.ledger import post
 
     loan = overdue_loan(api, session, principal="1000000.00", unpaid_repay=None)
     c = api.claim("bank_ccb", loan, "2026-09-01")
@@ -666,7 +666,7 @@ def test_city_payment_needs_cash_in_the_city_fund(api: Api, session: Session) ->
     post(
         session,
         [
-            debit(CITY_SZ, "contributed_capital", cash - leave, "SZ_FINANCE"),
+            debit(CITY_SZ, "contributed_capital", cash - leave, "FINANCE_320500"),
             credit(CITY_SZ, "cash", cash - leave),
         ],
         on=date(2026, 9, 2),

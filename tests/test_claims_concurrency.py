@@ -15,9 +15,8 @@ from app.claims import service as claims
 from app.loans import service as loans
 from app.loans.schemas import LoanFile
 from app.models import Claim, LedgerAccount, LedgerLeg
-from app.seed.loader import file_claim_with_documents
-from tests.concurrency import principal, race
-from tests.factories import member_enterprise, new_bank
+from tests.fixtures.concurrency import race
+from tests.fixtures.factories import claim_with_documents, member_enterprise, new_bank, principal
 
 N = 50  # parallel approvals
 NOW = datetime(2026, 6, 10, 9, tzinfo=UTC)
@@ -52,7 +51,7 @@ def _setup(engine: Engine) -> list[int]:
                     controller_guarantee=True,
                 ),
             )
-            claim_id = file_claim_with_documents(
+            claim_id = claim_with_documents(
                 s,
                 loan_id=loan.id,
                 bank=bank,
@@ -60,12 +59,11 @@ def _setup(engine: Engine) -> list[int]:
                 now=NOW,
                 documents=[("application", "a.pdf")],
             )
-            claims.city_review(
+            claims.step(
                 s,
                 claim_id=claim_id,
+                stage="city_review",
                 approve=True,
-                comment="",
-                ineligible_at_grant=False,
                 actor=city,
                 today=date(2026, 6, 8),
                 now=NOW,
@@ -81,12 +79,11 @@ def test_skd_q1_parallel_approvals_never_pass_the_cap(pg_engine: Engine) -> None
         province = principal(s, "province")
 
     def approve(s: Session, claim_id: int) -> str:
-        claim = claims.province_review(
+        claim = claims.step(
             s,
             claim_id=claim_id,
+            stage="province_review",
             approve=True,
-            comment="",
-            ineligible_at_grant=False,
             actor=province,
             today=date(2026, 6, 10),
             now=NOW,

@@ -5,6 +5,7 @@ Plain file reads, no database."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 from urllib.parse import unquote
@@ -95,6 +96,32 @@ def cited_ids(*dirs: str) -> dict[str, set[str]]:
     return found
 
 
+def names_and_docstrings(root: Path) -> dict[str, str]:
+    """Test name → its name and docstring, for every test function under `root` (methods
+    of test classes included), keyed `path::name`."""
+    texts: dict[str, str] = {}
+    for path in sorted(root.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith(
+                "test"
+            ):
+                key = f"{path.relative_to(ROOT)}::{node.name}"
+                texts[key] = f"{node.name}\n{ast.get_docstring(node) or ''}"
+    return texts
+
+
+def citation(rule: str) -> re.Pattern[str]:
+    """A rule ID as a test cites it: SKD-F2 in a docstring, test_SKD_F2_… or
+    test_skd_f2_… in a name (L-1 also as test_l1_…), in any case."""
+    prefix, suffix = rule.split("-", 1)
+    return re.compile(rf"(?<![A-Za-z0-9]){prefix}[-_]?{suffix}(?![A-Za-z0-9])", re.IGNORECASE)
+
+
+def cited_by(rules: list[str], texts: dict[str, str]) -> dict[str, list[str]]:
+    return {r: [t for t, text in texts.items() if citation(r).search(text)] for r in rules}
+
+
 # --- links ---------------------------------------------------------------------------
 def test_docs_exist() -> None:
     names = {p.name for p in DOCS}
@@ -138,6 +165,25 @@ def test_implemented_rules_are_cited_in_code_or_tests() -> None:
     assert uncited == [], "marked implemented in docs/rules.md but cited nowhere in app/ or tests/"
 
 
+# Rules with nothing built have nothing to test: exempt by their status "not yet" in
+# rules.md, and named here so that a change of status is a change of this list.
+NOT_YET_BUILT = {
+    "SKD-A1": "no annual assessment, no filing-refusal records",
+    "XB-Rep": "no monthly status files, no quarterly or annual reports",
+}
+
+
+def test_every_rule_is_cited_by_a_test() -> None:
+    """Every rule ID of docs/rules.md appears in the name or the docstring of a test under
+    tests/ (SKD-F2, test_SKD_F2_…, test_skd_f2_…), unless nothing of it is built yet."""
+    rows = _main_rules(_text(RULES_MD))
+    not_yet = sorted(r for r, status in rows.items() if status.startswith("not yet"))
+    assert not_yet == sorted(NOT_YET_BUILT), "rules.md changed which rules are not yet built"
+    cited = cited_by(sorted(rows), names_and_docstrings(ROOT / "tests"))
+    uncited = sorted(r for r, tests in cited.items() if not tests and r not in NOT_YET_BUILT)
+    assert uncited == [], "rules no test names or documents (docs/rules.md lists them)"
+
+
 def test_every_rule_cited_in_app_is_documented() -> None:
     rows = _main_rules(_text(RULES_MD))
     undocumented = {r: sorted(files) for r, files in cited_ids("app").items() if r not in rows}
@@ -155,3 +201,16 @@ def test_the_parsers_see_what_they_should() -> None:
     table = "| SKD-Q1 | cap | 46号 | `x` | implemented |\n| **XB-Rep** | r | s | c | not yet |\n"
     assert rules_table(table) == {"SKD-Q1": "implemented", "XB-Rep": "not yet"}
     assert RULE_ID.findall("SKD-F1…F6, XB-N7 and L-5; not HTML-5") == ["SKD-F1", "XB-N7", "L-5"]
+    texts = {
+        "a::test_SKD_F2_late": "test_SKD_F2_late\n",
+        "a::test_l1_l3_random": "test_l1_l3_random\n",
+        "a::test_plain": "test_plain\nXB-N7: a late filing; not SKD-F21 nor XB-Report.",
+    }
+    assert cited_by(["SKD-F2", "L-3", "XB-N7", "SKD-F1", "XB-Rep", "L-1"], texts) == {
+        "SKD-F2": ["a::test_SKD_F2_late"],
+        "L-3": ["a::test_l1_l3_random"],
+        "XB-N7": ["a::test_plain"],
+        "SKD-F1": [],
+        "XB-Rep": [],
+        "L-1": ["a::test_l1_l3_random"],
+    }

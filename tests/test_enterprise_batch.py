@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from app import cli
 from app.models import Enterprise, IdempotencyRecord
 from app.reference.enterprise_csv import FIELDS
-from app.seed.loader import demo_credit_code
-from tests.factories import xb_enterprise
+from tests.fixtures.factories import xb_enterprise
+from tests.fixtures.seed import HAIZHOU, credit_code
 
 URL = "/api/v1/enterprises/batch"
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +28,7 @@ _serial = itertools.count(1)
 
 
 def _code(region: str = "320706") -> str:
-    return demo_credit_code(region[:6], f"MA1Q{next(_serial):05d}")
+    return credit_code(region[:6], f"MA1Q{next(_serial):05d}")
 
 
 def _wrong_digit(code: str) -> str:
@@ -177,7 +177,7 @@ def test_a_recorded_enterprise_is_unchanged_or_refused_never_updated(
     auth,
     session: Session,  # type: ignore[no-untyped-def]
 ) -> None:
-    code = demo_credit_code("320706", "MA1XA0005")  # demo enterprise with R&D facts
+    code = HAIZHOU  # a seeded enterprise with R&D facts
     recorded = client.get(f"/api/v1/enterprises/{code}", headers=auth("bank_lyg")).json()
     full = {k: v for k, v in recorded.items() if k in FIELDS}
     short = {k: recorded[k] for k in ("credit_code", "name", "region_code", "registered_on")}
@@ -290,7 +290,7 @@ def test_a_credit_code_registered_meanwhile_is_a_conflict_not_a_500(
     its insert (simulated: the lookup finds nothing) → 409 problem+json, nothing written."""
     from app.reference import repository
 
-    recorded = demo_credit_code("320706", "MA1XA0005")
+    recorded = HAIZHOU
     monkeypatch.setattr(repository, "enterprise_rows_by_codes", lambda *_: {})
     fresh = _item()
     before = _count(session)

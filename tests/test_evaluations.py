@@ -7,15 +7,17 @@ from datetime import date
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.evaluations.service import BankRatio, quarter_end
 from app.kit.clock import Clock
 from app.main import create_app
-from app.seed.loader import demo_credit_code
-from tests.factories import member_enterprise
+from app.models import Agreement
+from app.reference import service as reference
+from tests.fixtures.factories import member_enterprise, principal, skd_claim, skd_loan
+from tests.fixtures.seed import ZHIXIN
 
 
 def test_skd_q3_threshold_is_exact_and_inclusive() -> None:
@@ -50,21 +52,71 @@ def _bank(result: dict, code: str) -> dict:  # type: ignore[type-arg]
     return next(b for b in result["banks"] if b["bank_code"] == code)
 
 
-def test_demo_q2_suspended_boc(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
-    runs = client.get("/api/v1/evaluations", headers=auth("regulator")).json()
-    q2 = next(r for r in runs if (r["year"], r["quarter"]) == (2026, 2))
-    boc = _bank(q2, "BOC_JS")
-    assert (boc["npl_ratio_bp"], boc["breached"], boc["decision"]) == (10000, True, "suspended")
-    # a bank sees only its own row
-    own = client.get(f"/api/v1/evaluations/{q2['id']}", headers=auth("bank_icbc")).json()
-    assert [b["bank_code"] for b in own["banks"]] == ["ICBC_JS"]
+def _q3_loans(session: Session) -> None:
+    """江苏银行: 5,000,000 (南京) and 20,000,000 (苏州, SKD3) performing; 工商银行: 8,000,000
+    SKD2 due 2026-06-01, claimed and compensated; 建设银行: 1,000,000 due 2026-06-02;
+    中国银行 (suspended in the seed, resumed for the filing and suspended again by the
+    province): 1,000,000 due 2026-06-16."""
+    skd_loan(
+        session,
+        bank="bank_jsb",
+        region="320100",
+        principal_yuan="5000000.00",
+        annual_rate_bp=345,
+        disbursed=date(2026, 1, 12),
+        maturity=date(2027, 1, 12),
+    )
+    skd_loan(
+        session,
+        bank="bank_jsb",
+        enterprise_code=member_enterprise(
+            session, region="320500", revenue_yuan=260_000_000
+        ).credit_code,
+        principal_yuan="20000000.00",
+        annual_rate_bp=395,
+        security="guaranteed",
+        guarantor="苏州信保融资担保有限公司",
+        disbursed=date(2026, 2, 2),
+        maturity=date(2027, 2, 2),
+    )
+    icbc = skd_loan(
+        session,
+        bank="bank_icbc",
+        enterprise_code=member_enterprise(
+            session, region="320100", revenue_yuan=45_000_000
+        ).credit_code,
+        principal_yuan="8000000.00",
+        annual_rate_bp=375,
+        disbursed=date(2025, 12, 1),
+        maturity=date(2026, 6, 1),
+        filed_on=date(2025, 12, 3),
+    )
+    skd_claim(session, loan=icbc, status="paid")
+    skd_loan(session)  # 建设银行 in 苏州
+    boc = session.scalars(select(Agreement).where(Agreement.bank_code == "BOC_JS")).one()
+    province = principal(session, "province")
+    for action in ("resume", "suspend"):
+        reference.change_agreement_status(
+            session, agreement_id=boc.id, action=action, reason="province decision", actor=province
+        )
+        if action == "resume":
+            skd_loan(
+                session,
+                bank="bank_boc",
+                region="320706",
+                disbursed=date(2026, 3, 16),
+                maturity=date(2026, 6, 16),
+            )
+    session.commit()
 
 
 def test_skd_q3_suspends_lifts_and_leaves_province_decisions(on, auth, session) -> None:  # type: ignore[no-untyped-def]
-    """SKD-Q3 at 2026-09-30: the demo's compensated and claimed loans are still unpaid
-    principal ≥ 90 days past due, so 工商银行, 建设银行 and (with a test loan) 江苏银行 are
-    suspended; 江苏银行 repays and is lifted at 2026-12-31, except for an agreement the
+    """SKD-Q3 at 2026-09-30: 工商银行's compensated loan and 建设银行's loan are still
+    unpaid principal ≥ 90 days past due, so both are suspended, and so is 江苏银行 (with a
+    test loan beside its 25,000,000 performing); 中国银行, past due too, was suspended
+    already; 江苏银行 repays and is lifted at 2026-12-31, except for an agreement the
     province itself suspended."""
+    _q3_loans(session)
     code = member_enterprise(session, region="320100").credit_code
     jsb_loan = on(date(2026, 3, 16)).post(
         "/api/v1/loans",
@@ -109,7 +161,7 @@ def test_skd_q3_suspends_lifts_and_leaves_province_decisions(on, auth, session) 
         headers=auth("bank_icbc"),
         json={
             "program": "SKD",
-            "enterprise_credit_code": demo_credit_code("320100", "MA1XA0001"),
+            "enterprise_credit_code": ZHIXIN,
             "contract_no": "n",
             "principal": "1.00",
             "annual_rate_bp": 300,
@@ -184,6 +236,10 @@ def test_npl_aggregate_in_sql_matches_loan_positions(session: Session) -> None: 
     position (servicing) on both programmes, on dates around maturities and repayments."""
     from collections import defaultdict
 
+    from tests.fixtures.factories import loan_book
+
+    loan_book(session)
+
     from sqlalchemy import select
 
     from app.evaluations.service import bank_ratios
@@ -213,32 +269,3 @@ def test_npl_aggregate_in_sql_matches_loan_positions(session: Session) -> None: 
             got = bank_ratios(session, program, day, QUARTER_END)
             assert {b: [r.outstanding_fen, r.npl_fen] for b, r in got.items()} == dict(want)
             assert any(r.npl_fen for r in got.values()) or day < date(2026, 6, 30)
-
-
-def test_xb_q1_demo_2025_q4_evaluation_is_stored_and_read(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
-    """The demo's XB 2025-Q4 evaluation, run by the XB fund manager: 连云港农商行's base
-    basis is its 55,300,000 of 助企成长贷 principal at 2025-12-31 (the 科创贷 loan came
-    later and carries 科创贷's own 3 % setting); the demo's approvals and the exposure view
-    read that stored row."""
-    runs = client.get("/api/v1/evaluations", headers=auth("regulator")).json()
-    xb = next(r for r in runs if (r["program"], r["year"], r["quarter"]) == ("XB", 2025, 4))
-    rows = {(b["bank_code"], b["fund_code"]): b for b in xb["banks"]}
-    base, kcd = rows[("LYG_RCB", "XB_ZQCZD")], rows[("LYG_RCB", "XB_KCD")]
-    assert (base["outstanding_principal"], base["limit"]["annual_limit"]) == (
-        "55300000.00",
-        "2765000.00",
-    )
-    assert (kcd["outstanding_principal"], kcd["threshold_bp"]) == ("0.00", 300)
-    e = client.get(
-        "/api/v1/banks/LYG_RCB/exposure?program=XB&as_of=2026-03-31", headers=auth("regulator")
-    ).json()
-    assert (e["limit"]["basis_source"], e["limit"]["evaluation_id"]) == ("evaluation", xb["id"])
-    assert e["limit"]["used"] == "2600000.00"  # the two approvals: 1,600,000 + 1,000,000
-    approved = [
-        c
-        for c in client.get(
-            "/api/v1/claims?program=XB&bank_code=LYG_RCB", headers=auth("regulator")
-        ).json()["items"]
-        if c["approved"] is not None
-    ]
-    assert approved and {c["cap"]["evaluation_id"] for c in approved} == {xb["id"]}

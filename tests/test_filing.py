@@ -19,8 +19,8 @@ from app.kit.money import format_fen, parse_yuan
 from app.ledger import service as ledger
 from app.main import create_app
 from app.models import Enterprise, LedgerEntry, Loan
-from app.seed.loader import demo_credit_code
-from tests.factories import member_enterprise
+from tests.fixtures.factories import member_enterprise
+from tests.fixtures.seed import LVYUAN
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,6 @@ def m(session: Session) -> Members:
         sk2=member_enterprise(session, region="320100", revenue_yuan=45_000_000).credit_code,
         sk3=member_enterprise(session, region="320500", revenue_yuan=260_000_000).credit_code,
     )
-
-
-LVYUAN = demo_credit_code("320500", "MA1XA0004")  # removed from the library; env red
 
 
 def loan(code: str, **over: Any) -> dict[str, Any]:
@@ -308,7 +305,7 @@ def test_skd_f1_agreement_suspension_and_region(
     m: Members, client: TestClient, auth, session: Session
 ) -> None:  # type: ignore[no-untyped-def]
     lyg = member_enterprise(session, region="320706").credit_code  # only BOC, suspended
-    # 中国银行's 连云港 agreement is suspended (SKD-Q3 in the demo)
+    # 中国银行's 连云港 agreement is suspended (SKD-Q3, in the seed)
     r = client.post(
         "/api/v1/loans",
         headers=auth("bank_boc"),

@@ -18,7 +18,7 @@ from app.loans import repository as repo
 from app.loans import service
 from app.loans.schemas import LoanFile
 from app.models import LedgerEntry, Loan, ProgramQuota, User
-from tests.factories import member_enterprise
+from tests.fixtures.factories import member_enterprise
 
 TODAY = date(2026, 3, 31)
 

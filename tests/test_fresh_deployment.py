@@ -22,9 +22,10 @@ from app.db import make_engine
 from app.kit.clock import Clock
 from app.main import create_app
 from app.models import Fund, FundContributor
-from app.seed.loader import demo_credit_code, seed_reference
-from tests.claims_helpers import PDF
+from app.seed.loader import seed_reference
 from tests.conftest import drop_postgres_database, empty_database_url, pg_database_name
+from tests.fixtures.api import PDF
+from tests.fixtures.seed import credit_code
 
 ADMIN_PASSWORD = "fresh-admin-pass-2026"  # a test database only
 PASSWORD = "fresh-user-pass-2026"  # a test database only
@@ -114,7 +115,7 @@ def deployment(database: str) -> Iterator[Deployment]:
 
 
 def enterprise(d: Deployment, day: str, region: str, org: str, **facts: Any) -> str:
-    code = demo_credit_code(region[:6], org)
+    code = credit_code(region[:6], org)
     body = {
         "credit_code": code,
         "name": f"{org}科技有限公司",

@@ -20,9 +20,10 @@ from app.ledger import service as ledger
 from app.ledger.export import export_beancount
 from app.ledger.postings import GENESIS_HASH, credit, debit
 from app.models import LedgerEntry, LedgerLeg
-from tests.ledger_helpers import NOW, post, raw_refused, skd_example_1
+from tests.fixtures.ledger import NOW, post, raw_refused, reversed_contribution, skd_example_1
 
 CITY, PROV, POOL = "SKD_CITY_320100", "SKD_PROV", "XB_POOL"
+NANJING = "FINANCE_320100"  # the city fund's contributor, 南京市财政局
 
 
 def _balance(session: Session, code: str, as_of: date | None = None) -> int:
@@ -40,12 +41,8 @@ def _counts(session: Session) -> tuple[int, int]:
 def test_l1_post_links_entries_in_a_hash_chain(session: Session) -> None:
     head_before = ledger.repo.head(session)
     assert head_before is not None
-    a = post(
-        session, [debit(CITY, "cash", 500), credit(CITY, "contributed_capital", 500, "NJ_FINANCE")]
-    )
-    b = post(
-        session, [debit(CITY, "cash", 700), credit(CITY, "contributed_capital", 700, "NJ_FINANCE")]
-    )
+    a = post(session, [debit(CITY, "cash", 500), credit(CITY, "contributed_capital", 500, NANJING)])
+    b = post(session, [debit(CITY, "cash", 700), credit(CITY, "contributed_capital", 700, NANJING)])
     assert b.id == a.id + 1
     assert b.prev_hash == a.hash and len(a.hash) == 64 and a.hash != b.hash
     assert ledger.verify(session).ok
@@ -58,7 +55,7 @@ def test_l1_refuses_unbalanced_and_lists_every_problem(session: Session) -> None
             session,
             [
                 debit(CITY, "cash", 100),
-                credit(CITY, "contributed_capital", 99, "NJ_FINANCE"),
+                credit(CITY, "contributed_capital", 99, NANJING),
                 debit(PROV, "cash", 0),
                 debit(PROV, "nonsense", 5),
             ],
@@ -117,7 +114,7 @@ def test_l1_unknown_counterparty_is_refused(session: Session) -> None:
 
 
 def test_l4_reposting_a_key_returns_the_first_entry(session: Session) -> None:
-    legs = [debit(CITY, "cash", 100), credit(CITY, "contributed_capital", 100, "NJ_FINANCE")]
+    legs = [debit(CITY, "cash", 100), credit(CITY, "contributed_capital", 100, NANJING)]
     before = _balance(session, f"{CITY}:cash")
     first = post(session, legs, key="same-key")
     assert post(session, legs, key="same-key").id == first.id
@@ -125,7 +122,7 @@ def test_l4_reposting_a_key_returns_the_first_entry(session: Session) -> None:
     with pytest.raises(Conflict) as info:
         post(
             session,
-            [debit(CITY, "cash", 101), credit(CITY, "contributed_capital", 101, "NJ_FINANCE")],
+            [debit(CITY, "cash", 101), credit(CITY, "contributed_capital", 101, NANJING)],
             key="same-key",
         )
     assert info.value.code == "ledger_key_reused"
@@ -174,9 +171,7 @@ def test_l2_reversal_negates_and_links(session: Session) -> None:
 
 
 def test_l2_database_refuses_update_and_delete(session: Session, connection: Connection) -> None:
-    e = post(
-        session, [debit(CITY, "cash", 100), credit(CITY, "contributed_capital", 100, "NJ_FINANCE")]
-    )
+    e = post(session, [debit(CITY, "cash", 100), credit(CITY, "contributed_capital", 100, NANJING)])
     session.flush()
     for sql in (
         f"UPDATE ledger_legs SET amount_fen = amount_fen * 2 WHERE entry_id = {e.id}",
@@ -244,12 +239,10 @@ def test_l1_postgres_refuses_raw_sql_that_does_not_balance(
     balanced double entry, and legs added to an entry after the fact."""
     if backend != "postgresql":
         pytest.skip("the database-side balance check is PostgreSQL's")
-    e = post(
-        session, [debit(CITY, "cash", 100), credit(CITY, "contributed_capital", 100, "NJ_FINANCE")]
-    )
+    e = post(session, [debit(CITY, "cash", 100), credit(CITY, "contributed_capital", 100, NANJING)])
     session.flush()
     cash = _account_id(connection, f"{CITY}:cash")
-    cap = _account_id(connection, f"{CITY}:contributed_capital:NJ_FINANCE")
+    cap = _account_id(connection, f"{CITY}:contributed_capital:{NANJING}")
 
     def entry_after_legs(entry_id: int, *legs: tuple[int, int]):  # type: ignore[no-untyped-def]
         def build() -> None:
@@ -343,7 +336,8 @@ def test_verify_detects_removed_last_entry(
     assert report.first_break is not None and "chain head" in report.first_break.problem
 
 
-# --- L-3 reads -----------------------------------------------------------------------
+# --- L-3 reads (cash = contributions − compensation + returns on real claims:
+# tests/test_ledger_l3.py) -----------------------------------------------------------
 def test_l3_spec_example_1_money_events_balance_per_book(session: Session) -> None:
     city_cash = _balance(session, f"{CITY}:cash")
     prov_cash = _balance(session, f"{PROV}:cash")
@@ -370,26 +364,6 @@ def test_l3_spec_example_1_money_events_balance_per_book(session: Session) -> No
     assert _balance(session, f"{CITY}:due_from_fund:{PROV}", date(2026, 2, 10)) == 120_000_000
     books = ledger.trial_balance(session, as_of=None, funds=None)
     assert books and all(b.balanced for b in books)
-
-
-def test_l3_fund_cash_equals_contributions_minus_compensation_plus_returns(
-    session: Session,
-) -> None:
-    skd_example_1(session)
-    for fund in (CITY, PROV):
-        rows = ledger.repo.balances(session, as_of=None, funds={fund})
-        by_kind: dict[str, int] = {}
-        for account, total in rows:
-            by_kind[account.kind] = by_kind.get(account.kind, 0) + total
-        cash = by_kind.get("cash", 0)
-        contributions = -by_kind.get("contributed_capital", 0)
-        compensation = by_kind.get("compensation_expense", 0)
-        returns = -by_kind.get("recovery_income", 0)
-        open_items = sum(
-            by_kind.get(k, 0)
-            for k in ("due_from_fund", "due_to_fund", "payable_bank", "receivable_bank")
-        )
-        assert cash == contributions - compensation + returns - open_items
 
 
 def test_statement_has_running_balance(session: Session) -> None:
@@ -516,7 +490,8 @@ def test_api_scopes_books_to_the_fund_manager(client: TestClient, auth) -> None:
     assert all(b["total_debit"] == b["total_credit"] for b in everything["books"])
 
 
-def test_api_entries_filters_and_pages(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
+def test_api_entries_filters_and_pages(client: TestClient, auth, session: Session) -> None:  # type: ignore[no-untyped-def]
+    reversed_contribution(session)  # 12 entries with the seed's capital
     h = auth("regulator")
     seqs, cursor = [], None
     while True:
@@ -580,7 +555,8 @@ def test_api_reversal_endpoint(client: TestClient, auth) -> None:  # type: ignor
     )
 
 
-def test_api_verify_and_export(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
+def test_api_verify_and_export(client: TestClient, auth, session: Session) -> None:  # type: ignore[no-untyped-def]
+    reversed_contribution(session)  # 12 entries with the seed's capital
     v = client.get("/api/v1/ledger/verify", headers=auth("regulator")).json()
     assert v["ok"] and v["first_break"] is None and v["entries_checked"] == v["head_entry_id"] >= 12
     assert set(v["book_sums"].values()) == {"0.00"}
@@ -595,7 +571,7 @@ def test_cli_verify_reports_ok_and_breaks(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """`ledger verify` on the suite's committed demo journal: intact, exit 0."""
+    """`ledger verify` on the suite's committed journal (the seed's): intact, exit 0."""
     from app import cli
     from app.config import get_settings
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from app.ledger import service as ledger
 from app.ledger.postings import credit, debit
 from app.models import LedgerLeg
-from tests.ledger_helpers import NOW
+from tests.fixtures.ledger import NOW
 
 CITY = "SKD_CITY_320100"
 POSTERS, PER_POSTER = 50, 20
@@ -55,7 +55,7 @@ def test_50_parallel_posters_lose_nothing_and_expose_no_half_entry(pg_engine: En
                         now=NOW,
                         legs=[
                             debit(CITY, "cash", 300),
-                            credit(CITY, "contributed_capital", 100, "NJ_FINANCE"),
+                            credit(CITY, "contributed_capital", 100, "FINANCE_320100"),
                             credit(CITY, "recovery_income", 200, "JSB"),
                         ],
                     )
@@ -118,7 +118,7 @@ def test_parallel_reposts_of_one_key_make_one_entry(pg_engine: Engine) -> None:
                     now=NOW,
                     legs=[
                         debit(CITY, "cash", 5),
-                        credit(CITY, "contributed_capital", 5, "NJ_FINANCE"),
+                        credit(CITY, "contributed_capital", 5, "FINANCE_320100"),
                     ],
                 )
                 with lock:

@@ -13,13 +13,13 @@ from sqlalchemy.orm import Session
 
 from app.ledger import service as ledger
 from app.ledger.postings import LegSpec, credit, debit
-from tests.ledger_helpers import NOW, post
+from tests.fixtures.ledger import NOW, post
 
 CITY, PROV = "SKD_CITY_320100", "SKD_PROV"
 ACCOUNTS = {
     CITY: [
         ("cash", None),
-        ("contributed_capital", "NJ_FINANCE"),
+        ("contributed_capital", "FINANCE_320100"),
         ("compensation_expense", "JSB"),
         ("payable_bank", "JSB"),
         ("recovery_income", "ICBC_JS"),
@@ -31,7 +31,7 @@ ACCOUNTS = {
         ("payable_bank", "JSB"),
     ],
 }
-START = date(2027, 1, 1)  # after the demo data, so deltas are clean
+START = date(2027, 1, 1)  # after the seeded entries, so deltas are clean
 DAYS = 40
 
 amounts = st.integers(min_value=1, max_value=10**12)

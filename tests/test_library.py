@@ -11,12 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Enterprise, LibraryEvent
 from app.programs.sukedai.library import check_library_criteria, percent
-from app.seed.loader import demo_credit_code
-
-ZHIXIN = demo_credit_code("320100", "MA1XA0001")  # Nanjing, member since 2025-02-10
-GANGCHENG = demo_credit_code("320703", "MA1XA0007")  # no IP, no R&D: not eligible
-XUWEI = demo_credit_code("320700", "MA1XA0008")  # eligible, not yet reviewed
-LVYUAN = demo_credit_code("320500", "MA1XA0004")  # admitted, then removed
+from tests.fixtures.seed import GANGCHENG, XUWEI  # no IP, no R&D; eligible, not reviewed
 
 
 def _enterprise(**facts: object) -> Enterprise:
@@ -147,15 +142,3 @@ def test_reviewer_acts_only_in_their_region(client: TestClient, auth) -> None:  
             json={"reason": "no"},
         )
         assert denied.status_code == 403, user
-
-
-def test_demo_library_state(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
-    h = auth("regulator")
-    zhixin = client.get(f"/api/v1/enterprises/{ZHIXIN}/library", headers=h).json()
-    assert zhixin["member"] and zhixin["member_since"] == "2025-02-10"
-    lvyuan = client.get(f"/api/v1/enterprises/{LVYUAN}/library", headers=h).json()
-    assert not lvyuan["member"]
-    assert [e["action"] for e in lvyuan["history"]] == ["admitted", "removed"]
-    assert "red" in lvyuan["history"][-1]["comment"]
-    missing = client.get("/api/v1/enterprises/91320100MA1XB00011/library", headers=h)
-    assert missing.status_code == 404

@@ -6,8 +6,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.models import Agreement, AgreementEvent, Enterprise, FundContributor, LedgerEntry
-from app.seed.loader import demo_credit_code
+from app.models import Agreement, AgreementEvent, Enterprise, FundContributor
+from tests.fixtures.factories import loan_book
+from tests.fixtures.seed import ZHIXIN, credit_code
 
 JIANGSU_CITIES = {f"32{n:02d}00" for n in range(1, 14)}
 
@@ -252,13 +253,14 @@ def test_agreement_refusal_lists_every_problem_and_writes_nothing(
     assert session.scalar(select(func.count()).select_from(AgreementEvent)) == events
 
 
-def test_suspended_demo_bank_is_visible(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
+def test_suspended_bank_is_visible(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
+    """中国银行's 连云港 agreement is suspended in the seed (SKD-Q3)."""
     r = client.get("/api/v1/agreements?status=suspended", headers=auth("bank_boc")).json()
     assert [a["bank_code"] for a in r["items"]] == ["BOC_JS"]
 
 
 def test_enterprise_credit_code_check_digit(client: TestClient, auth, session: Session) -> None:  # type: ignore[no-untyped-def]
-    good = demo_credit_code("320100", "MA1XB0009")
+    good = credit_code("320100", "MA1XB0009")
     wrong_digit = good[:-1] + ("0" if good[-1] != "0" else "1")
     facts = {
         "name": "测试科技有限公司",
@@ -293,7 +295,7 @@ def test_enterprise_credit_code_check_digit(client: TestClient, auth, session: S
 
 
 def test_enterprise_patch_and_read(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
-    code = demo_credit_code("320100", "MA1XA0001")
+    code = ZHIXIN
     url = f"/api/v1/enterprises/{code}"
     r = client.patch(
         url,
@@ -316,7 +318,8 @@ def test_enterprise_patch_and_read(client: TestClient, auth) -> None:  # type: i
     assert [e["credit_code"] for e in found] == [code]
 
 
-def test_demo_banks_list_only_their_own_loans(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
+def test_banks_list_only_their_own_loans(client: TestClient, auth, session: Session) -> None:  # type: ignore[no-untyped-def]
+    loan_book(session)  # loans of 江苏银行, 工商银行, 建设银行 (SKD) and 连云港农商行 (XB)
     r = client.get("/api/v1/loans?limit=200", headers=auth("bank_lyg"))
     assert r.status_code == 200
     own = r.json()["items"]  # 连云港农商行 has only XB loans
@@ -353,7 +356,7 @@ def test_contributor_registered_through_the_api_takes_capital(client: TestClient
     assert (row["paid_in"], row["unpaid"]) == ("3000000.00", "0.00")
     for reader in ("admin", "fund_nanjing", "regulator"):
         listed = _all(client, url, auth(reader))
-        assert [c["code"] for c in listed] == ["NJ_FINANCE", "NJ_TECH"], reader
+        assert [c["code"] for c in listed] == ["FINANCE_320100", "NJ_TECH"], reader
     assert client.get(url, headers=auth("bank_jsb")).status_code == 403
     assert client.get(url, headers=auth("city_nanjing")).status_code == 403
 
@@ -430,7 +433,7 @@ def test_contributor_refusals_unknown_fund_duplicate_and_role(
     assert client.post(
         "/api/v1/funds/SKD_PROV/contributors",
         headers=auth("admin"),
-        json={"code": "NJ_FINANCE", "name": "江苏省财政厅"},
+        json={"code": "FINANCE_320100", "name": "江苏省财政厅"},
     ).json()["errors"] == [
         {
             "loc": ["body", "name"],
@@ -468,27 +471,3 @@ def test_l4_contributor_registration_replays_by_idempotency_key(
         select(FundContributor.code).where(FundContributor.fund_code == "SKD_PROV")
     ).all()
     assert sorted(rows) == ["JS_FINANCE", "JS_TECH"]
-
-
-def test_demo_contributors_go_through_the_service_and_seeding_twice_adds_none(
-    session: Session,
-) -> None:
-    """The demo's SKD contributors are the service's rows (省财政 from the reference data,
-    each city's finance bureau); seeding again adds no contributor and no entry."""
-    from app.seed.loader import seed_demo
-
-    rows = {
-        (c.fund_code, c.code, c.name)
-        for c in session.scalars(
-            select(FundContributor).where(FundContributor.fund_code.like("SKD_%"))
-        )
-    }
-    assert rows == {
-        ("SKD_PROV", "JS_FINANCE", "江苏省财政厅"),
-        ("SKD_CITY_320100", "NJ_FINANCE", "南京市财政局"),
-        ("SKD_CITY_320500", "SZ_FINANCE", "苏州市财政局"),
-        ("SKD_CITY_320700", "LYG_FINANCE", "连云港市财政局"),
-    }
-    before = (_contributors(session), session.scalar(select(func.count(LedgerEntry.id))))
-    seed_demo(session)
-    assert (_contributors(session), session.scalar(select(func.count(LedgerEntry.id)))) == before

@@ -11,9 +11,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
-from tests.claims_helpers import Api, api_fixture
-from tests.factories import member_enterprise
-from tests.ledger_helpers import balance
+from tests.fixtures.api import Api, api_fixture
+from tests.fixtures.factories import member_enterprise
+from tests.fixtures.ledger import balance
 
 MEMO = "SKD_CITY_320500:exposure_memo:CCB_JS"
 

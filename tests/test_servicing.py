@@ -15,7 +15,7 @@ from app.kit.clock import Clock
 from app.ledger import service as ledger
 from app.main import create_app
 from app.models import LedgerEntry, LoanRepayment
-from tests.factories import member_enterprise
+from tests.fixtures.factories import member_enterprise
 
 TODAY = "2026-03-31"
 
@@ -62,6 +62,8 @@ def _get(client: TestClient, auth, loan_id: int, as_of: str | None = None) -> di
 
 
 def test_days_past_due_as_of_any_date(client: TestClient, auth, loan_id: int) -> None:  # type: ignore[no-untyped-def]
+    """M-6 as far as it is built (one bullet instalment at maturity): past due from the
+    day after maturity while principal is outstanding."""
     assert _get(client, auth, loan_id, "2026-03-20")["days_past_due"] == 0  # maturity day
     assert _get(client, auth, loan_id, "2026-03-21")["days_past_due"] == 1
     now = _get(client, auth, loan_id)

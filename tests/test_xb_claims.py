@@ -20,10 +20,10 @@ from app.models import Agreement, Fund, QuarterBankResult
 from app.programs.sukedai.policy import QUARTER_END
 from app.programs.xinbao.claims import BankLimit
 from app.programs.xinbao.policy import LIMITS, limit_policy
-from tests.claims_helpers import Api, api_fixture
-from tests.factories import new_bank, xb_enterprise
-from tests.ledger_helpers import assert_books_balance, balance, legs_of, post, raw_refused
-from tests.xb_helpers import (
+from tests.fixtures.api import Api, api_fixture
+from tests.fixtures.factories import new_bank, xb_enterprise
+from tests.fixtures.ledger import assert_books_balance, balance, legs_of, post, raw_refused
+from tests.fixtures.xb import (
     BANK,
     CLAIM_DAY,
     POOL,
@@ -39,7 +39,7 @@ from tests.xb_helpers import (
 
 @pytest.fixture(autouse=True)
 def xb_bank(session: Session) -> str:
-    """A bank of its own for these tests (the demo's 连云港农商行 has XB claims of its own),
+    """A bank of its own for these tests (the seed's 连云港农商行 is other tests' bank),
     cooperating with both sub-funds since 2025-06-01."""
     return new_bank(session, "XBT", since=date(2025, 6, 1), xb_sub_funds=("XB_ZQCZD", "XB_KCD"))
 
@@ -54,7 +54,9 @@ def api(  # type: ignore[no-untyped-def]
 # --- SPEC §6 example 4 ------------------------------------------------------------------
 def test_spec_example_4_credit_and_guaranteed_losses(api: Api, session: Session) -> None:
     """XB-S1: a 2,000,000.00 loss on a credit loan → fund 1,600,000.00, bank 400,000.00;
-    on a guaranteed loan → fund 1,000,000.00, guarantor 800,000.00, bank 200,000.00."""
+    on a guaranteed loan → fund 1,000,000.00, guarantor 800,000.00, bank 200,000.00.
+    XB-F1 as far as it is built: the pool's capital view reports the loans under the
+    fund, the leverage on its net value and the target of 10."""
     fund_before = api.call("2026-02-13", "regulator", "GET", "/funds/XB_POOL/capital")
     base_loans(api, session, BANK, 18, "3000000.00")  # 54,000,000 performing
     cred = xb_loan(api, session, BANK, "2000000.00")

@@ -11,16 +11,15 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from app.claims import xinbao
+from app.claims import service as claims
 from app.evaluations import service as evaluations
 from app.ledger import service as ledger
 from app.ledger.postings import credit, debit
 from app.loans import service as loans
 from app.loans.schemas import LoanFile
 from app.models import Agreement, Claim, Fund, FundEvent
-from app.seed.loader import file_claim_with_documents
-from tests.concurrency import principal, race
-from tests.factories import new_bank, xb_enterprise
+from tests.fixtures.concurrency import race
+from tests.fixtures.factories import claim_with_documents, new_bank, principal, xb_enterprise
 
 N = 50
 NOW = datetime(2026, 2, 12, 9, tzinfo=UTC)
@@ -77,7 +76,7 @@ def _setup(engine: Engine) -> list[int]:
             )
             if i >= N:
                 continue
-            claim_id = file_claim_with_documents(
+            claim_id = claim_with_documents(
                 s,
                 loan_id=loan.id,
                 bank=bank,
@@ -89,11 +88,11 @@ def _setup(engine: Engine) -> list[int]:
                 ],
                 lawsuit=("(2026)苏0706民初1号", date(2026, 1, 20)),
             )
-            xinbao.manager_review(
+            claims.step(
                 s,
                 claim_id=claim_id,
-                recommend_approval=True,
-                findings=[],
+                stage="manager_review",
+                approve=True,
                 opinion="尽职",
                 actor=manager,
                 today=date(2026, 2, 11),
@@ -119,11 +118,11 @@ def test_xb_q1_parallel_committee_approvals_never_pass_the_limit(pg_engine: Engi
         committee = principal(s, "committee")
 
     def approve(s: Session, claim_id: int) -> str:
-        c = xinbao.committee_decision(
+        c = claims.step(
             s,
             claim_id=claim_id,
+            stage="committee_decision",
             approve=True,
-            comment="",
             actor=committee,
             today=date(2026, 2, 12),
             now=NOW,

@@ -14,10 +14,10 @@ from app.calendar.library import library_years
 from app.config import Settings
 from app.kit.calendar import WorkingCalendar
 from app.models import Fund, Loan
-from tests.claims_helpers import Api, api_fixture
-from tests.factories import member_enterprise, xb_enterprise
-from tests.ledger_helpers import balance
-from tests.xb_helpers import GUARANTOR, consent
+from tests.fixtures.api import Api, api_fixture
+from tests.fixtures.factories import member_enterprise, xb_enterprise
+from tests.fixtures.ledger import balance
+from tests.fixtures.xb import GUARANTOR, consent
 
 # 2026-03-02 is a Monday; LPR 3.00 % (300 bp) is in force.
 DISBURSED = "2026-03-02"
@@ -432,12 +432,3 @@ def test_xb_f2_a_renewed_guaranteed_loan_carries_a_new_consent(api: Api, session
         old,
         "连信担确〔2026〕31号",
     )
-
-
-def test_xb_f2_the_demo_guaranteed_loan_carries_its_consent_letter(api: Api) -> None:
-    page = api.call(DISBURSED, "fund_xb", "GET", "/loans?program=XB&limit=200")
-    demo = [x for x in page["items"] if x["security"] == "guaranteed"]
-    assert demo and all(x["guarantor_consent"] for x in demo)
-    letter = demo[0]["guarantor_consent"]
-    assert letter["guarantor"] == GUARANTOR and letter["dated_on"] <= demo[0]["disbursed_on"]
-    assert demo[0]["filing_deadline_applies"] is False

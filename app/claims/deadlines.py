@@ -11,25 +11,38 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.calendar.service import DeadlineChange, Recompute, working_calendar
+from app.claims.workflow import ClaimDeadline
 from app.kit.calendar import CalendarUnavailable, Deadline, WorkingCalendar
 from app.models import Claim, ClaimRecovery, ClaimReturn, ClaimTransition
-from app.programs.base import XB
-from app.programs.xinbao.policy import CLAIM_DEADLINES, CLAIMS
+from app.programs.base import get_program, registered_programs
 
 log = logging.getLogger("app.calendar")
 
 
+def deadlines_of(claim: Claim) -> dict[str, ClaimDeadline]:
+    """The deadlines the claim's programme stores on its claims (XB-C2: the manager's
+    opinion and the payment)."""
+    return dict(get_program(claim.program).workflow.deadlines)
+
+
 def set_deadline(session: Session, claim: Claim, name: str) -> Deadline:
     """Compute and store the claim's deadline `name` from its base date."""
-    _status, base, days = CLAIM_DEADLINES[name]
-    deadline = working_calendar(session).add_working_days(getattr(claim, base), days)
+    d = deadlines_of(claim)[name]
+    deadline = working_calendar(session).add_working_days(getattr(claim, d.base), d.days)
     _store(claim, name, deadline)
     return deadline
 
 
-def recovery_due(session: Session, recovered_on: date) -> Deadline:
-    """XB-R1: a collection's share is distributed within 10 working days."""
-    return working_calendar(session).add_working_days(recovered_on, CLAIMS.recovery_working_days)
+def set_deadlines_for_status(session: Session, claim: Claim) -> None:
+    """Store the deadline of the step the claim now waits for, if its programme sets one."""
+    for name, d in deadlines_of(claim).items():
+        if d.status == claim.status:
+            set_deadline(session, claim, name)
+
+
+def recovery_due(session: Session, recovered_on: date, days: int) -> Deadline:
+    """XB-R1: a collection's share is due to the fund within `days` working days."""
+    return working_calendar(session).add_working_days(recovered_on, days)
 
 
 # --- pauses while a claim is returned for correction (退回补正, SKD-C1, XB-C2) -------------
@@ -97,15 +110,14 @@ def pause(session: Session, claim: Claim, returned_on: date) -> Paused | None:
     the bank: it is no longer stored (nor flagged provisional) until the resubmission
     sets it again. None when the step has no stored deadline (SKD's reviews, XB's
     committee)."""
-    name = next(
-        (n for n, (status, _b, _d) in CLAIM_DEADLINES.items() if status == claim.status), None
-    )
+    known = deadlines_of(claim)
+    name = next((n for n, d in known.items() if d.status == claim.status), None)
     if name is None or name not in claim.deadlines:
         return None
-    _status, base_attr, days = CLAIM_DEADLINES[name]
+    d = known[name]
     paused = [*pauses(session, claim.id, name), (returned_on, None)]
     left, _cursor, provisional = working_days_left(
-        working_calendar(session), getattr(claim, base_attr), days, paused
+        working_calendar(session), getattr(claim, d.base), d.days, paused
     )
     was = date.fromisoformat(claim.deadlines[name])
     claim.deadlines = {k: v for k, v in claim.deadlines.items() if k != name}
@@ -116,11 +128,11 @@ def pause(session: Session, claim: Claim, returned_on: date) -> Paused | None:
 def resume(session: Session, claim: Claim, name: str, resubmitted_on: date) -> Deadline:
     """The bank resubmits on `resubmitted_on`: the remaining working days continue from
     that date (stored, with its provisional flag)."""
-    _status, base_attr, days = CLAIM_DEADLINES[name]
+    d = deadlines_of(claim)[name]
     paused = pauses(session, claim.id, name)
     if paused and paused[-1][1] is None:
         paused[-1] = (paused[-1][0], resubmitted_on)
-    deadline = paused_deadline(working_calendar(session), getattr(claim, base_attr), days, paused)
+    deadline = paused_deadline(working_calendar(session), getattr(claim, d.base), d.days, paused)
     _store(claim, name, deadline)
     return deadline
 
@@ -147,19 +159,22 @@ def recompute_claim_deadlines(session: Session, ctx: Recompute) -> list[Deadline
     if ctx.history_actor_id is None:
         log.warning("no admin to name in claim histories: claim deadlines not recomputed")
         return changes
-    waiting = {status: name for name, (status, _b, _d) in CLAIM_DEADLINES.items()}
-    claims = session.scalars(select(Claim).where(Claim.program == XB.code).order_by(Claim.id)).all()
+    with_deadlines = [p.code for p in registered_programs() if p.workflow.deadlines]
+    claims = session.scalars(
+        select(Claim).where(Claim.program.in_(with_deadlines)).order_by(Claim.id)
+    ).all()
     due = [
         (claim, name)
         for claim in claims
-        for name in CLAIM_DEADLINES
-        if name == waiting.get(claim.status) or name in (claim.provisional_deadlines or [])
+        for name, d in deadlines_of(claim).items()
+        if d.status == claim.status or name in (claim.provisional_deadlines or [])
     ]
     returned = set(session.scalars(select(ClaimReturn.claim_id).distinct()))
     for claim, name in due:
         raw = claim.deadlines.get(name)
-        _status, base_attr, days = CLAIM_DEADLINES[name]
-        base: date | None = getattr(claim, base_attr)
+        d = deadlines_of(claim)[name]
+        base: date | None = getattr(claim, d.base)
+        days = d.days
         if raw is None or base is None:
             continue
         old = Deadline(date.fromisoformat(raw), name in claim.provisional_deadlines)
@@ -198,16 +213,19 @@ def recompute_claim_deadlines(session: Session, ctx: Recompute) -> list[Deadline
     ).all()
     for rec in paid:
         assert rec.due_on is not None
+        paid_claim = session.get(Claim, rec.claim_id)
+        assert paid_claim is not None
+        due_days = get_program(paid_claim.program).recovery_due_working_days
+        if due_days is None:
+            continue
         try:
-            new = ctx.calendar.add_working_days(rec.recovered_on, CLAIMS.recovery_working_days)
+            new = ctx.calendar.add_working_days(rec.recovered_on, due_days)
         except CalendarUnavailable:
             continue
         old = Deadline(rec.due_on, rec.due_on_provisional)
         if new == old:
             continue
         rec.due_on, rec.due_on_provisional = new.on, new.provisional
-        paid_claim = session.get(Claim, rec.claim_id)
-        assert paid_claim is not None
         _history(
             session,
             paid_claim,

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from datetime import date
-from fractions import Fraction
 from typing import Annotated, Literal
 from urllib.parse import quote
 
@@ -22,9 +21,9 @@ from sqlalchemy.orm import Session
 
 from app.auth.principal import CurrentPrincipal, Principal, require_roles
 from app.claims import repository as repo
-from app.claims import returns, service, xinbao
+from app.claims import returns, service, steps
+from app.claims.overdue import overdue_steps, waiting_statuses
 from app.claims.schemas import (
-    STATUS_ZH,
     ClaimFile,
     ClaimOut,
     ClawbackIn,
@@ -32,13 +31,11 @@ from app.claims.schemas import (
     CommitteeIn,
     DeficiencyOut,
     DocumentOut,
-    ExemptionOut,
     ExposureOut,
     ManagerReviewIn,
     NextStep,
     OverdueOut,
     PaymentIn,
-    ProductExposure,
     ReceiptIn,
     ReceiptOut,
     RecoveryIn,
@@ -48,30 +45,19 @@ from app.claims.schemas import (
     ReturnOut,
     ReviewIn,
     Shares,
+    StepIn,
     TransitionOut,
     XbExposureOut,
-    XbLimitOut,
 )
-from app.claims.workflow import RETURNED, STAGES
+from app.claims.workflow import RETURNED, StepInput
 from app.db import get_session
 from app.errors import NotFound
-from app.evaluations.service import bank_ratios
 from app.kit.clock import get_clock, get_today
 from app.kit.pagination import ObjectId, Page, PageParams, page_params, paginate
 from app.kit.uow import TransactionalRoute
-from app.models import (
-    Agreement,
-    Bank,
-    Claim,
-    ClaimClawback,
-    ClaimRecovery,
-    ClaimReturn,
-    Fund,
-    User,
-)
-from app.programs.sukedai.policy import CAPS, QUARTER_END
-from app.programs.xinbao import limits as xb_limits
-from app.programs.xinbao.policy import BASE_SUB_FUND as XB_BASE_SUB_FUND
+from app.models import Bank, Claim, ClaimClawback, ClaimRecovery, ClaimReturn, User
+from app.programs.base import Program, get_program, program_codes
+from app.programs.fields import DEFAULT_PROGRAM, ClaimStatus, ProgramCode
 
 router = APIRouter(route_class=TransactionalRoute)
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -126,6 +112,7 @@ def _views(session: Session, claims: list[Claim]) -> list[ClaimOut]:
     )
     claws, got = repo.clawbacks(session, ids), repo.receipts(session, ids)
     rets = repo.returns(session, ids)
+    split = repo.shares_rows(session, ids)  # the claim_shares rows are the record
     by_transition = {r.transition_id: r for rs in rets.values() for r in rs}
     actor_ids = {t.actor_id for ts in history.values() for t in ts}
     names = {
@@ -135,7 +122,9 @@ def _views(session: Session, claims: list[Claim]) -> list[ClaimOut]:
     by_role = {t.id: t.actor_role for ts in history.values() for t in ts}
     out = []
     for c in claims:
-        stage = STAGES[c.program].get(c.status)
+        program = get_program(c.program)
+        stage = program.workflow.stages.get(c.status)
+        label_zh, label_en = program.workflow.label(c.status)
         open_return = rets[c.id][-1] if c.status == RETURNED and rets[c.id] else None
         out.append(
             ClaimOut(
@@ -147,12 +136,9 @@ def _views(session: Session, claims: list[Claim]) -> list[ClaimOut]:
                 city_fund_code=c.city_fund_code,
                 region_code=c.region_code,
                 status=c.status,
-                status_zh=STATUS_ZH[c.status],
-                next_step=NextStep(
-                    stage=stage.name,
-                    who=stage.who,
-                    endpoint=f"POST /api/v1/claims/{c.id}/{stage.name.replace('_', '-')}",
-                )
+                status_zh=label_zh,
+                status_en=label_en,
+                next_step=NextStep(stage=stage.name, who=stage.who, endpoint=stage.endpoint(c.id))
                 if stage
                 else NextStep(
                     stage="resubmission",
@@ -165,9 +151,11 @@ def _views(session: Session, claims: list[Claim]) -> list[ClaimOut]:
                 days_past_due=c.days_past_due,
                 loss=c.loss_fen,
                 requested=c.requested_fen,
-                shares=Shares(**c.shares),
+                shares=Shares(**split[c.id].get("requested", c.shares)),
                 approved=c.approved_fen,
-                approved_shares=Shares(**c.approved_shares) if c.approved_shares else None,
+                approved_shares=Shares(**split[c.id]["approved"])
+                if "approved" in split[c.id]
+                else None,
                 approved_on=c.approved_on,
                 capped_by=c.capped_by,
                 bank_bears_capped=None
@@ -195,7 +183,7 @@ def _views(session: Session, claims: list[Claim]) -> list[ClaimOut]:
                         at=t.at,
                         comment=t.comment,
                         ledger_entry_ids=list(t.ledger_entry_ids),
-                        deficiencies=_deficiencies(c.program, by_transition[t.id])
+                        deficiencies=_deficiencies(program, by_transition[t.id])
                         if t.id in by_transition
                         else [],
                     )
@@ -216,10 +204,8 @@ def _views(session: Session, claims: list[Claim]) -> list[ClaimOut]:
                 ],
                 recoveries=[_recovery_out(r) for r in recs[c.id]],
                 clawbacks=[_clawback_out(x) for x in claws[c.id]],
-                receivable=xinbao.owed(recs[c.id], claws[c.id], got[c.id])
-                if c.program == "XB"
-                else 0,
-                returned_for=_return_out(c.program, open_return, names, by_role)
+                receivable=program.receivable(recs[c.id], claws[c.id], got[c.id]),
+                returned_for=_return_out(program, open_return, names, by_role)
                 if open_return
                 else None,
             )
@@ -228,7 +214,7 @@ def _views(session: Session, claims: list[Claim]) -> list[ClaimOut]:
 
 
 def _return_out(
-    program: str, ret: ClaimReturn, names: dict[int, str], roles: dict[int, str]
+    program: Program, ret: ClaimReturn, names: dict[int, str], roles: dict[int, str]
 ) -> ReturnOut:
     return ReturnOut(
         stage=ret.stage,
@@ -243,7 +229,7 @@ def _return_out(
     )
 
 
-def _deficiencies(program: str, ret: ClaimReturn) -> list[DeficiencyOut]:
+def _deficiencies(program: Program, ret: ClaimReturn) -> list[DeficiencyOut]:
     out = []
     for d in ret.deficiencies:
         zh, en = returns.label(program, str(d["code"]))
@@ -291,20 +277,10 @@ def list_claims(
     session: SessionDep,
     principal: CurrentPrincipal,
     page: Annotated[PageParams, Depends(page_params)],
-    program: Literal["SKD", "XB"] | None = None,
+    program: ProgramCode | None = None,
     status: Annotated[
-        Literal[
-            "submitted",
-            "city_approved",
-            "approved",
-            "paid",
-            "reimbursed",
-            "rejected",
-            "closed",
-            "returned",
-        ]
-        | None,
-        Query(description="e.g. `submitted` = waiting for the city review"),
+        ClaimStatus | None,
+        Query(description="e.g. `submitted` = waiting for the first review"),
     ] = None,
     bank_code: Annotated[str | None, Query(max_length=32)] = None,
     loan_id: ObjectId | None = None,
@@ -335,12 +311,9 @@ def overdue(
     today: Today,
     as_of: Annotated[date | None, Query(description="default: today")] = None,
 ) -> list[OverdueOut]:
-    stmt = repo.scoped_claims(session, principal).where(
-        Claim.status.in_(("submitted", "approved", "paid"))
-    )
-    steps = xinbao.overdue_steps(
-        list(session.scalars(stmt.order_by(Claim.id))), as_of or today, session
-    )
+    waiting = waiting_statuses(list(program_codes()))
+    stmt = repo.scoped_claims(session, principal).where(Claim.status.in_(sorted(waiting)))
+    late = overdue_steps(list(session.scalars(stmt.order_by(Claim.id))), as_of or today, session)
     return [
         OverdueOut(
             claim_id=x.claim.id,
@@ -352,7 +325,7 @@ def overdue(
             days_overdue=x.days_overdue,
             provisional=x.provisional,
         )
-        for x in steps
+        for x in late
     ]
 
 
@@ -453,17 +426,7 @@ def city_review(
     claim_id: ObjectId,
     body: ReviewIn,
 ) -> ClaimOut:
-    clock = get_clock(request)
-    claim = service.city_review(
-        session,
-        claim_id=claim_id,
-        approve=body.decision == "approve",
-        comment=body.comment,
-        ineligible_at_grant=body.ineligible_at_grant,
-        actor=reviewer,
-        today=clock.today(),
-        now=clock.now(),
-    )
+    claim = _act(request, session, reviewer, claim_id, "city_review", _review(body))
     return _one(session, claim)
 
 
@@ -483,17 +446,7 @@ def province_review(
     claim_id: ObjectId,
     body: ReviewIn,
 ) -> ClaimOut:
-    clock = get_clock(request)
-    claim = service.province_review(
-        session,
-        claim_id=claim_id,
-        approve=body.decision == "approve",
-        comment=body.comment,
-        ineligible_at_grant=body.ineligible_at_grant,
-        actor=reviewer,
-        today=clock.today(),
-        now=clock.now(),
-    )
+    claim = _act(request, session, reviewer, claim_id, "province_review", _review(body))
     return _one(session, claim)
 
 
@@ -511,16 +464,7 @@ def city_payment(
     claim_id: ObjectId,
     body: PaymentIn,
 ) -> ClaimOut:
-    clock = get_clock(request)
-    claim = service.city_payment(
-        session,
-        claim_id=claim_id,
-        paid_on=body.paid_on,
-        comment=body.comment,
-        actor=manager,
-        today=clock.today(),
-        now=clock.now(),
-    )
+    claim = _act(request, session, manager, claim_id, "city_payment", _payment(body))
     return _one(session, claim)
 
 
@@ -537,16 +481,7 @@ def province_reimbursement(
     claim_id: ObjectId,
     body: PaymentIn,
 ) -> ClaimOut:
-    clock = get_clock(request)
-    claim = service.province_reimbursement(
-        session,
-        claim_id=claim_id,
-        paid_on=body.paid_on,
-        comment=body.comment,
-        actor=manager,
-        today=clock.today(),
-        now=clock.now(),
-    )
+    claim = _act(request, session, manager, claim_id, "province_reimbursement", _payment(body))
     return _one(session, claim)
 
 
@@ -565,17 +500,12 @@ def manager_review(
     claim_id: ObjectId,
     body: ManagerReviewIn,
 ) -> ClaimOut:
-    clock = get_clock(request)
-    claim = xinbao.manager_review(
-        session,
-        claim_id=claim_id,
-        recommend_approval=body.decision == "approve",
-        findings=list(body.findings),
+    step = StepInput(
+        approve=body.decision == "approve",
+        findings=tuple(body.findings),
         opinion=body.opinion,
-        actor=manager,
-        today=clock.today(),
-        now=clock.now(),
     )
+    claim = _act(request, session, manager, claim_id, "manager_review", step)
     return _one(session, claim)
 
 
@@ -597,16 +527,8 @@ def committee_decision(
     claim_id: ObjectId,
     body: CommitteeIn,
 ) -> ClaimOut:
-    clock = get_clock(request)
-    claim = xinbao.committee_decision(
-        session,
-        claim_id=claim_id,
-        approve=body.decision == "approve",
-        comment=body.comment,
-        actor=committee,
-        today=clock.today(),
-        now=clock.now(),
-    )
+    step = StepInput(approve=body.decision == "approve", comment=body.comment)
+    claim = _act(request, session, committee, claim_id, "committee_decision", step)
     return _one(session, claim)
 
 
@@ -624,17 +546,70 @@ def xb_payment(
     claim_id: ObjectId,
     body: PaymentIn,
 ) -> ClaimOut:
+    claim = _act(request, session, manager, claim_id, "payment", _payment(body))
+    return _one(session, claim)
+
+
+def _review(body: ReviewIn) -> StepInput:
+    return StepInput(
+        approve=body.decision == "approve",
+        comment=body.comment,
+        ineligible_at_grant=body.ineligible_at_grant,
+    )
+
+
+def _payment(body: PaymentIn) -> StepInput:
+    return StepInput(paid_on=body.paid_on, comment=body.comment)
+
+
+def _act(
+    request: Request,
+    session: Session,
+    actor: Principal,
+    claim_id: int,
+    stage: str,
+    step: StepInput,
+) -> Claim:
     clock = get_clock(request)
-    claim = xinbao.payment(
+    return service.act(
         session,
         claim_id=claim_id,
-        paid_on=body.paid_on,
-        comment=body.comment,
-        actor=manager,
+        stage=stage,
+        step=step,
+        actor=actor,
         today=clock.today(),
         now=clock.now(),
     )
-    return _one(session, claim)
+
+
+@router.post(
+    "/claims/{claim_id}/steps/{stage}",
+    tags=["claims"],
+    summary="Act on a stage of any programme 办理审核/拨付环节",
+    description="The stage endpoint every programme has: `stage` names one of the "
+    "claim's programme's stages (a claim's `next_step` names the one it waits at). A "
+    "review stage takes `decision` (and `comment`, required to reject; an XB "
+    "due-diligence review its `findings` and `opinion`); a payment stage takes `paid_on`. "
+    "The programme-specific endpoints (`/city-review`, `/committee-decision`, `/payment` …) "
+    "do the same for their stage. The stage's role, fund and maker-checker (SKD-C3) apply.",
+)
+def act_on_stage(
+    request: Request,
+    session: SessionDep,
+    actor: CurrentPrincipal,
+    claim_id: ObjectId,
+    stage: Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[a-z_]+$")],
+    body: StepIn,
+) -> ClaimOut:
+    step = StepInput(
+        approve=None if body.decision is None else body.decision == "approve",
+        comment=body.comment,
+        paid_on=body.paid_on,
+        findings=tuple(body.findings),
+        opinion=body.opinion,
+        ineligible_at_grant=body.ineligible_at_grant,
+    )
+    return _one(session, _act(request, session, actor, claim_id, stage, step))
 
 
 @router.post(
@@ -776,7 +751,7 @@ def _clawback(
     kind: str,
 ) -> ClawbackOut:
     clock = get_clock(request)
-    row = xinbao.clawback(
+    row = service.clawback(
         session,
         claim_id=claim_id,
         kind=kind,
@@ -805,7 +780,7 @@ def receipt(
     body: ReceiptIn,
 ) -> ReceiptOut:
     clock = get_clock(request)
-    row = xinbao.receive(
+    row = service.receive(
         session,
         claim_id=claim_id,
         received_on=body.received_on,
@@ -819,24 +794,14 @@ def receipt(
         claim_id=row.claim_id,
         received_on=row.received_on,
         amount=row.amount_fen,
-        receivable_after=xinbao.receivable(session, claim_id),
+        receivable_after=service.receivable(
+            session, steps.claim_for_step(session, claim_id, manager)
+        ),
         ledger_entry_ids=list(row.ledger_entry_ids),
     )
 
 
 # --- exposure ------------------------------------------------------------------------
-def _pct(value: Fraction | None) -> str | None:
-    """A ratio as a percent with 4 decimals, rounded down."""
-    if value is None:
-        return None
-    v = (value * 1_000_000).__floor__()
-    return f"{v // 10_000}.{v % 10_000:04d}"
-
-
-def _ratio(num: int, den: Fraction | int) -> Fraction | None:
-    return Fraction(num) / den if den else None
-
-
 @router.get(
     "/banks/{bank_code}/exposure",
     tags=["claims"],
@@ -853,106 +818,10 @@ def exposure(
     principal: CurrentPrincipal,
     today: Today,
     bank_code: Annotated[str, Path(min_length=1, max_length=32)],
-    program: Literal["SKD", "XB"] = "SKD",
+    program: ProgramCode = DEFAULT_PROGRAM,
     as_of: Annotated[date | None, Query(description="default: today")] = None,
 ) -> ExposureOut | XbExposureOut:
     on = as_of or today
     if session.get(Bank, bank_code) is None or not principal.can_see_bank(bank_code):
         raise NotFound(f"bank {bank_code} not found")
-    if program == "XB":
-        return _xb_exposure(session, bank_code, on)
-    stats = service.cap_statistics(session, bank_code, on=on)
-    ratio = bank_ratios(session, program, on, QUARTER_END, bank_code=bank_code).get(bank_code)
-    suspended = _suspended(session, bank_code, program)
-    return ExposureOut(
-        bank_code=bank_code,
-        program=program,
-        as_of=on,
-        cooperation_start=stats.cooperation_start,
-        products=[
-            ProductExposure(
-                product=p.product,
-                annualized_principal=p.annualized.__floor__(),
-                compensated=p.compensated_fen,
-                compensation_rate=_pct(_ratio(p.compensated_fen, p.annualized)),
-            )
-            for p in stats.per_product
-        ],
-        total=ProductExposure(
-            product="total",
-            annualized_principal=stats.annualized_floor_fen,
-            compensated=stats.compensated_fen,
-            compensation_rate=_pct(_ratio(stats.compensated_fen, stats.annualized)),
-        ),
-        cap_rate_bp=CAPS.rate_bp,
-        cap=stats.position.cap_fen,
-        headroom=stats.position.headroom_fen,
-        exemption=ExemptionOut(
-            applies=stats.position.exempt,
-            first_year_ends=stats.position.first_year_ends,
-            cumulative_principal=stats.cumulative_principal_fen,
-            principal_threshold=CAPS.exemption_principal_fen,
-        ),
-        outstanding_principal=ratio.outstanding_fen if ratio else 0,
-        npl_principal=ratio.npl_fen if ratio else 0,
-        npl_ratio=_pct(_ratio(ratio.npl_fen, ratio.outstanding_fen)) if ratio else None,
-        suspended=bool(suspended),
-        suspended_agreement_ids=suspended,
-    )
-
-
-def _suspended(session: Session, bank_code: str, program: str) -> list[int]:
-    return list(
-        session.scalars(
-            select(Agreement.id).where(
-                Agreement.bank_code == bank_code,
-                Agreement.program == program,
-                Agreement.status == "suspended",
-            )
-        )
-    )
-
-
-def _xb_limit_out(session: Session, bank_code: str, on: date, fund_code: str) -> XbLimitOut:
-    limit = xinbao.bank_limit(session, bank_code, on, fund_code)
-    suspended = xb_limits.suspended_agreements(session, bank_code, fund_code)
-    return XbLimitOut(
-        quarter_end=limit.quarter_end,
-        outstanding_at_quarter_end=limit.outstanding_fen,
-        annual_limit=limit.limit_fen(),
-        warning_at=limit.warning_fen(),
-        used=limit.used_fen,
-        headroom=limit.headroom_fen(),
-        warning=limit.warning(),
-        limit_reached=limit.reached(),
-        fund_code=fund_code,
-        basis_source="evaluation" if limit.evaluation_id is not None else "computed",
-        evaluation_id=limit.evaluation_id,
-        limit_rate_bp=limit.policy.bank_limit_bp,
-        warning_share_bp=limit.policy.warning_share_bp,
-        suspended=bool(suspended),
-        suspended_agreement_ids=suspended,
-    )
-
-
-def _xb_exposure(session: Session, bank_code: str, on: date) -> XbExposureOut:
-    """XB-Q1 per sub-fund; `limit` is the base sub-fund's (the contract's first field)."""
-    sub_funds = [
-        _xb_limit_out(session, bank_code, on, code)
-        for code in xb_limits.sub_funds_of(session, bank_code) or [XB_BASE_SUB_FUND]
-    ]
-    base = next((x for x in sub_funds if x.fund_code == XB_BASE_SUB_FUND), None)
-    now_at = bank_ratios(session, "XB", on, QUARTER_END, bank_code=bank_code).get(bank_code)
-    suspended = _suspended(session, bank_code, "XB")
-    pool = session.get(Fund, "XB_POOL")
-    return XbExposureOut(
-        bank_code=bank_code,
-        program="XB",
-        as_of=on,
-        outstanding_principal=now_at.outstanding_fen if now_at else 0,
-        limit=base or _xb_limit_out(session, bank_code, on, XB_BASE_SUB_FUND),
-        sub_funds=sub_funds,
-        fund_stopped=pool is not None and pool.status == "stopped",
-        suspended=bool(suspended),
-        suspended_agreement_ids=suspended,
-    )
+    return get_program(program).exposure(session, bank_code, on=on)  # type: ignore[return-value]

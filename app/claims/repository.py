@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, defer
 
 from app.auth.principal import Principal
@@ -17,13 +17,13 @@ from app.models import (
     ClaimReceipt,
     ClaimRecovery,
     ClaimReturn,
+    ClaimShare,
     ClaimTransition,
     Fund,
     LoanDayTotal,
     Region,
 )
-
-PROVINCE_FUND = "SKD_PROV"
+from app.programs.base import registered_programs
 
 
 def region_descendants(session: Session, code: str) -> list[str]:
@@ -39,21 +39,24 @@ def region_descendants(session: Session, code: str) -> list[str]:
 
 
 def scoped_claims(session: Session, principal: Principal) -> Select[Claim]:
-    """Claims the caller may see: a bank its own, a city reviewer its region's, a fund
-    manager its fund's (the province fund's manager every SKD claim)."""
+    """Claims the caller may see: a bank its own; a city reviewer its region's, in the
+    programmes that have a city review; a fund manager what a programme gives its fund
+    (the SKD province fund's manager every SKD claim, the XB pool's every XB claim), else
+    the claims its city fund pays."""
     stmt = select(Claim)
     if principal.is_bank:
         stmt = stmt.where(Claim.bank_code == principal.bank_code)
     elif principal.role == "city_reviewer":
         regions = region_descendants(session, principal.region_code or "")
-        stmt = stmt.where(Claim.program == "SKD", Claim.region_code.in_(regions))
+        programs = [
+            p.code
+            for p in registered_programs()
+            if any(s.role == principal.role for s in p.workflow.stages.values())
+        ]
+        stmt = stmt.where(Claim.program.in_(programs), Claim.region_code.in_(regions))
     elif principal.role == "fund_manager":
-        if principal.fund_code == PROVINCE_FUND:
-            stmt = stmt.where(Claim.program == "SKD")
-        elif principal.fund_code == "XB_POOL":
-            stmt = stmt.where(Claim.program == "XB")
-        else:
-            stmt = stmt.where(Claim.city_fund_code == principal.fund_code)
+        scopes = [c for p in registered_programs() if (c := p.claim_scope(principal)) is not None]
+        stmt = stmt.where(or_(*scopes) if scopes else Claim.city_fund_code == principal.fund_code)
     return stmt
 
 
@@ -106,8 +109,8 @@ def cap_sums(
 ) -> list[tuple[str, int, int]]:
     """Per product: Σ principal and Σ principal × contractual days of the bank's loans
     disbursed in [start, until] (SKD-Q1's annualized principal before the share), summed
-    over the bank's day totals (one row per product and day, kept by the database);
-    renewals count as the new loans they are."""
+    over the bank's day totals (one row per fund, product and day, kept by the database;
+    summed over the funds here); renewals count as the new loans they are."""
     rows = session.execute(
         select(
             LoanDayTotal.product,
@@ -216,4 +219,28 @@ def receipts(session: Session, claim_ids: list[int]) -> dict[int, list[ClaimRece
         stmt = select(ClaimReceipt).where(ClaimReceipt.claim_id.in_(claim_ids))
         for r in session.scalars(stmt.order_by(ClaimReceipt.id)):
             out[r.claim_id].append(r)
+    return out
+
+
+def record_shares(session: Session, claim_id: int, kind: str, shares: dict[str, int]) -> None:
+    """Store a split of the claim (`kind` "requested" or "approved"), one row per party
+    (append-only: a claim has one split of each kind)."""
+    session.add_all(
+        ClaimShare(claim_id=claim_id, kind=kind, party=party, fen=int(fen))
+        for party, fen in shares.items()
+    )
+
+
+def shares_rows(session: Session, claim_ids: list[int]) -> dict[int, dict[str, dict[str, int]]]:
+    """Per claim, its splits by kind, party → fen, in the order they were recorded ({}
+    for a claim without rows)."""
+    out: dict[int, dict[str, dict[str, int]]] = {i: {} for i in claim_ids}
+    if claim_ids:
+        rows = session.execute(
+            select(ClaimShare.claim_id, ClaimShare.kind, ClaimShare.party, ClaimShare.fen)
+            .where(ClaimShare.claim_id.in_(claim_ids))
+            .order_by(ClaimShare.id)
+        )
+        for claim_id, kind, party, fen in rows:
+            out[claim_id].setdefault(kind, {})[party] = int(fen)
     return out

@@ -21,10 +21,11 @@ from sqlalchemy.orm import Session
 from app.auth.principal import Principal
 from app.claims import deadlines, steps
 from app.claims import repository as repo
-from app.claims.workflow import DEFICIENCIES, RETURN_RULE, RETURNED, STAGES, Stage
+from app.claims.workflow import RETURNED, Stage, StepContext, StepInput
 from app.errors import Conflict, Forbidden, Unprocessable, Violation
 from app.kit.calendar import provisional_note
 from app.models import Claim, ClaimReturn
+from app.programs.base import Program, get_program
 
 NEEDS_DETAIL = frozenset({"other"})  # a deficiency that says nothing without its detail
 
@@ -35,9 +36,9 @@ class Deficiency:
     detail: str | None = None
 
 
-def label(program: str, code: str) -> tuple[str, str]:
+def label(program: Program, code: str) -> tuple[str, str]:
     """The deficiency's Chinese and English labels."""
-    return DEFICIENCIES[program].get(code, (code, code))
+    return program.workflow.deficiencies.get(code, (code, code))
 
 
 def return_for_correction(
@@ -53,14 +54,14 @@ def return_for_correction(
     """The stage's reviewer returns the claim to the bank: status `returned`, a history
     row and a return record with the deficiencies, the stage's deadline paused."""
     claim = steps.claim_for_step(session, claim_id, actor)
-    rule = RETURN_RULE[claim.program]
+    rule = get_program(claim.program).workflow.return_rule
     if claim.status == RETURNED:
         raise Conflict(
             f"claim {claim.id} is already returned for correction and with the bank",
             [Violation(msg="claim status is returned", loc=("status",), code="claim_returned")],
             code="claim_returned",
         )
-    stage = STAGES[claim.program].get(claim.status)
+    stage = get_program(claim.program).workflow.stages.get(claim.status)
     if stage is None or not stage.review:
         raise Conflict(
             f"claim {claim.id} is {claim.status}; a claim is returned for correction while "
@@ -75,7 +76,7 @@ def return_for_correction(
             ],
             code="not_at_review_stage",
         )
-    steps.guard(session, claim, actor, stage.name)
+    steps.guard(session, claim, actor, stage)
     _check(claim.program, deficiencies)
     paused = deadlines.pause(session, claim, today)
     note = comment
@@ -86,9 +87,8 @@ def return_for_correction(
             "day(s) left, counted from the resubmission]"
         )
     from_status = claim.status
-    row = steps.transition(
-        session, claim, stage.return_action, actor=actor, on=today, now=now, comment=note.strip()
-    )
+    ctx = StepContext(session, claim, actor, StepInput(comment=note.strip()), today, now)
+    row = steps.transition(ctx, stage.return_action)
     session.add(
         ClaimReturn(
             claim_id=claim.id,
@@ -110,8 +110,8 @@ def return_for_correction(
 
 def _check(program: str, deficiencies: list[Deficiency]) -> None:
     """Every item at once: a code of the programme's list; `other` with its detail."""
-    known = DEFICIENCIES[program]
-    rule = RETURN_RULE[program]
+    known = get_program(program).workflow.deficiencies
+    rule = get_program(program).workflow.return_rule
     problems = []
     for i, d in enumerate(deficiencies):
         if d.code not in known:
@@ -155,7 +155,10 @@ def open_return(session: Session, claim: Claim) -> ClaimReturn | None:
 
 
 def stage_of(claim: Claim, ret: ClaimReturn) -> Stage:
-    stage = next((s for s in STAGES[claim.program].values() if s.name == ret.stage), None)
+    stage = next(
+        (s for s in get_program(claim.program).workflow.stages.values() if s.name == ret.stage),
+        None,
+    )
     assert stage is not None, ret.stage
     return stage
 
@@ -184,7 +187,7 @@ def resubmit(
                     msg=f"claim status is {claim.status}",
                     loc=("status",),
                     code="not_returned",
-                    rule=RETURN_RULE[claim.program],
+                    rule=get_program(claim.program).workflow.return_rule,
                 )
             ],
             code="not_returned",
@@ -197,8 +200,7 @@ def resubmit(
             f" [{ret.paused_deadline} deadline continues: "
             f"{due.on}{provisional_note(due.on, due.provisional)}]"
         )
-    steps.transition(
-        session, claim, stage.resubmit_action, actor=actor, on=today, now=now, comment=note
-    )
+    ctx = StepContext(session, claim, actor, StepInput(comment=note), today, now)
+    steps.transition(ctx, stage.resubmit_action)
     assert claim.status == ret.from_status, (claim.status, ret.from_status)
     return claim

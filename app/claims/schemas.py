@@ -8,18 +8,6 @@ from pydantic import BaseModel, Field, model_validator
 from app.kit.money import Yuan, YuanIn
 from app.kit.schemas import In
 
-STATUS_ZH = {
-    "submitted": "已申请，待市县初审",
-    "city_approved": "初审通过，待省级复审",
-    "approved": "复审通过，待市县资金拨付",
-    "paid": "已拨付银行，待省级归垫",
-    "reimbursed": "省级已归垫，办结",
-    "rejected": "已驳回",
-    "manager_reviewed": "基金管理人已出具尽职审查意见，待会审",
-    "closed": "无可补偿额度，办结",
-    "returned": "退回补正，待合作银行补正后重新提交",
-}
-
 
 class ClaimFile(In):
     """A compensation claim (代偿申请) on an overdue loan (SKD-C2)."""
@@ -43,6 +31,33 @@ class ReviewIn(In):
     def _reason(self) -> ReviewIn:
         if self.decision == "reject" and not self.comment:
             raise ValueError("a rejection needs a reason in comment")
+        if self.decision == "approve" and self.ineligible_at_grant:
+            raise ValueError("ineligible_at_grant goes with a rejection")
+        return self
+
+
+class StepIn(In):
+    """A decision or payment at a stage of any programme: a review takes `decision` (and
+    `comment` to reject); a payment `paid_on`; an XB due-diligence review `findings` and
+    `opinion`."""
+
+    decision: Literal["approve", "reject"] | None = Field(
+        None, description="review stages: approve 通过 / reject 驳回"
+    )
+    comment: str = Field("", max_length=2000, description="意见 (required to reject)")
+    paid_on: date | None = Field(None, description="payment stages: 拨付日期")
+    findings: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        description="due-diligence findings (XB-N1…N9): any finding means no compensation",
+    )
+    opinion: str = Field("", max_length=4000, description="due-diligence opinion 审查意见")
+    ineligible_at_grant: bool = Field(
+        False, description="reject only: the loan was not eligible when granted (SKD-S2)"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StepIn:
         if self.decision == "approve" and self.ineligible_at_grant:
             raise ValueError("ineligible_at_grant goes with a rejection")
         return self
@@ -226,7 +241,8 @@ class ClaimOut(BaseModel):
     city_fund_code: str | None
     region_code: str
     status: str
-    status_zh: str
+    status_zh: str = Field(description="the status in Chinese, in the programme's words")
+    status_en: str = Field(description="the status in English, in the programme's words")
     next_step: NextStep | None = Field(description="who acts next, and where")
     filed_on: date
     days_past_due: int = Field(description="逾期天数 when filed")

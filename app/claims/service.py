@@ -1,33 +1,25 @@
-"""Compensation claims (SKD-C1…C3, S1, S2, Q1, Q2, R1): filing, documents, two reviews,
-the city fund's payment, the province's reimbursement and recoveries. Each step is a
-guarded transition with a history row and, where money moves, one ledger entry."""
+"""Compensation claims, whichever the programme: filing a claim on a loan, the bank's
+documents, acting on the stage the claim waits at (the programme's handler, under the
+stage's guard), returns for correction (`returns.py`), recoveries, and after payment the
+programme's refunds and receipts. The programme decides; this finds the claim in the
+caller's scope, locks it and records."""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import date, datetime
-from fractions import Fraction
 
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
+from app.claims import deadlines, steps
 from app.claims import repository as repo
-from app.claims import steps, xinbao
-from app.claims.workflow import COMPENSATED, DOCUMENTS_OPEN, SKD_CLAIM
-from app.errors import AppError, Conflict, Forbidden, Unprocessable, Violation
-from app.kit.allocation import allocate
-from app.kit.money import format_fen
-from app.ledger import service as ledger
-from app.ledger.postings import LegSpec, credit, debit
+from app.claims.workflow import Stage, StepContext, StepInput
+from app.errors import AppError, Conflict, Forbidden, NotFound, Unprocessable, Violation
 from app.loans import repository as loans_repo
 from app.loans import servicing
-from app.models import Claim, ClaimDocument, ClaimRecovery, Enterprise
-from app.programs.common import recovery_return
-from app.programs.sukedai import claims as rules
-from app.programs.sukedai.policy import CAPS, CLAIMS, PRODUCTS, product_by_code
-
-PROVINCE_FUND = repo.PROVINCE_FUND
+from app.models import Claim, ClaimClawback, ClaimDocument, ClaimReceipt, ClaimRecovery
+from app.programs.base import get_program
 
 
 class PayloadTooLarge(AppError):
@@ -48,8 +40,8 @@ def file_claim(
     today: date,
     now: datetime,
 ) -> Claim:
-    """SKD-C2: a claim once principal is ≥ 90 days past due; the loss is the unpaid
-    principal, shared per SKD-S1. Loans not eligible at grant get nothing (SKD-S2)."""
+    """A claim on the bank's loan: its programme checks it (SKD-C2, XB-C1) and sets the
+    loss and shares; the loan becomes claimed and the claim waits for its first stage."""
     loan = loans_repo.loan_for_update(session, loan_id)
     if loan is None or not actor.can_see_bank(loan.bank_code):
         raise Unprocessable(
@@ -70,72 +62,23 @@ def file_claim(
             [Violation(loc=("body", "lawsuit_accepted_on"), msg="in the future")],
             code="invalid_date",
         )
-    pos = servicing.positions(session, [loan], today)[loan.id]
-    if loan.program == "XB":
-        return xinbao.file_claim(
-            session,
-            loan=loan,
-            position=pos,
-            lawsuit_case_no=lawsuit_case_no,
-            lawsuit_accepted_on=lawsuit_accepted_on,
-            comment=comment,
-            actor=actor,
-            today=today,
-            now=now,
-        )
-    problems = rules.check_claim(
-        rules.ClaimFacts(
-            loan_status=loan.status,
-            compensable=loan.compensable,
-            outstanding_fen=pos.outstanding_fen,
-            days_past_due=pos.days_past_due,
-        )
-    )
-    product = product_by_code(loan.product or "")
-    if product is None:
-        problems.append(
-            Violation(
-                loc=("body", "loan_id"),
-                msg=f"no SKD product {loan.product!r}",
-                code="program_not_supported",
-            )
-        )
-    if problems:
-        only = problems[0].code if len(problems) == 1 else None
-        raise Unprocessable(
-            f"the claim breaks {len(problems)} rule(s): "
-            + ", ".join(f"{v.rule or ''} {v.code}".strip() for v in problems),
-            problems,
-            code=only or "claim_refused",
-        )
-    assert product is not None
-    shares = rules.loss_shares(pos.outstanding_fen, product)
-    enterprise = session.get(Enterprise, loan.enterprise_id)
-    assert enterprise is not None
-    claim = Claim(
-        program=loan.program,
-        loan_id=loan.id,
-        bank_code=loan.bank_code,
-        product=loan.product,
-        city_fund_code=str(loan.extra.get("city_fund")),
-        fund_code=str(loan.extra.get("city_fund")),
-        region_code=enterprise.region_code,
-        status="submitted",
-        filed_on=today,
-        days_past_due=pos.days_past_due,
-        loss_fen=pos.outstanding_fen,
-        requested_fen=shares["province"] + shares["city"],
-        shares=shares,
-        returned_fen=0,
+    position = servicing.positions(session, [loan], today)[loan.id]
+    claim = get_program(loan.program).new_claim(
+        session,
+        loan=loan,
+        position=position,
         lawsuit_case_no=lawsuit_case_no,
         lawsuit_accepted_on=lawsuit_accepted_on,
-        deadlines={},
-        filed_by_id=actor.user_id,
+        actor=actor,
+        today=today,
     )
+    deadlines.set_deadlines_for_status(session, claim)  # XB-C2: the manager's opinion
     session.add(claim)
-    loan.status = servicing.LOAN_TRANSITIONS.target("claim", loan.status)
     session.flush()
-    steps.transition(session, claim, "submit", actor=actor, on=today, now=now, comment=comment)
+    repo.record_shares(session, claim.id, "requested", claim.shares)
+    ctx = StepContext(session, claim, actor, StepInput(comment=comment), today, now)
+    steps.set_loan_status(ctx, loan, "claim", reason=f"claim {claim.id} filed")
+    steps.transition(ctx, "submit")  # the workflow's rules for a new claim, and its history
     return claim
 
 
@@ -167,7 +110,7 @@ def add_document(
     claim = steps.claim_for_step(session, claim_id, actor)
     if not actor.is_bank:
         raise Forbidden("documents are uploaded by the claiming bank", code="role_not_allowed")
-    if claim.status not in DOCUMENTS_OPEN:
+    if claim.status not in steps.workflow_of(claim).documents_open:
         raise Conflict(
             f"claim {claim.id} is {claim.status}; documents are added before the province review",
             code="documents_closed",
@@ -212,215 +155,57 @@ def add_document(
     return doc
 
 
-# --- reviews -------------------------------------------------------------------------
-def city_review(
+# --- stages --------------------------------------------------------------------------
+def act(
     session: Session,
     *,
     claim_id: int,
-    approve: bool,
-    comment: str,
-    ineligible_at_grant: bool,
+    stage: str,
+    step: StepInput,
     actor: Principal,
     today: date,
     now: datetime,
 ) -> Claim:
-    """初审. Approval needs the application's documents (SKD-C1)."""
+    """Act on the claim's stage `stage`: the claim in the caller's scope, locked; the
+    stage of its programme (409 if the programme has none of that name), its guard (role,
+    fund, maker-checker SKD-C3), then the programme's handler, which moves the claim
+    through `steps.transition`."""
     claim = steps.claim_for_step(session, claim_id, actor)
-    steps.guard(session, claim, actor, "city_review")
-    if approve:
-        count = len(repo.documents(session, [claim.id])[claim.id])
-        if count < CLAIMS.required_documents:
-            raise Unprocessable(
-                "the claim has no documents; the bank must upload its application files",
-                [
-                    Violation(
-                        msg=f"{count} document(s); at least {CLAIMS.required_documents}",
-                        code="documents_missing",
-                        rule="SKD-C1",
-                    )
-                ],
-                code="documents_missing",
-            )
-        steps.transition(
-            session, claim, "city_approve", actor=actor, on=today, now=now, comment=comment
-        )
-    else:
-        steps.reject(session, claim, "city_reject", comment, ineligible_at_grant, actor, today, now)
+    found = steps.stage_of(claim, stage)
+    steps.guard(session, claim, actor, found)
+    _check_input(found, step)
+    found.handler(StepContext(session, claim, actor, step, today, now))
     return claim
 
 
-def province_review(
-    session: Session,
-    *,
-    claim_id: int,
-    approve: bool,
-    comment: str,
-    ineligible_at_grant: bool,
-    actor: Principal,
-    today: date,
-    now: datetime,
-) -> Claim:
-    """复审. Approval applies the 3 % cap (SKD-Q1, with the SKD-Q2 exemption) under the
-    bank's row lock, reserves the approved amount in the ledger and releases the loan's
-    guarantee exposure."""
-    claim = steps.claim_for_step(session, claim_id, actor)
-    steps.guard(session, claim, actor, "province_review")
-    if not approve:
-        steps.reject(
-            session, claim, "province_reject", comment, ineligible_at_grant, actor, today, now
+def _check_input(stage: Stage, step: StepInput) -> None:
+    """A review needs a decision (and a reason to reject); a payment its date."""
+    problems = []
+    if stage.review and step.approve is None:
+        problems.append(
+            Violation(loc=("body", "decision"), msg=f"{stage.name} needs approve or reject")
         )
-        return claim
-    SKD_CLAIM.target("province_approve", claim.status)  # state check before any work
-    repo.lock_bank(session, claim.bank_code)
-    stats = cap_statistics(session, claim.bank_code, on=today)
-    decision = rules.approve(claim.shares, stats.position)
-    claim.approved_fen = decision.approved_fen
-    claim.approved_shares = decision.shares
-    claim.approved_on = today
-    claim.capped_by = decision.capped_by
-    claim.cap_detail = {
-        "rule": "SKD-Q1",
-        "exempt": stats.position.exempt,
-        "exemption_rule": "SKD-Q2",
-        "first_year_ends": stats.position.first_year_ends.isoformat()
-        if stats.position.first_year_ends
-        else None,
-        "cumulative_principal": format_fen(stats.cumulative_principal_fen),
-        "annualized_principal": format_fen(stats.annualized_floor_fen),
-        "cap": format_fen(stats.position.cap_fen),
-        "compensated_before": format_fen(stats.compensated_fen),
-        "headroom": None
-        if stats.position.headroom_fen is None
-        else format_fen(stats.position.headroom_fen),
-        "bank_bears_of_fund_share": format_fen(decision.bank_bears_of_fund_share_fen),
-    }
-    loan = loans_repo.loan_for_update(session, claim.loan_id)
-    assert loan is not None
-    legs = _approval_legs(claim, decision.shares) + steps.exposure_release_legs(
-        loan, claim.loss_fen
-    )
-    entries = steps.post_approval(
-        session,
-        claim,
-        legs,
-        approved_fen=decision.approved_fen,
-        capped_by=decision.capped_by,
-        label="claim",
-        actor=actor,
-        today=today,
-        now=now,
-    )
-    action = "province_approve" if decision.approved_fen > 0 else "province_approve_nil"
-    note = comment
-    if decision.capped_by:
-        note = (
-            f"{comment} [capped by SKD-Q1: {format_fen(decision.approved_fen)} approved, the "
-            f"bank bears {format_fen(decision.bank_bears_of_fund_share_fen)} of the funds' "
-            "share]"
-        ).strip()
-    steps.transition(
-        session, claim, action, actor=actor, on=today, now=now, comment=note, entries=entries
-    )
-    loan.status = servicing.LOAN_TRANSITIONS.target("compensate", loan.status)
-    session.flush()
-    return claim
-
-
-def _approval_legs(claim: Claim, shares: dict[str, int]) -> list[LegSpec]:
-    """Reserve (L-1): the city fund owes the bank the whole fund share; the province
-    owes the city fund its part."""
-    city, bank = str(claim.city_fund_code), claim.bank_code
-    prov_part, city_part = shares["province"], shares["city"]
-    legs = []
-    if city_part:
-        legs.append(debit(city, "compensation_expense", city_part, bank))
-    if prov_part:
-        legs += [
-            debit(city, "due_from_fund", prov_part, PROVINCE_FUND),
-            debit(PROVINCE_FUND, "compensation_expense", prov_part, bank),
-            credit(PROVINCE_FUND, "due_to_fund", prov_part, city),
-        ]
-    if prov_part + city_part:
-        legs.append(credit(city, "payable_bank", prov_part + city_part, bank))
-    return legs
-
-
-# --- payment and reimbursement --------------------------------------------------------
-def city_payment(
-    session: Session,
-    *,
-    claim_id: int,
-    paid_on: date,
-    comment: str,
-    actor: Principal,
-    today: date,
-    now: datetime,
-) -> Claim:
-    """SKD-C1: the city fund pays the whole fund share (province + city) to the bank."""
-    return steps.pay_bank(
-        session,
-        claim_id=claim_id,
-        fund=None,
-        stage="city_payment",
-        action="city_pay",
-        event_type="claim.city_payment",
-        paid_on=paid_on,
-        comment=comment,
-        actor=actor,
-        today=today,
-        now=now,
-    )
-
-
-def province_reimbursement(
-    session: Session,
-    *,
-    claim_id: int,
-    paid_on: date,
-    comment: str,
-    actor: Principal,
-    today: date,
-    now: datetime,
-) -> Claim:
-    """SKD-C1: the province fund reimburses the city fund its part (归垫)."""
-    claim = steps.claim_for_step(session, claim_id, actor)
-    steps.guard(session, claim, actor, "province_reimbursement")
-    SKD_CLAIM.target("province_reimburse", claim.status)
-    steps.dated(paid_on, not_before=claim.paid_on, today=today, field="paid_on")
-    part = int((claim.approved_shares or {}).get("province", 0))
-    city = str(claim.city_fund_code)
-    entries = []
-    if part:
-        steps.check_cash(session, PROVINCE_FUND, part)
-        entry = ledger.post(
-            session,
-            event_type="claim.province_reimbursement",
-            event_id=str(claim.id),
-            idempotency_key=f"claim:{claim.id}:reimbursement",
-            business_date=paid_on,
-            legs=[
-                debit(PROVINCE_FUND, "due_to_fund", part, city),
-                credit(PROVINCE_FUND, "cash", part),
-                debit(city, "cash", part),
-                credit(city, "due_from_fund", part, PROVINCE_FUND),
-            ],
-            now=now,
-            actor_id=actor.user_id,
-            description=f"claim {claim.id}: {PROVINCE_FUND} reimburses {city} {format_fen(part)}",
+    if stage.review and step.approve is False and not (step.comment or step.opinion):
+        problems.append(Violation(loc=("body", "comment"), msg="a rejection needs a reason"))
+    if stage.kind == "payment" and step.paid_on is None:
+        problems.append(Violation(loc=("body", "paid_on"), msg=f"{stage.name} needs paid_on"))
+    if problems:
+        raise Unprocessable(
+            f"the {stage.name} step is incomplete", problems, code="validation_error"
         )
-        entries.append(entry.id)
-    claim.reimbursed_on = paid_on
-    steps.transition(
-        session,
-        claim,
-        "province_reimburse",
-        actor=actor,
-        on=paid_on,
-        now=now,
-        comment=comment,
-        entries=entries,
-    )
-    return claim
+
+
+def current_stage(session: Session, *, claim_id: int, actor: Principal) -> str:
+    """The name of the stage the claim waits at (409 when none: done, or with the bank)."""
+    claim = steps.claim_for_step(session, claim_id, actor)
+    stage = steps.workflow_of(claim).stages.get(claim.status)
+    if stage is None:
+        raise Conflict(
+            f"claim {claim.id} is {claim.status}: no stage waits for a decision",
+            [Violation(msg=f"claim status is {claim.status}", loc=("status",), code="no_stage")],
+            code="no_stage",
+        )
+    return stage.name
 
 
 # --- recoveries ----------------------------------------------------------------------
@@ -435,13 +220,13 @@ def record_recovery(
     today: date,
     now: datetime,
 ) -> ClaimRecovery:
-    """SKD-R1: the recovery less litigation costs, at the original compensation ratio,
-    goes back to the city fund, which passes the province's part on. Cumulative returns
+    """The bank reports money recovered after compensation; the programme returns the
+    funds' part (SKD-R1 at once, XB-R1 due within working days). Cumulative returns
     never exceed the compensation paid."""
     claim = steps.claim_for_step(session, claim_id, actor)
     if not actor.is_bank:
         raise Forbidden("recoveries are reported by the claiming bank", code="role_not_allowed")
-    if claim.status not in COMPENSATED or (claim.program == "XB" and claim.status != "paid"):
+    if claim.status not in steps.workflow_of(claim).compensated:
         raise Conflict(
             f"claim {claim.id} is {claim.status}; recoveries are reported after payment",
             code="not_compensated",
@@ -457,155 +242,97 @@ def record_recovery(
         )
     if problems:
         raise Unprocessable("the recovery was refused", problems, code="recovery_refused")
-    if claim.program == "XB":
-        return xinbao.record_recovery(
-            session,
-            claim=claim,
-            recovered_on=recovered_on,
-            amount_fen=amount_fen,
-            costs_fen=costs_fen,
-            actor=actor,
-            now=now,
-        )
-    paid = int(claim.approved_fen or 0)
-    approved = claim.approved_shares or {}
-    returned = recovery_return(
-        net_fen=amount_fen - costs_fen,
-        loss_fen=claim.loss_fen,
-        paid_fen=paid,
-        returned_fen=claim.returned_fen,
-    )
-    parts = (
-        allocate(returned, [("province", approved["province"]), ("city", approved["city"])])
-        if returned
-        else {"province": 0, "city": 0}
-    )
-    number = len(repo.recoveries(session, [claim.id])[claim.id]) + 1  # under the claim lock
-    recovery = ClaimRecovery(
-        claim_id=claim.id,
+    return get_program(claim.program).record_recovery(
+        session,
+        claim=claim,
         recovered_on=recovered_on,
         amount_fen=amount_fen,
         costs_fen=costs_fen,
-        returned_fen=returned,
-        returned_shares=parts,
-        recorded_by_id=actor.user_id,
+        actor=actor,
+        now=now,
     )
-    recovery.ledger_entry_ids = _post_recovery(session, claim, recovery, number, actor, now)
-    session.add(recovery)
-    claim.returned_fen += returned
-    session.flush()
-    return recovery
 
 
-def _post_recovery(
+# --- after payment: refunds and receipts (XB-R1, XB-R2) --------------------------------
+def _program_of(session: Session, claim_id: int, actor: Principal) -> str:
+    claim = session.scalars(repo.scoped_claims(session, actor).where(Claim.id == claim_id)).first()
+    if claim is None:
+        raise NotFound(f"claim {claim_id} not found")
+    return claim.program
+
+
+def clawback(
     session: Session,
-    claim: Claim,
-    recovery: ClaimRecovery,
-    number: int,
+    *,
+    claim_id: int,
+    kind: str,
+    reason: str,
+    decided_on: date,
     actor: Principal,
+    today: date,
     now: datetime,
-) -> list[int]:
-    city, bank = str(claim.city_fund_code), claim.bank_code
-    prov_part, city_part = recovery.returned_shares["province"], recovery.returned_shares["city"]
-    if not prov_part + city_part:
-        return []
-    legs = [debit(city, "cash", prov_part + city_part)]
-    if city_part:
-        legs.append(credit(city, "recovery_income", city_part, bank))
-    if prov_part:
-        legs += [
-            credit(city, "due_to_fund", prov_part, PROVINCE_FUND),
-            debit(PROVINCE_FUND, "due_from_fund", prov_part, city),
-            credit(PROVINCE_FUND, "recovery_income", prov_part, bank),
-        ]
-    common = {
-        "event_id": str(claim.id),
-        "business_date": recovery.recovered_on,
-        "now": now,
-        "actor_id": actor.user_id,
-    }
-    ids = [
-        ledger.post(
-            session,
-            event_type="claim.recovery",
-            idempotency_key=f"claim:{claim.id}:recovery:{number}",
-            legs=legs,
-            description=f"claim {claim.id}: {bank} returns {format_fen(prov_part + city_part)} "
-            f"of a {format_fen(recovery.amount_fen)} recovery to {city}",
-            **common,  # type: ignore[arg-type]
-        ).id
-    ]
-    if prov_part:
-        ids.append(
-            ledger.post(
-                session,
-                event_type="claim.recovery_pass_on",
-                idempotency_key=f"claim:{claim.id}:recovery:{number}:pass_on",
-                legs=[
-                    debit(city, "due_to_fund", prov_part, PROVINCE_FUND),
-                    credit(city, "cash", prov_part),
-                    debit(PROVINCE_FUND, "cash", prov_part),
-                    credit(PROVINCE_FUND, "due_from_fund", prov_part, city),
-                ],
-                description=f"claim {claim.id}: {city} passes the province's "
-                f"{format_fen(prov_part)} on",
-                **common,  # type: ignore[arg-type]
-            ).id
-        )
-    return ids
-
-
-# --- cap statistics (SKD-Q1, Q2) and the exposure view ------------------------------
-@dataclass(frozen=True)
-class ProductFigures:
-    product: str
-    annualized: Fraction
-    compensated_fen: int
-
-
-@dataclass(frozen=True)
-class CapStatistics:
-    cooperation_start: date | None
-    on: date
-    cumulative_principal_fen: int
-    per_product: list[ProductFigures]
-    annualized: Fraction
-    compensated_fen: int
-    position: rules.CapPosition
-
-    @property
-    def annualized_floor_fen(self) -> int:
-        return self.annualized.__floor__()
-
-
-def cap_statistics(session: Session, bank_code: str, *, on: date) -> CapStatistics:
-    start = repo.cooperation_start(session, bank_code, "SKD")
-    sums = {
-        code: (principal, principal_days)
-        for code, principal, principal_days in (
-            repo.cap_sums(session, bank_code, "SKD", start=start, until=on) if start else []
-        )
-    }
-    compensated = repo.compensated_by_product(session, bank_code, "SKD", until=on)
-    per_product = [
-        ProductFigures(
-            p.code,
-            rules.annualized(sums.get(p.code, (0, 0))[1], p.province_share_bp + p.city_share_bp),
-            compensated.get(p.code, 0),
-        )
-        for p in PRODUCTS
-    ]
-    cumulative = sum(principal for code, (principal, _) in sums.items() if product_by_code(code))
-    total = sum((p.annualized for p in per_product), Fraction(0))
-    total_comp = sum(compensated.values())
-    position = rules.cap_position(
-        rules.CapFacts(
-            cooperation_start=start,
-            on=on,
-            cumulative_principal_fen=cumulative,
-            annualized_fen=total,
-            compensated_fen=total_comp,
-        ),
-        CAPS,
+) -> ClaimClawback:
+    return get_program(_program_of(session, claim_id, actor)).clawback(
+        session,
+        claim_id=claim_id,
+        kind=kind,
+        reason=reason,
+        decided_on=decided_on,
+        actor=actor,
+        today=today,
+        now=now,
     )
-    return CapStatistics(start, on, cumulative, per_product, total, total_comp, position)
+
+
+def receive(
+    session: Session,
+    *,
+    claim_id: int,
+    received_on: date,
+    amount_fen: int,
+    actor: Principal,
+    today: date,
+    now: datetime,
+) -> ClaimReceipt:
+    return get_program(_program_of(session, claim_id, actor)).receive(
+        session,
+        claim_id=claim_id,
+        received_on=received_on,
+        amount_fen=amount_fen,
+        actor=actor,
+        today=today,
+        now=now,
+    )
+
+
+def receivable(session: Session, claim: Claim) -> int:
+    """What the bank still owes the fund on the claim (XB-R1 distributions, XB-R2
+    refunds, less receipts); 0 where the programme's returns are cash at once."""
+    ids = [claim.id]
+    return get_program(claim.program).receivable(
+        repo.recoveries(session, ids)[claim.id],
+        repo.clawbacks(session, ids)[claim.id],
+        repo.receipts(session, ids)[claim.id],
+    )
+
+
+def step(
+    session: Session,
+    *,
+    claim_id: int,
+    stage: str,
+    actor: Principal,
+    today: date,
+    now: datetime,
+    approve: bool | None = None,
+    comment: str = "",
+    paid_on: date | None = None,
+    findings: tuple[str, ...] = (),
+    opinion: str = "",
+    ineligible_at_grant: bool = False,
+) -> Claim:
+    """`act` with the stage's input as keywords (for scripts: the demo, the load data)."""
+    given = StepInput(approve, comment, paid_on, tuple(findings), opinion, ineligible_at_grant)
+    return act(
+        session, claim_id=claim_id, stage=stage, step=given, actor=actor, today=today, now=now
+    )

@@ -5,24 +5,24 @@ approved amount to the bank from a fund's cash."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
 from app.claims import repository as repo
-from app.claims.workflow import RETURNED, STAGES, WORKFLOWS
+from app.claims.workflow import NEW, RETURNED, Stage, StepContext, Workflow
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable, Violation
 from app.kit.calendar import provisional_note
 from app.kit.money import format_fen
 from app.ledger import service as ledger
 from app.ledger.postings import LegSpec, credit, debit
 from app.loans import repository as loans_repo
-from app.loans import servicing
-from app.loans.service import exposure_parts
+from app.loans import status as loan_status
 from app.models import Claim, ClaimTransition, Loan
-
-PROVINCE_FUND = repo.PROVINCE_FUND
+from app.programs.base import get_program
 
 
 def claim_for_step(session: Session, claim_id: int, actor: Principal) -> Claim:
@@ -35,51 +35,123 @@ def claim_for_step(session: Session, claim_id: int, actor: Principal) -> Claim:
     return claim
 
 
-def guard(session: Session, claim: Claim, actor: Principal, stage: str) -> None:
+def workflow_of(claim: Claim) -> Workflow:
+    return get_program(claim.program).workflow
+
+
+def stage_of(claim: Claim, name: str) -> Stage:
+    """The programme's stage `name`, or a 409 naming the stages the claim's programme has
+    (a stage endpoint called on another programme's claim)."""
+    wf = workflow_of(claim)
+    stage = wf.stage_named(name)
+    if stage is None:
+        names = ", ".join(dict.fromkeys(s.name for s in wf.stages.values()))
+        raise Conflict(
+            f"claim {claim.id} is a {claim.program} claim; its stages are {names}, not {name}",
+            [
+                Violation(
+                    msg=f"no stage {name} in the {claim.program} workflow",
+                    loc=("path", "stage"),
+                    code="stage_not_in_programme",
+                )
+            ],
+            code="stage_not_in_programme",
+        )
+    return stage
+
+
+def guard(session: Session, claim: Claim, actor: Principal, stage: Stage) -> None:
     """Role and fund of the stage, then maker-checker (SKD-C3): nobody acts on two
     stages of one claim. (Region scope: `claim_for_step` hides other regions' claims.)
     Returning the claim for correction at a stage is acting on that stage: the reviewer
     who returned it may review it again after the bank's resubmission, and may not act
     on any other stage. A claim with the bank for correction waits for its
     resubmission, not for a reviewer."""
-    expected = next((s for s in STAGES[claim.program].values() if s.name == stage), None)
-    assert expected is not None, stage
     if claim.status == RETURNED:
         raise Conflict(
             f"claim {claim.id} is returned for correction (退回补正) and with the bank; the "
-            f"{stage} waits for its resubmission",
+            f"{stage.name} waits for its resubmission",
             [Violation(msg="claim status is returned", loc=("status",), code="claim_returned")],
             code="claim_returned",
         )
-    if actor.role != expected.role:
+    if actor.role != stage.role:
         raise Forbidden(
-            f"{stage} is done by {expected.who}; your role is {actor.role}",
+            f"{stage.name} is done by {stage.who}; your role is {actor.role}",
             code="role_not_allowed",
         )
-    if stage == "city_payment" and actor.fund_code != claim.city_fund_code:
-        raise Forbidden(
-            f"the city payment is made by the manager of {claim.city_fund_code}",
-            code="wrong_fund",
-        )
-    if stage == "province_reimbursement" and actor.fund_code != PROVINCE_FUND:
-        raise Forbidden(
-            f"the reimbursement is made by the manager of {PROVINCE_FUND}", code="wrong_fund"
-        )
+    fund = stage.acting_fund(claim) if stage.acting_fund else None
+    if fund is not None and actor.fund_code != fund:
+        raise Forbidden(f"the {stage.name} is made by the manager of {fund}", code="wrong_fund")
     earlier = {
         t.actor_id
         for t in repo.history(session, [claim.id])[claim.id]
-        if t.action != expected.return_action  # the same stage, acted on again
+        if t.action != stage.return_action  # the same stage, acted on again
     }
     if actor.user_id in earlier:
         raise Conflict(
             f"user {actor.username} already acted on claim {claim.id}; another person must "
-            f"do the {stage} (SKD-C3 maker-checker)",
+            f"do the {stage.name} (SKD-C3 maker-checker)",
             [Violation(msg="same user on two stages", code="maker_checker", rule="SKD-C3")],
             code="maker_checker",
         )
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What an action's work produced: the action actually taken (an approval of
+    nothing closes the claim), the history comment and the ledger entries."""
+
+    action: str
+    comment: str = ""
+    entries: list[int] = field(default_factory=list)
+
+
 def transition(
+    ctx: StepContext,
+    action: str,
+    *,
+    work: Callable[[], Outcome] | None = None,
+    on: date | None = None,
+) -> ClaimTransition:
+    """The only status change of a claim: the programme's table admits the action from
+    the claim's status, the action's rules pass (every violation listed at once), the
+    work runs (ledger entries, amounts), then the status changes with a history row."""
+    claim = ctx.claim
+    wf = workflow_of(claim)
+    wf.table.target(action, _current(claim, action))
+    problems: list[Violation] = []
+    conflict = False
+    for rule in wf.rules.get(action, ()):
+        found = rule.check(ctx)
+        problems += found
+        conflict = conflict or (bool(found) and rule.status == 409)
+    if problems:
+        codes = {str(v.code) for v in problems}
+        raise (Conflict if conflict else Unprocessable)(
+            f"{action} breaks {len(problems)} rule(s): "
+            + ", ".join(f"{v.rule or ''} {v.code}".strip() for v in problems),
+            problems,
+            code=codes.pop() if len(codes) == 1 else "transition_refused",
+        )
+    outcome = work() if work is not None else Outcome(action, ctx.step.comment)
+    return record(
+        ctx.session,
+        claim,
+        outcome.action,
+        actor=ctx.actor,
+        on=on or ctx.today,
+        now=ctx.now,
+        comment=outcome.comment,
+        entries=outcome.entries,
+    )
+
+
+def _current(claim: Claim, action: str) -> str:
+    """The status the action leaves: a claim being filed is `new` to the table."""
+    return NEW if action == "submit" else claim.status
+
+
+def record(
     session: Session,
     claim: Claim,
     action: str,
@@ -90,10 +162,10 @@ def transition(
     comment: str = "",
     entries: list[int] | None = None,
 ) -> ClaimTransition:
-    """The only status change: checked against the programme's table, with history."""
+    """Status change and history row, checked against the programme's table (`submit`
+    opens the history of a new claim)."""
     before = None if action == "submit" else claim.status
-    table = WORKFLOWS[claim.program]
-    claim.status = "submitted" if action == "submit" else table.target(action, claim.status)
+    claim.status = workflow_of(claim).table.target(action, _current(claim, action))
     row = ClaimTransition(
         claim_id=claim.id,
         action=action,
@@ -123,27 +195,31 @@ def dated(on: date, *, not_before: date | None, today: date, field: str) -> None
         raise Unprocessable(f"{field} is not acceptable", problems, code="invalid_date")
 
 
-def reject(
-    session: Session,
-    claim: Claim,
-    action: str,
-    comment: str,
-    ineligible_at_grant: bool,
-    actor: Principal,
-    today: date,
-    now: datetime,
-) -> None:
+def reject(ctx: StepContext, action: str) -> None:
     """Rejection with a reason; the loan returns to servicing. A finding that the loan was
     not eligible when granted (SKD-S2) marks it non-compensable for good."""
-    loan = loans_repo.loan_for_update(session, claim.loan_id)
+    claim, comment = ctx.claim, ctx.step.comment
+    loan = loans_repo.loan_for_update(ctx.session, claim.loan_id)
     assert loan is not None
     claim.rejection_reason = comment
-    transition(session, claim, action, actor=actor, on=today, now=now, comment=comment)
-    loan.status = servicing.LOAN_TRANSITIONS.target("claim_rejected", loan.status)
-    if ineligible_at_grant:
+    transition(ctx, action)
+    set_loan_status(ctx, loan, "claim_rejected", reason=f"claim {claim.id} rejected")
+    if ctx.step.ineligible_at_grant:
         loan.compensable = False
         loan.flags = [*loan.flags, f"SKD-S2: not eligible at grant ({comment})"]
-    session.flush()
+    ctx.session.flush()
+
+
+def set_loan_status(ctx: StepContext, loan: Loan, action: str, *, reason: str) -> None:
+    loan_status.set_status(
+        ctx.session,
+        loan,
+        action,
+        actor_id=ctx.actor.user_id,
+        on=ctx.today,
+        now=ctx.now,
+        reason=reason,
+    )
 
 
 def check_cash(session: Session, fund: str, need_fen: int) -> None:
@@ -161,57 +237,36 @@ def check_cash(session: Session, fund: str, need_fen: int) -> None:
         )
 
 
-def pay_bank(
-    session: Session,
-    *,
-    claim_id: int,
-    fund: str | None,
-    stage: str,
-    action: str,
-    event_type: str,
-    paid_on: date,
-    comment: str,
-    actor: Principal,
-    today: date,
-    now: datetime,
-) -> Claim:
-    """The approved amount from `fund`'s cash to the bank (one ledger entry: Dr payable,
-    Cr cash). `fund=None`: the claim's city fund. A payment after the claim's stored
-    `payment` deadline is noted in the history."""
-    claim = claim_for_step(session, claim_id, actor)
-    guard(session, claim, actor, stage)
-    WORKFLOWS[claim.program].target(action, claim.status)
-    dated(paid_on, not_before=claim.approved_on, today=today, field="paid_on")
-    payer = fund or str(claim.city_fund_code)
-    amount = int(claim.approved_fen or 0)
-    check_cash(session, payer, amount)
-    entry = ledger.post(
-        session,
-        event_type=event_type,
-        event_id=str(claim.id),
-        idempotency_key=f"claim:{claim.id}:{event_type.removeprefix('claim.')}",
-        business_date=paid_on,
-        legs=[
-            debit(payer, "payable_bank", amount, claim.bank_code),
-            credit(payer, "cash", amount),
-        ],
-        now=now,
-        actor_id=actor.user_id,
-        description=f"claim {claim.id}: {payer} pays {format_fen(amount)} to {claim.bank_code}",
-    )
-    claim.paid_on = paid_on
-    comment = (comment + after_deadline(claim, "payment", paid_on)).strip()
-    transition(
-        session,
-        claim,
-        action,
-        actor=actor,
-        on=paid_on,
-        now=now,
-        comment=comment,
-        entries=[entry.id],
-    )
-    return claim
+def pay_bank(ctx: StepContext, *, payer: str, action: str, event_type: str) -> None:
+    """The approved amount from `payer`'s cash to the bank (one ledger entry: Dr payable,
+    Cr cash). A payment after the claim's stored `payment` deadline is noted in the
+    history."""
+    claim = ctx.claim
+    paid_on = ctx.step.paid_on or ctx.today
+
+    def work() -> Outcome:
+        dated(paid_on, not_before=claim.approved_on, today=ctx.today, field="paid_on")
+        amount = int(claim.approved_fen or 0)
+        check_cash(ctx.session, payer, amount)
+        entry = ledger.post(
+            ctx.session,
+            event_type=event_type,
+            event_id=str(claim.id),
+            idempotency_key=f"claim:{claim.id}:{event_type.removeprefix('claim.')}",
+            business_date=paid_on,
+            legs=[
+                debit(payer, "payable_bank", amount, claim.bank_code),
+                credit(payer, "cash", amount),
+            ],
+            now=ctx.now,
+            actor_id=ctx.actor.user_id,
+            description=f"claim {claim.id}: {payer} pays {format_fen(amount)} to {claim.bank_code}",
+        )
+        claim.paid_on = paid_on
+        comment = (ctx.step.comment + after_deadline(claim, "payment", paid_on)).strip()
+        return Outcome(action, comment, [entry.id])
+
+    transition(ctx, action, work=work, on=paid_on)
 
 
 def after_deadline(claim: Claim, name: str, on: date) -> str:
@@ -228,7 +283,7 @@ def after_deadline(claim: Claim, name: str, on: date) -> str:
 def exposure_release_legs(loan: Loan, principal_fen: int) -> list[LegSpec]:
     """The funds' guarantee exposure on the claimed principal ends with the decision."""
     legs = []
-    for fund, part in exposure_parts(loan, principal_fen):
+    for fund, part in get_program(loan.program).exposure_parts(loan, principal_fen):
         if part:
             legs += [
                 debit(fund, "exposure_contra", part, loan.bank_code),

@@ -1,41 +1,81 @@
-"""The claim workflows as tables (SKD-C1, XB-C2), and who may act at each stage.
+"""What a programme's claim workflow is made of, whichever the programme.
 
-    submitted ──city_approve──▶ city_approved ──province_approve──▶ approved
-        │                           │   └──province_approve_nil──▶ closed (cap exhausted)
-        └──city_reject──▶ rejected ◀┘ province_reject
-    approved ──city_pay──▶ paid ──province_reimburse──▶ reimbursed
+A programme (`app/programs/<code>/workflow.py`) declares its `Workflow`: a transition
+table, the stage waiting in each status (who acts, the handler that does the stage's
+work), the rules each action must pass, the deficiency codes a review stage may list
+when it returns a claim for correction (退回补正), the status labels in Chinese and
+English, and the deadlines it stores on a claim. `app/claims/` runs any such workflow
+without knowing the programme.
 
-Every review stage may also return the claim for correction (退回补正): submitted or
-city_approved ──return_<stage>──▶ returned ──resubmit_<stage>──▶ the status it was
-returned from (the bank resubmits; `app/claims/returns.py`).
-
-Every change goes through `TransitionTable.target` and leaves a `ClaimTransition` row
-(actor, role, time, business date, comment, ledger entries)."""
+Every review stage may return the claim for correction: `<status> ──return_<stage>──▶
+returned ──resubmit_<stage>──▶ <status>` (the bank resubmits; `app/claims/returns.py`).
+Every change goes through `app.claims.steps.transition` and leaves a `ClaimTransition`
+row (actor, role, time, business date, comment, ledger entries)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Literal
 
+from app.errors import Violation
 from app.kit.statemachine import Transition, TransitionTable
-from app.programs.sukedai.policy import DEFICIENCIES as SKD_DEFICIENCIES
-from app.programs.xinbao.policy import DEFICIENCIES as XB_DEFICIENCIES
 
-SKD_CLAIM = TransitionTable(
-    "claim",
-    [
-        Transition("city_approve", frozenset({"submitted"}), "city_approved"),
-        Transition("city_reject", frozenset({"submitted"}), "rejected"),
-        Transition("province_approve", frozenset({"city_approved"}), "approved"),
-        Transition("province_approve_nil", frozenset({"city_approved"}), "closed"),
-        Transition("province_reject", frozenset({"city_approved"}), "rejected"),
-        Transition("city_pay", frozenset({"approved"}), "paid"),
-        Transition("province_reimburse", frozenset({"paid"}), "reimbursed"),
-        Transition("return_city_review", frozenset({"submitted"}), "returned"),
-        Transition("resubmit_city_review", frozenset({"returned"}), "submitted"),
-        Transition("return_province_review", frozenset({"city_approved"}), "returned"),
-        Transition("resubmit_province_review", frozenset({"returned"}), "city_approved"),
-    ],
-)
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from app.auth.principal import Principal
+    from app.models import Claim
+
+# With the bank for correction (退回补正): the bank corrects, uploads, and resubmits.
+RETURNED = "returned"
+SUBMITTED = "submitted"
+# a claim before its filing is recorded (never stored): `submit` leads from it
+NEW = "new"
+REJECTED = "rejected"
+
+# Labels every workflow shares (a programme may override them).
+COMMON_LABELS: Mapping[str, tuple[str, str]] = {
+    SUBMITTED: ("已申请，待审查", "filed, waiting for review"),
+    REJECTED: ("已驳回", "rejected"),
+    "closed": ("无可补偿额度，办结", "closed: nothing left to compensate under the cap"),
+    RETURNED: (
+        "退回补正，待合作银行补正后重新提交",
+        "returned for correction; waiting for the bank to correct and resubmit",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class StepInput:
+    """What a caller brings to a stage: a decision (reviews), a date (payments), the
+    comment, and the programme's own extras (findings and opinion of a due-diligence
+    review, a finding of ineligibility at grant)."""
+
+    approve: bool | None = None
+    comment: str = ""
+    paid_on: date | None = None
+    findings: tuple[str, ...] = ()
+    opinion: str = ""
+    ineligible_at_grant: bool = False
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """One stage being acted on: the locked claim, the actor and the request's dates."""
+
+    session: Session
+    claim: Claim
+    actor: Principal
+    step: StepInput
+    today: date
+    now: datetime
+
+
+Handler = Callable[[StepContext], None]
+StageKind = Literal["review", "payment"]
 
 
 @dataclass(frozen=True)
@@ -43,8 +83,18 @@ class Stage:
     name: str
     role: str
     who: str  # shown on the claim as the next step
-    # a review stage: it may return the claim for correction (退回补正, SKD-C1, XB-C2)
-    review: bool = False
+    kind: StageKind
+    handler: Handler
+    # the fund whose manager acts (payments): None, any fund manager the claim's scope
+    # admits
+    acting_fund: Callable[[Claim], str | None] | None = None
+    # the endpoint a caller uses; default /claims/{id}/steps/{name}
+    path: str | None = None
+
+    @property
+    def review(self) -> bool:
+        """A review stage: it may return the claim for correction."""
+        return self.kind == "review"
 
     @property
     def return_action(self) -> str:
@@ -54,57 +104,70 @@ class Stage:
     def resubmit_action(self) -> str:
         return f"resubmit_{self.name}"
 
+    def endpoint(self, claim_id: int) -> str:
+        return f"POST /api/v1/claims/{claim_id}/{self.path or 'steps/' + self.name}"
 
-SKD_STAGES = {
-    "submitted": Stage(
-        "city_review", "city_reviewer", "city finance + tech bureau 市县初审", review=True
-    ),
-    "city_approved": Stage(
-        "province_review", "province_reviewer", "province 省级复审", review=True
-    ),
-    "approved": Stage("city_payment", "fund_manager", "the city fund's manager 市县资金拨付"),
-    "paid": Stage(
-        "province_reimbursement", "fund_manager", "the province fund's manager 省级资金归垫"
-    ),
-}
 
-# XB-C2: submitted ──manager_review──▶ manager_reviewed ──committee_approve──▶ approved
-#        ──pay──▶ paid; the committee may reject, or approve nothing when XB-Q1 is used up.
-#        The manager's review and the committee may return the claim for correction.
-XB_CLAIM = TransitionTable(
-    "claim",
-    [
-        Transition("manager_review", frozenset({"submitted"}), "manager_reviewed"),
-        Transition("committee_approve", frozenset({"manager_reviewed"}), "approved"),
-        Transition("committee_approve_nil", frozenset({"manager_reviewed"}), "closed"),
-        Transition("committee_reject", frozenset({"manager_reviewed"}), "rejected"),
-        Transition("pay", frozenset({"approved"}), "paid"),
-        Transition("return_manager_review", frozenset({"submitted"}), "returned"),
-        Transition("resubmit_manager_review", frozenset({"returned"}), "submitted"),
-        Transition("return_committee_decision", frozenset({"manager_reviewed"}), "returned"),
-        Transition("resubmit_committee_decision", frozenset({"returned"}), "manager_reviewed"),
-    ],
-)
+@dataclass(frozen=True)
+class TransitionRule:
+    """A rule an action must pass before it is taken, tagged with its rule ID: it
+    returns what it finds wrong (nothing when the claim may move)."""
 
-XB_STAGES = {
-    "submitted": Stage(
-        "manager_review", "fund_manager", "the fund manager 基金管理人尽职审查", review=True
-    ),
-    "manager_reviewed": Stage(
-        "committee_decision", "committee", "the committee 补偿会审", review=True
-    ),
-    "approved": Stage("payment", "fund_manager", "the fund manager 基金管理人支付"),
-}
+    rule: str
+    check: Callable[[StepContext], list[Violation]]
+    status: int = 422  # 409 for a conflict with the claim's current state
 
-WORKFLOWS = {"SKD": SKD_CLAIM, "XB": XB_CLAIM}
-STAGES = {"SKD": SKD_STAGES, "XB": XB_STAGES}
-# The deficiencies a review stage may list when it returns a claim: code → (中文, English)
-DEFICIENCIES = {"SKD": SKD_DEFICIENCIES, "XB": XB_DEFICIENCIES}
-RETURN_RULE = {"SKD": "SKD-C1", "XB": "XB-C2"}
 
-# With the bank for correction (退回补正): the bank corrects, uploads, and resubmits.
-RETURNED = "returned"
+@dataclass(frozen=True)
+class ClaimDeadline:
+    """A deadline stored on a claim while it waits in `status`: `days` working days
+    from the claim's attribute `base`."""
 
-# Statuses in which the bank may still add documents, and in which recoveries count.
-DOCUMENTS_OPEN = frozenset({"submitted", "city_approved", RETURNED})
-COMPENSATED = frozenset({"paid", "reimbursed"})
+    status: str
+    base: str
+    days: int
+    stage: str
+
+
+@dataclass(frozen=True)
+class Workflow:
+    transitions: list[Transition]
+    stages: Mapping[str, Stage]  # status → the stage waiting in it
+    return_rule: str  # the rule a return for correction rests on
+    deficiencies: Mapping[str, tuple[str, str]]  # code → (中文, English)
+    labels: Mapping[str, tuple[str, str]]  # status → (中文, English)
+    rules: Mapping[str, tuple[TransitionRule, ...]] = field(default_factory=dict)
+    # statuses in which the bank may still add documents
+    documents_open: frozenset[str] = frozenset({SUBMITTED, RETURNED})
+    # statuses in which compensation has been paid and recoveries are reported
+    compensated: frozenset[str] = frozenset({"paid"})
+    deadlines: Mapping[str, ClaimDeadline] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.transitions.append(Transition("submit", frozenset({NEW}), SUBMITTED))
+        for stage in self.stages.values():
+            if stage.review:
+                for status in [s for s, st in self.stages.items() if st is stage]:
+                    self.transitions.extend(
+                        [
+                            Transition(stage.return_action, frozenset({status}), RETURNED),
+                            Transition(stage.resubmit_action, frozenset({RETURNED}), status),
+                        ]
+                    )
+
+    @cached_property
+    def table(self) -> TransitionTable:
+        return TransitionTable("claim", self.transitions)
+
+    def stage_named(self, name: str) -> Stage | None:
+        return next((s for s in self.stages.values() if s.name == name), None)
+
+    def label(self, status: str) -> tuple[str, str]:
+        return self.labels.get(status) or COMMON_LABELS.get(status) or (status, status)
+
+    @property
+    def statuses(self) -> frozenset[str]:
+        found = {SUBMITTED}
+        for t in self.transitions:
+            found |= t.from_states | {t.to_state}
+        return frozenset(found - {NEW})

@@ -1,18 +1,18 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from app.kit.money import Yuan
 from app.kit.schemas import In
+from app.programs.fields import ProgramCode
 
 
 class QuarterEndIn(In):
-    program: Literal["SKD", "XB"] = Field(
-        description="SKD (SKD-Q3, run by the province reviewer) or XB (XB-Q1, run by the "
-        "XB fund manager)"
+    program: ProgramCode = Field(
+        description="the programme: SKD (SKD-Q3, run by the province reviewer) or XB (XB-Q1, "
+        "run by the XB fund manager)"
     )
     year: int = Field(ge=2000, le=2100)
     quarter: int = Field(ge=1, le=4)

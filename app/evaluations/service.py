@@ -1,22 +1,21 @@
-"""Quarter-end evaluation. SKD (SKD-Q3): per bank, the NPL ratio at the quarter end
-decides suspension of its SKD agreements; a later quarter below the threshold lifts the
-suspensions a quarter-end made (a province decision stays until the province lifts it).
-XB (XB-Q1): per bank and sub-fund, the limit basis the next quarter's committee
-decisions read (`app/programs/xinbao/limits.py`)."""
+"""Quarter-end evaluation: a run per programme and quarter, refused before the quarter
+ends; the programme stores its per-bank results on it (SKD-Q3: the NPL ratio decides
+suspension, `app/programs/sukedai/program.py`; XB-Q1: the limit basis per bank and
+sub-fund, `app/programs/xinbao/limits.py`). The NPL figures per bank are here, shared."""
 
 from __future__ import annotations
 
 import calendar
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Protocol
 
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
 from app.errors import Conflict, Forbidden, Unprocessable, Violation
-from app.kit.money import format_fen
+from app.kit.money import format_fen, percent
 from app.loans.repository import repaid_as_of
 from app.models import (
     Agreement,
@@ -27,9 +26,14 @@ from app.models import (
     QuarterBankResult,
     QuarterEvaluation,
 )
-from app.programs.sukedai.library import percent
-from app.programs.sukedai.policy import QUARTER_END, QuarterEndPolicy
-from app.reference.service import change_agreement_status
+from app.programs.base import get_program
+
+
+class NplPolicy(Protocol):
+    """How many days past due make a loan non-performing (SKD-Q3's 90)."""
+
+    @property
+    def npl_days_past_due(self) -> int: ...
 
 
 def quarter_end(year: int, quarter: int) -> date:
@@ -60,7 +64,7 @@ def bank_ratios(
     session: Session,
     program: str,
     as_of: date,
-    policy: QuarterEndPolicy,
+    policy: NplPolicy,
     *,
     bank_code: str | None = None,
 ) -> dict[str, BankRatio]:
@@ -104,7 +108,7 @@ def bank_ratios(
     }
 
 
-def _last_suspension_reason(session: Session, agreement_id: int) -> str:
+def last_suspension_reason(session: Session, agreement_id: int) -> str:
     event = session.scalars(
         select(AgreementEvent)
         .where(AgreementEvent.agreement_id == agreement_id, AgreementEvent.action == "suspend")
@@ -113,13 +117,22 @@ def _last_suspension_reason(session: Session, agreement_id: int) -> str:
     return event.reason if event else ""
 
 
-# who runs a programme's quarter-end evaluation: SKD the province (SKD-Q3), XB the fund
-# manager of an XB fund (XB-Q1, 第十六条 “基金管理人”)
-RUNNERS = {"SKD": "province_reviewer", "XB": "fund_manager"}
+def suspended_agreements(session: Session, bank_code: str, program: str) -> list[int]:
+    return list(
+        session.scalars(
+            select(Agreement.id).where(
+                Agreement.bank_code == bank_code,
+                Agreement.program == program,
+                Agreement.status == "suspended",
+            )
+        )
+    )
 
 
 def check_runner(session: Session, program: str, actor: Principal) -> None:
-    role = RUNNERS[program]
+    """The programme names who runs its quarter-end evaluation: SKD the province (SKD-Q3),
+    XB the fund manager of one of its funds (XB-Q1, 第十六条 “基金管理人”)."""
+    role = get_program(program).quarter_end_role
     fund = session.get(Fund, actor.fund_code) if actor.fund_code else None
     if actor.role != role or (role == "fund_manager" and (fund is None or fund.program != program)):
         whose = f"the {program} fund manager" if role == "fund_manager" else f"the {role}"
@@ -136,10 +149,11 @@ def evaluate(
     quarter: int,
     actor: Principal,
     today: date,
-    policy: QuarterEndPolicy = QUARTER_END,
 ) -> QuarterEvaluation:
+    """A quarter-end run of the programme: refused before the quarter ends or behind a
+    later run; the programme stores its per-bank results on the run."""
     end = quarter_end(year, quarter)
-    rule = "XB-Q1" if program == "XB" else "SKD-Q3"
+    rule = get_program(program).quarter_end_rule
     if end > today:
         raise Unprocessable(
             f"{year}-Q{quarter} ends on {end}, after today",
@@ -162,61 +176,7 @@ def evaluate(
     )
     session.add(run)
     session.flush()
-    if program == "XB":  # XB-Q1: per bank and sub-fund, the limit basis and its use
-        from app.programs.xinbao import limits
-
-        limits.evaluate(session, run, today=today)
-        return run
-    ratios = bank_ratios(session, program, end, policy)
-    agreements = list(
-        session.scalars(
-            select(Agreement).where(
-                Agreement.program == program, Agreement.status.in_(("active", "suspended"))
-            )
-        )
-    )
-    by_bank: dict[str, list[Agreement]] = defaultdict(list)
-    for a in agreements:
-        by_bank[a.bank_code].append(a)
-    for bank in sorted(set(ratios) | set(by_bank)):
-        ratio = ratios.get(bank, BankRatio(0, 0))
-        own = by_bank.get(bank, [])
-        early = any((end - a.start_on).days < policy.early_period_days for a in own)
-        threshold = policy.early_threshold_bp if early else policy.threshold_bp
-        breached = ratio.breaches(threshold)
-        reason = (
-            f"{policy.reason_prefix} {year}-Q{quarter}: NPL ratio {ratio.ratio_text()}, "
-            f"threshold {percent(threshold)}"
-        )
-        changed: list[int] = []
-        for a in own:
-            if breached and a.status == "active":
-                change_agreement_status(
-                    session, agreement_id=a.id, action="suspend", reason=reason, actor=actor
-                )
-                changed.append(a.id)
-            elif (
-                not breached
-                and a.status == "suspended"
-                and _last_suspension_reason(session, a.id).startswith(policy.reason_prefix)
-            ):
-                change_agreement_status(
-                    session, agreement_id=a.id, action="resume", reason=reason, actor=actor
-                )
-                changed.append(a.id)
-        decision = ("suspended" if breached else "lifted") if changed else "unchanged"
-        session.add(
-            QuarterBankResult(
-                evaluation_id=run.id,
-                bank_code=bank,
-                outstanding_fen=ratio.outstanding_fen,
-                npl_fen=ratio.npl_fen,
-                threshold_bp=threshold,
-                breached=breached,
-                decision=decision,
-                agreement_ids=changed,
-            )
-        )
+    get_program(program).evaluate_quarter(session, run, actor=actor, today=today)
     session.flush()
     return run
 

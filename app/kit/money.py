@@ -66,3 +66,9 @@ Yuan = Annotated[
     PlainSerializer(format_fen, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "examples": ["1200000.00"], "description": "CNY yuan"}),
 ]
+
+
+def percent(bp: int) -> str:
+    """Basis points as a percentage, exactly: 1000 → "10 %", 350 → "3.5 %"."""
+    whole, frac = divmod(bp, 100)
+    return f"{whole}.{frac:02d}".rstrip("0").rstrip(".") + " %"

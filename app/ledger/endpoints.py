@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from app.auth.principal import Principal, require_roles
 from app.db import get_session
 from app.errors import NotFound
-from app.evaluations.service import bank_ratios
 from app.kit.clock import get_clock
 from app.kit.pagination import (
     ObjectId,
@@ -33,8 +32,7 @@ from app.ledger import repository as repo
 from app.ledger import schemas as s
 from app.ledger.export import export_beancount
 from app.models import Fund, FundContributor, LedgerAccount, LedgerEntry
-from app.programs.sukedai.policy import QUARTER_END
-from app.programs.xinbao.policy import LEVERAGE_TARGET as XB_LEVERAGE_TARGET
+from app.programs.base import get_program
 
 router = APIRouter(route_class=TransactionalRoute)
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -340,10 +338,15 @@ def fund_capital(
     net = capital.net_value(session, code, as_of=as_of)
     loans = leverage = target = None
     fund = session.get(Fund, code)
-    if fund is not None and fund.program == "XB" and fund.kind == "pool":
-        on = as_of or get_clock(request).today()
-        loans = sum(r.outstanding_fen for r in bank_ratios(session, "XB", on, QUARTER_END).values())
-        target = XB_LEVERAGE_TARGET
+    found = (
+        get_program(fund.program).fund_leverage(
+            session, fund, on=as_of or get_clock(request).today()
+        )
+        if fund is not None
+        else None
+    )
+    if found is not None:  # XB-F1
+        loans, target = found
         if net > 0:
             hundredths = loans * 100 // net
             leverage = f"{hundredths // 100}.{hundredths % 100:02d}"

@@ -24,6 +24,7 @@ def _out(st: service.LibraryStatus) -> s.LibraryStatusOut:
     return s.LibraryStatusOut(
         credit_code=st.enterprise.credit_code,
         enterprise_name=st.enterprise.name,
+        program=service.library_program().code,
         member=st.member,
         member_since=st.member_since,
         history=[

@@ -33,7 +33,7 @@ class LibraryEventOut(BaseModel):
 class LibraryStatusOut(BaseModel):
     credit_code: str
     enterprise_name: str
-    program: str = "SKD"
+    program: str = Field(description="the programme whose library this is (SKD-E1)")
     member: bool = Field(description="在库 currently a library member")
     member_since: date | None
     history: list[LibraryEventOut]

@@ -12,10 +12,13 @@ from app.auth.principal import Principal
 from app.errors import Conflict, Forbidden, Unprocessable, Violation
 from app.library import repository as repo
 from app.models import Enterprise, LibraryEvent
-from app.programs.sukedai.library import check_library_criteria
+from app.programs.base import Program, registered_programs
 from app.reference.service import get_enterprise
 
-PROGRAM = "SKD"
+
+def library_program() -> Program:
+    """The programme whose library of tech enterprises this is (科技型企业库, SKD-E1)."""
+    return next(p for p in registered_programs() if p.has_library)
 
 
 @dataclass
@@ -36,13 +39,15 @@ class LibraryStatus:
 
 
 def status(session: Session, enterprise: Enterprise) -> LibraryStatus:
-    return LibraryStatus(enterprise, list(repo.history(session, enterprise.id, PROGRAM)))
+    return LibraryStatus(
+        enterprise, list(repo.history(session, enterprise.id, library_program().code))
+    )
 
 
 def is_member(session: Session, enterprise: Enterprise) -> bool:
     """SKD-E1: only library members may get SKD loans (member: the last event is not a
     removal)."""
-    last = repo.latest_action(session, enterprise.id, PROGRAM)
+    last = repo.latest_action(session, enterprise.id, library_program().code)
     return last is not None and last != "removed"
 
 
@@ -63,7 +68,7 @@ def admit(
     """Admit (or, for a member, confirm with current facts) after checking SKD-E1."""
     enterprise = get_enterprise(session, credit_code)
     _check_region(session, enterprise, actor)
-    results = check_library_criteria(enterprise)
+    results = library_program().library_criteria(enterprise)
     failed = [c for c in results if not c.passed]
     if failed:
         raise Unprocessable(
@@ -79,7 +84,7 @@ def admit(
     session.add(
         LibraryEvent(
             enterprise_id=enterprise.id,
-            program=PROGRAM,
+            program=library_program().code,
             action="updated" if current.member else "admitted",
             effective_on=today,
             comment=comment,
@@ -103,7 +108,7 @@ def remove(
     session.add(
         LibraryEvent(
             enterprise_id=enterprise.id,
-            program=PROGRAM,
+            program=library_program().code,
             action="removed",
             effective_on=today,
             comment=reason,

@@ -22,7 +22,7 @@ OPEN_STATUSES = ("active", "claimed")
 
 
 def filing_deadline(session: Session, program: str, disbursed_on: date) -> Deadline:
-    days = get_program(program).filing_deadline_working_days  # SKD-F2, XB-F2
+    days = get_program(program).policy.filing_deadline_working_days  # SKD-F2, XB-F2
     return working_calendar(session).add_working_days(disbursed_on, days)
 
 
@@ -44,7 +44,7 @@ def recompute_filing_deadlines(session: Session, ctx: Recompute) -> list[Deadlin
     ).all()
     changes = []
     for loan in loans:
-        days = get_program(loan.program).filing_deadline_working_days
+        days = get_program(loan.program).policy.filing_deadline_working_days
         try:
             new = ctx.calendar.add_working_days(loan.disbursed_on, days)
         except CalendarUnavailable:
@@ -102,7 +102,7 @@ def _refile(loan: Loan, new: Deadline) -> str:
     loan.filing_deadline, loan.filing_deadline_provisional = new.on, new.provisional
     binds = loan.filing_deadline_applies
     late = binds and loan.filed_on > new.on
-    program = get_program(loan.program)
+    program = get_program(loan.program).policy
     rule = LATE_FILING_RULE[program.late_filing]
     kept = [f for f in loan.flags if not is_late_filing_flag(program, f)]
     if late:

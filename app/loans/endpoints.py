@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, status
 from sqlalchemy.orm import Session
@@ -22,12 +22,14 @@ from app.loans.schemas import (
     LoanFile,
     LoanOut,
     LoanRenewal,
+    LoanTransitionOut,
     LoanView,
     QuotaIn,
     QuotaOut,
     RepaymentIn,
 )
 from app.models import Loan, ProgramQuota
+from app.programs.fields import ProgramCode, QuotaProgramCode
 
 router = APIRouter(route_class=TransactionalRoute)
 Today = Annotated[date, Depends(get_today)]
@@ -41,7 +43,7 @@ def list_loans(
     principal: CurrentPrincipal,
     today: Today,
     page: Annotated[PageParams, Depends(page_params)],
-    program: Literal["SKD", "XB"] | None = None,
+    program: ProgramCode | None = None,
     bank_code: str | None = None,
     status: Annotated[str | None, Query(max_length=16)] = None,
     as_of: AsOf = None,
@@ -107,7 +109,7 @@ def file_batch(
 def get_quota(
     session: SessionDep,
     _: CurrentPrincipal,
-    program: Literal["SKD"],
+    program: QuotaProgramCode,
     year: Annotated[int, Path(ge=2000, le=2100)],
 ) -> QuotaOut:
     quota = repo.quota(session, program, year)
@@ -124,7 +126,7 @@ def get_quota(
 def put_quota(
     session: SessionDep,
     reviewer: Annotated[Principal, Depends(require_roles("province_reviewer"))],
-    program: Literal["SKD"],
+    program: QuotaProgramCode,
     year: Annotated[int, Path(ge=2000, le=2100)],
     body: QuotaIn,
 ) -> QuotaOut:
@@ -158,7 +160,8 @@ def get_loan(
         raise NotFound(f"loan {loan_id} not found")
     view = _views(session, [loan], as_of or today)[0]
     events = [LoanEventOut.model_validate(e) for e in repo.events(session, loan.id)]
-    return LoanDetail(**view.model_dump(), history=events)
+    changes = [LoanTransitionOut.model_validate(t) for t in repo.transitions(session, loan.id)]
+    return LoanDetail(**view.model_dump(), history=events, status_history=changes)
 
 
 @router.post(

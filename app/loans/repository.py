@@ -9,7 +9,15 @@ from sqlalchemy import Select, Subquery, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
-from app.models import Agreement, Enterprise, Loan, LoanEvent, LoanRepayment, ProgramQuota
+from app.models import (
+    Agreement,
+    Enterprise,
+    Loan,
+    LoanEvent,
+    LoanRepayment,
+    LoanTransition,
+    ProgramQuota,
+)
 from app.models.base import utcnow
 
 
@@ -173,6 +181,7 @@ def last_compensation_on(session: Session, enterprise_id: int, program: str) -> 
     )
 
 
+# every column a filing sets, fund_code included (the day-totals triggers key on it)
 _LOAN_COLUMNS = [c.key for c in Loan.__table__.columns if c.key not in ("id", "closed_at")]
 _LOAN_JSON = {"flags", "extra"}
 
@@ -219,6 +228,13 @@ def insert_loans(session: Session, loans: list[Loan]) -> list[int]:
 def events(session: Session, loan_id: int) -> Sequence[LoanEvent]:
     return session.scalars(
         select(LoanEvent).where(LoanEvent.loan_id == loan_id).order_by(LoanEvent.id)
+    ).all()
+
+
+def transitions(session: Session, loan_id: int) -> Sequence[LoanTransition]:
+    """The loan's status changes, oldest first."""
+    return session.scalars(
+        select(LoanTransition).where(LoanTransition.loan_id == loan_id).order_by(LoanTransition.id)
     ).all()
 
 

@@ -7,6 +7,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.kit.money import Yuan, YuanIn
 from app.kit.schemas import In
+from app.programs.base import get_program, registered_programs
+from app.programs.fields import ProgramCode
 
 
 class GuarantorConsentOut(BaseModel):
@@ -87,10 +89,29 @@ class LoanEventOut(BaseModel):
     at: datetime
 
 
+class LoanTransitionOut(BaseModel):
+    """One status change of the loan (active → repaid, renewed, claimed, …)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    action: str = Field(description="e.g. repay_in_full, renew (SKD-F7), claim, compensate")
+    from_status: str
+    to_status: str
+    actor_id: int | None
+    reason: str
+    business_date: date = Field(description="the business date the change takes effect")
+    at: datetime = Field(description="when it was recorded")
+
+
 class LoanDetail(LoanView):
     history: list[LoanEventOut] = Field(
         description="changes to the loan's stored facts after filing, oldest first "
-        "(repayments are under /repayments)"
+        "(repayments are under /repayments; status changes under `status_history`)"
+    )
+    status_history: list[LoanTransitionOut] = Field(
+        description="the loan's status changes, oldest first, each checked against the "
+        "loan's transition table (append-only)"
     )
 
 
@@ -153,9 +174,9 @@ class LoanTerms(In):
 
 
 class LoanFile(LoanTerms):
-    """A loan to file (备案) under 苏科贷 (SKD) or 信保基金 (XB)."""
+    """A loan to file (备案) under a programme: 苏科贷 (SKD) or 信保基金 (XB)."""
 
-    program: Literal["SKD", "XB"] = Field(description="programme code: SKD 苏科贷 / XB 信保基金")
+    program: ProgramCode
     enterprise_credit_code: str = Field(
         min_length=18, max_length=18, description="统一社会信用代码"
     )
@@ -167,9 +188,10 @@ class LoanFile(LoanTerms):
     )
 
     @model_validator(mode="after")
-    def _sub_fund_is_xb(self) -> LoanFile:
-        if self.sub_fund is not None and self.program != "XB":
-            raise ValueError("sub_fund goes with program XB")
+    def _fields_of_the_programme(self) -> LoanFile:
+        if self.sub_fund is not None and "sub_fund" not in get_program(self.program).filing_fields:
+            owners = [p.code for p in registered_programs() if "sub_fund" in p.filing_fields]
+            raise ValueError(f"sub_fund goes with program {' or '.join(owners)}")
         return self
 
 

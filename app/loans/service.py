@@ -1,6 +1,7 @@
-"""Loan filing (备案). The programme's rules decide; this gathers the facts under the
-right locks, refuses with every failed rule at once, records the loan and posts the
-funds' guarantee exposure to the ledger's memo accounts."""
+"""Loan filing (备案), whichever the programme: the loan's programme (the registry) checks
+the filing and records the loan with what is here — the filing bank and the enterprise
+under its lock, the refusal listing every failed rule, the loan row, the quota counted at
+commit, and the funds' guarantee exposure posted to the ledger's memo accounts."""
 
 from __future__ import annotations
 
@@ -20,32 +21,8 @@ from app.ledger.service import EntrySpec
 from app.loans import repository as repo
 from app.loans.lookups import FilingLookups
 from app.loans.schemas import BatchItemError, BatchItemResult, LoanFile
-from app.models import Enterprise, Fund, Loan, ProgramQuota
-from app.programs.base import get_program
-from app.programs.sukedai.claims import loss_shares as skd_loss_shares
-from app.programs.sukedai.filing import FilingFacts, check_filing, quota_exceeded
-from app.programs.sukedai.policy import product_by_code
-from app.programs.xinbao.claims import loss_shares as xb_loss_shares
-from app.programs.xinbao.filing import FilingFacts as XbFilingFacts
-from app.programs.xinbao.filing import check_filing as check_xb_filing
-from app.programs.xinbao.policy import BASE_SUB_FUND as XB_BASE_SUB_FUND
-from app.programs.xinbao.policy import POOL as XB_POOL
-
-PROVINCE_FUND = "SKD_PROV"
-ENTERPRISE_FLAGS = (
-    "overdue_loans_elsewhere",
-    "controller_overdue_loans",
-    "dishonest_debtor",
-    "controller_dishonest_debtor",
-    "env_credit_rating",
-    "tax_credit_rating",
-)
-XB_ENTERPRISE_FLAGS = (
-    "overdue_loans_elsewhere",
-    "controller_overdue_loans",
-    "malicious_default_blacklist",
-    "last_malicious_overdue_on",
-)
+from app.models import Enterprise, Loan, ProgramQuota
+from app.programs.base import Program, get_program
 
 
 def file_loan(
@@ -57,13 +34,22 @@ def file_loan(
     now: datetime,
     exposures: list[EntrySpec] | None = None,
 ) -> Loan:
-    """File a loan under its programme: the programme's rules decide (registry below)."""
-    return _FILERS[get_program(data.program).code](
-        session, data=data, principal=principal, today=today, now=now, exposures=exposures
+    """File a loan under its programme: the programme's rules decide."""
+    program = get_program(data.program)
+    lookups = FilingLookups(session, principal.bank_code or "", program.code)
+    return program.file_loan(
+        session,
+        data=data,
+        principal=principal,
+        today=today,
+        now=now,
+        lookups=lookups,
+        exposures=exposures,
+        batch=False,
     )
 
 
-def _refuse(violations: list[Violation]) -> Unprocessable:
+def refuse(violations: list[Violation]) -> Unprocessable:
     only = violations[0].code if len(violations) == 1 else None
     return Unprocessable(
         f"the filing breaks {len(violations)} rule(s): "
@@ -73,7 +59,7 @@ def _refuse(violations: list[Violation]) -> Unprocessable:
     )
 
 
-def _bank_and_enterprise(
+def bank_and_enterprise(
     lk: FilingLookups, data: LoanFile, principal: Principal
 ) -> tuple[str, Enterprise]:
     """The filing bank, refusing a contract number it already filed, and the enterprise
@@ -103,7 +89,7 @@ def _bank_and_enterprise(
     return bank, enterprise
 
 
-def _new_loan(
+def new_loan(
     data: LoanFile,
     *,
     bank: str,
@@ -146,86 +132,12 @@ def _new_loan(
         compensable=not filed_late,
         flags=flags,
         filed_by_id=principal.user_id,
+        fund_code=extra.get("city_fund") or extra.get("sub_fund"),
         extra=extra,
     )
 
 
-def _file_skd(
-    session: Session,
-    *,
-    data: LoanFile,
-    principal: Principal,
-    today: date,
-    now: datetime,
-    exposures: list[EntrySpec] | None = None,
-    lookups: FilingLookups | None = None,
-) -> Loan:
-    """SKD-E1, P1, P2, F1–F6; exposure = principal × each fund's share (SKD-S1). With
-    `lookups` from a batch, the loan is added unflushed and its exposure is left to the
-    batch."""
-    lk = lookups
-    if lk is None:
-        lk = FilingLookups(session, principal.bank_code or "", "SKD")
-        lk.first_look(data.enterprise_credit_code, data.contract_no, data.disbursed_on)
-    bank, enterprise = _bank_and_enterprise(lk, data, principal)
-    city_fund = lk.city_fund(enterprise, data.disbursed_on)
-    agreement = lk.agreement(city_fund.code, data.disbursed_on) if city_fund else None
-    quota = lk.quota(data.disbursed_on.year)
-    deadline = lk.deadline(data.disbursed_on)
-    facts = FilingFacts(
-        declared_product=data.product,
-        principal_fen=data.principal,
-        annual_rate_bp=data.annual_rate_bp,
-        fee_rate_bp=data.fee_rate_bp,
-        disbursed_on=data.disbursed_on,
-        maturity_on=data.maturity_on,
-        security=data.security,
-        controller_guarantee=data.controller_guarantee,
-        other_fiscal_support=data.other_fiscal_support,
-        today=today,
-        filing_deadline=deadline.on,
-        filing_deadline_provisional=deadline.provisional,
-        lpr_bp=lk.lpr_bp(data.disbursed_on),
-        in_library=lk.in_library(enterprise),
-        revenue_fen=enterprise.prior_year_revenue_fen,
-        enterprise_flags={k: getattr(enterprise, k) for k in ENTERPRISE_FLAGS},
-        agreement_status=agreement.status if agreement else None,
-        region_cooperating=city_fund is not None,
-        enterprise_has_active_loan=lk.has_active_loan(enterprise.id),
-        quota_fen=quota.amount_fen if quota else None,
-        quota_used_fen=lk.quota_used(quota) if quota else 0,
-        guarantor_consent_given=data.guarantor_consent is not None,
-    )
-    decision = check_filing(facts)
-    if decision.violations:
-        raise _refuse(decision.violations)
-    assert decision.product is not None and agreement is not None and city_fund is not None
-    loan = _new_loan(
-        data,
-        bank=bank,
-        agreement_id=agreement.id,
-        enterprise_id=enterprise.id,
-        principal=principal,
-        today=today,
-        deadline=deadline,
-        product=decision.product.code,
-        filed_late=False,
-        flags=[],
-        extra={"city_fund": city_fund.code},
-    )
-    if quota is not None:
-        lk.count_in_quota(quota, loan.principal_fen)
-        if lookups is None:
-            _count_in_quota(session, quota.id, loan.principal_fen)
-    lk.accepted(loan)
-    if lookups is None:
-        session.add(loan)
-        session.flush()
-        _post_exposure(session, loan, now=now, actor_id=principal.user_id, into=exposures)
-    return loan  # in a batch: not yet inserted (the batch inserts its loans together)
-
-
-def _count_in_quota(session: Session, quota_id: int, principal_fen: int) -> None:
+def count_in_quota(session: Session, program: Program, quota_id: int, principal_fen: int) -> None:
     """SKD-F6, decided again at commit: the rules saw the quota as committed when the
     request read it; the request's principal goes in, under the row's lock, only if it
     still fits after every filing that committed meanwhile (else the request is refused
@@ -234,95 +146,14 @@ def _count_in_quota(session: Session, quota_id: int, principal_fen: int) -> None
 
     def count(s: Session) -> None:
         if not repo.add_to_quota(s, quota_id, principal_fen):
-            raise _refuse([quota_exceeded(*repo.quota_figures(s, quota_id))])
+            raise refuse([program.quota_exceeded(*repo.quota_figures(s, quota_id))])
 
     at_commit(session, count)
 
 
-def _file_xb(
-    session: Session,
-    *,
-    data: LoanFile,
-    principal: Principal,
-    today: date,
-    now: datetime,
-    exposures: list[EntrySpec] | None = None,
-) -> Loan:
-    """XB-E1, E2, P1, F2: refusals list every rule; a credit loan filed late is accepted
-    but not compensable (XB-N7), a guaranteed one needs the guarantor's consent letter
-    instead and is never late (XB-F2); exposure = principal × the sub-fund's fund ratio
-    (XB-S1)."""
-    lk = FilingLookups(session, principal.bank_code or "", "XB")
-    bank, enterprise = _bank_and_enterprise(lk, data, principal)
-    sub_code = data.sub_fund or XB_BASE_SUB_FUND
-    sub_fund = session.get(Fund, sub_code)
-    known = sub_fund is not None and sub_fund.program == "XB" and sub_fund.kind == "sub_fund"
-    agreement = lk.agreement(sub_code, data.disbursed_on) if known else None
-    pool = session.get(Fund, XB_POOL)
-    deadline = lk.deadline(data.disbursed_on)
-    consent = data.guarantor_consent  # XB-F2
-    decision = check_xb_filing(
-        XbFilingFacts(
-            principal_fen=data.principal,
-            annual_rate_bp=data.annual_rate_bp,
-            fee_rate_bp=data.fee_rate_bp,
-            disbursed_on=data.disbursed_on,
-            maturity_on=data.maturity_on,
-            security=data.security,
-            guarantor=data.guarantor,
-            controller_guarantee=data.controller_guarantee,
-            today=today,
-            filing_deadline=deadline.on,
-            filing_deadline_provisional=deadline.provisional,
-            lpr_bp=lk.lpr_bp(data.disbursed_on),
-            region_code=enterprise.region_code,
-            registered_on=enterprise.registered_on,
-            outstanding_fen=repo.outstanding_for_enterprise(session, enterprise.id, "XB"),
-            last_compensation_on=repo.last_compensation_on(session, enterprise.id, "XB"),
-            enterprise_flags={k: getattr(enterprise, k) for k in XB_ENTERPRISE_FLAGS},
-            agreement_status=agreement.status if agreement else None,
-            sub_fund_known=known,
-            fund_stopped=pool is not None and pool.status == "stopped",
-            guarantor_consent_ref=consent.reference if consent else None,
-            guarantor_consent_on=consent.dated_on if consent else None,
-        )
-    )
-    if decision.violations:
-        raise _refuse(decision.violations)
-    assert agreement is not None and sub_fund is not None
-    ratios = sub_fund.params.get("ratios_bp", {}).get(data.security, {})
-    loan = _new_loan(
-        data,
-        bank=bank,
-        agreement_id=agreement.id,
-        enterprise_id=enterprise.id,
-        principal=principal,
-        today=today,
-        deadline=deadline,
-        product=None,
-        filed_late=decision.filed_late,
-        flags=decision.flags,
-        extra={"sub_fund": sub_code, "ratios_bp": dict(ratios)},
-    )
-    session.add(loan)
-    session.flush()
-    _post_exposure(session, loan, now=now, actor_id=principal.user_id, into=exposures)
-    return loan
-
-
-_FILERS = {"SKD": _file_skd, "XB": _file_xb}
-
-
 def exposure_parts(loan: Loan, principal_fen: int) -> list[tuple[str, int]]:
     """(fund, fen) of the funds' guarantee exposure on `principal_fen` of this loan."""
-    if loan.program == "XB":  # XB-S1: the pool carries the sub-fund's share
-        xb = xb_loss_shares(principal_fen, loan.extra.get("ratios_bp", {}))
-        return [(XB_POOL, xb["fund"])]
-    product = product_by_code(loan.product or "")
-    if product is None:
-        return []
-    skd = skd_loss_shares(principal_fen, product)  # SKD-S1
-    return [(PROVINCE_FUND, skd["province"]), (str(loan.extra.get("city_fund")), skd["city"])]
+    return get_program(loan.program).exposure_parts(loan, principal_fen)
 
 
 def exposure_entry(
@@ -375,7 +206,7 @@ def post_exposure_change(
         ledger.post_at_commit(session, [spec], now=now, actor_id=actor_id)
 
 
-def _post_exposure(
+def post_exposure(
     session: Session,
     loan: Loan,
     *,
@@ -455,33 +286,31 @@ def file_batch(
             )
     if principal.bank_code is None:
         raise Forbidden("only a partner bank files loans", code="role_not_allowed")
-    lookups = FilingLookups(session, principal.bank_code, "SKD")
-    skd = [d for _, d in parsed if d.program == "SKD"]
-    lookups.preload([d.enterprise_credit_code for d in skd], [d.contract_no for _, d in parsed])
+    # one set of lookups per programme, sharing the bank's contract numbers: the batch's
+    # facts in set-based queries, its accepted items facts for the next ones
+    lookups: dict[str, FilingLookups] = {}
+    for _, data in parsed:
+        if data.program not in lookups:
+            lookups[data.program] = FilingLookups(session, principal.bank_code, data.program)
+    contracts = [d.contract_no for _, d in parsed]
+    for code, lk in lookups.items():
+        lk.preload([d.enterprise_credit_code for _, d in parsed if d.program == code], contracts)
     specs: list[EntrySpec] = []
     accepted: list[tuple[int, Loan]] = []
     for index, data in parsed:
         try:
-            if data.program == "SKD":
-                loan = _file_skd(
-                    session,
-                    data=data,
-                    principal=principal,
-                    today=today,
-                    now=now,
-                    lookups=lookups,
-                )
-            else:  # XB, one by one; contract numbers checked against the whole batch
-                _bank_and_enterprise(lookups, data, principal)
-                loan = file_loan(
-                    session,
-                    data=data,
-                    principal=principal,
-                    today=today,
-                    now=now,
-                    exposures=specs,
-                )
-                lookups.accepted(loan)
+            loan = get_program(data.program).file_loan(
+                session,
+                data=data,
+                principal=principal,
+                today=today,
+                now=now,
+                lookups=lookups[data.program],
+                exposures=specs,
+                batch=True,
+            )
+            for lk in lookups.values():
+                lk.accepted(loan)
         except AppError as exc:
             results[index] = BatchItemResult(
                 index=index,
@@ -501,12 +330,13 @@ def file_batch(
             )
             continue
         accepted.append((index, loan))
-    _insert_together(session, [loan for _, loan in accepted if loan.id is None])
-    for _, loan in accepted:
-        if loan.program == "SKD":
-            _post_exposure(session, loan, now=now, actor_id=principal.user_id, into=specs)
-    for quota_id, principal_fen in lookups.quota_taken.items():
-        _count_in_quota(session, quota_id, principal_fen)
+    together = [loan for _, loan in accepted if loan.id is None]
+    _insert_together(session, together)
+    for loan in together:  # their exposure, once they have ids
+        post_exposure(session, loan, now=now, actor_id=principal.user_id, into=specs)
+    for code, lk in lookups.items():
+        for quota_id, principal_fen in lk.quota_taken.items():
+            count_in_quota(session, get_program(code), quota_id, principal_fen)
     if specs:
         ledger.post_at_commit(session, specs, now=now, actor_id=principal.user_id)
     for index, loan in accepted:

@@ -16,22 +16,12 @@ from sqlalchemy.orm import Session
 from app.auth.principal import Principal
 from app.errors import Conflict, NotFound, Unprocessable, Violation
 from app.kit.money import format_fen
-from app.kit.statemachine import Transition, TransitionTable
 from app.loans import repository as repo
 from app.loans.schemas import LoanFile, LoanRenewal
 from app.loans.service import file_loan, post_exposure_change
+from app.loans.status import LOAN_TRANSITIONS as LOAN_TRANSITIONS  # moved; re-exported
+from app.loans.status import set_status
 from app.models import Enterprise, Loan, LoanRepayment
-
-LOAN_TRANSITIONS = TransitionTable(
-    "loan",
-    [
-        Transition("repay_in_full", frozenset({"active"}), "repaid"),
-        Transition("renew", frozenset({"active"}), "renewed"),  # SKD-F7
-        Transition("claim", frozenset({"active"}), "claimed"),  # SKD-C2
-        Transition("claim_rejected", frozenset({"claimed"}), "active"),
-        Transition("compensate", frozenset({"claimed"}), "compensated"),
-    ],
-)
 
 
 @dataclass(frozen=True)
@@ -104,7 +94,15 @@ def repay(
         actor_id=actor.user_id,
     )
     if principal_fen == outstanding:
-        loan.status = LOAN_TRANSITIONS.target("repay_in_full", loan.status)
+        set_status(
+            session,
+            loan,
+            "repay_in_full",
+            actor_id=actor.user_id,
+            on=paid_on,
+            now=now,
+            reason=f"principal repaid in full on {paid_on.isoformat()}",
+        )
         loan.closed_at = now
     session.flush()
     return loan
@@ -153,7 +151,16 @@ def renew(
     old = repo.loan_for_update(session, loan_id)
     if old is None or not actor.can_see_bank(old.bank_code):
         raise NotFound(f"loan {loan_id} not found")
-    old.status = LOAN_TRANSITIONS.target("renew", old.status)
+    set_status(
+        session,
+        old,
+        "renew",
+        actor_id=actor.user_id,
+        on=data.disbursed_on,
+        now=now,
+        reason=f"renewed by contract {data.contract_no} disbursed on "
+        f"{data.disbursed_on.isoformat()} (SKD-F7)",
+    )
     if data.disbursed_on < old.disbursed_on:
         raise Unprocessable(
             "the renewal cannot start before the loan it renews",

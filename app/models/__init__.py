@@ -10,6 +10,7 @@ from app.models.claim import (
     ClaimReceipt,
     ClaimRecovery,
     ClaimReturn,
+    ClaimShare,
     ClaimTransition,
 )
 from app.models.enterprise import Enterprise
@@ -17,9 +18,17 @@ from app.models.evaluation import QuarterBankResult, QuarterEvaluation
 from app.models.idempotency import IdempotencyRecord
 from app.models.ledger import LedgerAccount, LedgerChainHead, LedgerEntry, LedgerLeg
 from app.models.library import LibraryEvent
-from app.models.loan import Loan, LoanEvent
+from app.models.loan import Loan, LoanEvent, LoanTransition
 from app.models.quota import ProgramQuota
-from app.models.reference import Bank, Fund, FundContributor, FundEvent, LprRate, Region
+from app.models.reference import (
+    Bank,
+    Fund,
+    FundContributor,
+    FundEvent,
+    LprRate,
+    ProgramRecord,
+    Region,
+)
 from app.models.repayment import LoanRepayment
 from app.models.rollup import LoanDayTotal
 from app.models.user import User
@@ -37,6 +46,7 @@ __all__ = [
     "ClaimReceipt",
     "ClaimRecovery",
     "ClaimReturn",
+    "ClaimShare",
     "ClaimTransition",
     "Enterprise",
     "Fund",
@@ -52,8 +62,10 @@ __all__ = [
     "LoanDayTotal",
     "LoanEvent",
     "LoanRepayment",
+    "LoanTransition",
     "LprRate",
     "ProgramQuota",
+    "ProgramRecord",
     "QuarterBankResult",
     "QuarterEvaluation",
     "Region",

@@ -9,7 +9,7 @@ from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, BigIntPK, CreatedAt, utcnow
-from app.models.reference import PROGRAMS, _in
+from app.models.reference import _in
 
 AGREEMENT_STATUSES = ("active", "suspended", "terminated")
 
@@ -17,14 +17,13 @@ AGREEMENT_STATUSES = ("active", "suspended", "terminated")
 class Agreement(CreatedAt, Base):
     __tablename__ = "agreements"
     __table_args__ = (
-        CheckConstraint(_in("program", PROGRAMS), name="program"),
         CheckConstraint(_in("status", AGREEMENT_STATUSES), name="status"),
         CheckConstraint("end_on > start_on", name="period"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     bank_code: Mapped[str] = mapped_column(ForeignKey("banks.code"), index=True)
-    program: Mapped[str] = mapped_column(String(8))
+    program: Mapped[str] = mapped_column(String(8), ForeignKey("programs.code"))
     fund_code: Mapped[str] = mapped_column(ForeignKey("funds.code"), index=True)
     region_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"), index=True)
     start_on: Mapped[date]

@@ -14,12 +14,13 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, BigIntPK, CreatedAt, utcnow
-from app.models.reference import PROGRAMS, _in
+from app.models.reference import _in
 
 CLAIM_STATUSES = (
     "submitted",  # bank applied; SKD: waiting for the city review; XB: for the manager
@@ -32,12 +33,12 @@ CLAIM_STATUSES = (
     "closed",  # approved with nothing payable (cap exhausted)
     "returned",  # returned for correction (退回补正): with the bank until it resubmits
 )
+SHARE_KINDS = ("requested", "approved")
 
 
 class Claim(CreatedAt, Base):
     __tablename__ = "claims"
     __table_args__ = (
-        CheckConstraint(_in("program", PROGRAMS), name="program"),
         CheckConstraint(_in("status", CLAIM_STATUSES), name="status"),
         CheckConstraint("loss_fen > 0", name="loss_positive"),
         CheckConstraint("requested_fen >= 0 AND requested_fen <= loss_fen", name="requested"),
@@ -58,7 +59,7 @@ class Claim(CreatedAt, Base):
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    program: Mapped[str] = mapped_column(String(8))
+    program: Mapped[str] = mapped_column(String(8), ForeignKey("programs.code"))
     loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
     bank_code: Mapped[str] = mapped_column(ForeignKey("banks.code"))
     product: Mapped[str | None] = mapped_column(String(16))
@@ -95,6 +96,24 @@ class Claim(CreatedAt, Base):
     opinion: Mapped[str | None] = mapped_column(Text)  # XB: 贷款尽职审查意见
     filed_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ClaimShare(Base):
+    """One party's share of a claim (SKD-S1, XB-S1): the split requested at filing and the
+    one approved, party → fen, as rows (migration 0017; `claims.shares` and
+    `claims.approved_shares` hold the same splits as JSON). A record, never rewritten."""
+
+    __tablename__ = "claim_shares"
+    __table_args__ = (
+        UniqueConstraint("claim_id", "kind", "party"),
+        CheckConstraint(_in("kind", SHARE_KINDS), name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # requested / approved
+    party: Mapped[str] = mapped_column(String(16))  # e.g. province, city, fund, bank
+    fen: Mapped[int] = mapped_column(BigInteger)
 
 
 class ClaimTransition(Base):

@@ -18,7 +18,7 @@ class QuarterEvaluation(Base):
     __tablename__ = "quarter_evaluations"
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    program: Mapped[str] = mapped_column(String(8))
+    program: Mapped[str] = mapped_column(String(8), ForeignKey("programs.code"))
     year: Mapped[int]
     quarter: Mapped[int]
     quarter_end: Mapped[date]

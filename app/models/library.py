@@ -24,7 +24,7 @@ class LibraryEvent(Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"))
-    program: Mapped[str] = mapped_column(String(8))
+    program: Mapped[str] = mapped_column(String(8), ForeignKey("programs.code"))
     action: Mapped[str] = mapped_column(String(16))
     effective_on: Mapped[date]
     comment: Mapped[str] = mapped_column(Text, default="")

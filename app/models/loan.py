@@ -19,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, BigIntPK, CreatedAt, utcnow
-from app.models.reference import PROGRAMS, _in
+from app.models.reference import _in
 from app.programs.base import get_program
 
 LOAN_STATUSES = ("active", "repaid", "renewed", "claimed", "compensated", "written_off")
@@ -30,7 +30,6 @@ class Loan(CreatedAt, Base):
     __tablename__ = "loans"
     __table_args__ = (
         UniqueConstraint("bank_code", "contract_no"),
-        CheckConstraint(_in("program", PROGRAMS), name="program"),
         CheckConstraint(_in("status", LOAN_STATUSES), name="status"),
         CheckConstraint(_in("security", SECURITY_TYPES), name="security"),
         CheckConstraint("principal_fen > 0", name="principal_positive"),
@@ -49,7 +48,7 @@ class Loan(CreatedAt, Base):
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    program: Mapped[str] = mapped_column(String(8))
+    program: Mapped[str] = mapped_column(String(8), ForeignKey("programs.code"))
     product: Mapped[str | None] = mapped_column(String(16))
     bank_code: Mapped[str] = mapped_column(ForeignKey("banks.code"))
     agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id"), index=True)
@@ -79,17 +78,15 @@ class Loan(CreatedAt, Base):
     flags: Mapped[list[str]] = mapped_column(JSON, default=list)
     renewed_from_id: Mapped[int | None] = mapped_column(ForeignKey("loans.id"), index=True)
     filed_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # SKD: the city fund that pays claims; XB: the sub-fund whose ratios apply (migration
+    # 0017; `extra` still carries it as city_fund / sub_fund). Fixed once filed: the day
+    # totals are kept per fund.
+    fund_code: Mapped[str | None] = mapped_column(ForeignKey("funds.code"), index=True)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     closed_at: Mapped[datetime | None]
     # the business date its principal was repaid in full; kept by the database (a
     # trigger on loan_repayments, migration 0012), never written by the service
     settled_on: Mapped[date | None]
-
-    @property
-    def fund_code(self) -> str | None:
-        """SKD: the city fund that pays claims; XB: the sub-fund whose ratios apply."""
-        value = self.extra.get("city_fund") or self.extra.get("sub_fund")
-        return str(value) if value else None
 
     @property
     def guarantor_consent(self) -> dict[str, Any] | None:
@@ -106,7 +103,7 @@ class Loan(CreatedAt, Base):
     def filing_deadline_applies(self) -> bool:
         """Whether filing after `filing_deadline` makes this loan late (SKD-F2, XB-F2: not
         for a guaranteed XB loan, whose control is the guarantor's consent letter)."""
-        return get_program(self.program).filing_deadline_applies(self.security)
+        return get_program(self.program).policy.filing_deadline_applies(self.security)
 
 
 class LoanEvent(Base):
@@ -122,4 +119,22 @@ class LoanEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     business_date: Mapped[date]
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LoanTransition(Base):
+    """One row per loan status change (`app.loans.status.set_status`, checked against
+    LOAN_TRANSITIONS): action, from → to, actor, business date, time, reason. Append-only
+    (database triggers, migration 0017)."""
+
+    __tablename__ = "loan_transitions"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    business_date: Mapped[date]  # the day the change takes effect
     at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -18,7 +18,7 @@ class ProgramQuota(Base):
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    program: Mapped[str] = mapped_column(String(8))
+    program: Mapped[str] = mapped_column(String(8), ForeignKey("programs.code"))
     year: Mapped[int]
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     # principal filed with a disbursement in this year, kept by every filing under the

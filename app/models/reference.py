@@ -1,4 +1,4 @@
-"""Reference data (SPEC §2): regions, banks, funds and their contributors, LPR."""
+"""Reference data (SPEC §2): programmes, regions, banks, funds and their contributors, LPR."""
 
 from __future__ import annotations
 
@@ -20,13 +20,25 @@ from app.models.base import Base, BigIntPK, CreatedAt, utcnow
 
 REGION_LEVELS = ("province", "city", "county", "functional_zone")
 BANK_UNIT_LEVELS = ("head_office", "provincial_branch")
-PROGRAMS = ("SKD", "XB")
 FUND_KINDS = ("province", "city", "pool", "sub_fund")
 FUND_STATUSES = ("active", "stopped")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class ProgramRecord(CreatedAt, Base):
+    """A programme code every `program` column references (migration 0017). The rules
+    live in the registry (`app.programs.base`); this row only makes the code known to
+    the database: SKD and XB come with the migration, a programme registered later gets
+    its row from `app.reference.programs.ensure_program_rows` (or its data migration)."""
+
+    __tablename__ = "programs"
+
+    code: Mapped[str] = mapped_column(String(8), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100))
 
 
 class Region(CreatedAt, Base):
@@ -59,7 +71,6 @@ class Fund(CreatedAt, Base):
 
     __tablename__ = "funds"
     __table_args__ = (
-        CheckConstraint(_in("program", PROGRAMS), name="program"),
         CheckConstraint(_in("kind", FUND_KINDS), name="kind"),
         CheckConstraint(_in("status", FUND_STATUSES), name="status"),
     )
@@ -67,7 +78,7 @@ class Fund(CreatedAt, Base):
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     name_en: Mapped[str | None] = mapped_column(String(100))
-    program: Mapped[str] = mapped_column(String(8))
+    program: Mapped[str] = mapped_column(String(8), ForeignKey("programs.code"))
     kind: Mapped[str] = mapped_column(String(16))
     region_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"), index=True)
     parent_code: Mapped[str | None] = mapped_column(ForeignKey("funds.code"), index=True)

@@ -5,15 +5,45 @@ Policy numbers are data here, each tagged with the SPEC rule it comes from."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
-from typing import Protocol
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
-from app.errors import NotFound
+from app.errors import Conflict, NotFound, Violation
 from app.kit.calendar import provisional_note
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+    from sqlalchemy import ColumnElement
+    from sqlalchemy.orm import Session
+
+    from app.auth.principal import Principal
+    from app.claims.workflow import Workflow
+    from app.ledger.service import EntrySpec
+    from app.loans.lookups import FilingLookups
+    from app.loans.schemas import LoanFile
+    from app.loans.servicing import Position
+    from app.models import (
+        Claim,
+        ClaimClawback,
+        ClaimReceipt,
+        ClaimRecovery,
+        Enterprise,
+        Fund,
+        Loan,
+        QuarterEvaluation,
+    )
+    from app.programs.sukedai.library import Criterion
 
 
 class Program(Protocol):
+    """A programme: its policy numbers (`policy`) and its behaviour. `app/loans/`,
+    `app/claims/`, `app/ledger/` and the endpoints ask the registry for the loan's or
+    claim's programme and call these; they never name a programme."""
+
+    @property
+    def policy(self) -> ProgramPolicy: ...
     @property
     def code(self) -> str: ...
     @property
@@ -21,18 +51,139 @@ class Program(Protocol):
     @property
     def name_en(self) -> str: ...
     @property
-    def agreement_term_months(self) -> int: ...
+    def workflow(self) -> Workflow: ...
+    # the working days a bank has to pay the fund its share of a collection (XB-R1);
+    # None: the return is posted at once (SKD-R1)
     @property
-    def agreement_authority_role(self) -> str: ...
+    def recovery_due_working_days(self) -> int | None: ...
+    # who runs the programme's quarter-end evaluation, and the rule it applies
     @property
-    def filing_deadline_working_days(self) -> int: ...
+    def quarter_end_role(self) -> str: ...
     @property
-    def late_filing(self) -> str: ...
-    def filing_deadline_applies(self, security: str) -> bool: ...
+    def quarter_end_rule(self) -> str: ...
     @property
-    def capital_commitment_required(self) -> bool: ...
+    def has_library(self) -> bool: ...
     @property
-    def city_fund_contributor(self) -> CityFundContributor | None: ...
+    def has_quota(self) -> bool: ...
+    @property
+    def filing_fields(self) -> frozenset[str]: ...
+
+    # --- filing -------------------------------------------------------------------
+    def file_loan(
+        self,
+        session: Session,
+        *,
+        data: LoanFile,
+        principal: Principal,
+        today: date,
+        now: datetime,
+        lookups: FilingLookups,
+        exposures: list[EntrySpec] | None,
+        batch: bool,
+    ) -> Loan:
+        """Check the filing against the programme's rules (every violation at once) and
+        record the loan. In a batch (`batch`), the loan may be returned unflushed (no
+        id): the batch inserts such loans together and posts their exposure."""
+        ...
+
+    def exposure_parts(self, loan: Loan, principal_fen: int) -> list[tuple[str, int]]:
+        """(fund, fen): each fund's guarantee exposure on `principal_fen` of the loan."""
+        ...
+
+    def quota_exceeded(self, quota_fen: int, used_fen: int) -> Violation:
+        """The refusal of a filing that no longer fits the year's quota (SKD-F6)."""
+        ...
+
+    def check_fund_params(self, params: dict[str, Any]) -> None:
+        """Raise ValueError when a fund's per-fund terms (`params`) are not acceptable."""
+        ...
+
+    def library_criteria(self, enterprise: Enterprise) -> list[Criterion]:
+        """The library's admission criteria, each passed or not (SKD-E1)."""
+        ...
+
+    # --- claims -------------------------------------------------------------------
+    def new_claim(
+        self,
+        session: Session,
+        *,
+        loan: Loan,
+        position: Position,
+        lawsuit_case_no: str | None,
+        lawsuit_accepted_on: date | None,
+        actor: Principal,
+        today: date,
+    ) -> Claim:
+        """The claim on the loan (unsaved), after the programme's claim rules."""
+        ...
+
+    def claim_scope(self, principal: Principal) -> ColumnElement[bool] | None:
+        """The programme's claims a fund manager of `principal.fund_code` sees, or None
+        when that fund is not one of the programme's managing funds."""
+        ...
+
+    def record_recovery(
+        self,
+        session: Session,
+        *,
+        claim: Claim,
+        recovered_on: date,
+        amount_fen: int,
+        costs_fen: int,
+        actor: Principal,
+        now: datetime,
+    ) -> ClaimRecovery: ...
+
+    def receivable(
+        self,
+        recoveries: list[ClaimRecovery],
+        clawbacks: list[ClaimClawback],
+        receipts: list[ClaimReceipt],
+    ) -> int:
+        """What the bank still owes the fund on a claim (0 where returns are cash)."""
+        ...
+
+    def clawback(
+        self,
+        session: Session,
+        *,
+        claim_id: int,
+        kind: str,
+        reason: str,
+        decided_on: date,
+        actor: Principal,
+        today: date,
+        now: datetime,
+    ) -> ClaimClawback: ...
+
+    def receive(
+        self,
+        session: Session,
+        *,
+        claim_id: int,
+        received_on: date,
+        amount_fen: int,
+        actor: Principal,
+        today: date,
+        now: datetime,
+    ) -> ClaimReceipt: ...
+
+    # --- evaluations, views -------------------------------------------------------
+    def evaluate_quarter(
+        self, session: Session, run: QuarterEvaluation, *, actor: Principal, today: date
+    ) -> None:
+        """Store the programme's quarter-end results on `run` (SKD-Q3, XB-Q1)."""
+        ...
+
+    def exposure(self, session: Session, bank_code: str, *, on: date) -> BaseModel:
+        """The bank's exposure view: caps, limits, NPL and suspensions (SKD-Q1…Q3,
+        XB-Q1)."""
+        ...
+
+    def fund_leverage(self, session: Session, fund: Fund, *, on: date) -> tuple[int, int] | None:
+        """(loans outstanding under the fund, target multiple) where the programme
+        reports leverage for this fund (XB-F1), else None."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -98,11 +249,102 @@ XB = ProgramPolicy(
     capital_commitment_required=True,
 )
 
+
+class ProgramBase:
+    """What most programmes share: identity read from the policy, and the capabilities a
+    programme may go without — collections due later (XB-R1), refunds and receipts after
+    payment (XB-R2), a library, leverage reporting. A programme subclasses it and
+    implements the rest of `Program`."""
+
+    policy: ProgramPolicy
+    recovery_due_working_days: int | None = None
+    has_library = False
+    has_quota = False  # an annual issuance quota (SKD-F6)
+    # fields of a filing only this programme accepts (others refuse them)
+    filing_fields: frozenset[str] = frozenset()
+
+    @property
+    def code(self) -> str:
+        return self.policy.code
+
+    @property
+    def name_zh(self) -> str:
+        return self.policy.name_zh
+
+    @property
+    def name_en(self) -> str:
+        return self.policy.name_en
+
+    def claim_scope(self, principal: Principal) -> ColumnElement[bool] | None:
+        return None
+
+    def receivable(
+        self,
+        recoveries: list[ClaimRecovery],
+        clawbacks: list[ClaimClawback],
+        receipts: list[ClaimReceipt],
+    ) -> int:
+        return 0
+
+    def _not_offered(self, what: str) -> Conflict:
+        return Conflict(
+            f"the {self.code} programme has no {what}",
+            [Violation(msg=f"not offered by {self.code}", code="not_offered_by_programme")],
+            code="not_offered_by_programme",
+        )
+
+    def clawback(
+        self,
+        session: Session,
+        *,
+        claim_id: int,
+        kind: str,
+        reason: str,
+        decided_on: date,
+        actor: Principal,
+        today: date,
+        now: datetime,
+    ) -> ClaimClawback:
+        raise self._not_offered("refunds of compensation")
+
+    def receive(
+        self,
+        session: Session,
+        *,
+        claim_id: int,
+        received_on: date,
+        amount_fen: int,
+        actor: Principal,
+        today: date,
+        now: datetime,
+    ) -> ClaimReceipt:
+        raise self._not_offered("receipts from banks")
+
+    def fund_leverage(self, session: Session, fund: Fund, *, on: date) -> tuple[int, int] | None:
+        return None
+
+    def library_criteria(self, enterprise: Enterprise) -> list[Criterion]:
+        raise self._not_offered("library of enterprises")
+
+    def check_fund_params(self, params: dict[str, Any]) -> None:
+        """Raise ValueError when a fund's `params` break the programme's terms."""
+
+    def exposure(self, session: Session, bank_code: str, *, on: date) -> BaseModel:
+        raise self._not_offered("exposure view")
+
+    def quota_exceeded(self, quota_fen: int, used_fen: int) -> Violation:
+        return Violation(
+            msg=f"the year's quota has {max(quota_fen - used_fen, 0)} fen left",
+            loc=("body", "principal"),
+            code="annual_quota_exceeded",
+        )
+
+
 # the rule a late filing breaks, by how the programme treats it
 LATE_FILING_RULE = {"not_compensable": "XB-N7", "refused": "SKD-F2"}
 
 
-def late_filing_flag(program: Program, on: date, provisional: bool) -> str:
+def late_filing_flag(program: ProgramPolicy, on: date, provisional: bool) -> str:
     """The flag of a loan accepted after its filing deadline `on` (the one text, so the
     recompute on a calendar publication recognises it: `is_late_filing_flag`)."""
     rule = LATE_FILING_RULE[program.late_filing]
@@ -111,19 +353,56 @@ def late_filing_flag(program: Program, on: date, provisional: bool) -> str:
     return f"{rule}: filed after the deadline {on.isoformat()}{tail}{note}"
 
 
-def is_late_filing_flag(program: Program, flag: str) -> bool:
+def is_late_filing_flag(program: ProgramPolicy, flag: str) -> bool:
     return flag.startswith(f"{LATE_FILING_RULE[program.late_filing]}: filed after the deadline")
 
 
-_REGISTRY: dict[str, Program] = {p.code: p for p in (SKD, XB)}
+# --- the registry ------------------------------------------------------------------
+# The built-in programmes register when the registry is first read (their packages use
+# the loans and claims machinery, which itself reads the registry: importing them at
+# module load would be circular). A plug-in calls `register`.
+BUILTIN = ("app.programs.sukedai.program", "app.programs.xinbao.program")
+_REGISTRY: dict[str, Program] = {}
+_loaded = False
+
+
+def _registry() -> dict[str, Program]:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        import importlib
+
+        for module in BUILTIN:
+            program: Program = importlib.import_module(module).PROGRAM
+            _REGISTRY.setdefault(program.code, program)
+    return _REGISTRY
+
+
+def register(program: Program) -> Program:
+    """Add a programme; its code must be new. (A database row in `programs` is added by
+    `app.reference.programs.ensure_program_rows`.)"""
+    registry = _registry()
+    if program.code in registry and registry[program.code] is not program:
+        raise ValueError(f"programme {program.code} is already registered")
+    registry[program.code] = program
+    return program
+
+
+def unregister(code: str) -> None:
+    _registry().pop(code, None)
 
 
 def get_program(code: str) -> Program:
     try:
-        return _REGISTRY[code]
+        return _registry()[code]
     except KeyError:
-        raise NotFound(f"unknown programme {code!r}; known: {', '.join(_REGISTRY)}") from None
+        known = ", ".join(_registry())
+        raise NotFound(f"unknown programme {code!r}; known: {known}") from None
 
 
 def program_codes() -> tuple[str, ...]:
-    return tuple(_REGISTRY)
+    return tuple(_registry())
+
+
+def registered_programs() -> Iterator[Program]:
+    yield from list(_registry().values())

@@ -14,6 +14,7 @@ from app.errors import Conflict, Forbidden, Unauthorized, problem_responses
 from app.kit.pagination import ObjectId, Page, PageParams, page_params, paginate
 from app.kit.uow import TransactionalRoute
 from app.models import Agreement, Bank, Enterprise, Fund, LprRate, Region
+from app.programs.fields import ProgramCode
 from app.reference import enterprise_batch, service
 from app.reference import repository as repo
 from app.reference import schemas as s
@@ -87,7 +88,7 @@ def list_funds(
     session: SessionDep,
     _: CurrentPrincipal,
     page: PageDep,
-    program: Literal["SKD", "XB"] | None = None,
+    program: ProgramCode | None = None,
     kind: Literal["province", "city", "pool", "sub_fund"] | None = None,
 ) -> Page[s.FundOut]:
     rows, cursor = paginate(session, repo.funds_query(program=program, kind=kind), Fund.code, page)
@@ -184,7 +185,7 @@ def list_agreements(
     principal: CurrentPrincipal,
     page: PageDep,
     bank_code: str | None = None,
-    program: Literal["SKD", "XB"] | None = None,
+    program: ProgramCode | None = None,
     status_: Annotated[
         Literal["active", "suspended", "terminated"] | None, Query(alias="status")
     ] = None,

@@ -6,15 +6,16 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from stdnum.cn import uscc
 from stdnum.exceptions import ValidationError as StdnumValidationError
 
 from app.kit.money import Yuan, YuanIn
 from app.kit.schemas import In, Out
-from app.programs.xinbao.policy import SUB_FUND_LIMIT_KEYS
+from app.programs.base import get_program
+from app.programs.fields import ProgramCode
 
-Program = Literal["SKD", "XB"]
+Program = ProgramCode
 CODE_PATTERN = r"^[A-Z0-9][A-Z0-9_-]{1,31}$"
 
 
@@ -78,16 +79,12 @@ class FundCreate(In):
 
     @field_validator("params")
     @classmethod
-    def _limits(cls, params: dict[str, Any]) -> dict[str, Any]:
-        """XB-Q1 settings, when given: known keys, whole basis points 0…10000."""
-        limits = params.get("limits")
-        if limits is None:
-            return params
-        if not isinstance(limits, dict) or not set(limits) <= set(SUB_FUND_LIMIT_KEYS):
-            raise ValueError(f"limits takes only {', '.join(SUB_FUND_LIMIT_KEYS)}")
-        for key, value in limits.items():
-            if type(value) is not int or not 0 <= value <= 10_000:
-                raise ValueError(f"limits.{key} is whole basis points, 0…10000")
+    def _params(cls, params: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """The programme checks its per-fund terms (XB-Q1 limits: known keys, whole basis
+        points 0…10000)."""
+        program = info.data.get("program")
+        if program is not None:
+            get_program(program).check_fund_params(params)
         return params
 
 

@@ -168,7 +168,7 @@ def register_contributor(
     if data.region_code is not None and not _exists(session, Region, data.region_code):
         errors.append(_missing_ref("region_code", "region", data.region_code))
     committed = data.committed or 0
-    if get_program(fund.program).capital_commitment_required and committed <= 0:
+    if get_program(fund.program).policy.capital_commitment_required and committed <= 0:
         errors.append(
             Violation(
                 loc=("body", "committed"),
@@ -196,7 +196,7 @@ def register_city_fund_contributor(session: Session, fund: Fund) -> FundContribu
     南京市财政局, code FINANCE_320100) pays the fund's capital. Registered with the fund,
     no commitment, so capital can be paid in at once; None where the programme names
     no such contributor."""
-    template = get_program(fund.program).city_fund_contributor
+    template = get_program(fund.program).policy.city_fund_contributor
     if template is None or fund.kind != "city" or fund.region_code is None:
         return None
     region = get_region(session, fund.region_code)
@@ -244,7 +244,7 @@ AGREEMENT_TRANSITIONS = TransitionTable(
 
 
 def create_agreement(session: Session, *, data: s.AgreementCreate, actor: Principal) -> Agreement:
-    program = get_program(data.program)
+    program = get_program(data.program).policy
     errors = []
     if not _exists(session, Bank, data.bank_code):
         errors.append(_missing_ref("bank_code", "bank", data.bank_code))
@@ -318,7 +318,7 @@ def change_agreement_status(
     agreement = repo.agreement_for_update(session, agreement_id)
     if agreement is None or not actor.can_see_bank(agreement.bank_code):
         raise NotFound(f"agreement {agreement_id} not found")
-    program = get_program(agreement.program)
+    program = get_program(agreement.program).policy
     if actor.role not in (program.agreement_authority_role, "admin"):
         raise Forbidden(
             f"{agreement.program} agreements are {action}ed by {program.agreement_authority_role}",
@@ -403,6 +403,36 @@ def update_enterprise(session: Session, *, credit_code: str, data: s.EnterpriseP
     return enterprise
 
 
+# A fund's status changes (XB-Q2: the fund-wide stop and its lifting), each recorded.
+FUND_TRANSITIONS = TransitionTable(
+    "fund",
+    [
+        Transition("stop", frozenset({"active"}), "stopped"),
+        Transition("resume", frozenset({"stopped"}), "active"),
+    ],
+)
+
+
+def set_fund_status(
+    session: Session, fund: Fund, action: str, *, reason: str, actor: Principal
+) -> FundEvent:
+    """The one place a fund's status changes: checked against the table (409
+    `invalid_transition`), with a `fund_events` history row."""
+    before = fund.status
+    fund.status = FUND_TRANSITIONS.target(action, before)
+    event = FundEvent(
+        fund_code=fund.code,
+        action=action,
+        from_status=before,
+        to_status=fund.status,
+        reason=reason,
+        actor_id=actor.user_id,
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
 def resume_fund(session: Session, *, code: str, reason: str, actor: Principal) -> Fund:
     """XB-Q2: only the committee lifts a fund-wide stop; the change is recorded."""
     fund = session.scalars(select(Fund).where(Fund.code == code).with_for_update()).first()
@@ -410,16 +440,5 @@ def resume_fund(session: Session, *, code: str, reason: str, actor: Principal) -
         raise NotFound(f"fund {code} not found")
     if fund.status != "stopped":
         raise Conflict(f"fund {code} is {fund.status}, not stopped", code="invalid_transition")
-    session.add(
-        FundEvent(
-            fund_code=code,
-            action="resume",
-            from_status="stopped",
-            to_status="active",
-            reason=reason,
-            actor_id=actor.user_id,
-        )
-    )
-    fund.status = "active"
-    session.flush()
+    set_fund_status(session, fund, "resume", reason=reason, actor=actor)
     return fund

@@ -85,7 +85,9 @@ def seed_reference(session: Session) -> dict[str, int]:
     the finance bureau of every SKD city fund that has no contributor yet."""
     from app.reference import repository as reference_repo
     from app.reference import service as reference
+    from app.reference.programs import ensure_program_rows
 
+    ensure_program_rows(session)  # every registered programme's `programs` row (0017)
     counts = {"regions": _add_missing(session, Region, "code", _json("regions.json")["regions"])}
     rates = [
         {"effective_on": date.fromisoformat(r["effective_on"]), "rate_bp": r["rate_bp"]}
@@ -738,10 +740,10 @@ def _demo_claims(session: Session) -> None:
             comment="借款人逾期超过90天，申请代偿 (demo)",
         )
         for reviewer, day in reviews:
-            step = claims.city_review if reviewer.startswith("city_") else claims.province_review
-            step(
+            claims.step(
                 session,
                 claim_id=claim_id,
+                stage="city_review" if reviewer.startswith("city_") else "province_review",
                 approve=True,
                 comment="材料齐全，同意 (demo)",
                 ineligible_at_grant=False,
@@ -758,8 +760,9 @@ def _demo_claims(session: Session) -> None:
         date(2026, 9, 1),
         [("city_nanjing", date(2026, 9, 4)), ("province", date(2026, 9, 10))],
     )
-    claims.city_payment(
+    claims.step(
         session,
+        stage="city_payment",
         claim_id=icbc,
         paid_on=date(2026, 9, 15),
         comment="",
@@ -767,8 +770,9 @@ def _demo_claims(session: Session) -> None:
         today=date(2026, 9, 15),
         now=now,
     )
-    claims.province_reimbursement(
+    claims.step(
         session,
+        stage="province_reimbursement",
         claim_id=icbc,
         paid_on=date(2026, 9, 25),
         comment="",
@@ -795,8 +799,9 @@ def _demo_claims(session: Session) -> None:
         date(2026, 9, 8),
         [("city_suzhou", date(2026, 9, 10)), ("province", date(2026, 9, 16))],
     )
-    claims.city_payment(
+    claims.step(
         session,
+        stage="city_payment",
         claim_id=paid,
         paid_on=date(2026, 9, 22),
         comment="",
@@ -812,8 +817,9 @@ def _demo_claims(session: Session) -> None:
     )
     claim("bank_ccb", "CCB-SKD-2026-0003", date(2026, 9, 9), [])  # waiting for the city
     rejected = claim("bank_ccb", "CCB-SKD-2026-0004", date(2026, 9, 9), [])
-    claims.city_review(
+    claims.step(
         session,
+        stage="city_review",
         claim_id=rejected,
         approve=False,
         comment="催收记录不全，请补充后重新申请 (demo)",
@@ -872,7 +878,6 @@ def _demo_xb(session: Session) -> None:
     evaluation whose stored basis the approvals read (XB-Q1)."""
     from app.auth.principal import Principal
     from app.claims import service as claims
-    from app.claims import xinbao
     from app.loans import service as loans
     from app.loans.schemas import GuarantorConsentIn, LoanFile
 
@@ -951,11 +956,12 @@ def _demo_xb(session: Session) -> None:
     manager, payer, committee = who("fund_xb"), who("fund_xb_pay"), who("committee")
     for loan_id, finding_codes in ((paid, []), (to_pay, []), (finding, ["XB-N8"])):
         c = claim(loan_id, date(2026, 2, 24))
-        xinbao.manager_review(
+        claims.step(
             session,
             claim_id=c,
-            recommend_approval=not finding_codes,
-            findings=finding_codes,
+            stage="manager_review",
+            approve=not finding_codes,
+            findings=tuple(finding_codes),
             opinion="催收记录不完整，存在放弃催收情形 (demo)" if finding_codes else "已尽职 (demo)",
             actor=manager,
             today=date(2026, 2, 27),
@@ -963,9 +969,10 @@ def _demo_xb(session: Session) -> None:
         )
         if finding_codes:
             continue
-        xinbao.committee_decision(
+        claims.step(
             session,
             claim_id=c,
+            stage="committee_decision",
             approve=True,
             comment="同意补偿 (demo)",
             actor=committee,
@@ -973,9 +980,10 @@ def _demo_xb(session: Session) -> None:
             now=now,
         )
         if loan_id == paid:
-            xinbao.payment(
+            claims.step(
                 session,
                 claim_id=c,
+                stage="payment",
                 paid_on=date(2026, 3, 12),
                 comment="",
                 actor=payer,

@@ -12,7 +12,8 @@ from fractions import Fraction
 from app.errors import Violation
 from app.kit.allocation import allocate
 from app.kit.calendar import add_months
-from app.programs.common import claimable
+from app.programs import common
+from app.programs.rules import Rule, run, violations
 from app.programs.sukedai.policy import CAPS, CLAIMS, CapPolicy, ClaimPolicy, Product
 
 
@@ -38,18 +39,23 @@ class ClaimFacts:
     documents: int = 0
 
 
+SkdClaimRule = Rule[ClaimFacts, ClaimPolicy]
+
+# SKD-C2 and SKD-S2, shared with XB (`app/programs/common.py`), tagged with SKD's IDs
+loan_active: SkdClaimRule = Rule("SKD-C2", common.loan_active)
+eligible_at_grant: SkdClaimRule = Rule(
+    "SKD-S2",
+    common.compensable("the loan was not eligible when granted and gets no compensation"),
+)
+past_due_long_enough: SkdClaimRule = Rule("SKD-C2", common.past_due_long_enough)
+
+# The order of the list is the order of the errors in a refusal.
+CLAIM_RULES: tuple[SkdClaimRule, ...] = (loan_active, eligible_at_grant, past_due_long_enough)
+
+
 def check_claim(facts: ClaimFacts, policy: ClaimPolicy = CLAIMS) -> list[Violation]:
     """Every reason the loan cannot be claimed now (SKD-C2, SKD-S2), each with its rule."""
-    return claimable(
-        loan_status=facts.loan_status,
-        compensable=facts.compensable,
-        outstanding_fen=facts.outstanding_fen,
-        days_past_due=facts.days_past_due,
-        min_days_past_due=policy.min_days_past_due,
-        rule="SKD-C2",
-        not_compensable_rule="SKD-S2",
-        not_compensable_msg="the loan was not eligible when granted and gets no compensation",
-    )
+    return violations(run(CLAIM_RULES, facts, policy))
 
 
 def annualized(principal_days_fen: int, fund_share_bp: int, policy: CapPolicy = CAPS) -> Fraction:

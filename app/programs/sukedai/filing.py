@@ -1,16 +1,25 @@
-"""SKD filing rules (SKD-E1, P1, P2, F1–F6) as one pure function over the facts the
-service gathers. Every rule is checked; every failure is returned with its rule ID."""
+"""SKD filing rules (SKD-E1, P1, P2, F1–F6) as a list of small tagged rules over the facts
+the service gathers. Every rule is checked; every failure is returned with its rule ID,
+in the order of `FILING_RULES`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 
 from app.errors import Violation
 from app.kit.calendar import add_months, provisional_note
 from app.kit.money import format_fen
 from app.programs.base import SKD as PROGRAM
-from app.programs.sukedai.policy import FILING, Product, product_by_code, product_for_revenue
+from app.programs.rules import Rule, refusal, rule, run, violations, years
+from app.programs.sukedai.policy import (
+    FILING,
+    FilingPolicy,
+    Product,
+    product_by_code,
+    product_for_revenue,
+)
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,11 @@ class FilingFacts:
     quota_used_fen: int = 0
     guarantor_consent_given: bool = False  # XB-F2's consent letter: not an SKD document
 
+    @cached_property
+    def product(self) -> Product | None:
+        """SKD-P1: the product the prior-year revenue makes it (None above every band)."""
+        return product_for_revenue(self.revenue_fen)
+
 
 @dataclass
 class FilingDecision:
@@ -47,225 +61,312 @@ class FilingDecision:
     violations: list[Violation]
 
 
-def one_year_after(day: date) -> date:
-    """The same date a year later (29 Feb → 28 Feb)."""
-    return add_months(day, 12 * FILING.max_term_years)
+SkdFilingRule = Rule[FilingFacts, FilingPolicy]
 
 
-def _v(code: str, rule: str, msg: str, loc: str) -> Violation:
-    return Violation(msg=msg, loc=("body", loc), code=code, rule=rule)
+def one_year_after(day: date, policy: FilingPolicy = FILING) -> date:
+    """The latest maturity of a loan disbursed on `day`: the same date `max_term_years`
+    later (29 Feb → 28 Feb)."""
+    return add_months(day, 12 * policy.max_term_years)
 
 
-def check_filing(f: FilingFacts) -> FilingDecision:
-    out: list[Violation] = []
-    product = product_for_revenue(f.revenue_fen)
-    if not f.in_library:
-        out.append(
-            _v(
-                "enterprise_not_in_library",
-                "SKD-E1",
-                "the enterprise is not in the SKD enterprise library",
-                "enterprise_credit_code",
-            )
-        )
-    if product is None:
-        out.append(
-            _v(
-                "revenue_above_skd3",
-                "SKD-P1",
-                f"prior-year revenue {format_fen(f.revenue_fen)} is above every SKD band",
-                "enterprise_credit_code",
-            )
-        )
-    elif f.declared_product is not None and f.declared_product != product.code:
-        out.append(
-            _v(
-                "product_mismatch",
-                "SKD-P1",
-                f"revenue {format_fen(f.revenue_fen)} makes this {product.code}, "
-                f"not {f.declared_product}",
-                "product",
-            )
-        )
-    if f.declared_product is not None and product_by_code(f.declared_product) is None:
-        out.append(
-            _v("unknown_product", "SKD-P1", f"{f.declared_product!r} is no SKD product", "product")
-        )
-    if product is not None:
-        if f.principal_fen > product.max_principal_fen:
-            out.append(
-                _v(
-                    "principal_above_max",
-                    "SKD-P1",
-                    f"{product.code} lends at most {format_fen(product.max_principal_fen)}",
-                    "principal",
-                )
-            )
-        if f.lpr_bp is None:
-            out.append(
-                _v(
-                    "lpr_unknown",
-                    "M-4",
-                    f"no 1-year LPR is recorded in force on {f.disbursed_on}",
-                    "disbursed_on",
-                )
-            )
-        elif f.annual_rate_bp > f.lpr_bp + product.rate_spread_bp:
-            cap = f.lpr_bp + product.rate_spread_bp
-            out.append(
-                _v(
-                    "rate_above_cap",
-                    "SKD-P1",
-                    f"{product.code} rate cap is LPR {f.lpr_bp} bp + {product.rate_spread_bp}"
-                    f" bp = {cap} bp",
-                    "annual_rate_bp",
-                )
-            )
-        credit_only = (
-            product.credit_only_up_to_fen is None
-            or f.principal_fen <= product.credit_only_up_to_fen
-        )
-        if credit_only and f.security not in FILING.credit_securities:
-            out.append(
-                _v(
-                    "security_not_allowed",
-                    "SKD-P2",
-                    f"{product.code} at this amount is a credit loan: no collateral but an"
-                    " IP pledge",
-                    "security",
-                )
-            )
-        if f.security in FILING.credit_securities:
-            if not f.controller_guarantee:
-                out.append(
-                    _v(
-                        "controller_guarantee_required",
-                        "SKD-P2",
-                        "a credit loan carries the actual controller couple's joint guarantee",
-                        "controller_guarantee",
-                    )
-                )
-            if f.fee_rate_bp != 0:
-                out.append(
-                    _v("fees_not_allowed", "SKD-P2", "a credit loan charges no fees", "fee_rate_bp")
-                )
-    if f.maturity_on > one_year_after(f.disbursed_on):
-        out.append(_v("term_too_long", "SKD-P1", "SKD loans run at most one year", "maturity_on"))
-    if f.disbursed_on > f.today:
-        out.append(
-            _v("disbursed_in_future", "SKD-F2", "file a loan after it is disbursed", "disbursed_on")
-        )
-    elif f.today > f.filing_deadline:
-        out.append(
-            _v(
-                "filing_deadline_passed",
-                "SKD-F2",
-                f"filing closed on {f.filing_deadline} ({PROGRAM.filing_deadline_working_days} "
-                "working days after disbursement)"
-                + provisional_note(f.filing_deadline, f.filing_deadline_provisional),
-                "disbursed_on",
-            )
-        )
+# --- SKD-E1: the enterprise library ----------------------------------------------------
+@rule("SKD-E1")
+def in_library(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    if f.in_library:
+        return None
+    return refusal(
+        "enterprise_not_in_library",
+        "the enterprise is not in the SKD enterprise library",
+        "enterprise_credit_code",
+    )
+
+
+# --- SKD-P1, P2, M-4: the product ------------------------------------------------------
+@rule("SKD-P1")
+def revenue_within_a_band(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    if f.product is not None:
+        return None
+    return refusal(
+        "revenue_above_skd3",
+        f"prior-year revenue {format_fen(f.revenue_fen)} is above every SKD band",
+        "enterprise_credit_code",
+    )
+
+
+@rule("SKD-P1")
+def product_matches_revenue(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    product = f.product
+    if product is None or f.declared_product in (None, product.code):
+        return None
+    return refusal(
+        "product_mismatch",
+        f"revenue {format_fen(f.revenue_fen)} makes this {product.code}, not {f.declared_product}",
+        "product",
+    )
+
+
+@rule("SKD-P1")
+def product_known(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    if f.declared_product is None or product_by_code(f.declared_product) is not None:
+        return None
+    return refusal("unknown_product", f"{f.declared_product!r} is no SKD product", "product")
+
+
+@rule("SKD-P1")
+def principal_within_product_max(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    product = f.product
+    if product is None or f.principal_fen <= product.max_principal_fen:
+        return None
+    return refusal(
+        "principal_above_max",
+        f"{product.code} lends at most {format_fen(product.max_principal_fen)}",
+        "principal",
+    )
+
+
+@rule("M-4")
+def lpr_known(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    if f.product is None or f.lpr_bp is not None:
+        return None
+    return refusal(
+        "lpr_unknown", f"no 1-year LPR is recorded in force on {f.disbursed_on}", "disbursed_on"
+    )
+
+
+@rule("SKD-P1")
+def rate_within_cap(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    product = f.product
+    if product is None or f.lpr_bp is None:
+        return None
+    cap = f.lpr_bp + product.rate_spread_bp
+    if f.annual_rate_bp <= cap:
+        return None
+    return refusal(
+        "rate_above_cap",
+        f"{product.code} rate cap is LPR {f.lpr_bp} bp + {product.rate_spread_bp} bp = {cap} bp",
+        "annual_rate_bp",
+    )
+
+
+def _credit_only(product: Product, principal_fen: int) -> bool:
+    """SKD-P2: the product at this amount is lent on credit (or an IP pledge) only."""
+    limit = product.credit_only_up_to_fen
+    return limit is None or principal_fen <= limit
+
+
+@rule("SKD-P2")
+def credit_security(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    product = f.product
+    if product is None or not _credit_only(product, f.principal_fen):
+        return None
+    if f.security in p.credit_securities:
+        return None
+    return refusal(
+        "security_not_allowed",
+        f"{product.code} at this amount is a credit loan: no collateral but an IP pledge",
+        "security",
+    )
+
+
+@rule("SKD-P2")
+def controller_guarantee(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    if f.product is None or f.security not in p.credit_securities or f.controller_guarantee:
+        return None
+    return refusal(
+        "controller_guarantee_required",
+        "a credit loan carries the actual controller couple's joint guarantee",
+        "controller_guarantee",
+    )
+
+
+@rule("SKD-P2")
+def no_fees(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    if f.product is None or f.security not in p.credit_securities or f.fee_rate_bp == 0:
+        return None
+    return refusal("fees_not_allowed", "a credit loan charges no fees", "fee_rate_bp")
+
+
+@rule("SKD-P1")
+def term_within_max(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    if f.maturity_on <= one_year_after(f.disbursed_on, p):
+        return None
+    return refusal(
+        "term_too_long", f"SKD loans run at most {years(p.max_term_years)}", "maturity_on"
+    )
+
+
+# --- SKD-F1…F6: the filing -------------------------------------------------------------
+@rule("SKD-F2")
+def disbursed_before_filing(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    if f.disbursed_on <= f.today:
+        return None
+    return refusal("disbursed_in_future", "file a loan after it is disbursed", "disbursed_on")
+
+
+@rule("SKD-F2")
+def filed_by_deadline(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    if f.disbursed_on > f.today or f.today <= f.filing_deadline:
+        return None
+    return refusal(
+        "filing_deadline_passed",
+        f"filing closed on {f.filing_deadline} ({PROGRAM.filing_deadline_working_days} "
+        "working days after disbursement)"
+        + provisional_note(f.filing_deadline, f.filing_deadline_provisional),
+        "disbursed_on",
+    )
+
+
+@rule("SKD-F1")
+def agreement_active(f: FilingFacts, p: FilingPolicy) -> Violation | None:
     if f.agreement_status is None:
-        out.append(
-            _v(
-                "no_agreement",
-                "SKD-F1",
-                "the bank holds no SKD agreement covering this region and date",
-                "disbursed_on",
-            )
+        return refusal(
+            "no_agreement",
+            "the bank holds no SKD agreement covering this region and date",
+            "disbursed_on",
         )
-    elif f.agreement_status == "suspended":
-        out.append(
-            _v("bank_suspended", "SKD-F1", "the bank's SKD filings are suspended", "program")
+    if f.agreement_status == "suspended":
+        return refusal("bank_suspended", "the bank's SKD filings are suspended", "program")
+    if f.agreement_status != "active":
+        return refusal(
+            "agreement_not_active", f"the bank's SKD agreement is {f.agreement_status}", "program"
         )
-    elif f.agreement_status != "active":
-        out.append(
-            _v(
-                "agreement_not_active",
-                "SKD-F1",
-                f"the bank's SKD agreement is {f.agreement_status}",
-                "program",
-            )
-        )
-    if not f.region_cooperating:
-        out.append(
-            _v(
-                "region_not_cooperating",
-                "SKD-F1",
-                "the enterprise's region has no SKD city fund",
-                "enterprise_credit_code",
-            )
-        )
-    if f.enterprise_has_active_loan:
-        out.append(
-            _v(
-                "enterprise_has_active_loan",
-                "SKD-F3",
-                "the enterprise already has an SKD loan outstanding",
-                "enterprise_credit_code",
-            )
-        )
+    return None
+
+
+@rule("SKD-F1")
+def region_cooperating(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    if f.region_cooperating:
+        return None
+    return refusal(
+        "region_not_cooperating",
+        "the enterprise's region has no SKD city fund",
+        "enterprise_credit_code",
+    )
+
+
+@rule("SKD-F3")
+def one_loan_at_a_time(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    if not f.enterprise_has_active_loan:
+        return None
+    return refusal(
+        "enterprise_has_active_loan",
+        "the enterprise already has an SKD loan outstanding",
+        "enterprise_credit_code",
+    )
+
+
+@rule("SKD-F4")
+def no_unpaid_overdue_loan(f: FilingFacts, p: FilingPolicy) -> Violation | None:
     flags = f.enterprise_flags
-    if flags.get("overdue_loans_elsewhere") or flags.get("controller_overdue_loans"):
-        out.append(
-            _v(
-                "unpaid_overdue_loan",
-                "SKD-F4",
-                "the enterprise or its actual controller has an unpaid overdue loan",
-                "enterprise_credit_code",
-            )
-        )
-    if flags.get("dishonest_debtor") or flags.get("controller_dishonest_debtor"):
-        out.append(
-            _v(
-                "dishonest_debtor",
-                "SKD-F4",
-                "the enterprise or its actual controller is a dishonest judgment debtor",
-                "enterprise_credit_code",
-            )
-        )
-    if flags.get("env_credit_rating") in FILING.excluded_env_ratings:
-        out.append(
-            _v(
-                "environmental_rating",
-                "SKD-F4",
-                f"environmental credit rating {flags.get('env_credit_rating')}",
-                "enterprise_credit_code",
-            )
-        )
-    if flags.get("tax_credit_rating") in FILING.excluded_tax_ratings:
-        out.append(_v("tax_rating_d", "SKD-F4", "tax credit rating D", "enterprise_credit_code"))
-    if f.other_fiscal_support:
-        out.append(
-            _v(
-                "other_fiscal_support",
-                "SKD-F5",
-                "already supported by another fiscal special-loan policy",
-                "other_fiscal_support",
-            )
-        )
-    if f.quota_fen is not None and f.quota_used_fen + f.principal_fen > f.quota_fen:
-        out.append(quota_exceeded(f.quota_fen, f.quota_used_fen))
-    if f.guarantor_consent_given:
-        out.append(
-            _v(
-                "guarantor_consent_not_applicable",
-                "XB-F2",
-                "the guarantor's consent letter (同意担保确认函) goes with guaranteed XB "
-                "loans; an SKD filing carries none",
-                "guarantor_consent",
-            )
-        )
-    return FilingDecision(product=product, violations=out)
+    if not (flags.get("overdue_loans_elsewhere") or flags.get("controller_overdue_loans")):
+        return None
+    return refusal(
+        "unpaid_overdue_loan",
+        "the enterprise or its actual controller has an unpaid overdue loan",
+        "enterprise_credit_code",
+    )
+
+
+@rule("SKD-F4")
+def not_a_dishonest_debtor(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    flags = f.enterprise_flags
+    if not (flags.get("dishonest_debtor") or flags.get("controller_dishonest_debtor")):
+        return None
+    return refusal(
+        "dishonest_debtor",
+        "the enterprise or its actual controller is a dishonest judgment debtor",
+        "enterprise_credit_code",
+    )
+
+
+@rule("SKD-F4")
+def environmental_rating(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    rating = f.enterprise_flags.get("env_credit_rating")
+    if rating not in p.excluded_env_ratings:
+        return None
+    return refusal(
+        "environmental_rating", f"environmental credit rating {rating}", "enterprise_credit_code"
+    )
+
+
+@rule("SKD-F4")
+def tax_rating(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    rating = f.enterprise_flags.get("tax_credit_rating")
+    if rating not in p.excluded_tax_ratings:
+        return None
+    return refusal("tax_rating_d", f"tax credit rating {rating}", "enterprise_credit_code")
+
+
+@rule("SKD-F5")
+def no_other_fiscal_support(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    if not f.other_fiscal_support:
+        return None
+    return refusal(
+        "other_fiscal_support",
+        "already supported by another fiscal special-loan policy",
+        "other_fiscal_support",
+    )
+
+
+@rule("SKD-F6")
+def within_annual_quota(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    if f.quota_fen is None or f.quota_used_fen + f.principal_fen <= f.quota_fen:
+        return None
+    return quota_exceeded(f.quota_fen, f.quota_used_fen)
+
+
+@rule("XB-F2")
+def no_guarantor_consent(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    if not f.guarantor_consent_given:
+        return None
+    return refusal(
+        "guarantor_consent_not_applicable",
+        "the guarantor's consent letter (同意担保确认函) goes with guaranteed XB loans; an SKD "
+        "filing carries none",
+        "guarantor_consent",
+    )
+
+
+# The order of the list is the order of the errors in a refusal.
+FILING_RULES: tuple[SkdFilingRule, ...] = (
+    in_library,
+    revenue_within_a_band,
+    product_matches_revenue,
+    product_known,
+    principal_within_product_max,
+    lpr_known,
+    rate_within_cap,
+    credit_security,
+    controller_guarantee,
+    no_fees,
+    term_within_max,
+    disbursed_before_filing,
+    filed_by_deadline,
+    agreement_active,
+    region_cooperating,
+    one_loan_at_a_time,
+    no_unpaid_overdue_loan,
+    not_a_dishonest_debtor,
+    environmental_rating,
+    tax_rating,
+    no_other_fiscal_support,
+    within_annual_quota,
+    no_guarantor_consent,
+)
+
+
+def check_filing(f: FilingFacts, policy: FilingPolicy = FILING) -> FilingDecision:
+    """Every rule of `FILING_RULES` over the facts; the product the revenue makes it."""
+    return FilingDecision(product=f.product, violations=violations(run(FILING_RULES, f, policy)))
 
 
 def quota_exceeded(quota_fen: int, used_fen: int) -> Violation:
     """SKD-F6: the principal does not fit in what is left of the year's quota."""
-    return _v(
-        "annual_quota_exceeded",
-        "SKD-F6",
-        f"the year's quota {format_fen(quota_fen)} has "
+    return Violation(
+        msg=f"the year's quota {format_fen(quota_fen)} has "
         f"{format_fen(max(quota_fen - used_fen, 0))} left",
-        "principal",
+        loc=("body", "principal"),
+        code="annual_quota_exceeded",
+        rule="SKD-F6",
     )

@@ -1,19 +1,36 @@
-"""SKD-E1 admission criteria as a pure function: every criterion is checked and every
-failure is reported, so a reviewer sees the whole picture at once."""
+"""SKD-E1 admission criteria as small pure functions, one per criterion of the 2017
+rules: every criterion is checked and every failure is reported, so a reviewer sees the
+whole picture at once."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from app.kit.money import format_fen
-from app.models import Enterprise
+from app.kit.money import format_fen, percent
 from app.programs.sukedai.policy import LIBRARY, LibraryCriteria
 
+__all__ = ["CRITERIA", "Criterion", "LibraryFacts", "check_library_criteria", "percent"]
 
-def percent(bp: int) -> str:
-    """Basis points as a percentage, exactly: 1000 → "10 %", 350 → "3.5 %"."""
-    whole, frac = divmod(bp, 100)
-    return f"{whole}.{frac:02d}".rstrip("0").rstrip(".") + " %"
+
+class LibraryFacts(Protocol):
+    """What admission looks at (an `app.models.Enterprise` has it)."""
+
+    @property
+    def region_code(self) -> str: ...
+    @property
+    def independent_legal_person(self) -> bool: ...
+    @property
+    def ip_count(self) -> int: ...
+    @property
+    def prior_year_revenue_fen(self) -> int: ...
+    @property
+    def employees(self) -> int: ...
+    @property
+    def rd_staff_share_bp(self) -> int: ...
+    @property
+    def rd_spend_share_bp(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -23,46 +40,69 @@ class Criterion:
     detail: str
 
 
+def jiangsu_independent_legal_person(e: LibraryFacts, c: LibraryCriteria) -> Criterion:
+    """2017 (一): registered in Jiangsu as an independent legal person."""
+    return Criterion(
+        "jiangsu_independent_legal_person",
+        e.region_code.startswith(c.province_code_prefix) and e.independent_legal_person,
+        "registered in Jiangsu as an independent legal person "
+        f"(region {e.region_code}, independent legal person: "
+        f"{'yes' if e.independent_legal_person else 'no'})",
+    )
+
+
+def owns_ip(e: LibraryFacts, c: LibraryCriteria) -> Criterion:
+    """2017 (二): owns intellectual property."""
+    return Criterion(
+        "owns_ip",
+        e.ip_count >= c.min_ip_count,
+        f"owns intellectual property ({e.ip_count} held, at least {c.min_ip_count} required)",
+    )
+
+
+def size(e: LibraryFacts, c: LibraryCriteria) -> Criterion:
+    """2017 (三): prior-year revenue below the bound, or fewer employees than the bound."""
+    return Criterion(
+        "size",
+        e.prior_year_revenue_fen < c.revenue_below_fen or e.employees < c.employees_below,
+        f"prior-year revenue below {format_fen(c.revenue_below_fen)} "
+        f"(is {format_fen(e.prior_year_revenue_fen)}) or fewer than "
+        f"{c.employees_below} employees (has {e.employees})",
+    )
+
+
+def rd_staff_share(e: LibraryFacts, c: LibraryCriteria) -> Criterion:
+    """2017 (四): R&D staff at least the share of the workforce."""
+    return Criterion(
+        "rd_staff_share",
+        e.rd_staff_share_bp >= c.min_rd_staff_share_bp,
+        f"R&D staff at least {percent(c.min_rd_staff_share_bp)} of employees "
+        f"(is {percent(e.rd_staff_share_bp)})",
+    )
+
+
+def rd_spend_share(e: LibraryFacts, c: LibraryCriteria) -> Criterion:
+    """2017 (五): R&D spend at least the share of sales."""
+    return Criterion(
+        "rd_spend_share",
+        e.rd_spend_share_bp >= c.min_rd_spend_share_bp,
+        f"R&D spend at least {percent(c.min_rd_spend_share_bp)} of sales "
+        f"(is {percent(e.rd_spend_share_bp)})",
+    )
+
+
+# SKD-E1, in the order of the 2017 rules (and of the reviewer's list)
+CRITERIA: tuple[Callable[[LibraryFacts, LibraryCriteria], Criterion], ...] = (
+    jiangsu_independent_legal_person,
+    owns_ip,
+    size,
+    rd_staff_share,
+    rd_spend_share,
+)
+
+
 def check_library_criteria(
-    enterprise: Enterprise, criteria: LibraryCriteria = LIBRARY
+    enterprise: LibraryFacts, criteria: LibraryCriteria = LIBRARY
 ) -> list[Criterion]:
     """The five SKD-E1 criteria, each with whether it holds and why."""
-    in_jiangsu = enterprise.region_code.startswith(criteria.province_code_prefix)
-    size_ok = (
-        enterprise.prior_year_revenue_fen < criteria.revenue_below_fen
-        or enterprise.employees < criteria.employees_below
-    )
-    return [
-        Criterion(
-            "jiangsu_independent_legal_person",
-            in_jiangsu and enterprise.independent_legal_person,
-            "registered in Jiangsu as an independent legal person "
-            f"(region {enterprise.region_code}, independent legal person: "
-            f"{'yes' if enterprise.independent_legal_person else 'no'})",
-        ),
-        Criterion(
-            "owns_ip",
-            enterprise.ip_count >= criteria.min_ip_count,
-            f"owns intellectual property ({enterprise.ip_count} held, "
-            f"at least {criteria.min_ip_count} required)",
-        ),
-        Criterion(
-            "size",
-            size_ok,
-            f"prior-year revenue below {format_fen(criteria.revenue_below_fen)} "
-            f"(is {format_fen(enterprise.prior_year_revenue_fen)}) or fewer than "
-            f"{criteria.employees_below} employees (has {enterprise.employees})",
-        ),
-        Criterion(
-            "rd_staff_share",
-            enterprise.rd_staff_share_bp >= criteria.min_rd_staff_share_bp,
-            f"R&D staff at least {percent(criteria.min_rd_staff_share_bp)} of employees "
-            f"(is {percent(enterprise.rd_staff_share_bp)})",
-        ),
-        Criterion(
-            "rd_spend_share",
-            enterprise.rd_spend_share_bp >= criteria.min_rd_spend_share_bp,
-            f"R&D spend at least {percent(criteria.min_rd_spend_share_bp)} of sales "
-            f"(is {percent(enterprise.rd_spend_share_bp)})",
-        ),
-    ]
+    return [criterion(enterprise, criteria) for criterion in CRITERIA]

@@ -42,7 +42,7 @@ PRODUCTS: tuple[Product, ...] = (
 
 @dataclass(frozen=True)
 class FilingPolicy:
-    max_term_years: int = 1  # SKD products: ≤ 1 year
+    max_term_years: int = 1  # SKD-P1: every product lends for one year at most
     credit_securities: tuple[str, ...] = ("credit", "ip_pledge")  # SKD-P2
     excluded_env_ratings: tuple[str, ...] = ("red", "black")  # SKD-F4: red or worse
     excluded_tax_ratings: tuple[str, ...] = ("D",)  # SKD-F4

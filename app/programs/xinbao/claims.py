@@ -8,7 +8,8 @@ from datetime import date
 
 from app.errors import Violation
 from app.kit.allocation import allocate
-from app.programs.common import claimable
+from app.programs import common
+from app.programs.rules import Rule, refusal, rule, run, violations
 from app.programs.xinbao.policy import (
     BASE_SUB_FUND,
     CLAIMS,
@@ -41,36 +42,49 @@ class ClaimFacts:
     lawsuit_accepted_on: date | None
 
 
-def check_claim(f: ClaimFacts, policy: ClaimPolicy = CLAIMS) -> list[Violation]:
-    out = claimable(
-        loan_status=f.loan_status,
-        compensable=f.compensable,
-        outstanding_fen=f.outstanding_fen,
-        days_past_due=f.days_past_due,
-        min_days_past_due=policy.min_days_past_due,
-        rule="XB-C1",
-        not_compensable_rule="XB-N7",
-        not_compensable_msg="the loan was filed late and is not compensable",
+XbClaimRule = Rule[ClaimFacts, ClaimPolicy]
+
+# XB-C1 and XB-N7, shared with SKD (`app/programs/common.py`), tagged with XB's IDs
+loan_active: XbClaimRule = Rule("XB-C1", common.loan_active)
+filed_in_time: XbClaimRule = Rule(
+    "XB-N7", common.compensable("the loan was filed late and is not compensable")
+)
+past_due_long_enough: XbClaimRule = Rule("XB-C1", common.past_due_long_enough)
+
+
+@rule("XB-C1")
+def lawsuit_case_no(f: ClaimFacts, p: ClaimPolicy) -> Violation | None:
+    """The bank sued and the court accepted the case: its case number."""
+    if f.lawsuit_case_no:
+        return None
+    return refusal("lawsuit_required", "the court's case number is required", "lawsuit_case_no")
+
+
+@rule("XB-C1")
+def lawsuit_accepted_on(f: ClaimFacts, p: ClaimPolicy) -> Violation | None:
+    """… and the date the court accepted it."""
+    if f.lawsuit_accepted_on is not None:
+        return None
+    return refusal(
+        "lawsuit_required",
+        "the date the court accepted the case is required",
+        "lawsuit_accepted_on",
     )
-    if not f.lawsuit_case_no:
-        out.append(
-            Violation(
-                loc=("body", "lawsuit_case_no"),
-                msg="the court's case number is required",
-                code="lawsuit_required",
-                rule="XB-C1",
-            )
-        )
-    if f.lawsuit_accepted_on is None:
-        out.append(
-            Violation(
-                loc=("body", "lawsuit_accepted_on"),
-                msg="the date the court accepted the case is required",
-                code="lawsuit_required",
-                rule="XB-C1",
-            )
-        )
-    return out
+
+
+# The order of the list is the order of the errors in a refusal.
+CLAIM_RULES: tuple[XbClaimRule, ...] = (
+    loan_active,
+    filed_in_time,
+    past_due_long_enough,
+    lawsuit_case_no,
+    lawsuit_accepted_on,
+)
+
+
+def check_claim(f: ClaimFacts, policy: ClaimPolicy = CLAIMS) -> list[Violation]:
+    """Every reason the loan cannot be claimed now (XB-C1, XB-N7), each with its rule."""
+    return violations(run(CLAIM_RULES, f, policy))
 
 
 def unknown_findings(findings: list[str]) -> list[str]:

@@ -1,8 +1,8 @@
-"""XB filing rules (XB-E1, E2, P1, F2) as one pure function over the facts the service
-gathers. Every refusal is returned with its rule ID; a credit loan filed late is not
-refused but accepted as non-compensable (XB-N7), a guaranteed loan carries the
-guarantor's consent letter instead of a deadline (XB-F2), and a term outside 6–24 months
-is flagged."""
+"""XB filing rules (XB-E1, E2, N1, N2, P1, S1, F0, F2, Q1, Q2, R2) as a list of small
+tagged rules over the facts the service gathers. Every refusal is returned with its rule
+ID, in the order of `FILING_RULES`; a credit loan filed late is not refused but accepted
+as non-compensable (XB-N7), a guaranteed loan carries the guarantor's consent letter
+instead of a deadline (XB-F2), and a term outside the usual span (XB-P1) is flagged."""
 
 from __future__ import annotations
 
@@ -14,7 +14,19 @@ from app.kit.calendar import add_months
 from app.kit.money import format_fen
 from app.programs.base import XB as PROGRAM
 from app.programs.base import late_filing_flag
-from app.programs.xinbao.policy import FILING, SECURITIES
+from app.programs.rules import (
+    Flag,
+    Rule,
+    flags,
+    months,
+    percent,
+    refusal,
+    rule,
+    run,
+    violations,
+    years,
+)
+from app.programs.xinbao.policy import FILING, SECURITIES, FilingPolicy
 
 
 @dataclass(frozen=True)
@@ -43,6 +55,11 @@ class FilingFacts:
     guarantor_consent_ref: str | None = None
     guarantor_consent_on: date | None = None
 
+    @property
+    def guaranteed(self) -> bool:
+        """XB-S1: a guaranteed loan (else a credit loan, or a security XB does not know)."""
+        return self.security == "guaranteed"
+
 
 @dataclass
 class FilingDecision:
@@ -51,220 +68,313 @@ class FilingDecision:
     filed_late: bool
 
 
-def _v(code: str, rule: str, msg: str, loc: str) -> Violation:
-    return Violation(msg=msg, loc=("body", loc), code=code, rule=rule)
+XbFilingRule = Rule[FilingFacts, FilingPolicy]
 
 
-def check_filing(f: FilingFacts) -> FilingDecision:
-    out: list[Violation] = []
-    flags: list[str] = []
-    if f.region_code not in FILING.eligible_regions:
-        out.append(
-            _v(
-                "region_not_eligible",
-                "XB-E1",
-                f"registered in {f.region_code}, outside the contributor districts",
-                "enterprise_credit_code",
-            )
-        )
-    if add_months(f.registered_on, 12 * FILING.min_years_in_business) > f.disbursed_on:
-        out.append(
-            _v(
-                "in_business_under_a_year",
-                "XB-N1",
-                f"registered on {f.registered_on}, less than a year before disbursement",
-                "enterprise_credit_code",
-            )
-        )
+def filed_late(f: FilingFacts) -> bool:
+    """XB-F2, XB-N7: a loan the deadline binds (a credit loan) filed after it."""
+    return (
+        f.disbursed_on <= f.today
+        and f.today > f.filing_deadline
+        and PROGRAM.filing_deadline_applies(f.security)
+    )
+
+
+# --- XB-E1, E2, N1, N2: the enterprise -------------------------------------------------
+@rule("XB-E1")
+def region_eligible(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    if f.region_code in p.eligible_regions:
+        return None
+    return refusal(
+        "region_not_eligible",
+        f"registered in {f.region_code}, outside the contributor districts",
+        "enterprise_credit_code",
+    )
+
+
+@rule("XB-N1")
+def in_business_long_enough(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    if add_months(f.registered_on, 12 * p.min_years_in_business) <= f.disbursed_on:
+        return None
+    return refusal(
+        "in_business_under_a_year",
+        f"registered on {f.registered_on}, less than "
+        f"{years(p.min_years_in_business, one='a')} before disbursement",
+        "enterprise_credit_code",
+    )
+
+
+@rule("XB-E2")
+def not_blacklisted(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    if not f.enterprise_flags.get("malicious_default_blacklist"):
+        return None
+    return refusal(
+        "blacklisted",
+        "the enterprise is on the malicious-default blacklist",
+        "enterprise_credit_code",
+    )
+
+
+@rule("XB-E1")
+def clean_record(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    bad_on = f.enterprise_flags.get("last_malicious_overdue_on")
+    if not isinstance(bad_on, date) or add_months(bad_on, 12 * p.clean_record_years) <= f.today:
+        return None
+    return refusal(
+        "malicious_overdue_within_2_years",  # the code names the policy's 2 years
+        f"a malicious overdue or unpaid interest on {bad_on}, within the prior "
+        f"{p.clean_record_years} years",
+        "enterprise_credit_code",
+    )
+
+
+@rule("XB-N2")
+def no_unpaid_overdue_loan(f: FilingFacts, p: FilingPolicy) -> Violation | None:
     flags_in = f.enterprise_flags
-    if flags_in.get("malicious_default_blacklist"):
-        out.append(
-            _v(
-                "blacklisted",
-                "XB-E2",
-                "the enterprise is on the malicious-default blacklist",
-                "enterprise_credit_code",
-            )
-        )
-    bad_on = flags_in.get("last_malicious_overdue_on")
-    if isinstance(bad_on, date) and add_months(bad_on, 12 * FILING.clean_record_years) > f.today:
-        out.append(
-            _v(
-                "malicious_overdue_within_2_years",
-                "XB-E1",
-                f"a malicious overdue or unpaid interest on {bad_on}, within the prior "
-                f"{FILING.clean_record_years} years",
-                "enterprise_credit_code",
-            )
-        )
-    if flags_in.get("overdue_loans_elsewhere") or flags_in.get("controller_overdue_loans"):
-        out.append(
-            _v(
-                "unpaid_overdue_loan",
-                "XB-N2",
-                "the enterprise or its controller has an unpaid overdue loan elsewhere",
-                "enterprise_credit_code",
-            )
-        )
-    if not f.controller_guarantee:
-        out.append(
-            _v(
-                "controller_guarantee_required",
-                "XB-E1",
-                "the legal representative / controlling shareholder / actual controller must "
-                "guarantee the loan",
-                "controller_guarantee",
-            )
-        )
-    if f.last_compensation_on is not None and f.disbursed_on < add_months(
-        f.last_compensation_on, 12 * FILING.ban_years
+    if not (flags_in.get("overdue_loans_elsewhere") or flags_in.get("controller_overdue_loans")):
+        return None
+    return refusal(
+        "unpaid_overdue_loan",
+        "the enterprise or its controller has an unpaid overdue loan elsewhere",
+        "enterprise_credit_code",
+    )
+
+
+@rule("XB-E1")
+def controller_guarantee(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    if f.controller_guarantee:
+        return None
+    return refusal(
+        "controller_guarantee_required",
+        "the legal representative / controlling shareholder / actual controller must "
+        "guarantee the loan",
+        "controller_guarantee",
+    )
+
+
+@rule("XB-E2")
+def no_recent_compensation(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    last = f.last_compensation_on
+    if last is None or f.disbursed_on >= add_months(last, 12 * p.ban_years):
+        return None
+    return refusal(
+        "compensated_within_3_years",  # the code names the policy's 3 years
+        f"the fund compensated a loan of this enterprise on {last}",
+        "enterprise_credit_code",
+    )
+
+
+# --- XB-P1, XB-S1, M-4: the loan -------------------------------------------------------
+@rule("XB-P1")
+def within_enterprise_limit(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    if f.outstanding_fen + f.principal_fen <= p.max_outstanding_fen:
+        return None
+    return refusal(
+        "enterprise_limit_exceeded",
+        f"{format_fen(f.outstanding_fen)} already outstanding; at most "
+        f"{format_fen(p.max_outstanding_fen)} per enterprise",
+        "principal",
+    )
+
+
+def _term_too_long(f: FilingFacts, p: FilingPolicy) -> bool:
+    return f.maturity_on > add_months(f.disbursed_on, p.max_term_months)
+
+
+@rule("XB-P1")
+def term_within_max(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    if not _term_too_long(f, p):
+        return None
+    return refusal(
+        "term_too_long", f"XB loans run at most {months(p.max_term_months)}", "maturity_on"
+    )
+
+
+@rule("XB-P1")
+def term_in_norm(f: FilingFacts, p: FilingPolicy) -> Flag | None:
+    """Not a refusal: a term within the maximum but outside the usual span is flagged."""
+    low, high = p.norm_term_months
+    if _term_too_long(f, p) or (
+        add_months(f.disbursed_on, low) <= f.maturity_on <= add_months(f.disbursed_on, high)
     ):
-        out.append(
-            _v(
-                "compensated_within_3_years",
-                "XB-E2",
-                f"the fund compensated a loan of this enterprise on {f.last_compensation_on}",
-                "enterprise_credit_code",
-            )
-        )
-    if f.outstanding_fen + f.principal_fen > FILING.max_outstanding_fen:
-        out.append(
-            _v(
-                "enterprise_limit_exceeded",
-                "XB-P1",
-                f"{format_fen(f.outstanding_fen)} already outstanding; at most "
-                f"{format_fen(FILING.max_outstanding_fen)} per enterprise",
-                "principal",
-            )
-        )
-    if f.maturity_on > add_months(f.disbursed_on, FILING.max_term_months):
-        out.append(_v("term_too_long", "XB-P1", "XB loans run at most 3 years", "maturity_on"))
-    else:
-        low, high = FILING.norm_term_months
-        if f.maturity_on < add_months(f.disbursed_on, low) or f.maturity_on > add_months(
-            f.disbursed_on, high
-        ):
-            flags.append("XB-P1: term outside the usual 6 months to 2 years")
-    if f.security not in SECURITIES:
-        out.append(
-            _v(
-                "security_not_allowed",
-                "XB-S1",
-                "an XB loan is a credit loan or a guaranteed loan",
-                "security",
-            )
-        )
-    guaranteed = f.security == "guaranteed"
-    if guaranteed and not f.guarantor:
-        out.append(
-            _v("guarantor_required", "XB-S1", "a guaranteed loan names its guarantor", "guarantor")
-        )
-    out += _consent(f, guaranteed)
-    spread = FILING.guaranteed_spread_bp if guaranteed else FILING.credit_spread_bp
-    if f.lpr_bp is None:
-        out.append(
-            _v("lpr_unknown", "M-4", f"no 1-year LPR in force on {f.disbursed_on}", "disbursed_on")
-        )
-    elif f.annual_rate_bp > f.lpr_bp + spread:
-        out.append(
-            _v(
-                "rate_above_cap",
-                "XB-P1",
-                f"{f.security} loans: rate cap LPR {f.lpr_bp} bp + {spread} bp = "
-                f"{f.lpr_bp + spread} bp",
-                "annual_rate_bp",
-            )
-        )
-    if guaranteed and f.fee_rate_bp > FILING.max_guarantee_fee_bp:
-        out.append(
-            _v(
-                "guarantee_fee_above_cap",
-                "XB-P1",
-                f"the guarantee fee is at most {FILING.max_guarantee_fee_bp} bp (0.5 %)",
-                "fee_rate_bp",
-            )
-        )
-    if not guaranteed and f.fee_rate_bp:
-        out.append(_v("fees_not_allowed", "XB-P1", "no fees beyond a guarantee fee", "fee_rate_bp"))
-    if not f.sub_fund_known:
-        out.append(_v("unknown_sub_fund", "XB-F0", "no such XB sub-fund", "sub_fund"))
-    elif f.agreement_status is None:
-        out.append(
-            _v("no_agreement", "XB-F0", "the bank has no agreement with this sub-fund", "sub_fund")
-        )
-    elif f.agreement_status == "suspended":
-        out.append(_v("bank_suspended", "XB-Q1", "the bank's XB business is suspended", "program"))
-    elif f.agreement_status != "active":
-        out.append(
-            _v(
-                "agreement_not_active",
-                "XB-R2",
-                f"the bank's XB agreement is {f.agreement_status}",
-                "program",
-            )
-        )
-    if f.fund_stopped:
-        out.append(_v("fund_stopped", "XB-Q2", "the fund has stopped new business", "program"))
-    late = False
-    if f.disbursed_on > f.today:
-        out.append(
-            _v("disbursed_in_future", "XB-F2", "file a loan after it is disbursed", "disbursed_on")
-        )
-    elif f.today > f.filing_deadline and PROGRAM.filing_deadline_applies(f.security):
-        late = True
-        flags.append(late_filing_flag(PROGRAM, f.filing_deadline, f.filing_deadline_provisional))
-    return FilingDecision(out, flags, late)
+        return None
+    return Flag(f"XB-P1: term outside the usual {months(low)} to {months(high)}")
 
 
-def _consent(f: FilingFacts, guaranteed: bool) -> list[Violation]:
-    """XB-F2 (第十一条(三), (四)): a guaranteed loan is filed with the guarantor's consent
-    letter, dated on or before the disbursement and not more than
-    `FILING.consent_max_age_months` before it; a credit loan carries none."""
+@rule("XB-S1")
+def security_known(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    if f.security in SECURITIES:
+        return None
+    return refusal(
+        "security_not_allowed", "an XB loan is a credit loan or a guaranteed loan", "security"
+    )
+
+
+@rule("XB-S1")
+def guarantor_named(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    if not f.guaranteed or f.guarantor:
+        return None
+    return refusal("guarantor_required", "a guaranteed loan names its guarantor", "guarantor")
+
+
+@rule("XB-F2")
+def guarantor_consent(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    """第十一条(三), (四): a guaranteed loan is filed with the guarantor's consent letter,
+    dated on or before the disbursement and not more than `consent_max_age_months` before
+    it; a credit loan carries none."""
     given = f.guarantor_consent_ref is not None or f.guarantor_consent_on is not None
-    if not guaranteed:
+    if not f.guaranteed:
         if not given:
-            return []
-        return [
-            _v(
-                "guarantor_consent_not_applicable",
-                "XB-F2",
-                f"a {f.security} loan has no guarantor's consent letter (同意担保确认函): "
-                "it goes with guaranteed loans; send security guaranteed or no "
-                "guarantor_consent",
-                "guarantor_consent",
-            )
-        ]
-    if f.guarantor_consent_ref is None or f.guarantor_consent_on is None:
-        return [
-            _v(
-                "guarantor_consent_missing",
-                "XB-F2",
-                "a guaranteed loan is filed with the guarantor's consent letter "
-                "(同意担保确认函): guarantor_consent {reference, dated_on}",
-                "guarantor_consent",
-            )
-        ]
+            return None
+        return refusal(
+            "guarantor_consent_not_applicable",
+            f"a {f.security} loan has no guarantor's consent letter (同意担保确认函): "
+            "it goes with guaranteed loans; send security guaranteed or no guarantor_consent",
+            "guarantor_consent",
+        )
     on = f.guarantor_consent_on
-    earliest = add_months(f.disbursed_on, -FILING.consent_max_age_months)
+    if f.guarantor_consent_ref is None or on is None:
+        return refusal(
+            "guarantor_consent_missing",
+            "a guaranteed loan is filed with the guarantor's consent letter "
+            "(同意担保确认函): guarantor_consent {reference, dated_on}",
+            "guarantor_consent",
+        )
     if on > f.disbursed_on:
-        return [
-            Violation(
-                msg=f"the consent letter is dated {on}, after the disbursement on "
-                f"{f.disbursed_on}: the guarantor consents before the loan is disbursed",
-                loc=("body", "guarantor_consent", "dated_on"),
-                code="guarantor_consent_after_disbursement",
-                rule="XB-F2",
-            )
-        ]
-    if on < earliest:
-        return [
-            Violation(
-                msg=f"the consent letter is dated {on}, more than "
-                f"{FILING.consent_max_age_months} months before the disbursement on "
-                f"{f.disbursed_on}",
-                loc=("body", "guarantor_consent", "dated_on"),
-                code="guarantor_consent_too_old",
-                rule="XB-F2",
-            )
-        ]
-    return []
+        return refusal(
+            "guarantor_consent_after_disbursement",
+            f"the consent letter is dated {on}, after the disbursement on {f.disbursed_on}: "
+            "the guarantor consents before the loan is disbursed",
+            "guarantor_consent",
+            "dated_on",
+        )
+    if on < add_months(f.disbursed_on, -p.consent_max_age_months):
+        return refusal(
+            "guarantor_consent_too_old",
+            f"the consent letter is dated {on}, more than {p.consent_max_age_months} months "
+            f"before the disbursement on {f.disbursed_on}",
+            "guarantor_consent",
+            "dated_on",
+        )
+    return None
+
+
+@rule("M-4")
+def lpr_known(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    if f.lpr_bp is not None:
+        return None
+    return refusal("lpr_unknown", f"no 1-year LPR in force on {f.disbursed_on}", "disbursed_on")
+
+
+@rule("XB-P1")
+def rate_within_cap(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    spread = p.guaranteed_spread_bp if f.guaranteed else p.credit_spread_bp
+    if f.lpr_bp is None or f.annual_rate_bp <= f.lpr_bp + spread:
+        return None
+    return refusal(
+        "rate_above_cap",
+        f"{f.security} loans: rate cap LPR {f.lpr_bp} bp + {spread} bp = {f.lpr_bp + spread} bp",
+        "annual_rate_bp",
+    )
+
+
+@rule("XB-P1")
+def guarantee_fee_within_cap(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    if not f.guaranteed or f.fee_rate_bp <= p.max_guarantee_fee_bp:
+        return None
+    return refusal(
+        "guarantee_fee_above_cap",
+        f"the guarantee fee is at most {p.max_guarantee_fee_bp} bp "
+        f"({percent(p.max_guarantee_fee_bp)})",
+        "fee_rate_bp",
+    )
+
+
+@rule("XB-P1")
+def no_other_fees(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    if f.guaranteed or not f.fee_rate_bp:
+        return None
+    return refusal("fees_not_allowed", "no fees beyond a guarantee fee", "fee_rate_bp")
+
+
+# --- XB-F0, Q1, R2, Q2: the sub-fund, the bank's agreement, the fund -----------------
+@rule("XB-F0")
+def sub_fund_agreement(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    if not f.sub_fund_known:
+        return refusal("unknown_sub_fund", "no such XB sub-fund", "sub_fund")
+    if f.agreement_status is None:
+        return refusal("no_agreement", "the bank has no agreement with this sub-fund", "sub_fund")
+    return None
+
+
+@rule("XB-Q1")
+def bank_not_suspended(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    if not f.sub_fund_known or f.agreement_status != "suspended":
+        return None
+    return refusal("bank_suspended", "the bank's XB business is suspended", "program")
+
+
+@rule("XB-R2")
+def agreement_not_terminated(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    status = f.agreement_status
+    if not f.sub_fund_known or status in (None, "active", "suspended"):
+        return None
+    return refusal("agreement_not_active", f"the bank's XB agreement is {status}", "program")
+
+
+@rule("XB-Q2")
+def fund_open(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    if not f.fund_stopped:
+        return None
+    return refusal("fund_stopped", "the fund has stopped new business", "program")
+
+
+# --- XB-F2, XB-N7: the filing date -----------------------------------------------------
+@rule("XB-F2")
+def disbursed_before_filing(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+    if f.disbursed_on <= f.today:
+        return None
+    return refusal("disbursed_in_future", "file a loan after it is disbursed", "disbursed_on")
+
+
+@rule("XB-N7")
+def filed_in_time(f: FilingFacts, p: FilingPolicy) -> Flag | None:
+    """Not a refusal: a credit loan filed late is accepted as non-compensable."""
+    if not filed_late(f):
+        return None
+    return Flag(late_filing_flag(PROGRAM, f.filing_deadline, f.filing_deadline_provisional))
+
+
+# The order of the list is the order of the errors in a refusal and of the flags.
+FILING_RULES: tuple[XbFilingRule, ...] = (
+    region_eligible,
+    in_business_long_enough,
+    not_blacklisted,
+    clean_record,
+    no_unpaid_overdue_loan,
+    controller_guarantee,
+    no_recent_compensation,
+    within_enterprise_limit,
+    term_within_max,
+    term_in_norm,
+    security_known,
+    guarantor_named,
+    guarantor_consent,
+    lpr_known,
+    rate_within_cap,
+    guarantee_fee_within_cap,
+    no_other_fees,
+    sub_fund_agreement,
+    bank_not_suspended,
+    agreement_not_terminated,
+    fund_open,
+    disbursed_before_filing,
+    filed_in_time,
+)
+
+
+def check_filing(f: FilingFacts, policy: FilingPolicy = FILING) -> FilingDecision:
+    """Every rule of `FILING_RULES` over the facts: the refusals, the flags, and whether
+    the loan was filed late (XB-N7)."""
+    found = run(FILING_RULES, f, policy)
+    return FilingDecision(violations(found), [x.text for x in flags(found)], filed_late(f))

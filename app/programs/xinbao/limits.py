@@ -20,6 +20,7 @@ from app.models import (
     Claim,
     Fund,
     Loan,
+    LoanDayTotal,
     QuarterBankResult,
     QuarterEvaluation,
 )
@@ -43,47 +44,59 @@ def percent(bp: int) -> str:
 
 
 def sub_fund_expr() -> ColumnElement[str]:
-    """A loan's XB sub-fund, as SQL (filed loans carry it; the base when absent)."""
-    return func.coalesce(Loan.extra["sub_fund"].as_string(), BASE_SUB_FUND)
+    """A loan's XB sub-fund, as SQL (`loans.fund_code`; the base for a loan without one)."""
+    return func.coalesce(Loan.fund_code, BASE_SUB_FUND)
 
 
 def positions(
     session: Session, as_of: date, *, bank_code: str | None = None
 ) -> dict[tuple[str, str], Position]:
-    """Per (bank, sub-fund): principal outstanding as of the date (Σ principal − Σ repaid
-    by the date over the XB loans disbursed by then and not settled by then — the same
-    figure as the day totals give per bank) and the part ≥ 90 days past maturity."""
+    """Per (bank, sub-fund): principal outstanding as of the date and the part ≥ 90 days
+    past maturity. Outstanding is Σ disbursed − Σ repaid over the XB day totals of the
+    bank and sub-fund up to the date (kept per fund by the database; a repayment is never
+    dated before its loan's disbursement) — Σ principal − Σ repaid by the date over the
+    loans disbursed by then. The past-due part sums only the loans still owing on the
+    date — not settled, or settled after it — that matured by the cutoff."""
+    totals = (
+        select(
+            LoanDayTotal.bank_code,
+            LoanDayTotal.fund_code,
+            func.sum(LoanDayTotal.disbursed_fen - LoanDayTotal.repaid_fen),
+        )
+        .where(LoanDayTotal.program == PROGRAM, LoanDayTotal.day <= as_of)
+        .group_by(LoanDayTotal.bank_code, LoanDayTotal.fund_code)
+    )
+    cutoff = as_of - timedelta(days=NPL_DAYS_PAST_DUE)
     owing = select(
         Loan.id.label("id"),
         Loan.bank_code.label("bank_code"),
         sub_fund_expr().label("fund_code"),
         Loan.principal_fen.label("principal_fen"),
-        Loan.maturity_on.label("maturity_on"),
     ).where(
         Loan.program == PROGRAM,
-        Loan.disbursed_on <= as_of,
+        Loan.maturity_on <= cutoff,
         or_(Loan.settled_on.is_(None), Loan.settled_on > as_of),
     )
     if bank_code is not None:
+        totals = totals.where(LoanDayTotal.bank_code == bank_code)
         owing = owing.where(Loan.bank_code == bank_code)
-    loans = owing.subquery()
-    repaid = repaid_as_of(select(loans.c.id), as_of)
-    left = loans.c.principal_fen - func.coalesce(repaid.c.repaid, 0)
-    cutoff = as_of - timedelta(days=NPL_DAYS_PAST_DUE)
-    rows = session.execute(
-        select(
-            loans.c.bank_code,
-            loans.c.fund_code,
-            func.sum(left),
-            func.sum(case((loans.c.maturity_on <= cutoff, left), else_=0)),
+    late = owing.subquery()
+    repaid = repaid_as_of(select(late.c.id), as_of)
+    left = late.c.principal_fen - func.coalesce(repaid.c.repaid, 0)
+    npl = {
+        (str(bank), str(fund)): int(fen or 0)
+        for bank, fund, fen in session.execute(
+            select(late.c.bank_code, late.c.fund_code, func.sum(case((left > 0, left), else_=0)))
+            .outerjoin(repaid, repaid.c.loan_id == late.c.id)
+            .group_by(late.c.bank_code, late.c.fund_code)
         )
-        .outerjoin(repaid, repaid.c.loan_id == loans.c.id)
-        .group_by(loans.c.bank_code, loans.c.fund_code)
-    )
-    return {
-        (str(bank), str(fund)): Position(int(out or 0), int(npl or 0))
-        for bank, fund, out, npl in rows
     }
+    out: dict[tuple[str, str], int] = {}
+    for bank, fund, fen in session.execute(totals):
+        key = (str(bank), str(fund) or BASE_SUB_FUND)  # "": a loan without a fund
+        out[key] = out.get(key, 0) + int(fen or 0)
+    # the pairs with principal still owing (nothing owing: no position, as before)
+    return {key: Position(fen, npl.get(key, 0)) for key, fen in out.items() if fen > 0}
 
 
 def year_used(session: Session, bank_code: str, fund_code: str, year: int, up_to: date) -> int:

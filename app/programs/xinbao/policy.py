@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from app.programs.rules import years
+
 POOL = "XB_POOL"
 BASE_SUB_FUND = "XB_ZQCZD"  # 助企成长贷, the base sub-fund (XB-F0)
 
@@ -39,6 +41,14 @@ class FilingPolicy:
 
 FILING = FilingPolicy()
 SECURITIES = ("credit", "guaranteed")  # XB-S1's two ways of working (第十三条)
+# XB-S1 (第十三条): the base sub-fund's principal-loss ratios, 80 : 20 for a credit loan and
+# 50 : 40 : 10 for a guaranteed loan. The ratios a loan uses are its sub-fund's
+# `funds.params["ratios_bp"]` (seed data, frozen on the loan at filing); the seed's base
+# sub-fund carries these, and another sub-fund sets its own.
+BASE_RATIOS_BP: dict[str, dict[str, int]] = {
+    "credit": {"fund": 8000, "bank": 2000},
+    "guaranteed": {"fund": 5000, "guarantor": 4000, "bank": 1000},
+}
 
 
 @dataclass(frozen=True)
@@ -69,7 +79,8 @@ DEFICIENCIES: dict[str, tuple[str, str]] = {
 
 # XB-N1…N9 (第十九条): any finding means no compensation.
 FINDINGS: dict[str, str] = {
-    "XB-N1": "enterprise unregistered, not publicly listed or under a year in business at grant",
+    "XB-N1": "enterprise unregistered, not publicly listed or under "
+    f"{years(FILING.min_years_in_business, one='a')} in business at grant",
     "XB-N2": "the enterprise or its controllers had unpaid overdue loans elsewhere at grant",
     "XB-N3": "the legal representative / controlling shareholder / controller did not guarantee",
     "XB-N4": "disbursed without meeting the contract's disbursement conditions",

@@ -1,7 +1,8 @@
-"""信保基金 claims (XB-C1, C2, N1…N9, S1, Q1, Q2): filing, the fund manager's due-diligence
-review with its 7-working-day deadline, the committee's decision under the bank's annual
-limit and the fund-wide stop, and payment within 20 working days. Deadlines are stored
-on the claim; overdue steps are listed by `overdue_steps`."""
+"""信保基金 claims (XB-C1, C2, N1…N9, S1, Q1, Q2, R1, R2): the claim a bank files, the fund
+manager's due-diligence review with its 7-working-day deadline, the committee's decision
+under the bank's annual limit and the fund-wide stop, payment within 20 working days,
+and after payment the distributions of collections, refunds and receipts. The generic
+machinery (scope, guard, transition with history, payments) is `app.claims.steps`."""
 
 from __future__ import annotations
 
@@ -14,14 +15,15 @@ from sqlalchemy.orm import Session
 from app.auth.principal import Principal
 from app.claims import deadlines, steps
 from app.claims import repository as repo
-from app.claims.workflow import XB_CLAIM
+from app.claims.steps import Outcome
+from app.claims.workflow import StepContext
 from app.errors import Conflict, Forbidden, Unprocessable, Violation
 from app.evaluations.service import quarter_end
 from app.kit.money import format_fen
 from app.ledger import service as ledger
 from app.ledger.capital import paid_in_total
 from app.ledger.postings import LegSpec, credit, debit
-from app.loans import servicing
+from app.loans.servicing import Position
 from app.models import (
     Agreement,
     Claim,
@@ -30,27 +32,26 @@ from app.models import (
     ClaimRecovery,
     Enterprise,
     Fund,
-    FundEvent,
     Loan,
 )
 from app.programs.common import recovery_return
 from app.programs.xinbao import claims as rules
 from app.programs.xinbao import limits
-from app.programs.xinbao.policy import BASE_SUB_FUND, CLAIMS, POOL
-from app.reference.service import change_agreement_status
+from app.programs.xinbao.policy import BASE_SUB_FUND, CLAIMS, LIMITS, POOL
+from app.reference.service import change_agreement_status, set_fund_status
+
+PROGRAM_CODE = "XB"
 
 
-def file_claim(
+def new_claim(
     session: Session,
     *,
     loan: Loan,
-    position: servicing.Position,
+    position: Position,
     lawsuit_case_no: str | None,
     lawsuit_accepted_on: date | None,
-    comment: str,
     actor: Principal,
     today: date,
-    now: datetime,
 ) -> Claim:
     """XB-C1: ≥ 45 days past due, sued and accepted by the court. The loss is the unpaid
     principal, shared per the sub-fund's XB-S1 ratios frozen on the loan at filing."""
@@ -75,8 +76,8 @@ def file_claim(
     shares = rules.loss_shares(position.outstanding_fen, loan.extra.get("ratios_bp", {}))
     enterprise = session.get(Enterprise, loan.enterprise_id)
     assert enterprise is not None
-    claim = Claim(
-        program="XB",
+    return Claim(
+        program=loan.program,
         loan_id=loan.id,
         bank_code=loan.bank_code,
         product=None,
@@ -96,31 +97,13 @@ def file_claim(
         findings=[],
         filed_by_id=actor.user_id,
     )
-    deadlines.set_deadline(session, claim, "manager_opinion")  # XB-C2: 7 working days
-    session.add(claim)
-    loan.status = servicing.LOAN_TRANSITIONS.target("claim", loan.status)
-    session.flush()
-    steps.transition(session, claim, "submit", actor=actor, on=today, now=now, comment=comment)
-    return claim
 
 
-def manager_review(
-    session: Session,
-    *,
-    claim_id: int,
-    recommend_approval: bool,
-    findings: list[str],
-    opinion: str,
-    actor: Principal,
-    today: date,
-    now: datetime,
-) -> Claim:
-    """XB-C2 尽职审查: the manager's written opinion with any XB-N findings; a finding means
-    no compensation, so it cannot come with a recommendation to pay."""
-    claim = steps.claim_for_step(session, claim_id, actor)
-    steps.guard(session, claim, actor, "manager_review")
-    kinds = {d.kind for d in repo.documents(session, [claim.id])[claim.id]}
-    problems = [
+# --- rules the transitions run ---------------------------------------------------------
+def documents_present(ctx: StepContext) -> list[Violation]:
+    """XB-C1: the manager reviews a claim with every required document."""
+    kinds = {d.kind for d in repo.documents(ctx.session, [ctx.claim.id])[ctx.claim.id]}
+    return [
         Violation(
             loc=("documents",),
             msg=f"the {kind.replace('_', ' ')} document is missing",
@@ -130,29 +113,57 @@ def manager_review(
         for kind in CLAIMS.required_documents
         if kind not in kinds
     ]
-    unknown = rules.unknown_findings(findings)
-    if unknown:
-        problems.append(
-            Violation(loc=("body", "findings"), msg=f"unknown findings: {', '.join(unknown)}")
+
+
+def known_findings(ctx: StepContext) -> list[Violation]:
+    unknown = rules.unknown_findings(list(ctx.step.findings))
+    if not unknown:
+        return []
+    return [Violation(loc=("body", "findings"), msg=f"unknown findings: {', '.join(unknown)}")]
+
+
+def recommendation_agrees(ctx: StepContext) -> list[Violation]:
+    """XB-N: a finding means no compensation, so it cannot come with a recommendation to
+    pay."""
+    if not (ctx.step.approve and ctx.step.findings):
+        return []
+    return [
+        Violation(
+            loc=("body", "decision"),
+            msg="a finding (XB-N1…N9) means no compensation: recommend rejection",
+            code="findings_bar_compensation",
+            rule=ctx.step.findings[0],
         )
-    if recommend_approval and findings:
-        problems.append(
-            Violation(
-                loc=("body", "decision"),
-                msg="a finding (XB-N1…N9) means no compensation: recommend rejection",
-                code="findings_bar_compensation",
-                rule=findings[0],
-            )
+    ]
+
+
+def findings_bar(ctx: StepContext) -> list[Violation]:
+    """XB-N: the committee approves nothing the manager's review found barred."""
+    return [
+        Violation(
+            loc=("body", "decision"),
+            msg=f"{f}: {rules.FINDINGS[f]}",
+            code="findings_bar_compensation",
+            rule=f,
         )
-    if problems:
-        only = problems[0].code if len(problems) == 1 else None
-        raise Unprocessable("the review was refused", problems, code=only or "review_refused")
-    claim.findings = sorted(set(findings))
-    claim.opinion = opinion
-    verdict = "recommend compensation" if recommend_approval else "recommend rejection"
-    note = f"{verdict}: {opinion}".strip() + steps.after_deadline(claim, "manager_opinion", today)
-    steps.transition(session, claim, "manager_review", actor=actor, on=today, now=now, comment=note)
-    return claim
+        for f in ctx.claim.findings or []
+    ]
+
+
+def manager_review(ctx: StepContext) -> None:
+    """XB-C2 尽职审查: the manager's written opinion with any XB-N findings."""
+    claim, findings = ctx.claim, list(ctx.step.findings)
+
+    def work() -> Outcome:
+        claim.findings = sorted(set(findings))
+        claim.opinion = ctx.step.opinion
+        verdict = "recommend compensation" if ctx.step.approve else "recommend rejection"
+        note = f"{verdict}: {ctx.step.opinion}".strip() + steps.after_deadline(
+            claim, "manager_opinion", ctx.today
+        )
+        return Outcome("manager_review", note)
+
+    steps.transition(ctx, "manager_review", work=work)
 
 
 @dataclass(frozen=True)
@@ -184,142 +195,115 @@ def bank_limit(
 def compensated_total(session: Session) -> int:
     total = session.scalar(
         select(func.coalesce(func.sum(Claim.approved_fen), 0)).where(
-            Claim.program == "XB", Claim.approved_fen.is_not(None)
+            Claim.program == PROGRAM_CODE, Claim.approved_fen.is_not(None)
         )
     )
     return int(total or 0)
 
 
-def committee_decision(
-    session: Session,
-    *,
-    claim_id: int,
-    approve: bool,
-    comment: str,
-    actor: Principal,
-    today: date,
-    now: datetime,
-) -> Claim:
+def committee_decision(ctx: StepContext) -> None:
     """XB-C2 会审. Approval pays the fund's share up to the bank's annual limit under the
     claim's sub-fund (XB-Q1, decided under the bank's and the pool's row locks); the
     excess is the bank's, the guarantor still owes its ratio. At the sub-fund's warning
     share of the limit the bank is warned, at 100 % its agreement with that sub-fund is
     suspended (its other sub-funds' business goes on); at 50 % of the fund's capital all
     new business stops (XB-Q2)."""
-    claim = steps.claim_for_step(session, claim_id, actor)
-    steps.guard(session, claim, actor, "committee_decision")
-    if not approve:
-        steps.reject(session, claim, "committee_reject", comment, False, actor, today, now)
-        return claim
-    if claim.findings:
-        raise Unprocessable(
-            "the manager's review found " + ", ".join(claim.findings) + ": no compensation",
-            [
-                Violation(
-                    loc=("body", "decision"),
-                    msg=f"{f}: {rules.FINDINGS[f]}",
-                    code="findings_bar_compensation",
-                    rule=f,
-                )
-                for f in claim.findings
-            ],
-            code="findings_bar_compensation",
-        )
-    XB_CLAIM.target("committee_approve", claim.status)
-    repo.lock_bank(session, claim.bank_code)
-    repo.lock_fund(session, POOL)
-    fund_code = claim.fund_code or BASE_SUB_FUND
-    limit = bank_limit(session, claim.bank_code, today, fund_code)
-    approved, shares, capped_by = rules.approve(claim.shares, limit)
-    used_after = limit.used_fen + approved
-    warning = limit.warning(used_after)
-    reached = limit.reached(used_after)
-    claim.approved_fen, claim.approved_shares = approved, shares
-    claim.approved_on, claim.capped_by = today, capped_by
-    deadlines.set_deadline(session, claim, "payment")  # XB-C2: 20 working days
+    if not ctx.step.approve:
+        steps.reject(ctx, "committee_reject")
+        return
+    claim, session, actor, today = ctx.claim, ctx.session, ctx.actor, ctx.today
     loan = session.get(Loan, claim.loan_id)
     assert loan is not None
-    legs = _approval_legs(claim, shares) + steps.exposure_release_legs(loan, claim.loss_fen)
-    entries = steps.post_approval(
-        session,
-        claim,
-        legs,
-        approved_fen=approved,
-        capped_by=capped_by,
-        label="XB claim",
-        actor=actor,
-        today=today,
-        now=now,
-    )
-    notes = [comment] if comment else []
-    if capped_by:
-        notes.append(
-            f"capped by XB-Q1: the bank bears {format_fen(claim.requested_fen - approved)} "
-            "of the fund's share"
+
+    def work() -> Outcome:
+        repo.lock_bank(session, claim.bank_code)
+        repo.lock_fund(session, POOL)
+        fund_code = claim.fund_code or BASE_SUB_FUND
+        limit = bank_limit(session, claim.bank_code, today, fund_code)
+        approved, shares, capped_by = rules.approve(claim.shares, limit)
+        used_after = limit.used_fen + approved
+        warning = limit.warning(used_after)
+        reached = limit.reached(used_after)
+        claim.approved_fen, claim.approved_shares = approved, shares
+        claim.approved_on, claim.capped_by = today, capped_by
+        repo.record_shares(session, claim.id, "approved", shares)
+        deadlines.set_deadline(session, claim, "payment")  # XB-C2: 20 working days
+        legs = _approval_legs(claim, shares) + steps.exposure_release_legs(loan, claim.loss_fen)
+        entries = steps.post_approval(
+            session,
+            claim,
+            legs,
+            approved_fen=approved,
+            capped_by=capped_by,
+            label="XB claim",
+            actor=actor,
+            today=today,
+            now=ctx.now,
         )
-    suspended: list[int] = []
-    if reached:
-        for agreement in session.scalars(
-            select(Agreement).where(
-                Agreement.bank_code == claim.bank_code,
-                Agreement.program == "XB",
-                Agreement.fund_code == fund_code,
-                Agreement.status == "active",
+        notes = [ctx.step.comment] if ctx.step.comment else []
+        if capped_by:
+            notes.append(
+                f"capped by XB-Q1: the bank bears {format_fen(claim.requested_fen - approved)} "
+                "of the fund's share"
             )
-        ):
-            change_agreement_status(
-                session,
-                agreement_id=agreement.id,
-                action="suspend",
-                reason=f"XB-Q1 annual compensation limit {format_fen(limit.limit_fen())} "
-                f"under {fund_code} reached ({format_fen(used_after)} in {today.year})",
-                actor=actor,
+        suspended: list[int] = []
+        if reached:
+            for agreement in session.scalars(
+                select(Agreement).where(
+                    Agreement.bank_code == claim.bank_code,
+                    Agreement.program == PROGRAM_CODE,
+                    Agreement.fund_code == fund_code,
+                    Agreement.status == "active",
+                )
+            ):
+                change_agreement_status(
+                    session,
+                    agreement_id=agreement.id,
+                    action="suspend",
+                    reason=f"XB-Q1 annual compensation limit {format_fen(limit.limit_fen())} "
+                    f"under {fund_code} reached ({format_fen(used_after)} in {today.year})",
+                    actor=actor,
+                )
+                suspended.append(agreement.id)
+            notes.append(
+                f"XB-Q1: the annual limit under {fund_code} is reached; the bank's {fund_code} "
+                "business is suspended"
             )
-            suspended.append(agreement.id)
-        notes.append(
-            f"XB-Q1: the annual limit under {fund_code} is reached; the bank's {fund_code} "
-            "business is suspended"
-        )
-    elif warning:
-        notes.append(
-            f"XB-Q1 risk warning: {limits.percent(limit.policy.warning_share_bp)} of the bank's "
-            f"annual limit under {fund_code} is used"
-        )
-    stopped = _maybe_stop_fund(session, actor, approved)
-    if stopped:
-        notes.append("XB-Q2: compensation reached 50 % of the fund's capital; new business stops")
-    claim.cap_detail = {
-        "rule": "XB-Q1",
-        "fund_code": fund_code,
-        "basis_source": "evaluation" if limit.evaluation_id is not None else "computed",
-        "evaluation_id": limit.evaluation_id,
-        "limit_rate_bp": limit.policy.bank_limit_bp,
-        "warning_share_bp": limit.policy.warning_share_bp,
-        "quarter_end": limit.quarter_end.isoformat(),
-        "outstanding_at_quarter_end": format_fen(limit.outstanding_fen),
-        "annual_limit": format_fen(limit.limit_fen()),
-        "warning_at": format_fen(limit.warning_fen()),
-        "used_before": format_fen(limit.used_fen),
-        "used_after": format_fen(used_after),
-        "headroom_before": format_fen(limit.headroom_fen()),
-        "warning": warning,
-        "suspended_agreement_ids": suspended,
-        "fund_stopped": stopped,
-    }
-    action = "committee_approve" if approved > 0 else "committee_approve_nil"
-    steps.transition(
-        session,
-        claim,
-        action,
-        actor=actor,
-        on=today,
-        now=now,
-        comment="; ".join(notes),
-        entries=entries,
-    )
-    loan.status = servicing.LOAN_TRANSITIONS.target("compensate", loan.status)
+        elif warning:
+            notes.append(
+                f"XB-Q1 risk warning: {limits.percent(limit.policy.warning_share_bp)} of the "
+                f"bank's annual limit under {fund_code} is used"
+            )
+        stopped = _maybe_stop_fund(session, actor, approved)
+        if stopped:
+            notes.append(
+                f"XB-Q2: compensation reached {limits.percent(LIMITS.fund_stop_share_bp)} of "
+                "the fund's capital; new business stops"
+            )
+        claim.cap_detail = {
+            "rule": "XB-Q1",
+            "fund_code": fund_code,
+            "basis_source": "evaluation" if limit.evaluation_id is not None else "computed",
+            "evaluation_id": limit.evaluation_id,
+            "limit_rate_bp": limit.policy.bank_limit_bp,
+            "warning_share_bp": limit.policy.warning_share_bp,
+            "quarter_end": limit.quarter_end.isoformat(),
+            "outstanding_at_quarter_end": format_fen(limit.outstanding_fen),
+            "annual_limit": format_fen(limit.limit_fen()),
+            "warning_at": format_fen(limit.warning_fen()),
+            "used_before": format_fen(limit.used_fen),
+            "used_after": format_fen(used_after),
+            "headroom_before": format_fen(limit.headroom_fen()),
+            "warning": warning,
+            "suspended_agreement_ids": suspended,
+            "fund_stopped": stopped,
+        }
+        action = "committee_approve" if approved > 0 else "committee_approve_nil"
+        return Outcome(action, "; ".join(notes), entries)
+
+    steps.transition(ctx, "committee_approve", work=work)
+    steps.set_loan_status(ctx, loan, "compensate", reason=f"claim {claim.id} approved")
     session.flush()
-    return claim
 
 
 def _maybe_stop_fund(session: Session, actor: Principal, approved: int) -> bool:
@@ -330,18 +314,11 @@ def _maybe_stop_fund(session: Session, actor: Principal, approved: int) -> bool:
     capital = paid_in_total(session, POOL, as_of=None)
     if not rules.fund_stop_reached(total, capital):
         return False
-    session.add(
-        FundEvent(
-            fund_code=POOL,
-            action="stop",
-            from_status=pool.status,
-            to_status="stopped",
-            reason=f"XB-Q2: compensation {format_fen(total)} reached 50 % of capital "
-            f"{format_fen(capital)}",
-            actor_id=actor.user_id,
-        )
+    share = limits.percent(LIMITS.fund_stop_share_bp)
+    reason = (
+        f"XB-Q2: compensation {format_fen(total)} reached {share} of capital {format_fen(capital)}"
     )
-    pool.status = "stopped"
+    set_fund_status(session, pool, "stop", reason=reason, actor=actor)
     return True
 
 
@@ -361,96 +338,19 @@ def _approval_legs(claim: Claim, shares: dict[str, int]) -> list[LegSpec]:
     return legs
 
 
-def payment(
-    session: Session,
-    *,
-    claim_id: int,
-    paid_on: date,
-    comment: str,
-    actor: Principal,
-    today: date,
-    now: datetime,
-) -> Claim:
+def payment(ctx: StepContext) -> None:
     """XB-C2: the fund manager pays the approved amount from the pool's cash, within 20
     working days of the approval (a late payment is noted)."""
-    return steps.pay_bank(
-        session,
-        claim_id=claim_id,
-        fund=POOL,
-        stage="payment",
-        action="pay",
-        event_type="claim.payment",
-        paid_on=paid_on,
-        comment=comment,
-        actor=actor,
-        today=today,
-        now=now,
-    )
-
-
-@dataclass(frozen=True)
-class OverdueStep:
-    claim: Claim
-    stage: str
-    deadline: date
-    days_overdue: int
-    provisional: bool = False  # the deadline rests on a provisional calendar day (M-3)
-
-
-def overdue_steps(
-    claims: list[Claim], as_of: date, session: Session | None = None
-) -> list[OverdueStep]:
-    """XB-C2: steps whose deadline passed without the step being done; with a session,
-    also XB-R1 distributions not received by their due date."""
-    waiting = {
-        "submitted": ("manager_opinion", "manager_review"),
-        "approved": ("payment", "payment"),
-    }
-    out = []
-    for c in claims:
-        if c.status not in waiting:
-            continue
-        key, stage = waiting[c.status]
-        raw = c.deadlines.get(key)
-        if raw and date.fromisoformat(raw) < as_of:
-            due = date.fromisoformat(raw)
-            out.append(
-                OverdueStep(
-                    c, stage, due, (as_of - due).days, key in (c.provisional_deadlines or [])
-                )
-            )
-    paid = [c for c in claims if c.status == "paid" and c.program == "XB"]
-    if session is not None and paid:
-        recs = repo.recoveries(session, [c.id for c in paid])
-        got = repo.receipts(session, [c.id for c in paid])
-        for c in paid:
-            received = sum(r.amount_fen for r in got[c.id])
-            for r in recs[c.id]:  # received money settles the earliest dues first
-                if not r.returned_fen:
-                    continue
-                if received >= r.returned_fen:
-                    received -= r.returned_fen
-                    continue
-                if r.due_on and r.due_on < as_of:
-                    out.append(
-                        OverdueStep(
-                            c,
-                            "recovery_distribution",
-                            r.due_on,
-                            (as_of - r.due_on).days,
-                            r.due_on_provisional,
-                        )
-                    )
-                break
-    return sorted(out, key=lambda x: (x.deadline, x.claim.id))
+    steps.pay_bank(ctx, payer=POOL, action="pay", event_type="claim.payment")
 
 
 # --- after payment: XB-R1 distributions, XB-R2 refunds, receipts ----------------------
 def _paid_claim(session: Session, claim_id: int, actor: Principal) -> Claim:
     claim = steps.claim_for_step(session, claim_id, actor)
-    if claim.program != "XB" or claim.status != "paid":
+    if claim.program != PROGRAM_CODE or claim.status != "paid":
         raise Conflict(
-            f"claim {claim.id} is {claim.program} {claim.status}; this applies to paid XB claims",
+            f"claim {claim.id} is {claim.program} {claim.status}; this applies to paid "
+            f"{PROGRAM_CODE} claims",
             code="not_compensated",
         )
     return claim
@@ -493,7 +393,7 @@ def record_recovery(
         paid_fen=paid,
         returned_fen=claim.returned_fen,
     )
-    due = deadlines.recovery_due(session, recovered_on)  # XB-R1
+    due = deadlines.recovery_due(session, recovered_on, CLAIMS.recovery_working_days)  # XB-R1
     recovery = ClaimRecovery(
         claim_id=claim.id,
         recovered_on=recovered_on,
@@ -588,7 +488,7 @@ def clawback(
         for agreement in session.scalars(
             select(Agreement).where(
                 Agreement.bank_code == claim.bank_code,
-                Agreement.program == "XB",
+                Agreement.program == PROGRAM_CODE,
                 Agreement.status.in_(("active", "suspended")),
             )
         ):

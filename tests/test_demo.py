@@ -1,0 +1,313 @@
+"""The demo `make run` serves (`ledger migrate`, then `ledger seed-demo`): it seeds
+without error on both databases, its journal verifies, seeding it again adds nothing,
+and it holds what it is there to show in Swagger UI — a library history, a suspended
+bank, a claim returned for correction, the XB 2025-Q4 evaluation the approvals read.
+
+These are the only tests that read the demo: the rest of the suite stands on the minimal
+seed of `tests.fixtures.seed` (`tests/test_suite_hygiene.py` keeps it so). The demo is
+seeded through the command line into a database of this module's own, once per backend
+and worker; each test runs in a rolled-back transaction on it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from alembic import command
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Engine, func, inspect, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+
+from app import cli
+from app.cli import _alembic_config
+from app.config import Settings, get_settings
+from app.db import make_engine
+from app.kit.clock import Clock
+from app.ledger import service as ledger
+from app.main import create_app
+from app.models import (
+    Claim,
+    ClaimReturn,
+    FundContributor,
+    LedgerEntry,
+    Loan,
+    LoanRepayment,
+    User,
+)
+from app.models.base import Base
+from app.seed.loader import DEMO_PASSWORD, DEMO_USERS, seed_demo
+from tests.conftest import (
+    TEST_TODAY,
+    drop_postgres_database,
+    empty_database_url,
+    pg_database_name,
+    token_for,
+)
+from tests.fixtures.seed import credit_code
+from tests.fixtures.xb import GUARANTOR
+
+pytestmark = pytest.mark.xdist_group("demo")  # under --dist loadgroup, on one worker
+
+ZHIXIN = credit_code("320100", "MA1XA0001")  # the demo's 南京 member since 2025-02-10
+LVYUAN = credit_code("320500", "MA1XA0004")  # the demo's admitted, then removed
+
+
+def _cli(url: str, *args: str) -> None:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DATABASE_URL", url)
+        get_settings.cache_clear()
+        try:
+            cli.main(list(args))
+        finally:
+            get_settings.cache_clear()
+
+
+@dataclass
+class DemoDatabase:
+    url: str
+    engine: Engine
+
+
+@pytest.fixture(scope="session")
+def demo_databases() -> Iterator[dict[str, DemoDatabase]]:
+    """The demo's database of each backend, made on first use and kept for the session:
+    however xdist interleaves this module with others, the demo is seeded once."""
+    made: dict[str, DemoDatabase] = {}
+    yield made
+    for backend, db in made.items():
+        db.engine.dispose()
+        if backend == "postgresql":
+            drop_postgres_database(pg_database_name("demo"))
+
+
+@pytest.fixture
+def demo_url(
+    backend: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    demo_databases: dict[str, DemoDatabase],
+) -> str:
+    """`make run`'s two steps, `ledger migrate` and `ledger seed-demo`, on an empty
+    database of this backend."""
+    if backend not in demo_databases:
+        url = empty_database_url(backend, tmp_path_factory, "demo")
+        _cli(url, "migrate")
+        _cli(url, "seed-demo")
+        demo_databases[backend] = DemoDatabase(url, make_engine(url))
+    return demo_databases[backend].url
+
+
+@pytest.fixture
+def demo_engine(demo_url: str, backend: str, demo_databases: dict[str, DemoDatabase]) -> Engine:
+    return demo_databases[backend].engine
+
+
+@pytest.fixture
+def demo_connection(demo_engine: Engine) -> Iterator[Connection]:
+    conn = demo_engine.connect()
+    trans = conn.begin()
+    yield conn
+    trans.rollback()
+    conn.close()
+
+
+@pytest.fixture
+def session(demo_connection: Connection) -> Iterator[Session]:
+    factory = sessionmaker(
+        bind=demo_connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+    with factory() as s:
+        yield s
+
+
+@pytest.fixture
+def demo_settings(demo_url: str) -> Settings:
+    return Settings(database_url=demo_url, app_env="demo", app_today=TEST_TODAY, log_json=False)
+
+
+@pytest.fixture
+def client(
+    demo_settings: Settings, demo_engine: Engine, demo_connection: Connection
+) -> Iterator[TestClient]:
+    factory = sessionmaker(
+        bind=demo_connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+    app = create_app(
+        demo_settings, engine=demo_engine, session_factory=factory, clock=Clock(TEST_TODAY)
+    )
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture
+def auth(demo_settings: Settings, session: Session):  # type: ignore[no-untyped-def]
+    """auth("bank_lyg") → headers with a bearer token for that demo user."""
+
+    def headers(username: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token_for(demo_settings, session, username)}"}
+
+    return headers
+
+
+def _count(session: Session, model: type[Base]) -> int:
+    return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def _bank(result: dict[str, Any], code: str) -> dict[str, Any]:
+    return next(b for b in result["banks"] if b["bank_code"] == code)
+
+
+# --- `make run` ----------------------------------------------------------------------------
+def test_make_run_seeds_the_demo_and_its_journal_verifies(
+    client: TestClient, session: Session
+) -> None:
+    """The demo seeded through `ledger seed-demo`: every demo user logs in with the
+    printed password, every book sums to zero and the hash chain verifies."""
+    users = {u.username for u in session.scalars(select(User))}
+    assert {u for u, *_ in DEMO_USERS} <= users
+    r = client.post("/api/v1/auth/token", data={"username": "bank_lyg", "password": DEMO_PASSWORD})
+    assert r.status_code == 200, r.text
+    books = ledger.trial_balance(session, as_of=None, funds=None)
+    assert books and all(b.balanced for b in books)
+    assert ledger.verify(session).ok
+    assert _count(session, Loan) and _count(session, Claim) and _count(session, LoanRepayment)
+
+
+def test_demo_contributors_go_through_the_service_and_seeding_twice_adds_none(
+    session: Session,
+) -> None:
+    """The demo's SKD contributors are the service's rows (省财政 from the reference data,
+    each city's finance bureau); seeding again adds no contributor and no entry."""
+    rows = {
+        (c.fund_code, c.code, c.name)
+        for c in session.scalars(
+            select(FundContributor).where(FundContributor.fund_code.like("SKD_%"))
+        )
+    }
+    assert rows == {
+        ("SKD_PROV", "JS_FINANCE", "江苏省财政厅"),
+        ("SKD_CITY_320100", "NJ_FINANCE", "南京市财政局"),
+        ("SKD_CITY_320500", "SZ_FINANCE", "苏州市财政局"),
+        ("SKD_CITY_320700", "LYG_FINANCE", "连云港市财政局"),
+    }
+    before = (_count(session, FundContributor), session.scalar(select(func.count(LedgerEntry.id))))
+    seed_demo(session)
+    assert (
+        _count(session, FundContributor),
+        session.scalar(select(func.count(LedgerEntry.id))),
+    ) == before
+
+
+def test_demo_library_state(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
+    h = auth("regulator")
+    zhixin = client.get(f"/api/v1/enterprises/{ZHIXIN}/library", headers=h).json()
+    assert zhixin["member"] and zhixin["member_since"] == "2025-02-10"
+    lvyuan = client.get(f"/api/v1/enterprises/{LVYUAN}/library", headers=h).json()
+    assert not lvyuan["member"]
+    assert [e["action"] for e in lvyuan["history"]] == ["admitted", "removed"]
+    assert "red" in lvyuan["history"][-1]["comment"]
+    missing = client.get("/api/v1/enterprises/91320100MA1XB00011/library", headers=h)
+    assert missing.status_code == 404
+
+
+def test_demo_q2_suspended_boc(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
+    runs = client.get("/api/v1/evaluations", headers=auth("regulator")).json()
+    q2 = next(r for r in runs if (r["year"], r["quarter"]) == (2026, 2))
+    boc = _bank(q2, "BOC_JS")
+    assert (boc["npl_ratio_bp"], boc["breached"], boc["decision"]) == (10000, True, "suspended")
+    # a bank sees only its own row
+    own = client.get(f"/api/v1/evaluations/{q2['id']}", headers=auth("bank_icbc")).json()
+    assert [b["bank_code"] for b in own["banks"]] == ["ICBC_JS"]
+
+
+def test_xb_q1_demo_2025_q4_evaluation_is_stored_and_read(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
+    """The demo's XB 2025-Q4 evaluation, run by the XB fund manager: 连云港农商行's base
+    basis is its 55,300,000 of 助企成长贷 principal at 2025-12-31 (the 科创贷 loan came
+    later and carries 科创贷's own 3 % setting); the demo's approvals and the exposure view
+    read that stored row."""
+    runs = client.get("/api/v1/evaluations", headers=auth("regulator")).json()
+    xb = next(r for r in runs if (r["program"], r["year"], r["quarter"]) == ("XB", 2025, 4))
+    rows = {(b["bank_code"], b["fund_code"]): b for b in xb["banks"]}
+    base, kcd = rows[("LYG_RCB", "XB_ZQCZD")], rows[("LYG_RCB", "XB_KCD")]
+    assert (base["outstanding_principal"], base["limit"]["annual_limit"]) == (
+        "55300000.00",
+        "2765000.00",
+    )
+    assert (kcd["outstanding_principal"], kcd["threshold_bp"]) == ("0.00", 300)
+    e = client.get(
+        "/api/v1/banks/LYG_RCB/exposure?program=XB&as_of=2026-03-31", headers=auth("regulator")
+    ).json()
+    assert (e["limit"]["basis_source"], e["limit"]["evaluation_id"]) == ("evaluation", xb["id"])
+    assert e["limit"]["used"] == "2600000.00"  # the two approvals: 1,600,000 + 1,000,000
+    approved = [
+        c
+        for c in client.get(
+            "/api/v1/claims?program=XB&bank_code=LYG_RCB", headers=auth("regulator")
+        ).json()["items"]
+        if c["approved"] is not None
+    ]
+    assert approved and {c["cap"]["evaluation_id"] for c in approved} == {xb["id"]}
+
+
+def test_xb_f2_the_demo_guaranteed_loan_carries_its_consent_letter(
+    client: TestClient, auth: Any
+) -> None:
+    page = client.get("/api/v1/loans?program=XB&limit=200", headers=auth("fund_xb")).json()
+    demo = [x for x in page["items"] if x["security"] == "guaranteed"]
+    assert demo and all(x["guarantor_consent"] for x in demo)
+    letter = demo[0]["guarantor_consent"]
+    assert letter["guarantor"] == GUARANTOR and letter["dated_on"] <= demo[0]["disbursed_on"]
+    assert demo[0]["filing_deadline_applies"] is False
+
+
+# --- migration 0016 on a database that holds claims -------------------------------------
+@pytest.mark.xdist_group("migrations")
+def test_skd_c1_migration_0016_down_and_up_with_returned_claims(
+    backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The claims status check changes in place on a populated database (SQLite cannot
+    rebuild `claims` under its children's foreign keys); downgrading puts a returned
+    claim back at the stage that returned it."""
+    url = empty_database_url(backend, tmp_path_factory, "returns_migration")
+    cfg = _alembic_config()
+    cfg.attributes["database_url"] = url
+    cfg.attributes["skip_logging"] = True
+    engine = make_engine(url)
+    try:
+        command.upgrade(cfg, "head")
+        with Session(engine) as s, s.begin():
+            seed_demo(s)
+        with Session(engine) as s:
+            returned = s.scalars(select(Claim).where(Claim.status == "returned")).all()
+            assert returned, "the demo has a claim returned for correction"
+            ids = {
+                c.id: s.scalars(
+                    select(ClaimReturn.from_status).where(ClaimReturn.claim_id == c.id)
+                ).one()
+                for c in returned
+            }
+            total = s.scalar(select(func.count()).select_from(Claim))
+        command.downgrade(cfg, "0015_guarantor_consent")
+        engine.dispose()
+        assert "claim_returns" not in inspect(engine).get_table_names()
+        with Session(engine) as s:
+            for claim_id, status in ids.items():
+                assert s.get(Claim, claim_id).status == status  # type: ignore[union-attr]
+            assert s.scalar(select(func.count()).select_from(Claim)) == total
+        command.upgrade(cfg, "head")
+        engine.dispose()
+        with Session(engine) as s, s.begin():
+            claim = s.get(Claim, next(iter(ids)))
+            assert claim is not None
+            claim.status = "returned"  # allowed again by the check
+        with engine.connect() as conn:  # the status check is still in force
+            bad = conn.begin()
+            with pytest.raises(DBAPIError, match="ck_claims_status"):
+                conn.exec_driver_sql("UPDATE claims SET status = 'nonsense'")
+            bad.rollback()
+    finally:
+        engine.dispose()
+        if backend == "postgresql":
+            drop_postgres_database(pg_database_name("returns_migration"))

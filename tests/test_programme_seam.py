@@ -1,0 +1,95 @@
+"""The programme seam (ARCHITECTURE style 8): outside `app/programs/`, the migrations and
+the seed data, no code names a programme — no programme code or programme fund code as
+a literal, no import of a programme's package. The rest of the app asks the registry.
+
+Plain file reads, no database."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from app.programs.base import program_codes
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "app"
+ALLOWED = (APP / "programs", APP / "migrations", APP / "seed")
+
+
+def _app_files() -> list[Path]:
+    return sorted(p for p in APP.rglob("*.py") if not any(p.is_relative_to(a) for a in ALLOWED))
+
+
+def _names_a_programme(value: str, codes: tuple[str, ...]) -> bool:
+    return value in codes or any(value.startswith(f"{c}_") for c in codes)
+
+
+def programme_literals(source: str, codes: tuple[str, ...]) -> list[tuple[int, str]]:
+    """(line, literal) of every string constant that is a programme code or one of its
+    fund codes (`SKD`, `XB_POOL`); docstrings and prose are not literals of that kind."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and _names_a_programme(node.value, codes)
+        ):
+            found.append((node.lineno, node.value))
+    return found
+
+
+def programme_imports(source: str) -> list[tuple[int, str]]:
+    """(line, module) of every import of a programme package (`app.programs.<code>`)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        modules: list[str] = []
+        if isinstance(node, ast.ImportFrom) and node.module:
+            modules = [node.module]
+            if node.module == "app.programs":
+                modules = [f"app.programs.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            modules = [a.name for a in node.names]
+        for module in modules:
+            parts = module.split(".")
+            shared = len(parts) < 3 or parts[2] in ("base", "fields", "rules", "common")
+            if parts[:2] == ["app", "programs"] and not shared:
+                found.append((node.lineno, module))
+    return found
+
+
+def test_the_scan_finds_what_it_looks_for() -> None:
+    """The scan itself can fail: a literal and an import planted in a snippet are found."""
+    snippet = (
+        "from app.programs.xinbao.policy import POOL\n"
+        "from app.programs import sukedai\n"
+        "from app.programs.base import get_program\n"
+        'if loan.program == "XB":\n'
+        '    fund = "SKD_PROV"\n'
+        '"""A docstring naming SKD and XB is prose."""\n'
+    )
+    codes = ("SKD", "XB")
+    assert programme_literals(snippet, codes) == [(4, "XB"), (5, "SKD_PROV")]
+    assert programme_imports(snippet) == [
+        (1, "app.programs.xinbao.policy"),
+        (2, "app.programs.sukedai"),
+    ]
+
+
+def test_no_programme_code_literal_outside_the_programme_packages() -> None:
+    codes = program_codes()
+    assert set(codes) >= {"SKD", "XB"}
+    offenders = [
+        f"{path.relative_to(ROOT)}:{line}: {value!r}"
+        for path in _app_files()
+        for line, value in programme_literals(path.read_text(encoding="utf-8"), codes)
+    ]
+    assert offenders == []
+
+
+def test_no_import_of_a_programme_package_outside_app_programs() -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)}:{line}: {module}"
+        for path in _app_files()
+        for line, module in programme_imports(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []
