@@ -228,28 +228,6 @@ class ProgramPolicy:
         return only is None or security in only
 
 
-SKD = ProgramPolicy(
-    code="SKD",
-    name_zh="苏科贷",
-    name_en="Su Ke Dai (provincial tech-SME credit loans)",
-    agreement_term_months=36,
-    agreement_authority_role="province_reviewer",
-    filing_deadline_working_days=5,
-    city_fund_contributor=CityFundContributor(code="FINANCE_{region}", name="{region_name}财政局"),
-)
-XB = ProgramPolicy(
-    code="XB",
-    name_zh="连云港市小微企业信用保证基金",
-    name_en="Xin Bao (Lianyungang SME credit guarantee fund)",
-    agreement_term_months=36,
-    agreement_authority_role="committee",
-    filing_deadline_working_days=10,
-    late_filing="not_compensable",
-    filing_deadline_securities=("credit",),  # XB-F2: 第十一条(四) “信用贷款合同”
-    capital_commitment_required=True,
-)
-
-
 class ProgramBase:
     """What most programmes share: identity read from the policy, and the capabilities a
     programme may go without — collections due later (XB-R1), refunds and receipts after

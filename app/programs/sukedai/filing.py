@@ -11,7 +11,6 @@ from functools import cached_property
 from app.errors import Violation
 from app.kit.calendar import add_months, provisional_note
 from app.kit.money import format_fen
-from app.programs.base import SKD as PROGRAM
 from app.programs.rules import Rule, refusal, rule, run, violations, years
 from app.programs.sukedai.policy import (
     FILING,
@@ -20,6 +19,7 @@ from app.programs.sukedai.policy import (
     product_by_code,
     product_for_revenue,
 )
+from app.programs.sukedai.policy import PROGRAM_POLICY as PROGRAM
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.programs.base import CityFundContributor, ProgramPolicy
+
+# The programme: its agreements (SPEC §2: 3 years, suspended by the province), the
+# filing deadline (SKD-F2: 5 working days, refused after it) and the finance bureau that
+# pays a city/county fund's capital (SPEC §2, SKD-C1).
+PROGRAM_POLICY = ProgramPolicy(
+    code="SKD",
+    name_zh="苏科贷",
+    name_en="Su Ke Dai (provincial tech-SME credit loans)",
+    agreement_term_months=36,
+    agreement_authority_role="province_reviewer",
+    filing_deadline_working_days=5,
+    city_fund_contributor=CityFundContributor(code="FINANCE_{region}", name="{region_name}财政局"),
+)
+
 
 @dataclass(frozen=True)
 class LibraryCriteria:

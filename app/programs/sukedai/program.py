@@ -32,13 +32,13 @@ from app.models import (
     QuarterBankResult,
     QuarterEvaluation,
 )
-from app.programs.base import SKD, Program, ProgramBase, ProgramPolicy
+from app.programs.base import Program, ProgramBase, ProgramPolicy
 from app.programs.sukedai import claim_steps
 from app.programs.sukedai.claims import loss_shares
 from app.programs.sukedai.filing import FilingFacts, check_filing, quota_exceeded
 from app.programs.sukedai.funds import PROVINCE_FUND
 from app.programs.sukedai.library import Criterion, check_library_criteria, percent
-from app.programs.sukedai.policy import CAPS, QUARTER_END, product_by_code
+from app.programs.sukedai.policy import CAPS, PROGRAM_POLICY, QUARTER_END, product_by_code
 from app.programs.sukedai.workflow import WORKFLOW
 from app.reference.service import change_agreement_status
 
@@ -54,7 +54,7 @@ ENTERPRISE_FLAGS = (
 
 
 class Sukedai(ProgramBase):
-    policy: ProgramPolicy = SKD
+    policy: ProgramPolicy = PROGRAM_POLICY
     workflow: Workflow = WORKFLOW
     quarter_end_role = "province_reviewer"  # SKD-Q3: the province evaluates
     quarter_end_rule = "SKD-Q3"

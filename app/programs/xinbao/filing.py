@@ -12,7 +12,6 @@ from datetime import date
 from app.errors import Violation
 from app.kit.calendar import add_months
 from app.kit.money import format_fen
-from app.programs.base import XB as PROGRAM
 from app.programs.base import late_filing_flag
 from app.programs.rules import (
     Flag,
@@ -27,6 +26,7 @@ from app.programs.rules import (
     years,
 )
 from app.programs.xinbao.policy import FILING, SECURITIES, FilingPolicy
+from app.programs.xinbao.policy import PROGRAM_POLICY as PROGRAM
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,9 @@ from app.models import (
     QuarterEvaluation,
 )
 from app.programs.xinbao.claims import BankLimit
-from app.programs.xinbao.policy import BASE_SUB_FUND, LIMITS, LimitPolicy, limit_policy
+from app.programs.xinbao.policy import BASE_SUB_FUND, LIMITS, NPL, LimitPolicy, limit_policy
 
 PROGRAM = "XB"
-NPL_DAYS_PAST_DUE = 90  # shown beside the basis; XB-Q1 itself does not use it
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ def positions(
         .where(LoanDayTotal.program == PROGRAM, LoanDayTotal.day <= as_of)
         .group_by(LoanDayTotal.bank_code, LoanDayTotal.fund_code)
     )
-    cutoff = as_of - timedelta(days=NPL_DAYS_PAST_DUE)
+    cutoff = as_of - timedelta(days=NPL.npl_days_past_due)
     owing = select(
         Loan.id.label("id"),
         Loan.bank_code.label("bank_code"),

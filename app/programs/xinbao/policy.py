@@ -6,10 +6,37 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from app.programs.base import ProgramPolicy
 from app.programs.rules import years
 
 POOL = "XB_POOL"
 BASE_SUB_FUND = "XB_ZQCZD"  # 助企成长贷, the base sub-fund (XB-F0)
+
+# The programme: agreements of 3 years decided by the committee; the filing duty (XB-F2:
+# 10 working days, credit loans only, 第十一条(四) “信用贷款合同”) — a late credit loan is
+# accepted but not compensable (XB-N7); contributors commit their capital (XB-F0).
+PROGRAM_POLICY = ProgramPolicy(
+    code="XB",
+    name_zh="连云港市小微企业信用保证基金",
+    name_en="Xin Bao (Lianyungang SME credit guarantee fund)",
+    agreement_term_months=36,
+    agreement_authority_role="committee",
+    filing_deadline_working_days=10,
+    late_filing="not_compensable",
+    filing_deadline_securities=("credit",),
+    capital_commitment_required=True,
+)
+
+
+@dataclass(frozen=True)
+class NplPolicy:
+    """How many days past due make principal non-performing, in the figures shown beside
+    the XB-Q1 basis and in the fund's leverage (XB-F1); XB-Q1 itself does not use it."""
+
+    npl_days_past_due: int = 90
+
+
+NPL = NplPolicy()
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,7 @@ from app.models import (
     Loan,
     QuarterEvaluation,
 )
-from app.programs.base import XB, Program, ProgramBase, ProgramPolicy
-from app.programs.sukedai.policy import QUARTER_END
+from app.programs.base import Program, ProgramBase, ProgramPolicy
 from app.programs.xinbao import claim_steps, limits
 from app.programs.xinbao.claims import loss_shares
 from app.programs.xinbao.filing import FilingFacts, check_filing
@@ -34,7 +33,9 @@ from app.programs.xinbao.policy import (
     BASE_SUB_FUND,
     CLAIMS,
     LEVERAGE_TARGET,
+    NPL,
     POOL,
+    PROGRAM_POLICY,
     SUB_FUND_LIMIT_KEYS,
 )
 from app.programs.xinbao.workflow import WORKFLOW
@@ -49,7 +50,7 @@ ENTERPRISE_FLAGS = (
 
 
 class Xinbao(ProgramBase):
-    policy: ProgramPolicy = XB
+    policy: ProgramPolicy = PROGRAM_POLICY
     workflow: Workflow = WORKFLOW
     recovery_due_working_days = CLAIMS.recovery_working_days  # XB-R1
     quarter_end_role = "fund_manager"  # XB-Q1, 第十六条 “基金管理人”
@@ -185,9 +186,7 @@ class Xinbao(ProgramBase):
             for code in limits.sub_funds_of(session, bank_code) or [BASE_SUB_FUND]
         ]
         base = next((x for x in sub_funds if x.fund_code == BASE_SUB_FUND), None)
-        now_at = bank_ratios(session, self.code, on, QUARTER_END, bank_code=bank_code).get(
-            bank_code
-        )
+        now_at = bank_ratios(session, self.code, on, NPL, bank_code=bank_code).get(bank_code)
         suspended = suspended_agreements(session, bank_code, self.code)
         pool = session.get(Fund, POOL)
         return XbExposureOut(
@@ -206,7 +205,7 @@ class Xinbao(ProgramBase):
         """XB-F1: loans under the pool against its net value (target 10 ×)."""
         if fund.program != self.code or fund.kind != "pool":
             return None
-        ratios = bank_ratios(session, self.code, on, QUARTER_END)
+        ratios = bank_ratios(session, self.code, on, NPL)
         return sum(r.outstanding_fen for r in ratios.values()), LEVERAGE_TARGET
 
 
