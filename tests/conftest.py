@@ -27,6 +27,7 @@ from app.db import make_engine, normalize_url
 from app.kit.clock import Clock
 from app.main import create_app
 from app.models import User
+from app.programs.base import program_codes, unregister
 from tests.fixtures.seed import seed_minimal
 
 TEST_TODAY = date(2026, 3, 31)
@@ -104,6 +105,17 @@ def empty_database_url(backend: str, tmp_path_factory: pytest.TempPathFactory, t
     if reason:
         pytest.skip(reason)
     return fresh_postgres_database(pg_database_name(tag))
+
+
+@pytest.fixture(autouse=True)
+def programme_registry() -> Iterator[None]:
+    """A programme a test registers (a plug-in) is gone after it, whatever happened:
+    later tests in the same worker see the built-in programmes only."""
+    before = program_codes()
+    yield
+    for code in set(program_codes()) - set(before):
+        unregister(code)
+    assert program_codes() == before
 
 
 @pytest.fixture(scope="session", autouse=True)

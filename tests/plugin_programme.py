@@ -110,7 +110,7 @@ def documents_present(ctx: StepContext) -> list[Violation]:
 
 
 def review(ctx: StepContext) -> None:
-    if not ctx.step.approve:
+    if ctx.step.approve is not True:
         steps.reject(ctx, "reject")
         return
     claim, session = ctx.claim, ctx.session

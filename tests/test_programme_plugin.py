@@ -30,10 +30,10 @@ from tests.fixtures.seed import TEST_PASSWORD, ZHIXIN
 @pytest.fixture
 def plugin(session: Session) -> Iterator[None]:
     """The programme registered for this test only, with its row in `programs`."""
-    register(smd.PROGRAM)
-    ensure_program_rows(session)
-    session.commit()
     try:
+        register(smd.PROGRAM)
+        ensure_program_rows(session)
+        session.commit()
         yield
     finally:
         unregister(smd.CODE)

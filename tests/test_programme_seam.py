@@ -38,6 +38,35 @@ def programme_literals(source: str, codes: tuple[str, ...]) -> list[tuple[int, s
     return found
 
 
+def _programme_string(node: ast.AST, codes: tuple[str, ...]) -> str | None:
+    if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+        return None
+    value = node.value
+    named = any(value == c or value.startswith((f"{c}-", f"{c}_")) for c in codes)
+    return value if named else None
+
+
+def rule_branches(source: str, codes: tuple[str, ...]) -> list[tuple[int, str]]:
+    """(line, literal) of every decision taken on a programme's rule ID or code: a
+    comparison with such a literal (`rule != "XB-N7"`), or a `startswith` of one."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        operands: list[ast.AST] = []
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("startswith", "endswith")
+        ):
+            operands = list(node.args)
+        for operand in operands:
+            literal = _programme_string(operand, codes)
+            if literal is not None:
+                found.append((node.lineno, literal))
+    return found
+
+
 def programme_imports(source: str) -> list[tuple[int, str]]:
     """(line, module) of every import of a programme package (`app.programs.<code>`)."""
     found = []
@@ -69,6 +98,8 @@ def test_the_scan_finds_what_it_looks_for() -> None:
     )
     codes = ("SKD", "XB")
     assert programme_literals(snippet, codes) == [(4, "XB"), (5, "SKD_PROV")]
+    branching = 'if rule != "XB-N7" or flag.startswith("SKD-S2"):\n    pass\n'
+    assert sorted(rule_branches(branching, codes)) == [(1, "SKD-S2"), (1, "XB-N7")]
     assert programme_imports(snippet) == [
         (1, "app.programs.xinbao.policy"),
         (2, "app.programs.sukedai"),
@@ -82,6 +113,18 @@ def test_no_programme_code_literal_outside_the_programme_packages() -> None:
         f"{path.relative_to(ROOT)}:{line}: {value!r}"
         for path in _app_files()
         for line, value in programme_literals(path.read_text(encoding="utf-8"), codes)
+    ]
+    assert offenders == []
+
+
+def test_no_decision_on_a_programme_rule_id_outside_the_programme_packages() -> None:
+    """Rule IDs may name a rule in a message; no code outside the packages decides by
+    comparing with one."""
+    codes = program_codes()
+    offenders = [
+        f"{path.relative_to(ROOT)}:{line}: {value!r}"
+        for path in _app_files()
+        for line, value in rule_branches(path.read_text(encoding="utf-8"), codes)
     ]
     assert offenders == []
 

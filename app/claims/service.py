@@ -179,33 +179,43 @@ def act(
 
 
 def _check_input(stage: Stage, step: StepInput) -> None:
-    """A review needs a decision (and a reason to reject); a payment its date."""
+    """What the stage takes: a review its decision (and a reason to reject), a payment
+    its date; the extras only the stages that take them (SKD-S2's finding of
+    ineligibility at the SKD reviews, findings and opinion at the XB due diligence)."""
     problems = []
-    if stage.review and step.approve is None:
-        problems.append(
-            Violation(loc=("body", "decision"), msg=f"{stage.name} needs approve or reject")
-        )
-    if stage.review and step.approve is False and not (step.comment or step.opinion):
-        problems.append(Violation(loc=("body", "comment"), msg="a rejection needs a reason"))
-    if stage.kind == "payment" and step.paid_on is None:
-        problems.append(Violation(loc=("body", "paid_on"), msg=f"{stage.name} needs paid_on"))
+
+    def refuse(field: str, msg: str) -> None:
+        problems.append(Violation(loc=("body", field), msg=msg, code="validation_error"))
+
+    if stage.review:
+        if step.approve is None:
+            refuse("decision", f"{stage.name} needs approve or reject")
+        if step.paid_on is not None:
+            refuse("paid_on", f"{stage.name} is a review; it takes no paid_on")
+        reason = step.comment or (step.opinion if "opinion" in stage.takes else "")
+        if step.approve is False and not reason:
+            refuse("comment", "a rejection needs a reason")
+    else:
+        if step.approve is not None:
+            refuse("decision", f"{stage.name} is a payment; it takes no decision")
+        if step.paid_on is None:
+            refuse("paid_on", f"{stage.name} needs paid_on")
+    extras = {
+        "findings": bool(step.findings),
+        "opinion": bool(step.opinion),
+        "ineligible_at_grant": step.ineligible_at_grant,
+    }
+    for field, given in extras.items():
+        if given and field not in stage.takes:
+            refuse(field, f"{stage.name} does not take {field}")
+        if not given and field in stage.requires:
+            refuse(field, f"{stage.name} needs {field}")
     if problems:
         raise Unprocessable(
-            f"the {stage.name} step is incomplete", problems, code="validation_error"
+            f"the {stage.name} step is incomplete or takes other fields",
+            problems,
+            code="validation_error",
         )
-
-
-def current_stage(session: Session, *, claim_id: int, actor: Principal) -> str:
-    """The name of the stage the claim waits at (409 when none: done, or with the bank)."""
-    claim = steps.claim_for_step(session, claim_id, actor)
-    stage = steps.workflow_of(claim).stages.get(claim.status)
-    if stage is None:
-        raise Conflict(
-            f"claim {claim.id} is {claim.status}: no stage waits for a decision",
-            [Violation(msg=f"claim status is {claim.status}", loc=("status",), code="no_stage")],
-            code="no_stage",
-        )
-    return stage.name
 
 
 # --- recoveries ----------------------------------------------------------------------

@@ -6,7 +6,7 @@ approved amount to the bank from a fund's cash."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 from sqlalchemy.orm import Session
@@ -122,16 +122,16 @@ def transition(
     problems: list[Violation] = []
     conflict = False
     for rule in wf.rules.get(action, ()):
-        found = rule.check(ctx)
+        found = [v if v.rule else replace(v, rule=rule.rule) for v in rule.check(ctx)]
         problems += found
         conflict = conflict or (bool(found) and rule.status == 409)
     if problems:
-        codes = {str(v.code) for v in problems}
         raise (Conflict if conflict else Unprocessable)(
             f"{action} breaks {len(problems)} rule(s): "
-            + ", ".join(f"{v.rule or ''} {v.code}".strip() for v in problems),
+            + ", ".join(f"{v.rule or ''} {v.code or ''}".strip() for v in problems),
             problems,
-            code=codes.pop() if len(codes) == 1 else "transition_refused",
+            # one failure: its own code; several: the summary code (docs/api.md, Errors)
+            code=(problems[0].code or "review_refused") if len(problems) == 1 else "review_refused",
         )
     outcome = work() if work is not None else Outcome(action, ctx.step.comment)
     return record(
@@ -195,19 +195,17 @@ def dated(on: date, *, not_before: date | None, today: date, field: str) -> None
         raise Unprocessable(f"{field} is not acceptable", problems, code="invalid_date")
 
 
-def reject(ctx: StepContext, action: str) -> None:
-    """Rejection with a reason; the loan returns to servicing. A finding that the loan was
-    not eligible when granted (SKD-S2) marks it non-compensable for good."""
-    claim, comment = ctx.claim, ctx.step.comment
+def reject(ctx: StepContext, action: str) -> Loan:
+    """Rejection with a reason; the loan returns to servicing (the loan, locked, for
+    what the programme adds, e.g. SKD-S2)."""
+    claim = ctx.claim
     loan = loans_repo.loan_for_update(ctx.session, claim.loan_id)
     assert loan is not None
-    claim.rejection_reason = comment
+    claim.rejection_reason = ctx.step.comment or ctx.step.opinion
     transition(ctx, action)
     set_loan_status(ctx, loan, "claim_rejected", reason=f"claim {claim.id} rejected")
-    if ctx.step.ineligible_at_grant:
-        loan.compensable = False
-        loan.flags = [*loan.flags, f"SKD-S2: not eligible at grant ({comment})"]
     ctx.session.flush()
+    return loan
 
 
 def set_loan_status(ctx: StepContext, loan: Loan, action: str, *, reason: str) -> None:

@@ -90,6 +90,10 @@ class Stage:
     acting_fund: Callable[[Claim], str | None] | None = None
     # the endpoint a caller uses; default /claims/{id}/steps/{name}
     path: str | None = None
+    # what the stage takes besides its decision or date and the comment (`findings`,
+    # `opinion`, `ineligible_at_grant`), and which of those it requires
+    takes: frozenset[str] = frozenset()
+    requires: frozenset[str] = frozenset()
 
     @property
     def review(self) -> bool:
@@ -144,16 +148,26 @@ class Workflow:
     deadlines: Mapping[str, ClaimDeadline] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.transitions.append(Transition("submit", frozenset({NEW}), SUBMITTED))
-        for stage in self.stages.values():
+        transitions = list(self.transitions)  # the caller's list stays as it was
+        transitions.append(Transition("submit", frozenset({NEW}), SUBMITTED))
+        seen: dict[str, str] = {}
+        for status, stage in self.stages.items():
+            if stage.name in seen:
+                raise ValueError(
+                    f"stage {stage.name} waits in {seen[stage.name]} and {status}: a stage "
+                    "waits in one status (its return and resubmission lead back to it)"
+                )
+            seen[stage.name] = status
             if stage.review:
-                for status in [s for s, st in self.stages.items() if st is stage]:
-                    self.transitions.extend(
-                        [
-                            Transition(stage.return_action, frozenset({status}), RETURNED),
-                            Transition(stage.resubmit_action, frozenset({RETURNED}), status),
-                        ]
-                    )
+                transitions += [
+                    Transition(stage.return_action, frozenset({status}), RETURNED),
+                    Transition(stage.resubmit_action, frozenset({RETURNED}), status),
+                ]
+        actions = [t.action for t in transitions]
+        twice = sorted({a for a in actions if actions.count(a) > 1})
+        if twice:
+            raise ValueError(f"actions defined twice in the workflow: {', '.join(twice)}")
+        object.__setattr__(self, "transitions", transitions)
 
     @cached_property
     def table(self) -> TransitionTable:

@@ -12,7 +12,7 @@ from app.calendar.service import DeadlineChange, Recompute, working_calendar
 from app.kit.calendar import CalendarUnavailable, Deadline
 from app.models import Loan, LoanEvent
 from app.programs.base import (
-    LATE_FILING_RULE,
+    bars_compensation_for_good,
     get_program,
     is_late_filing_flag,
     late_filing_flag,
@@ -103,7 +103,7 @@ def _refile(loan: Loan, new: Deadline) -> str:
     binds = loan.filing_deadline_applies
     late = binds and loan.filed_on > new.on
     program = get_program(loan.program).policy
-    rule = LATE_FILING_RULE[program.late_filing]
+    rule = program.late_filing_rule
     kept = [f for f in loan.flags if not is_late_filing_flag(program, f)]
     if late:
         kept.append(late_filing_flag(program, new.on, new.provisional))
@@ -111,12 +111,12 @@ def _refile(loan: Loan, new: Deadline) -> str:
     if late == loan.filed_late:
         return "" if binds else "the deadline does not bind a guaranteed loan (XB-F2)"
     loan.filed_late = late
-    if rule != "XB-N7":
+    if program.late_filing != "not_compensable":
         return f"filed after the published deadline ({rule})" if late else "filed on time"
-    others_bar = any(f.startswith("SKD-S2") for f in loan.flags)
+    others_bar = any(bars_compensation_for_good(f) for f in loan.flags)
     loan.compensable = not late and not others_bar
     return (
-        "filed after the published deadline: not compensable (XB-N7)"
+        f"filed after the published deadline: not compensable ({rule})"
         if late
         else "filed on time under the published calendar: compensable again"
     )

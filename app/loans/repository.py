@@ -52,6 +52,18 @@ def enterprise_for_update(session: Session, credit_code: str) -> Enterprise | No
     ).first()
 
 
+def lock_enterprises(session: Session, credit_codes: list[str]) -> None:
+    """Lock the enterprises with these credit codes, in id order (one statement)."""
+    codes = sorted({c.upper() for c in credit_codes})
+    if codes:
+        session.execute(
+            select(Enterprise.id)
+            .where(Enterprise.credit_code.in_(codes))
+            .order_by(Enterprise.id)
+            .with_for_update()
+        )
+
+
 def has_active_loan(session: Session, enterprise_id: int, program: str) -> bool:
     return (
         session.scalars(

@@ -293,6 +293,10 @@ def file_batch(
         if data.program not in lookups:
             lookups[data.program] = FilingLookups(session, principal.bank_code, data.program)
     contracts = [d.contract_no for _, d in parsed]
+    # every enterprise of the batch locked in one statement, in id order, before any
+    # programme looks (two batches naming the same enterprises under different
+    # programmes in another order would otherwise lock them crosswise)
+    repo.lock_enterprises(session, [d.enterprise_credit_code for _, d in parsed])
     for code, lk in lookups.items():
         lk.preload([d.enterprise_credit_code for _, d in parsed if d.program == code], contracts)
     specs: list[EntrySpec] = []

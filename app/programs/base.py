@@ -212,6 +212,8 @@ class ProgramPolicy:
     filing_deadline_working_days: int  # SKD-F2: 5, XB-F2: 10
     # after the deadline: "refused" (SKD-F2) or "not_compensable" (XB-F2, XB-N7)
     late_filing: str = "refused"
+    # the rule a late filing breaks, named in the refusal or the flag
+    late_filing_rule: str = ""
     # the securities the filing deadline binds; None: every loan (XB-F2: credit loans only,
     # a guaranteed loan carries the guarantor's consent letter instead)
     filing_deadline_securities: tuple[str, ...] | None = None
@@ -318,21 +320,25 @@ class ProgramBase:
         )
 
 
-# the rule a late filing breaks, by how the programme treats it
-LATE_FILING_RULE = {"not_compensable": "XB-N7", "refused": "SKD-F2"}
-
-
 def late_filing_flag(program: ProgramPolicy, on: date, provisional: bool) -> str:
     """The flag of a loan accepted after its filing deadline `on` (the one text, so the
     recompute on a calendar publication recognises it: `is_late_filing_flag`)."""
-    rule = LATE_FILING_RULE[program.late_filing]
-    tail = "; not compensable" if rule == "XB-N7" else ""
+    tail = "; not compensable" if program.late_filing == "not_compensable" else ""
     note = provisional_note(on, provisional)
-    return f"{rule}: filed after the deadline {on.isoformat()}{tail}{note}"
+    return f"{program.late_filing_rule}: filed after the deadline {on.isoformat()}{tail}{note}"
 
 
 def is_late_filing_flag(program: ProgramPolicy, flag: str) -> bool:
-    return flag.startswith(f"{LATE_FILING_RULE[program.late_filing]}: filed after the deadline")
+    return flag.startswith(f"{program.late_filing_rule}: filed after the deadline")
+
+
+# The flag a review sets on a loan found not eligible when granted (SKD-S2): it bars
+# compensation for good, whatever a calendar publication later says of its filing.
+INELIGIBLE_AT_GRANT = "not eligible at grant"
+
+
+def bars_compensation_for_good(flag: str) -> bool:
+    return INELIGIBLE_AT_GRANT in flag
 
 
 # --- the registry ------------------------------------------------------------------

@@ -24,6 +24,7 @@ from app.ledger.postings import LegSpec, credit, debit
 from app.loans import repository as loans_repo
 from app.loans.servicing import Position
 from app.models import Claim, ClaimRecovery, Enterprise, Loan
+from app.programs.base import INELIGIBLE_AT_GRANT
 from app.programs.common import recovery_return
 from app.programs.sukedai import claims as rules
 from app.programs.sukedai.funds import PROVINCE_FUND
@@ -113,20 +114,30 @@ def documents_present(ctx: StepContext) -> list[Violation]:
 
 
 # --- stages --------------------------------------------------------------------------
+def reject(ctx: StepContext, action: str) -> None:
+    """A review's rejection. A finding that the loan was not eligible when granted
+    (SKD-S2) marks it non-compensable for good."""
+    loan = steps.reject(ctx, action)
+    if ctx.step.ineligible_at_grant:
+        loan.compensable = False
+        loan.flags = [*loan.flags, f"SKD-S2: {INELIGIBLE_AT_GRANT} ({ctx.step.comment})"]
+        ctx.session.flush()
+
+
 def city_review(ctx: StepContext) -> None:
     """初审. Approval needs the application's documents (SKD-C1)."""
-    if ctx.step.approve:
+    if ctx.step.approve is True:
         steps.transition(ctx, "city_approve")
     else:
-        steps.reject(ctx, "city_reject")
+        reject(ctx, "city_reject")
 
 
 def province_review(ctx: StepContext) -> None:
     """复审. Approval applies the 3 % cap (SKD-Q1, with the SKD-Q2 exemption) under the
     bank's row lock, reserves the approved amount in the ledger and releases the loan's
     guarantee exposure."""
-    if not ctx.step.approve:
-        steps.reject(ctx, "province_reject")
+    if ctx.step.approve is not True:
+        reject(ctx, "province_reject")
         return
     claim, session = ctx.claim, ctx.session
     locked: list[Loan] = []

@@ -16,6 +16,7 @@ PROGRAM_POLICY = ProgramPolicy(
     agreement_term_months=36,
     agreement_authority_role="province_reviewer",
     filing_deadline_working_days=5,
+    late_filing_rule="SKD-F2",
     city_fund_contributor=CityFundContributor(code="FINANCE_{region}", name="{region_name}财政局"),
 )
 

@@ -32,6 +32,7 @@ CITY_REVIEW = Stage(
     "review",
     cs.city_review,
     path="city-review",
+    takes=frozenset({"ineligible_at_grant"}),
 )
 PROVINCE_REVIEW = Stage(
     "province_review",
@@ -40,6 +41,7 @@ PROVINCE_REVIEW = Stage(
     "review",
     cs.province_review,
     path="province-review",
+    takes=frozenset({"ineligible_at_grant"}),
 )
 CITY_PAYMENT = Stage(
     "city_payment",

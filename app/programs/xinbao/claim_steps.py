@@ -119,7 +119,13 @@ def known_findings(ctx: StepContext) -> list[Violation]:
     unknown = rules.unknown_findings(list(ctx.step.findings))
     if not unknown:
         return []
-    return [Violation(loc=("body", "findings"), msg=f"unknown findings: {', '.join(unknown)}")]
+    return [
+        Violation(
+            loc=("body", "findings"),
+            msg=f"unknown findings: {', '.join(unknown)}",
+            code="unknown_finding",
+        )
+    ]
 
 
 def recommendation_agrees(ctx: StepContext) -> list[Violation]:
@@ -208,7 +214,7 @@ def committee_decision(ctx: StepContext) -> None:
     share of the limit the bank is warned, at 100 % its agreement with that sub-fund is
     suspended (its other sub-funds' business goes on); at 50 % of the fund's capital all
     new business stops (XB-Q2)."""
-    if not ctx.step.approve:
+    if ctx.step.approve is not True:
         steps.reject(ctx, "committee_reject")
         return
     claim, session, actor, today = ctx.claim, ctx.session, ctx.actor, ctx.today

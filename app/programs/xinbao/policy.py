@@ -23,6 +23,7 @@ PROGRAM_POLICY = ProgramPolicy(
     agreement_authority_role="committee",
     filing_deadline_working_days=10,
     late_filing="not_compensable",
+    late_filing_rule="XB-N7",
     filing_deadline_securities=("credit",),
     capital_commitment_required=True,
 )

@@ -22,6 +22,8 @@ MANAGER_REVIEW = Stage(
     "review",
     cs.manager_review,
     path="manager-review",
+    takes=frozenset({"findings", "opinion"}),
+    requires=frozenset({"opinion"}),
 )
 COMMITTEE_DECISION = Stage(
     "committee_decision",
