@@ -15,7 +15,7 @@ from app.auth.principal import Principal
 from app.claims import deadlines, steps
 from app.claims import repository as repo
 from app.claims.workflow import Stage, StepContext, StepInput
-from app.errors import AppError, Conflict, Forbidden, NotFound, Unprocessable, Violation
+from app.errors import AppError, Conflict, Forbidden, Unprocessable, Violation
 from app.loans import repository as loans_repo
 from app.loans import servicing
 from app.models import Claim, ClaimClawback, ClaimDocument, ClaimReceipt, ClaimRecovery
@@ -265,10 +265,9 @@ def record_recovery(
 
 # --- after payment: refunds and receipts (XB-R1, XB-R2) --------------------------------
 def _program_of(session: Session, claim_id: int, actor: Principal) -> str:
-    claim = session.scalars(repo.scoped_claims(session, actor).where(Claim.id == claim_id)).first()
-    if claim is None:
-        raise NotFound(f"claim {claim_id} not found")
-    return claim.program
+    """The claim's programme, the claim in the caller's scope (locked, as the step will
+    lock it again)."""
+    return steps.claim_for_step(session, claim_id, actor).program
 
 
 def clawback(
