@@ -125,6 +125,7 @@ def import_enterprises_cmd(
             Path(file),
             bank=bank,
             report=Path(report) if report else None,
+            person_key=get_settings().person_id_key.get_secret_value(),
             encoding=encoding,
             out=sys.stdout,
             err=sys.stderr,
@@ -219,6 +220,8 @@ def main(argv: list[str] | None = None) -> None:
         "Header: the JSON API's field names, any order; required: credit_code, name,\n"
         "region_code, registered_on, prior_year_revenue, employees. Empty cell = field\n"
         "left out. Booleans true/false, dates YYYY-MM-DD, amounts in yuan (20000000.00).\n"
+        "The actual controller: columns controller.name and controller.id_number\n"
+        "(居民身份证号; only its keyed hash is stored).\n"
         "Example: docs/examples/enterprises.csv.\n\n"
         "Each row is created, unchanged (already recorded with the same facts) or\n"
         "refused (every failed field listed). Recorded enterprises are never changed.\n"

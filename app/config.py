@@ -10,6 +10,8 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_JWT_SECRET = "demo-only-secret-change-me-0123456789abcdef"  # noqa: S105 - refused in production
+# the key of the actual controllers' ID-number hashes (SKD-F4, XB-N2); refused in production
+DEFAULT_PERSON_ID_KEY = "demo-only-person-id-key-change-me-0123456789"
 DEFAULT_DATABASE_URL = "sqlite:///./var/ledger.db"
 
 
@@ -27,6 +29,11 @@ class Settings(BaseSettings):
         False, description="test each pooled connection before use (one more round trip)"
     )
     jwt_secret: SecretStr = Field(SecretStr(DEFAULT_JWT_SECRET), description="HS256 signing key")
+    person_id_key: SecretStr = Field(
+        SecretStr(DEFAULT_PERSON_ID_KEY),
+        description="HMAC-SHA256 key of the actual controllers' resident ID numbers (only "
+        "the keyed hash is stored); set once per deployment and never changed",
+    )
     jwt_ttl_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600)
     jwt_issuer: str = "risk-fund-ledger"
     app_today: date | None = Field(
@@ -57,6 +64,11 @@ class Settings(BaseSettings):
             if secret == DEFAULT_JWT_SECRET or len(secret) < 32:
                 problems.append(
                     "JWT_SECRET must be set to a private value of at least 32 characters"
+                )
+            key = self.person_id_key.get_secret_value()
+            if key == DEFAULT_PERSON_ID_KEY or len(key) < 32:
+                problems.append(
+                    "PERSON_ID_KEY must be set to a private value of at least 32 characters"
                 )
             if self.app_today is not None:
                 problems.append(

@@ -64,6 +64,11 @@ TAGS = [
     },
     {"name": "evaluations", "description": "季末评价 — quarter-end NPL evaluation (SKD-Q3)"},
     {
+        "name": "status-reports",
+        "description": "月度报送 — the banks' monthly loan-level status files (CSV or JSON), "
+        "reconciled against the books as of the month end, and who has reported (XB-Rep)",
+    },
+    {
         "name": "calendar",
         "description": "工作日历 — the PRC working-day calendar every deadline is counted on: "
         "holidays and make-up workdays per year, published from the State Council notice (M-3)",

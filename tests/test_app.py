@@ -106,9 +106,12 @@ def test_production_refuses_default_secret_and_fixed_date() -> None:
     with pytest.raises(ValidationError) as info:
         Settings(app_env="production", app_today=date(2026, 1, 1))
     text = str(info.value)
-    assert "JWT_SECRET" in text and "APP_TODAY" in text
-    ok = Settings(app_env="production", jwt_secret="x" * 40)  # type: ignore[arg-type]
+    assert "JWT_SECRET" in text and "APP_TODAY" in text and "PERSON_ID_KEY" in text
+    ok = Settings(app_env="production", jwt_secret="x" * 40, person_id_key="k" * 40)  # type: ignore[arg-type]
     assert ok.is_production
+    with pytest.raises(ValidationError) as short:
+        Settings(app_env="production", jwt_secret="x" * 40, person_id_key="k" * 31)  # type: ignore[arg-type]
+    assert "PERSON_ID_KEY" in str(short.value) and "JWT_SECRET" not in str(short.value)
 
 
 def test_production_refuses_demo_seed(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -117,6 +120,7 @@ def test_production_refuses_demo_seed(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setenv("APP_ENV", "production")
     monkeypatch.setenv("JWT_SECRET", "y" * 40)
+    monkeypatch.setenv("PERSON_ID_KEY", "z" * 40)
     get_settings.cache_clear()
     try:
         with pytest.raises(SystemExit) as info:

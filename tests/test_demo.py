@@ -311,3 +311,48 @@ def test_skd_c1_migration_0016_down_and_up_with_returned_claims(
         engine.dispose()
         if backend == "postgresql":
             drop_postgres_database(pg_database_name("returns_migration"))
+
+
+def test_m6_demo_amortising_arrears_and_the_watch_list(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
+    """M-6 in the demo, dated from the day it was seeded: an amortising XB loan in
+    arrears before its maturity, and the watch list of loans about to cross XB-C1's 45
+    days or the 90-day NPL boundary — one of them by the bank's own report."""
+    from datetime import datetime
+
+    from app.kit.clock import CHINA_TZ
+
+    seeded = datetime.now(CHINA_TZ).date().isoformat()
+    loans = client.get(
+        f"/api/v1/loans?program=XB&bank_code=LYG_RCB&as_of={seeded}&limit=100",
+        headers=auth("bank_lyg"),
+    ).json()["items"]
+    amortising = next(x for x in loans if x["contract_no"].startswith("LYG-XB-AM-"))
+    assert amortising["days_past_due"] == 100
+    assert amortising["maturity_on"] > seeded  # in arrears months before maturity
+    watch = client.get(
+        f"/api/v1/loans/watch?as_of={seeded}&within_days=15", headers=auth("fund_xb")
+    ).json()["items"]
+    crossings = sorted((c["rule"], c["days_left"]) for item in watch for c in item["crossings"])
+    assert crossings == [("M-6", 10), ("XB-C1", 5), ("XB-C1", 10)]
+    reported = [x for x in loans if x["arrears"]["bank_report"]]
+    assert [(x["arrears"]["own_days_past_due"], x["days_past_due"]) for x in reported] == [(0, 35)]
+    assert reported[0]["id"] in {x["loan_id"] for x in watch}
+
+
+def test_xb_rep_demo_status_file_with_two_differences(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
+    """XB-Rep in the demo: 连云港农商行's file for the month before seeding differs from
+    our books in exactly two rows — an outstanding mismatch and an unknown contract."""
+    from datetime import datetime, timedelta
+
+    from app.kit.clock import CHINA_TZ
+
+    end = datetime.now(CHINA_TZ).date().replace(day=1) - timedelta(days=1)
+    r = client.get(
+        f"/api/v1/status-reports/{end.year}/{end.month}?bank_code=LYG_RCB",
+        headers=auth("fund_xb"),
+    )
+    assert r.status_code == 200, r.text
+    found = r.json()
+    kinds = sorted(d["kind"] for d in found["differences"]["items"])
+    assert kinds == ["outstanding_mismatch", "unknown_contract"]
+    assert found["difference_count"] == 2

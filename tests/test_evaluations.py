@@ -15,6 +15,7 @@ from app.evaluations.service import BankRatio, quarter_end
 from app.kit.clock import Clock
 from app.main import create_app
 from app.models import Agreement
+from app.programs.base import get_program
 from app.reference import service as reference
 from tests.fixtures.factories import member_enterprise, principal, skd_claim, skd_loan
 from tests.fixtures.seed import ZHIXIN
@@ -231,14 +232,59 @@ def test_quarter_must_have_ended_and_role(client: TestClient, auth) -> None:  # 
     )
 
 
+def _amortising(session: Session) -> None:
+    """M-6 beside the bullet loans: SKD loans with quarterly schedules — one with its
+    2026-07-15 instalment unpaid, one paying principal but not interest, one the bank
+    reports in arrears since 2026-05-01 though our books have it current."""
+    from app.loans import servicing
+    from app.loans.schemas import DelinquencyIn
+    from tests.fixtures.factories import principal, repayment, skd_loan
+
+    plan = [
+        {"due_on": f"2026-{m:02d}-15", "principal": "250000.00", "interest": "8000.00"}
+        for m in (4, 7, 10)
+    ] + [{"due_on": "2027-01-15", "principal": "250000.00", "interest": "8000.00"}]
+    loans = [
+        skd_loan(
+            session,
+            bank="bank_jsb",
+            region="320100",
+            disbursed=date(2026, 1, 15),
+            maturity=date(2027, 1, 15),
+            schedule=plan,
+        )
+        for _ in range(3)
+    ]
+    for loan in loans:
+        repayment(
+            session, loan, on=date(2026, 4, 15), principal_fen=250_000_00, interest_fen=8_000_00
+        )
+    repayment(session, loans[1], on=date(2026, 7, 15), principal_fen=250_000_00)
+    servicing.report_delinquency(
+        session,
+        loan_id=loans[2].id,
+        data=DelinquencyIn(
+            as_of=date(2026, 6, 30),
+            overdue_since=date(2026, 5, 1),
+            principal_overdue="1000.00",  # type: ignore[arg-type]
+            interest_overdue="0",  # type: ignore[arg-type]
+        ),
+        actor=principal(session, "bank_jsb"),
+        today=date(2026, 6, 30),
+    )
+    session.commit()
+
+
 def test_npl_aggregate_in_sql_matches_loan_positions(session: Session) -> None:  # type: ignore[no-untyped-def]
     """SKD-Q3's ratio is summed in the database; it must equal the sum of each loan's
-    position (servicing) on both programmes, on dates around maturities and repayments."""
+    position (servicing, SPEC M-6: schedules, interest arrears, the bank's view where
+    worse) on both programmes, on dates around maturities, instalments and repayments."""
     from collections import defaultdict
 
     from tests.fixtures.factories import loan_book
 
     loan_book(session)
+    _amortising(session)
 
     from sqlalchemy import select
 
@@ -252,7 +298,11 @@ def test_npl_aggregate_in_sql_matches_loan_positions(session: Session) -> None: 
             date(2025, 12, 31),
             date(2026, 3, 31),
             date(2026, 6, 30),
+            date(2026, 7, 29),
+            date(2026, 7, 30),
             date(2026, 9, 8),
+            date(2026, 10, 13),
+            date(2026, 10, 14),
             date(2026, 12, 31),
         ):
             loans = list(
@@ -261,10 +311,11 @@ def test_npl_aggregate_in_sql_matches_loan_positions(session: Session) -> None: 
                 )
             )
             at = servicing.positions(session, loans, day)
+            npl = get_program(program).policy.arrears_rule("npl")
             want: dict[str, list[int]] = defaultdict(lambda: [0, 0])
             for loan in loans:
                 want[loan.bank_code][0] += at[loan.id].outstanding_fen
-                if at[loan.id].days_past_due >= 90:
+                if at[loan.id].arrears.days_for(npl) >= 90:  # type: ignore[union-attr]
                     want[loan.bank_code][1] += at[loan.id].outstanding_fen
             got = bank_ratios(session, program, day, QUARTER_END)
             assert {b: [r.outstanding_fen, r.npl_fen] for b, r in got.items()} == dict(want)

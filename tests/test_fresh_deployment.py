@@ -103,6 +103,7 @@ def deployment(database: str) -> Iterator[Deployment]:
         database_url=database,
         app_env="production",
         jwt_secret="fresh-deployment-signing-key-0123456789",  # type: ignore[arg-type]
+        person_id_key="fresh-deployment-person-id-key-0123456789",  # type: ignore[arg-type]
         log_json=False,
     )
     engine = make_engine(database)

@@ -300,6 +300,7 @@ def test_the_image_start_command_serves_from_the_installed_wheel(
         DATABASE_URL=url,
         UPLOAD_DIR=str(workdir / "data" / "uploads"),
         JWT_SECRET=secrets.token_urlsafe(32),
+        PERSON_ID_KEY=secrets.token_urlsafe(32),
         APP_ADMIN_USERNAME="image_admin",
         APP_ADMIN_PASSWORD=ADMIN_PASSWORD,
         PORT=str(port),

@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from app.kit.money import Yuan, YuanIn
 from app.kit.schemas import In
+from app.loans.delinquency import BucketOut
 
 
 class ClaimFile(In):
@@ -381,6 +382,10 @@ class ExposureOut(BaseModel):
     npl_ratio: str | None = Field(description="不良率 (SKD-Q3), percent with 4 decimals")
     suspended: bool = Field(description="any of the bank's agreements suspended")
     suspended_agreement_ids: list[int]
+    delinquency_buckets: list[BucketOut] = Field(
+        default_factory=list,
+        description="M-6: the bank's loans owing per delinquency bucket (NPL rule basis)",
+    )
 
 
 class XbExposureOut(BaseModel):
@@ -395,4 +400,8 @@ class XbExposureOut(BaseModel):
     sub_funds: list[XbLimitOut] = Field(
         description="XB-Q1 per sub-fund the bank cooperates with, each under its own "
         "settings, the base first"
+    )
+    delinquency_buckets: list[BucketOut] = Field(
+        default_factory=list,
+        description="M-6: the bank's loans owing per delinquency bucket (NPL rule basis)",
     )

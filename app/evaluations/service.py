@@ -6,16 +6,17 @@ sub-fund, `app/programs/xinbao/limits.py`). The NPL figures per bank are here, s
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass
-from datetime import date, timedelta
+from dataclasses import dataclass, replace
+from datetime import date
 from typing import Protocol
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
 from app.errors import Conflict, Forbidden, Unprocessable, Violation
 from app.kit.money import format_fen, percent
+from app.loans.arrears import late_loans
 from app.loans.repository import repaid_as_of
 from app.models import (
     Agreement,
@@ -69,11 +70,11 @@ def bank_ratios(
     bank_code: str | None = None,
 ) -> dict[str, BankRatio]:
     """Per bank, principal outstanding and the part ≥ `npl_days_past_due` days past due
-    as of the date (servicing's reading: past due from the day after maturity while
-    principal is outstanding). Outstanding is Σ disbursed − Σ repaid over the bank's day
+    as of the date (SPEC M-6: by the repayment schedules, interest arrears too where the
+    programme's NPL rule counts them, the bank's reported arrears where worse;
+    `app.loans.arrears.late_loans`). Outstanding is Σ disbursed − Σ repaid over the bank's day
     totals up to the date (a repayment is never dated before its loan's disbursement).
-    The past-due part sums only the loans still owing on the date — not settled, or
-    settled after it — that matured by the cutoff: the few bad loans, not every loan."""
+    The past-due part sums the outstanding principal of the loans that late."""
     outstanding = (
         select(
             LoanDayTotal.bank_code,
@@ -82,11 +83,9 @@ def bank_ratios(
         .where(LoanDayTotal.program == program, LoanDayTotal.day <= as_of)
         .group_by(LoanDayTotal.bank_code)
     )
-    cutoff = as_of - timedelta(days=policy.npl_days_past_due)
+    rule = get_program(program).policy.arrears_rule("npl")
     owing = select(Loan.id, Loan.bank_code, Loan.principal_fen).where(
-        Loan.program == program,
-        Loan.maturity_on <= cutoff,
-        or_(Loan.settled_on.is_(None), Loan.settled_on > as_of),
+        Loan.id.in_(late_loans(program, as_of, replace(rule, days=policy.npl_days_past_due)))
     )
     if bank_code is not None:
         outstanding = outstanding.where(LoanDayTotal.bank_code == bank_code)

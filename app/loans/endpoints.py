@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Annotated
 
@@ -12,9 +13,15 @@ from app.errors import NotFound
 from app.kit.clock import get_clock, get_today
 from app.kit.pagination import ObjectId, Page, PageParams, page_params, paginate
 from app.kit.uow import TransactionalRoute
+from app.loans import arrears, schedule, service, servicing
 from app.loans import repository as repo
-from app.loans import service, servicing
+from app.loans.arrears import Instalment
 from app.loans.schemas import (
+    ArrearsOut,
+    BankViewOut,
+    DelinquencyIn,
+    DelinquencyOut,
+    InstalmentOut,
     LoanBatchIn,
     LoanBatchOut,
     LoanDetail,
@@ -29,6 +36,7 @@ from app.loans.schemas import (
     RepaymentIn,
 )
 from app.models import Loan, ProgramQuota
+from app.programs.base import get_program
 from app.programs.fields import ProgramCode, QuotaProgramCode
 
 router = APIRouter(route_class=TransactionalRoute)
@@ -75,7 +83,7 @@ def file_loan(
     loan = service.file_loan(
         session, data=body, principal=bank, today=clock.today(), now=clock.now()
     )
-    return _views(session, [loan], clock.today(), new=True)[0]
+    return _views(session, [loan], clock.today(), new=schedule.plan(body))[0]
 
 
 @router.post(
@@ -158,17 +166,29 @@ def get_loan(
     loan = session.scalars(repo.scoped_loans(principal).where(Loan.id == loan_id)).first()
     if loan is None:
         raise NotFound(f"loan {loan_id} not found")
-    view = _views(session, [loan], as_of or today)[0]
+    on = as_of or today
+    view = _views(session, [loan], on)[0]
     events = [LoanEventOut.model_validate(e) for e in repo.events(session, loan.id)]
     changes = [LoanTransitionOut.model_validate(t) for t in repo.transitions(session, loan.id)]
-    return LoanDetail(**view.model_dump(), history=events, status_history=changes)
+    reports = [DelinquencyOut.model_validate(r) for r in repo.delinquency_reports(session, loan.id)]
+    return LoanDetail(
+        **view.model_dump(),
+        history=events,
+        status_history=changes,
+        schedule=_schedule(session, loan, on),
+        delinquency_reports=reports,
+    )
 
 
 @router.post(
     "/loans/{loan_id}/repayments",
     tags=["loans"],
     status_code=status.HTTP_201_CREATED,
-    summary="Report a principal repayment 还款",
+    summary="Report a repayment of principal and/or interest 还款",
+    description="Principal and interest paid on a date, as the bank's core system booked "
+    "them. Each settles the earliest instalments of the schedule first (SPEC M-6); "
+    "principal lowers the funds' guarantee exposure and, when the last of it is paid, "
+    "closes the loan as `repaid`. Interest is at most the schedule's interest unpaid.",
 )
 def repay(
     request: Request,
@@ -183,10 +203,39 @@ def repay(
         loan_id=loan_id,
         paid_on=body.paid_on,
         principal_fen=body.principal,
+        interest_fen=body.interest,
         actor=bank,
         today=clock.today(),
         now=clock.now(),
     )
+    return _views(session, [loan], clock.today())[0]
+
+
+@router.post(
+    "/loans/{loan_id}/delinquency",
+    tags=["loans"],
+    status_code=status.HTTP_201_CREATED,
+    summary="Report the loan's arrears from the core system 逾期报告 (M-6)",
+    description="The bank's view of the loan's arrears on a date: overdue since, principal "
+    "and interest overdue. Every report is kept (listed on `GET /loans/{id}`); the "
+    "latest by a date is the bank's view then, and where it has the loan overdue earlier "
+    "than the service's own books (the schedule against the payments), days past due, "
+    "claim thresholds and the NPL figures follow the bank's. A monthly status file "
+    "(`POST /status-reports/{year}/{month}`) records the same for every row.",
+)
+def report_delinquency(
+    request: Request,
+    session: SessionDep,
+    bank: Annotated[Principal, Depends(require_roles("bank"))],
+    loan_id: ObjectId,
+    body: DelinquencyIn,
+) -> LoanView:
+    clock = get_clock(request)
+    report = servicing.report_delinquency(
+        session, loan_id=loan_id, data=body, actor=bank, today=clock.today()
+    )
+    loan = session.get(Loan, report.loan_id)
+    assert loan is not None
     return _views(session, [loan], clock.today())[0]
 
 
@@ -216,19 +265,81 @@ def renew(
 
 
 def _views(
-    session: Session, loans: list[Loan], as_of: date, *, new: bool = False
+    session: Session,
+    loans: list[Loan],
+    as_of: date,
+    *,
+    new: Sequence[Instalment] | None = None,
 ) -> list[LoanView]:
-    """The loans as of a date; `new` loans were just filed, so nothing is repaid yet."""
-    if new:
-        at = {x.id: servicing.position(x, 0, as_of) for x in loans}
+    """The loans as of a date; a `new` loan was just filed with that schedule, so nothing
+    is paid or reported yet."""
+    if new is not None:
+        at = {x.id: servicing.new_position(x, new, as_of) for x in loans}
     else:
         at = servicing.positions(session, loans, as_of)
-    return [
-        LoanView(
-            **LoanOut.model_validate(x).model_dump(),
-            as_of=as_of,
-            outstanding_principal=at[x.id].outstanding_fen,
-            days_past_due=at[x.id].days_past_due,
+    return [_view(x, at[x.id]) for x in loans]
+
+
+def _view(loan: Loan, at: servicing.Position) -> LoanView:
+    a = at.arrears
+    arrears = None
+    if a is not None:
+        bank = a.bank
+        policy = get_program(loan.program).policy
+        arrears = ArrearsOut(
+            principal_overdue=a.principal_overdue_fen,
+            interest_overdue=a.interest_overdue_fen,
+            principal_overdue_since=a.principal_overdue_since,
+            interest_overdue_since=a.interest_overdue_since,
+            own_days_past_due=a.own_days(),
+            bank_days_past_due=a.bank_days(),
+            bank_report=BankViewOut(
+                report_id=bank.report_id,
+                as_of=bank.as_of,
+                overdue_since=bank.overdue_since,
+                principal_overdue=bank.principal_overdue_fen,
+                interest_overdue=bank.interest_overdue_fen,
+                source=bank.source,
+            )
+            if bank
+            else None,
+            bucket=policy.bucket(a.days_for(policy.arrears_rule("npl"))),
         )
-        for x in loans
-    ]
+    return LoanView(
+        **LoanOut.model_validate(loan).model_dump(),
+        as_of=at.as_of,
+        outstanding_principal=at.outstanding_fen,
+        days_past_due=at.days_past_due,
+        overdue_since=at.overdue_since,
+        arrears=arrears,
+    )
+
+
+def _schedule(session: Session, loan: Loan, as_of: date) -> list[InstalmentOut]:
+    plan = arrears.schedules(session, [loan.id]).get(loan.id) or arrears.bullet(loan)
+    principal, interest = arrears.paid_by(session, [loan.id], as_of)
+    settled = arrears.allocation(plan, principal.get(loan.id, 0), interest.get(loan.id, 0))
+    out = []
+    for n, (inst, (p, i)) in enumerate(zip(plan, settled, strict=True), start=1):
+        full = p == inst.principal_fen and i == inst.interest_fen
+        state = (
+            "paid"
+            if full
+            else "overdue"
+            if inst.due_on < as_of
+            else "partly_paid"
+            if p or i
+            else "due"
+        )
+        out.append(
+            InstalmentOut(
+                seq=n,
+                due_on=inst.due_on,
+                principal=inst.principal_fen,
+                interest=inst.interest_fen,
+                principal_paid=p,
+                interest_paid=i,
+                state=state,
+            )
+        )
+    return out

@@ -1,32 +1,43 @@
 """The facts a filing is checked against, looked up once per request: one query per fact
 for a single filing, or a handful of set-based queries for a whole batch (then kept
-current as the batch's items are accepted, so they see each other)."""
+current as the batch's items are accepted, so they see each other).
+
+The loans in arrears on the service's own books (SKD-F4, XB-N2, `overdue_in_books`) are
+read for the enterprise filed for and every other enterprise with the same actual
+controller: one statement picks the candidates (loans not settled that could be in
+arrears on the date), `arrears_of` computes their arrears exactly. Those other
+enterprises are read, not locked: the lock order stays the filed enterprises' ids."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, func, literal, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from app.kit.calendar import Deadline
 from app.library import repository as library_repo
 from app.loans import repository as repo
+from app.loans.arrears import arrears_of
 from app.loans.deadlines import filing_deadline
 from app.models import (
     Agreement,
+    DelinquencyReport,
     Enterprise,
     Fund,
     LibraryEvent,
     Loan,
+    LoanInstalment,
     LprRate,
     ProgramQuota,
     Region,
 )
+from app.programs.common import OverdueFact
 from app.reference import repository as reference_repo
 
 
@@ -55,6 +66,7 @@ class FilingLookups:
         self.quota_taken: dict[int, int] = {}  # quota id → principal this request files
         self._contract_seen: dict[str, bool] = {}
         self._active_seen: set[int] = set()  # enterprises whose active loans were looked up
+        self._overdue: dict[int, tuple[OverdueFact, ...]] = {}  # by enterprise id
 
     def preload(self, credit_codes: Iterable[str], contracts: Iterable[str]) -> None:
         """A batch's facts in set-based queries; enterprises are locked in id order."""
@@ -222,6 +234,61 @@ class FilingLookups:
             )
         return self._deadlines[disbursed_on]
 
+    def overdue_in_books(self, enterprise: Enterprise, on: date) -> tuple[OverdueFact, ...]:
+        """SKD-F4, XB-N2: every loan recorded here, in any programme and by any bank, of
+        the enterprise or of another enterprise with the same actual controller, not
+        settled and in arrears on `on` (principal or interest, the worse of our books and
+        the bank's latest report: `Arrears.days_past_due(interest=True) > 0`). The
+        enterprise's own first, then by the first day in arrears. In a batch, looked up
+        once for all the batch's enterprises (of this programme) together."""
+        if enterprise.id not in self._overdue:
+            batch = [e for e in self._enterprises.values() if e is not None]
+            in_batch = self.preloaded and any(e.id == enterprise.id for e in batch)
+            self._load_overdue(batch if in_batch else [enterprise], on)
+        return self._overdue[enterprise.id]
+
+    def _load_overdue(self, enterprises: list[Enterprise], on: date) -> None:
+        ids = sorted({e.id for e in enterprises})
+        controllers = sorted({e.controller_id for e in enterprises if e.controller_id})
+        concerned: ColumnElement[bool] = Loan.enterprise_id.in_(ids)
+        if controllers:  # the enterprises first, by key or by controller; then their loans
+            concerned = Loan.enterprise_id.in_(
+                select(Enterprise.id).where(
+                    or_(Enterprise.id.in_(ids), Enterprise.controller_id.in_(controllers))
+                )
+            )
+        rows = self.session.execute(_overdue_candidates().where(concerned), {"on": on}).all()
+        arrears = arrears_of(self.session, [loan for loan, _, _ in rows], on)
+        by_enterprise: dict[int, list[tuple[Loan, str, date, int]]] = defaultdict(list)
+        by_controller: dict[int, list[tuple[Loan, str, date, int]]] = defaultdict(list)
+        for loan, code, controller in rows:
+            a = arrears[loan.id]
+            since, days = a.overdue_since(interest=True), a.days_past_due(interest=True)
+            if days <= 0 or since is None:
+                continue
+            by_enterprise[loan.enterprise_id].append((loan, code, since, days))
+            if controller is not None:
+                by_controller[controller].append((loan, code, since, days))
+        for e in enterprises:
+            own = by_enterprise.get(e.id, [])
+            others = [
+                x
+                for x in (by_controller.get(e.controller_id, []) if e.controller_id else [])
+                if x[0].enterprise_id != e.id
+            ]
+            self._overdue[e.id] = tuple(
+                OverdueFact(
+                    credit_code=code,
+                    own=is_own,
+                    program=loan.program,
+                    contract_no=loan.contract_no if loan.bank_code == self.bank else None,
+                    days_past_due=days,
+                    overdue_since=since,
+                )
+                for is_own, group in ((True, own), (False, others))
+                for loan, code, since, days in sorted(group, key=lambda x: (x[2], x[1], x[0].id))
+            )
+
     # --- a batch's accepted items are facts for the next ones -------------------------
     def accepted(self, loan: Loan) -> None:
         self._contracts.add(loan.contract_no)
@@ -257,6 +324,35 @@ def _first_look(
         select(Enterprise, taken, lpr, *quota)
         .where(Enterprise.credit_code == bindparam("code"))
         .with_for_update(of=Enterprise)
+    )
+
+
+@cache
+def _overdue_candidates() -> Select[Loan, str, int | None]:
+    """The loans, with their enterprise's credit code and controller, that could be in
+    arrears on the date `on` (the caller adds which enterprises): not settled, disbursed
+    by then, and with an instalment due before it (or, without a schedule, the maturity)
+    or a report of their bank dated by then. `arrears_of` decides which are."""
+    on = bindparam("on", type_=Loan.disbursed_on.type)
+    due = (
+        select(LoanInstalment.id)
+        .where(LoanInstalment.loan_id == Loan.id, LoanInstalment.due_on < on)
+        .exists()
+    )
+    reported = (
+        select(DelinquencyReport.id)
+        .where(DelinquencyReport.loan_id == Loan.id, DelinquencyReport.as_of <= on)
+        .exists()
+    )
+    return (
+        select(Loan, Enterprise.credit_code, Enterprise.controller_id)
+        .join(Enterprise, Enterprise.id == Loan.enterprise_id)
+        .where(
+            Loan.settled_on.is_(None),
+            Loan.disbursed_on <= on,
+            or_(Loan.maturity_on < on, due, reported),
+        )
+        .order_by(Loan.id)
     )
 
 

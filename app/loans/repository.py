@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from app.auth.principal import Principal
 from app.models import (
     Agreement,
+    DelinquencyReport,
     Enterprise,
     Loan,
     LoanEvent,
@@ -240,6 +241,15 @@ def insert_loans(session: Session, loans: list[Loan]) -> list[int]:
 def events(session: Session, loan_id: int) -> Sequence[LoanEvent]:
     return session.scalars(
         select(LoanEvent).where(LoanEvent.loan_id == loan_id).order_by(LoanEvent.id)
+    ).all()
+
+
+def delinquency_reports(session: Session, loan_id: int) -> Sequence[DelinquencyReport]:
+    """The bank's arrears reports on the loan, oldest first (SPEC M-6)."""
+    return session.scalars(
+        select(DelinquencyReport)
+        .where(DelinquencyReport.loan_id == loan_id)
+        .order_by(DelinquencyReport.as_of, DelinquencyReport.id)
     ).all()
 
 

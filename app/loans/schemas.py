@@ -20,6 +20,9 @@ class GuarantorConsentOut(BaseModel):
     dated_on: date = Field(description="确认函日期, the letter's date")
 
 
+MAX_INSTALMENTS = 400  # a monthly schedule over 30 years fits
+
+
 class LoanOut(BaseModel):
     model_config = ConfigDict(from_attributes=True, validate_by_name=True, validate_by_alias=True)
 
@@ -74,7 +77,15 @@ class LoanOut(BaseModel):
 class LoanView(LoanOut):
     as_of: date = Field(description="the date the position below is computed for")
     outstanding_principal: Yuan = Field(description="未还本金 as of the date")
-    days_past_due: int = Field(description="逾期天数 as of the date (0 when not overdue)")
+    days_past_due: int = Field(
+        description="逾期天数 as of the date (0 when not overdue), as the programme's claim "
+        "rule counts them (SKD-C2: principal; XB-C1: principal or interest), from the "
+        "earliest instalment left unpaid or the bank's reported date where earlier (SPEC M-6)"
+    )
+    overdue_since: date | None = Field(
+        None, description="逾期起始日 behind `days_past_due`: the first day in arrears"
+    )
+    arrears: ArrearsOut | None = Field(None, description="both views of the arrears (SPEC M-6)")
 
 
 class LoanEventOut(BaseModel):
@@ -105,6 +116,12 @@ class LoanTransitionOut(BaseModel):
 
 
 class LoanDetail(LoanView):
+    schedule: list[InstalmentOut] = Field(
+        description="还款计划 as filed, each instalment settled as of the date"
+    )
+    delinquency_reports: list[DelinquencyOut] = Field(
+        description="every arrears report of the bank, oldest first (SPEC M-6)"
+    )
     history: list[LoanEventOut] = Field(
         description="changes to the loan's stored facts after filing, oldest first "
         "(repayments are under /repayments; status changes under `status_history`)"
@@ -116,14 +133,89 @@ class LoanDetail(LoanView):
 
 
 class RepaymentIn(In):
+    """A repayment as the bank's core system booked it: principal, interest or both.
+    Each settles the earliest instalments' unpaid part first (SPEC M-6)."""
+
     paid_on: date = Field(description="还款日")
-    principal: YuanIn = Field(description="归还本金")
+    principal: YuanIn = Field(default=0, description="归还本金 (default 0)")
+    interest: YuanIn = Field(
+        default=0,
+        description="归还利息 (default 0): at most the schedule's interest still unpaid",
+    )
 
     @model_validator(mode="after")
     def _positive(self) -> RepaymentIn:
-        if self.principal <= 0:
-            raise ValueError("principal must be more than zero")
+        if self.principal <= 0 and self.interest <= 0:
+            raise ValueError("principal or interest must be more than zero")
         return self
+
+
+class DelinquencyIn(In):
+    """The loan's arrears as the bank's core system reports them on a date (SPEC M-6).
+    Kept as history, never overwritten; where it is worse than the service's own books,
+    the bank's view counts."""
+
+    as_of: date = Field(description="报告日: the date the figures are as of (not in the future)")
+    overdue_since: date | None = Field(
+        description="逾期起始日: the first day in arrears; null when the loan is current"
+    )
+    principal_overdue: YuanIn = Field(description="逾期本金")
+    interest_overdue: YuanIn = Field(description="欠息")
+    outstanding: YuanIn | None = Field(None, description="贷款余额, where the report gives it")
+    comment: str = Field("", max_length=2000)
+
+
+class BankViewOut(BaseModel):
+    report_id: int
+    as_of: date
+    overdue_since: date | None
+    principal_overdue: Yuan
+    interest_overdue: Yuan
+    source: str = Field(description="bank (POST …/delinquency) or status_file (monthly file)")
+
+
+class ArrearsOut(BaseModel):
+    """The loan's arrears as of the date (SPEC M-6): on the service's books (the schedule
+    against the payments) and as the bank last reported them."""
+
+    principal_overdue: Yuan = Field(description="逾期本金 on our books")
+    interest_overdue: Yuan = Field(description="欠息 on our books")
+    principal_overdue_since: date | None
+    interest_overdue_since: date | None
+    own_days_past_due: int = Field(description="on our books, principal or interest")
+    bank_days_past_due: int = Field(description="by the bank's latest report, 0 without one")
+    bank_report: BankViewOut | None = Field(description="the bank's latest report by the date")
+    bucket: str = Field(description="delinquency bucket by the programme's NPL rule basis")
+
+
+class InstalmentOut(BaseModel):
+    seq: int
+    due_on: date
+    principal: Yuan
+    interest: Yuan
+    principal_paid: Yuan = Field(description="settled by principal paid by the date")
+    interest_paid: Yuan = Field(description="settled by interest paid by the date")
+    state: Literal["paid", "due", "overdue", "partly_paid"] = Field(
+        description="paid in full; due (not yet due, or due today); overdue (due before "
+        "the date and unpaid); partly_paid (due later, partly settled ahead)"
+    )
+
+
+class DelinquencyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    loan_id: int
+    as_of: date
+    overdue_since: date | None
+    principal_overdue: Yuan = Field(validation_alias="principal_overdue_fen")
+    interest_overdue: Yuan = Field(validation_alias="interest_overdue_fen")
+    outstanding: Yuan | None = Field(validation_alias="outstanding_fen")
+    source: str
+    status_report_id: int | None
+    comment: str
+    reported_by_id: int
+    created_at: datetime
 
 
 class GuarantorConsentIn(In):
@@ -134,6 +226,14 @@ class GuarantorConsentIn(In):
     dated_on: date = Field(
         description="确认函日期: on or before `disbursed_on`, and at most 12 months before it"
     )
+
+
+class InstalmentIn(In):
+    """One instalment of the repayment schedule (还款计划): what is due on a date."""
+
+    due_on: date = Field(description="应还日期: after the disbursement, on or before maturity")
+    principal: YuanIn = Field(description="应还本金 (≥ 0)")
+    interest: YuanIn = Field(default=0, description="应还利息 (≥ 0; default 0)")
 
 
 class LoanTerms(In):
@@ -160,6 +260,15 @@ class LoanTerms(In):
     controller_guarantee: bool = Field(description="实际控制人夫妻双方连带保证 (SKD-P2)")
     other_fiscal_support: bool = Field(False, description="已享受其他财政专项贷款政策 (SKD-F5)")
     fee_rate_bp: int = Field(0, ge=0, le=10000, description="fees, bp (credit loans: 0)")
+    schedule: list[InstalmentIn] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_INSTALMENTS,
+        description="还款计划: the instalments in date order (SPEC M-6). Their principal "
+        "sums to `principal` exactly; each is due after `disbursed_on` and on or before "
+        "`maturity_on`. Default: one bullet instalment of the whole principal at maturity "
+        "(no interest). Days past due count from the earliest instalment left unpaid.",
+    )
 
     @model_validator(mode="after")
     def _dates_and_amount(self) -> LoanTerms:

@@ -19,6 +19,8 @@ from app.ledger import service as ledger
 from app.ledger.postings import credit, debit
 from app.ledger.service import EntrySpec
 from app.loans import repository as repo
+from app.loans import schedule
+from app.loans.arrears import Instalment
 from app.loans.lookups import FilingLookups
 from app.loans.schemas import BatchItemError, BatchItemResult, LoanFile
 from app.models import Enterprise, Loan, ProgramQuota
@@ -34,10 +36,12 @@ def file_loan(
     now: datetime,
     exposures: list[EntrySpec] | None = None,
 ) -> Loan:
-    """File a loan under its programme: the programme's rules decide."""
+    """File a loan under its programme: the programme's rules decide; its repayment
+    schedule (SPEC M-6, the bullet default without one) is stored with it."""
     program = get_program(data.program)
+    schedule.check(data)
     lookups = FilingLookups(session, principal.bank_code or "", program.code)
-    return program.file_loan(
+    loan = program.file_loan(
         session,
         data=data,
         principal=principal,
@@ -47,6 +51,8 @@ def file_loan(
         exposures=exposures,
         batch=False,
     )
+    schedule.store(session, [(loan, schedule.plan(data))])
+    return loan
 
 
 def refuse(violations: list[Violation]) -> Unprocessable:
@@ -301,8 +307,10 @@ def file_batch(
         lk.preload([d.enterprise_credit_code for _, d in parsed if d.program == code], contracts)
     specs: list[EntrySpec] = []
     accepted: list[tuple[int, Loan]] = []
+    plans: dict[int, list[Instalment]] = {}
     for index, data in parsed:
         try:
+            schedule.check(data)
             loan = get_program(data.program).file_loan(
                 session,
                 data=data,
@@ -334,10 +342,12 @@ def file_batch(
             )
             continue
         accepted.append((index, loan))
+        plans[index] = schedule.plan(data)
     together = [loan for _, loan in accepted if loan.id is None]
     _insert_together(session, together)
     for loan in together:  # their exposure, once they have ids
         post_exposure(session, loan, now=now, actor_id=principal.user_id, into=specs)
+    schedule.store(session, [(loan, plans[index]) for index, loan in accepted])
     for code, lk in lookups.items():
         for quota_id, principal_fen in lk.quota_taken.items():
             count_in_quota(session, get_program(code), quota_id, principal_fen)

@@ -1,13 +1,17 @@
-"""Servicing: repayments, outstanding principal and days past due as of any date.
+"""Servicing: repayments of principal and interest, the bank's arrears reports, and a
+loan's position as of any date.
 
-Reading chosen (SKD loans are ≤ 1-year working-capital loans repaid at maturity): a loan
-is past due from the day after its maturity date while principal is outstanding;
-days past due as of D = D − maturity date. A repayment never exceeds what is
-outstanding, is dated between disbursement and today, and lowers the funds' guarantee
-exposure to their share of what remains (so it reaches exactly zero when repaid)."""
+Days past due follow the loan's repayment schedule (SPEC M-6, `app.loans.arrears`): a
+loan filed without one has one bullet instalment at maturity, so it is past due from
+the day after maturity while principal is outstanding, as before schedules. A principal
+repayment never exceeds what is outstanding, an interest payment never exceeds the
+schedule's interest still unpaid; both are dated between disbursement and today, and a
+principal repayment lowers the funds' guarantee exposure to their share of what remains
+(so it reaches exactly zero when repaid)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -16,30 +20,52 @@ from sqlalchemy.orm import Session
 from app.auth.principal import Principal
 from app.errors import Conflict, NotFound, Unprocessable, Violation
 from app.kit.money import format_fen
+from app.loans import arrears as arr
 from app.loans import repository as repo
-from app.loans.schemas import LoanFile, LoanRenewal
+from app.loans.schemas import DelinquencyIn, LoanFile, LoanRenewal
 from app.loans.service import file_loan, post_exposure_change
 from app.loans.status import LOAN_TRANSITIONS as LOAN_TRANSITIONS  # moved; re-exported
 from app.loans.status import set_status
-from app.models import Enterprise, Loan, LoanRepayment
+from app.models import DelinquencyReport, Enterprise, Loan, LoanInterestPayment, LoanRepayment
+from app.programs.base import get_program
 
 
 @dataclass(frozen=True)
 class Position:
     as_of: date | None
     outstanding_fen: int
-    days_past_due: int
+    days_past_due: int  # as the programme's claim rule counts them (SKD-C2, XB-C1)
+    arrears: arr.Arrears | None = None
+    interest: bool = True  # the claim rule counts interest arrears too
+
+    @property
+    def overdue_since(self) -> date | None:
+        return self.arrears.overdue_since(self.interest) if self.arrears else None
+
+
+def position_of(loan: Loan, arrears: arr.Arrears) -> Position:
+    rule = get_program(loan.program).policy.arrears_rule("claim")
+    return Position(
+        arrears.as_of, arrears.outstanding_fen, arrears.days_for(rule), arrears, rule.interest
+    )
 
 
 def position(loan: Loan, repaid_fen: int, as_of: date) -> Position:
-    outstanding = loan.principal_fen - repaid_fen
-    overdue = outstanding > 0 and as_of > loan.maturity_on
-    return Position(as_of, outstanding, (as_of - loan.maturity_on).days if overdue else 0)
+    """A loan's position from its bullet schedule and the principal repaid (a loan just
+    filed: its schedule as filed is passed to `new_position`)."""
+    return position_of(
+        loan, arr.compute(loan.principal_fen, arr.bullet(loan), repaid_fen, 0, as_of)
+    )
+
+
+def new_position(loan: Loan, schedule: Sequence[arr.Instalment], as_of: date) -> Position:
+    """A loan just filed: nothing paid or reported yet."""
+    return position_of(loan, arr.compute(loan.principal_fen, schedule, 0, 0, as_of))
 
 
 def positions(session: Session, loans: list[Loan], as_of: date) -> dict[int, Position]:
-    repaid = repo.repaid_by(session, [x.id for x in loans], as_of)
-    return {x.id: position(x, repaid.get(x.id, 0), as_of) for x in loans}
+    at = arr.arrears_of(session, loans, as_of)
+    return {x.id: position_of(x, at[x.id]) for x in loans}
 
 
 def repay(
@@ -51,6 +77,7 @@ def repay(
     actor: Principal,
     today: date,
     now: datetime,
+    interest_fen: int = 0,
 ) -> Loan:
     loan = repo.loan_for_update(session, loan_id)
     if loan is None or not actor.can_see_bank(loan.bank_code):
@@ -60,7 +87,8 @@ def repay(
             f"loan {loan_id} is {loan.status}; repayments go to active loans",
             code="loan_not_active",
         )
-    outstanding = loan.principal_fen - repo.repaid_by(session, [loan.id], None).get(loan.id, 0)
+    principal_paid, interest_paid = arr.paid_by(session, [loan.id], None)
+    outstanding = loan.principal_fen - principal_paid.get(loan.id, 0)
     errors = []
     if paid_on < loan.disbursed_on:
         errors.append(Violation(loc=("body", "paid_on"), msg="before the disbursement date"))
@@ -74,8 +102,32 @@ def repay(
                 msg=f"only {format_fen(outstanding)} is outstanding",
             )
         )
+    if interest_fen:
+        plan = arr.schedules(session, [loan.id]).get(loan.id) or arr.bullet(loan)
+        unpaid = sum(i.interest_fen for i in plan) - interest_paid.get(loan.id, 0)
+        if interest_fen > unpaid:
+            errors.append(
+                Violation(
+                    loc=("body", "interest"),
+                    code="interest_overpayment",
+                    msg=f"the schedule has {format_fen(unpaid)} of interest unpaid",
+                    rule="M-6",
+                )
+            )
     if errors:
         raise Unprocessable("the repayment was refused", errors, code="repayment_refused")
+    if interest_fen:
+        session.add(
+            LoanInterestPayment(
+                loan_id=loan.id,
+                paid_on=paid_on,
+                interest_fen=interest_fen,
+                recorded_by_id=actor.user_id,
+            )
+        )
+    if not principal_fen:
+        session.flush()
+        return loan
     session.add(
         LoanRepayment(
             loan_id=loan.id,
@@ -106,6 +158,88 @@ def repay(
         loan.closed_at = now
     session.flush()
     return loan
+
+
+# a report may come for a loan still owing (an active loan, or one under a claim)
+REPORTABLE = ("active", "claimed", "compensated", "written_off")
+
+
+def report_delinquency(
+    session: Session,
+    *,
+    loan_id: int,
+    data: DelinquencyIn,
+    actor: Principal,
+    today: date,
+) -> DelinquencyReport:
+    """The bank's arrears report (SPEC M-6), kept beside the service's own view: every
+    field problem listed, nothing written on a refusal."""
+    loan = repo.loan_for_update(session, loan_id)
+    if loan is None or not actor.can_see_bank(loan.bank_code):
+        raise NotFound(f"loan {loan_id} not found")
+    if loan.status not in REPORTABLE:
+        raise Conflict(
+            f"loan {loan_id} is {loan.status}; arrears are reported on loans still owing",
+            code="loan_not_owing",
+        )
+    errors = delinquency_violations(loan, data, today)
+    if errors:
+        raise Unprocessable("the arrears report was refused", errors, code="delinquency_refused")
+    report = DelinquencyReport(
+        loan_id=loan.id,
+        as_of=data.as_of,
+        overdue_since=data.overdue_since,
+        principal_overdue_fen=data.principal_overdue,
+        interest_overdue_fen=data.interest_overdue,
+        outstanding_fen=data.outstanding,
+        source="bank",
+        comment=data.comment,
+        reported_by_id=actor.user_id,
+    )
+    session.add(report)
+    session.flush()
+    return report
+
+
+def delinquency_violations(loan: Loan, data: DelinquencyIn, today: date) -> list[Violation]:
+    errors = []
+    if data.as_of > today:
+        errors.append(Violation(loc=("body", "as_of"), msg="in the future"))
+    if data.as_of < loan.disbursed_on:
+        errors.append(Violation(loc=("body", "as_of"), msg="before the disbursement date"))
+    since = data.overdue_since
+    owed = data.principal_overdue + data.interest_overdue
+    if since is not None:
+        if since > data.as_of:
+            errors.append(Violation(loc=("body", "overdue_since"), msg="after `as_of`"))
+        if since <= loan.disbursed_on:
+            errors.append(
+                Violation(loc=("body", "overdue_since"), msg="on or before the disbursement date")
+            )
+        if owed == 0:
+            errors.append(
+                Violation(
+                    loc=("body", "principal_overdue"),
+                    msg="an overdue date with nothing overdue: give the principal or "
+                    "interest overdue, or no overdue date",
+                    code="nothing_overdue",
+                )
+            )
+    elif owed:
+        errors.append(
+            Violation(
+                loc=("body", "overdue_since"),
+                msg="amounts overdue without an overdue date",
+                code="overdue_since_missing",
+            )
+        )
+    if data.principal_overdue > loan.principal_fen:
+        errors.append(
+            Violation(loc=("body", "principal_overdue"), msg="more than the loan's principal")
+        )
+    if data.outstanding is not None and data.outstanding > loan.principal_fen:
+        errors.append(Violation(loc=("body", "outstanding"), msg="more than the loan's principal"))
+    return errors
 
 
 def _release_exposure(

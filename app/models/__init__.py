@@ -1,6 +1,14 @@
 """All ORM tables. Importing this package registers every table on `Base.metadata`."""
 
 from app.models.agreement import Agreement, AgreementEvent
+from app.models.arrears import (
+    DelinquencyReport,
+    LoanInstalment,
+    LoanInterestPayment,
+    StatusReport,
+    StatusReportDifference,
+    StatusReportRow,
+)
 from app.models.base import Base
 from app.models.calendar import CalendarDay, CalendarPublication
 from app.models.claim import (
@@ -19,6 +27,7 @@ from app.models.idempotency import IdempotencyRecord
 from app.models.ledger import LedgerAccount, LedgerChainHead, LedgerEntry, LedgerLeg
 from app.models.library import LibraryEvent
 from app.models.loan import Loan, LoanEvent, LoanTransition
+from app.models.person import Person
 from app.models.quota import ProgramQuota
 from app.models.reference import (
     Bank,
@@ -48,6 +57,7 @@ __all__ = [
     "ClaimReturn",
     "ClaimShare",
     "ClaimTransition",
+    "DelinquencyReport",
     "Enterprise",
     "Fund",
     "FundContributor",
@@ -61,13 +71,19 @@ __all__ = [
     "Loan",
     "LoanDayTotal",
     "LoanEvent",
+    "LoanInstalment",
+    "LoanInterestPayment",
     "LoanRepayment",
     "LoanTransition",
     "LprRate",
+    "Person",
     "ProgramQuota",
     "ProgramRecord",
     "QuarterBankResult",
     "QuarterEvaluation",
     "Region",
+    "StatusReport",
+    "StatusReportDifference",
+    "StatusReportRow",
     "User",
 ]

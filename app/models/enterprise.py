@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, BigIntPK, CreatedAt, utcnow
+from app.models.person import Person
 from app.models.reference import _in
 
 TAX_RATINGS = ("A", "B", "M", "C", "D")
@@ -49,4 +50,8 @@ class Enterprise(CreatedAt, Base):
     env_credit_rating: Mapped[str | None] = mapped_column(String(8))
     malicious_default_blacklist: Mapped[bool] = mapped_column(default=False)
     last_malicious_overdue_on: Mapped[date | None]  # XB-E1: none in the prior 2 years
+    # the actual controller (实际控制人, migration 0019): SKD-F4 and XB-N2 look at every
+    # enterprise with the same controller
+    controller_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"), index=True)
+    controller: Mapped[Person | None] = relationship(lazy="select")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

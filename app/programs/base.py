@@ -203,6 +203,22 @@ class CityFundContributor:
 
 
 @dataclass(frozen=True)
+class ArrearsRule:
+    """Which arrears a rule counts and from how many days past due (SPEC M-6): days past
+    due run from the earliest instalment with principal unpaid, or with principal or
+    interest unpaid where `interest` is set; the bank's reported view counts where it is
+    worse. `purpose` is how the service uses it: `claim` (the claim threshold) or `npl`
+    (the non-performing boundary of the quarter-end and exposure figures)."""
+
+    rule: str
+    purpose: str
+    days: int
+    interest: bool
+    label_zh: str
+    label_en: str
+
+
+@dataclass(frozen=True)
 class ProgramPolicy:
     code: str
     name_zh: str
@@ -222,6 +238,42 @@ class ProgramPolicy:
     capital_commitment_required: bool = False
     # SPEC §2 / SKD-C1: the finance bureau of the region pays into its city/county fund.
     city_fund_contributor: CityFundContributor | None = None
+    # SPEC M-6: the arrears each rule counts (the claim threshold and the NPL boundary);
+    # a programme that names none counts principal and interest, 90 days for both
+    arrears_rules: tuple[ArrearsRule, ...] = (
+        ArrearsRule("M-6", "claim", 90, True, "代偿申请门槛", "claim threshold"),
+        ArrearsRule("M-6", "npl", 90, True, "不良贷款", "non-performing"),
+    )
+    # the delinquency buckets' upper bounds in days past due: current (0), 1–30, 31–44,
+    # 45–89 and 90+ by default
+    dpd_buckets: tuple[int, ...] = (30, 44, 89)
+    # XB-Rep: the bank's monthly loan-level status file is due by this day of the next month
+    status_report_day: int = 10
+
+    def arrears_rule(self, purpose: str) -> ArrearsRule:
+        """The programme's arrears rule for a purpose (`claim`, `npl`)."""
+        for r in self.arrears_rules:
+            if r.purpose == purpose:
+                return r
+        raise LookupError(f"{self.code} has no arrears rule for {purpose}")
+
+    def bucket(self, days_past_due: int) -> str:
+        """The delinquency bucket of a number of days past due: `current`, `1-30`, …, `90+`."""
+        if days_past_due <= 0:
+            return "current"
+        low = 1
+        for high in self.dpd_buckets:
+            if days_past_due <= high:
+                return f"{low}-{high}"
+            low = high + 1
+        return f"{low}+"
+
+    def bucket_names(self) -> list[str]:
+        names, low = ["current"], 1
+        for high in self.dpd_buckets:
+            names.append(f"{low}-{high}")
+            low = high + 1
+        return [*names, f"{low}+"]
 
     def filing_deadline_applies(self, security: str) -> bool:
         """Whether a loan of this security is late after the filing deadline (SKD-F2,

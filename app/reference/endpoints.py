@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from sqlalchemy.orm import Session
 
 from app.auth.principal import CurrentPrincipal, Principal, require_roles
@@ -26,6 +26,14 @@ Admin = Annotated[Principal, Depends(require_roles("admin"))]
 Authority = Annotated[Principal, Depends(require_roles("province_reviewer", "committee", "admin"))]
 CapitalReader = Annotated[Principal, Depends(require_roles("admin", "fund_manager", "regulator"))]
 AUTH_REFUSALS = ((Unauthorized, "not_authenticated"), (Unauthorized, "invalid_token"))
+
+
+def _person_key(request: Request) -> str:
+    """The key the actual controllers' ID numbers are hashed under (settings)."""
+    return str(request.app.state.settings.person_id_key.get_secret_value())
+
+
+PersonKey = Annotated[str, Depends(_person_key)]
 
 
 # --- regions -------------------------------------------------------------------------
@@ -306,8 +314,11 @@ def list_enterprises(
     status_code=status.HTTP_201_CREATED,
     summary="Register an enterprise 登记企业",
 )
-def create_enterprise(session: SessionDep, _: Admin, body: s.EnterpriseCreate) -> s.EnterpriseOut:
-    return s.EnterpriseOut.model_validate(service.create_enterprise(session, data=body))
+def create_enterprise(
+    session: SessionDep, _: Admin, body: s.EnterpriseCreate, key: PersonKey
+) -> s.EnterpriseOut:
+    enterprise = service.create_enterprise(session, data=body, person_key=key)
+    return s.EnterpriseOut.model_validate(enterprise)
 
 
 @router.post(
@@ -331,12 +342,14 @@ def create_enterprise_batch(
     session: SessionDep,
     caller: Annotated[Principal, Depends(require_roles("admin", "bank"))],
     body: s.EnterpriseBatchIn,
+    key: PersonKey,
 ) -> s.EnterpriseBatchOut:
     results = enterprise_batch.register_batch(
         session,
         items=body.items,
         by_bank=caller.bank_code if caller.is_bank else None,
         actor_id=caller.user_id,
+        person_key=key,
     )
     return s.EnterpriseBatchOut.of(results)
 
@@ -354,7 +367,9 @@ def get_enterprise(session: SessionDep, _: CurrentPrincipal, credit_code: str) -
     summary="Update enterprise facts and risk flags 更新企业信息",
 )
 def update_enterprise(
-    session: SessionDep, _: Admin, credit_code: str, body: s.EnterprisePatch
+    session: SessionDep, _: Admin, credit_code: str, body: s.EnterprisePatch, key: PersonKey
 ) -> s.EnterpriseOut:
-    enterprise = service.update_enterprise(session, credit_code=credit_code, data=body)
+    enterprise = service.update_enterprise(
+        session, credit_code=credit_code, data=body, person_key=key
+    )
     return s.EnterpriseOut.model_validate(enterprise)

@@ -14,9 +14,16 @@ enterprise, whoever sends it:
   alter what another party recorded;
 - a credit code given again later in the same batch → refused (`duplicate_in_batch`).
 
+An item's actual controller (`controller: {name, id_number}`) is the person its ID
+number's keyed hash names (`app.reference.persons`): recorded with the first enterprise
+that gives it, the same person for every later one. A number recorded, or given earlier
+in the batch, under another name is refused (`controller_name_mismatch`); for a recorded
+enterprise the controller is compared like any other field.
+
 Refusals are decided before anything is written; the accepted items are inserted
 together (one statement) and committed with the request. Lookups are one query each for
-the regions and the recorded credit codes, whatever the batch size."""
+the regions, the recorded credit codes and the recorded controllers, whatever the batch
+size."""
 
 from __future__ import annotations
 
@@ -30,13 +37,20 @@ from sqlalchemy import RowMapping
 from sqlalchemy.orm import Session
 from stdnum.cn import uscc
 
+from app.reference import persons
 from app.reference import repository as repo
 from app.reference import schemas as s
 
 log = logging.getLogger("app.reference.enterprise_batch")
 
 # The item's code when it fails for several reasons: the first kind found in this order.
-_CODE_ORDER = ("validation_error", "invalid_reference", "duplicate_in_batch", "enterprise_exists")
+_CODE_ORDER = (
+    "validation_error",
+    "invalid_reference",
+    "duplicate_in_batch",
+    "controller_name_mismatch",
+    "enterprise_exists",
+)
 
 
 @dataclass
@@ -47,6 +61,7 @@ class _Item:
     credit_code: str | None = None  # normalised when valid, else as sent (if text)
     valid_code: str | None = None  # the normalised code when it is a valid one
     errors: list[tuple[str, s.EnterpriseBatchError]] = field(default_factory=list)
+    controller_hash: str | None = None  # the actual controller's ID-number hash, if given
 
     def refuse(
         self, kind: str, loc: tuple[str | int, ...], msg: str, code: str | None = None
@@ -102,21 +117,64 @@ def _region_of(item: _Item) -> str | None:
 
 
 def columns(data: s.EnterpriseCreate, fields: set[str] | None = None) -> dict[str, Any]:
-    """The enterprise's column values for these fields (default: all), money in fen."""
-    values = data.model_dump(include=fields if fields is not None else None)
+    """The enterprise's column values for these fields (default: all), money in fen; the
+    controller is not among them (its column holds the person's id)."""
+    values = data.model_dump(exclude={"controller"}, include=fields)
     if "prior_year_revenue" in values:
         values["prior_year_revenue_fen"] = values.pop("prior_year_revenue")
     return values
 
 
-def _differences(data: s.EnterpriseCreate, recorded: RowMapping) -> list[str]:
-    """The fields the item sends whose values differ from the recorded enterprise."""
-    sent = data.model_fields_set - {"credit_code"}
-    return sorted(
+def _differences(
+    item: _Item, recorded: RowMapping, controllers: dict[str, persons.Known]
+) -> list[str]:
+    """The fields the item sends whose values differ from the recorded enterprise (the
+    controller: another person, or none where one is recorded, or one where none is)."""
+    assert item.data is not None
+    sent = item.data.model_fields_set - {"credit_code"}
+    found = [
         (column.removesuffix("_fen") if column == "prior_year_revenue_fen" else column)
-        for column, value in columns(data, sent).items()
+        for column, value in columns(item.data, sent).items()
         if recorded[column] != value
-    )
+    ]
+    if "controller" in sent:
+        known = controllers.get(item.controller_hash) if item.controller_hash else None
+        if recorded["controller_id"] != (known.id if known else None) or (
+            item.controller_hash is not None and known is None
+        ):
+            found.append("controller")
+    return sorted(found)
+
+
+def _check_controllers(session: Session, items: list[_Item], key: str) -> dict[str, persons.Known]:
+    """Each item's controller hash; a number given earlier in the batch, or recorded,
+    under another name refused. The recorded controllers by hash (one query)."""
+    first: dict[str, tuple[str, int]] = {}
+    for item in items:
+        controller = item.data.controller if item.data is not None else None
+        if controller is None:
+            continue
+        item.controller_hash = persons.id_hash(controller.id_number, key)
+        name, index = first.setdefault(item.controller_hash, (controller.name, item.index))
+        if name != controller.name:
+            item.refuse(
+                "controller_name_mismatch",
+                ("controller", "name"),
+                f"this ID number is given by item {index} of this batch under another name",
+                "controller_name_mismatch",
+            )
+    known = persons.known_persons(session, set(first))
+    for item in items:
+        if item.controller_hash is None or item.data is None or item.data.controller is None:
+            continue
+        if persons.name_mismatch(known.get(item.controller_hash), item.data.controller.name):
+            item.refuse(
+                "controller_name_mismatch",
+                ("controller", "name"),
+                persons.NAME_MISMATCH,
+                "controller_name_mismatch",
+            )
+    return known
 
 
 def register_batch(
@@ -125,9 +183,11 @@ def register_batch(
     items: list[dict[str, Any]],
     by_bank: str | None,
     actor_id: int | None,
+    person_key: str,
 ) -> list[s.EnterpriseBatchItem]:
     """Register the batch's new enterprises; one result per item, in order. `by_bank`
     names the partner bank sending it (None: an admin); it is logged with `actor_id`.
+    `person_key` (settings.person_id_key) hashes the actual controllers' ID numbers.
     Services flush, never commit: the caller's transaction commits the accepted items."""
     parsed = [_parse(i, raw) for i, raw in enumerate(items)]
 
@@ -154,6 +214,9 @@ def register_batch(
             else:
                 first[item.valid_code] = item.index
 
+    controllers = _check_controllers(
+        session, [item for item in parsed if item.data is not None], person_key
+    )
     clean = [item for item in parsed if not item.errors and item.data is not None]
     recorded = repo.enterprise_rows_by_codes(session, [i.valid_code for i in clean if i.valid_code])
     results: dict[int, s.EnterpriseBatchItem] = {}
@@ -164,7 +227,7 @@ def register_batch(
         if row is None:
             new.append(item)
             continue
-        for name in _differences(item.data, row):
+        for name in _differences(item, row, controllers):
             item.refuse(
                 "enterprise_exists",
                 (name,),
@@ -180,7 +243,19 @@ def register_batch(
                 enterprise_id=int(row["id"]),
             )
 
-    ids = repo.insert_enterprises(session, [columns(i.data) for i in new if i.data is not None])
+    named = {
+        i.controller_hash: i.data.controller.name
+        for i in new
+        if i.controller_hash is not None and i.data is not None and i.data.controller is not None
+    }
+    people = persons.ensure_persons(session, named) if named else {}
+    rows = [
+        columns(i.data)
+        | {"controller_id": people[i.controller_hash].id if i.controller_hash else None}
+        for i in new
+        if i.data is not None
+    ]
+    ids = repo.insert_enterprises(session, rows)
     for item, enterprise_id in zip(new, ids, strict=True):
         assert item.data is not None
         results[item.index] = s.EnterpriseBatchItem(

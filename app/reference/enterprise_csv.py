@@ -5,7 +5,9 @@ The header names the fields of `POST /enterprises` (the JSON API's field names),
 order; unknown columns are refused before anything is read. An empty cell leaves the
 field out (its default applies to a new enterprise; a recorded one is not compared on
 it). Booleans are `true`/`false` (or `1`/`0`), dates `YYYY-MM-DD`, amounts yuan strings
-(`"20000000.00"`). Row numbers count the header as row 1, as a spreadsheet shows them."""
+(`"20000000.00"`). The actual controller takes two columns, `controller.name` and
+`controller.id_number` (the `controller` object of the JSON API). Row numbers count the
+header as row 1, as a spreadsheet shows them."""
 
 from __future__ import annotations
 
@@ -21,7 +23,13 @@ from app.models import Bank
 from app.reference import schemas as s
 from app.reference.enterprise_batch import register_batch
 
-FIELDS: tuple[str, ...] = ("credit_code", *s.EnterpriseFacts.model_fields)
+# the controller object's fields as columns of their own
+CONTROLLER_COLUMNS = tuple(f"controller.{name}" for name in s.ControllerIn.model_fields)
+FIELDS: tuple[str, ...] = (
+    "credit_code",
+    *(name for name in s.EnterpriseFacts.model_fields if name != "controller"),
+    *CONTROLLER_COLUMNS,
+)
 REQUIRED: tuple[str, ...] = tuple(
     name for name, f in s.EnterpriseCreate.model_fields.items() if f.is_required()
 )
@@ -105,16 +113,33 @@ def _item(header: list[str], cells: list[str]) -> dict[str, Any]:
     if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
         # refused by the batch like any unknown field, and reported on the row
         item["(extra cells)"] = ",".join(cells[len(header) :])
+    controller = {
+        column.removeprefix("controller."): item.pop(column)
+        for column in CONTROLLER_COLUMNS
+        if column in item
+    }
+    if controller:  # one of the two cells alone is refused as a missing field
+        item["controller"] = controller
     return item
 
 
 def import_rows(
-    session: Session, rows: list[tuple[int, dict[str, Any]]], *, bank: str | None
+    session: Session,
+    rows: list[tuple[int, dict[str, Any]]],
+    *,
+    bank: str | None,
+    person_key: str,
 ) -> tuple[s.EnterpriseBatchOut, list[ReportLine]]:
     """Run the batch service on the rows; its answer and one report line per error."""
     if bank is not None and session.get(Bank, bank) is None:
         raise UnusableFile(f"unknown bank {bank!r} (--bank takes a partner bank's code)")
-    results = register_batch(session, items=[item for _, item in rows], by_bank=bank, actor_id=None)
+    results = register_batch(
+        session,
+        items=[item for _, item in rows],
+        by_bank=bank,
+        actor_id=None,
+        person_key=person_key,
+    )
     first_row: dict[str, int] = {}
     for r in results:
         if r.credit_code is not None:
@@ -155,6 +180,7 @@ def import_file(
     *,
     bank: str | None,
     report: Path | None,
+    person_key: str,
     encoding: str = "utf-8-sig",
     out: IO[str],
     err: IO[str],
@@ -164,7 +190,7 @@ def import_file(
     POST /enterprises/batch); the caller commits."""
     try:
         rows = read_rows(path, encoding=encoding)
-        answer, lines = import_rows(session, rows, bank=bank)
+        answer, lines = import_rows(session, rows, bank=bank, person_key=person_key)
     except UnusableFile as exc:
         print(f"not imported: {exc}", file=err)
         return UNUSABLE

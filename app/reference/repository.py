@@ -8,7 +8,7 @@ from typing import Any, cast
 
 from sqlalchemy import RowMapping, Select, Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from app.models import (
     Agreement,
@@ -134,7 +134,7 @@ def enterprise_by_code(session: Session, credit_code: str) -> Enterprise | None:
 
 
 def enterprises_query(*, region_code: str | None, name: str | None) -> Select[Enterprise]:
-    stmt = select(Enterprise)
+    stmt = select(Enterprise).options(selectinload(Enterprise.controller))
     if region_code:
         stmt = stmt.where(Enterprise.region_code == region_code)
     if name:

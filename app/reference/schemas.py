@@ -14,6 +14,7 @@ from app.kit.money import Yuan, YuanIn
 from app.kit.schemas import In, Out
 from app.programs.base import get_program
 from app.programs.fields import ProgramCode
+from app.reference.persons import normalise_id_number
 
 Program = ProgramCode
 CODE_PATTERN = r"^[A-Z0-9][A-Z0-9_-]{1,31}$"
@@ -207,6 +208,33 @@ def _credit_code(value: str) -> str:
         raise ValueError(f"not a valid 统一社会信用代码 (GB 32100-2015): {exc}") from None
 
 
+class ControllerIn(In):
+    """实际控制人: the enterprise's actual controller, a natural person. The ID number is
+    checked (GB 11643 check character) and never stored: only its keyed hash, which links
+    every enterprise given the same number to one person (SKD-F4, XB-N2)."""
+
+    name: str = Field(min_length=1, max_length=100, description="实际控制人姓名")
+    id_number: str = Field(
+        repr=False,
+        description="居民身份证号 (GB 11643): 18 characters, the last a check character 0-9 "
+        "or X (x accepted). Never stored or returned",
+        json_schema_extra={"minLength": 18, "maxLength": 18},
+    )
+
+    @field_validator("id_number")
+    @classmethod
+    def _id_number(cls, value: str) -> str:
+        return normalise_id_number(value)
+
+
+class ControllerOut(Out):
+    """The actual controller as recorded: the name and the person's id (enterprises with
+    the same `person_id` share their controller); never the ID number."""
+
+    name: str
+    person_id: int = Field(validation_alias="id")
+
+
 class EnterpriseFacts(In):
     name: str = Field(min_length=1, max_length=200, description="企业名称")
     region_code: str = Field(min_length=1, max_length=16, description="注册地 region (GB/T 2260)")
@@ -226,6 +254,12 @@ class EnterpriseFacts(In):
     malicious_default_blacklist: bool = Field(False, description="恶意逃废债黑名单")
     last_malicious_overdue_on: date | None = Field(
         None, description="最近一次恶意逾期、欠息日期 (XB-E1: none in the prior 2 years)"
+    )
+    controller: ControllerIn | None = Field(
+        None,
+        description="实际控制人 {name, id_number}: the same id_number on two enterprises makes "
+        "them one person's (SKD-F4, XB-N2 look at the loans of every enterprise the "
+        "controller controls)",
     )
 
 
@@ -257,6 +291,9 @@ class EnterprisePatch(In):
     env_credit_rating: EnvRating | None = None
     malicious_default_blacklist: bool | None = None
     last_malicious_overdue_on: date | None = None
+    controller: ControllerIn | None = Field(
+        None, description="实际控制人 {name, id_number}; null: none recorded"
+    )
 
 
 class EnterpriseOut(Out):
@@ -279,6 +316,7 @@ class EnterpriseOut(Out):
     env_credit_rating: str | None
     malicious_default_blacklist: bool
     last_malicious_overdue_on: date | None
+    controller: ControllerOut | None = Field(description="实际控制人; null: none recorded")
     created_at: datetime
     updated_at: datetime
 

@@ -28,6 +28,7 @@ from app.models import (
 )
 from app.models.base import Base
 from app.programs.base import get_program
+from app.reference import persons
 from app.reference import repository as repo
 from app.reference import schemas as s
 
@@ -361,18 +362,49 @@ def lpr_in_force(session: Session, on: date) -> LprRate:
 def _enterprise_values(
     data: s.EnterpriseFacts | s.EnterprisePatch, fields: set[str]
 ) -> dict[str, Any]:
-    values = data.model_dump(include=fields)
+    values = data.model_dump(include=fields - {"controller"})
     if "prior_year_revenue" in values:
         values["prior_year_revenue_fen"] = values.pop("prior_year_revenue")
     return values
 
 
-def create_enterprise(session: Session, *, data: s.EnterpriseCreate) -> Enterprise:
+def _controller_id(
+    session: Session, controller: s.ControllerIn | None, key: str | None
+) -> int | None:
+    """The person the controller is (recorded now if new), or None for none; a number
+    recorded under another name is refused (the request then writes nothing)."""
+    if controller is None:
+        return None
+    if key is None:
+        raise RuntimeError("an actual controller is recorded with the server's PERSON_ID_KEY")
+    digest = persons.id_hash(controller.id_number, key)
+    known = persons.ensure_persons(session, {digest: controller.name})[digest]
+    if persons.name_mismatch(known, controller.name):
+        raise Unprocessable(
+            "the actual controller's name does not match",
+            [
+                Violation(
+                    loc=("body", "controller", "name"),
+                    msg=persons.NAME_MISMATCH,
+                    code="controller_name_mismatch",
+                )
+            ],
+            code="controller_name_mismatch",
+        )
+    return known.id
+
+
+def create_enterprise(
+    session: Session, *, data: s.EnterpriseCreate, person_key: str | None = None
+) -> Enterprise:
+    """Register an enterprise; `person_key` (settings.person_id_key) hashes its actual
+    controller's ID number, when one is given."""
     if repo.enterprise_by_code(session, data.credit_code) is not None:
         raise _already_exists("enterprise", data.credit_code, "credit_code")
     if not _exists(session, Region, data.region_code):
         _refuse("unknown region", [_missing_ref("region_code", "region", data.region_code)])
     enterprise = Enterprise(**_enterprise_values(data, set(type(data).model_fields)))
+    enterprise.controller_id = _controller_id(session, data.controller, person_key)
     session.add(enterprise)
     session.flush()
     return enterprise
@@ -385,21 +417,25 @@ def get_enterprise(session: Session, credit_code: str) -> Enterprise:
     return enterprise
 
 
-def update_enterprise(session: Session, *, credit_code: str, data: s.EnterprisePatch) -> Enterprise:
+NULLABLE = ("tax_credit_rating", "env_credit_rating", "controller")
+
+
+def update_enterprise(
+    session: Session, *, credit_code: str, data: s.EnterprisePatch, person_key: str | None = None
+) -> Enterprise:
     enterprise = get_enterprise(session, credit_code)
     sent = data.model_fields_set
-    nulls = [
-        f
-        for f in sent
-        if getattr(data, f) is None and f not in ("tax_credit_rating", "env_credit_rating")
-    ]
+    nulls = [f for f in sent if getattr(data, f) is None and f not in NULLABLE]
     errors = [Violation(loc=("body", f), msg="may not be null") for f in sorted(nulls)]
     if data.region_code is not None and not _exists(session, Region, data.region_code):
         errors.append(_missing_ref("region_code", "region", data.region_code))
     _refuse("the update is not valid", errors)
     for key, value in _enterprise_values(data, sent).items():
         setattr(enterprise, key, value)
+    if "controller" in sent:
+        enterprise.controller_id = _controller_id(session, data.controller, person_key)
     session.flush()
+    session.refresh(enterprise, ["controller"])
     return enterprise
 
 

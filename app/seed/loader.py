@@ -290,7 +290,7 @@ DEMO_ENTERPRISES += [
         0,
         {},
     )
-    for i in range(1, 25)
+    for i in range(1, 31)
 ]
 
 # The demo's city funds are added as rows with their contributors under the demo's own
@@ -407,6 +407,7 @@ def seed_demo(session: Session) -> list[tuple[str, str, str]]:
         _demo_loans(session)
         _demo_claims(session)
         _demo_xb(session)
+        _demo_arrears(session, today=datetime.now(CHINA_TZ).date())
     return [(u, r, b or g or f or "-") for u, r, b, g, f in DEMO_USERS]
 
 
@@ -1001,3 +1002,159 @@ def _demo_xb(session: Session) -> None:
                 now=now,
             )
     claim(waiting, date(2026, 3, 2))  # the manager's opinion was due on 2026-03-11
+
+
+def _demo_arrears(session: Session, *, today: date) -> None:
+    """Overdue tracking (SPEC M-6) at 连云港农商行, dated back from the day the demo is
+    seeded so that `GET /loans/watch` shows it on that day: an amortising XB loan whose
+    fifth monthly instalment went unpaid 100 days ago, months before its maturity; one
+    whose instalment is 40 days unpaid (crosses XB-C1's 45 days in 5); a bullet loan 80
+    days past maturity (crosses the 90-day NPL boundary in 10); a loan current on the
+    bank's books by our records that the bank reports in arrears since 35 days ago (its
+    report counts: XB-C1 in 10 days)."""
+    from app.auth.principal import Principal
+    from app.kit.calendar import add_months
+    from app.kit.money import format_fen
+    from app.loans import service as loans
+    from app.loans import servicing
+    from app.loans.schemas import DelinquencyIn, InstalmentIn, LoanFile
+
+    bank = Principal.of(session.scalars(select(User).where(User.username == "bank_lyg")).one())
+    now = datetime.now(UTC)
+    codes = iter(demo_credit_code(XB_DISTRICTS[i % 4][:6], f"MA1XC{i:04d}") for i in range(25, 31))
+
+    def monthly(first_unpaid_due: date, paid: int, months: int) -> int:
+        """A monthly-amortising 1,200,000 loan over `months`, its first `paid`
+        instalments paid on their due dates, the next one due on `first_unpaid_due`."""
+        disbursed = add_months(first_unpaid_due, -(paid + 1))
+        maturity = add_months(disbursed, months)
+        dues = [add_months(disbursed, m) for m in range(1, months + 1)]
+        each = 1_200_000_00 // months
+        plan = [
+            InstalmentIn(
+                due_on=d,
+                principal=format_fen(each if m < months else 1_200_000_00 - each * (months - 1)),
+                interest=format_fen(375_00 * (months - m + 1)),
+            )
+            for m, d in enumerate(dues, start=1)
+        ]
+        code = next(codes)
+        loan = loans.file_loan(
+            session,
+            principal=bank,
+            today=disbursed,
+            now=now,
+            data=LoanFile(
+                program="XB",
+                enterprise_credit_code=code,
+                contract_no=f"LYG-XB-AM-{code[-6:]}",
+                principal="1200000.00",
+                annual_rate_bp=375,
+                disbursed_on=disbursed,
+                maturity_on=maturity,
+                security="credit",
+                controller_guarantee=True,
+                schedule=plan,
+            ),
+        )
+        for inst in plan[:paid]:
+            servicing.repay(
+                session,
+                loan_id=loan.id,
+                paid_on=inst.due_on,
+                principal_fen=inst.principal,
+                interest_fen=inst.interest,
+                actor=bank,
+                today=inst.due_on,
+                now=now,
+            )
+        return loan.id
+
+    monthly(today - timedelta(days=100), paid=4, months=24)  # in arrears before maturity
+    monthly(today - timedelta(days=40), paid=5, months=18)  # XB-C1 in 5 days
+    reported = monthly(today + timedelta(days=20), paid=6, months=12)  # current on our books
+    servicing.report_delinquency(
+        session,
+        loan_id=reported,
+        data=DelinquencyIn(
+            as_of=today - timedelta(days=3),
+            overdue_since=today - timedelta(days=34),
+            principal_overdue="0",
+            interest_overdue="3000.00",
+            comment="核心系统：欠息 (demo)",
+        ),
+        actor=bank,
+        today=today,
+    )
+    matured = today - timedelta(days=80)  # the NPL boundary in 10 days
+    code = next(codes)
+    loans.file_loan(
+        session,
+        principal=bank,
+        today=add_months(matured, -12),
+        now=now,
+        data=LoanFile(
+            program="XB",
+            enterprise_credit_code=code,
+            contract_no=f"LYG-XB-BL-{code[-6:]}",
+            principal="600000.00",
+            annual_rate_bp=375,
+            disbursed_on=add_months(matured, -12),
+            maturity_on=matured,
+            security="credit",
+            controller_guarantee=True,
+        ),
+    )
+    _demo_status_file(session, bank, today=today)
+
+
+def _demo_status_file(session: Session, bank: Principal, *, today: date) -> None:
+    """连云港农商行's loan-level status file for the month before the seeding day (XB-Rep):
+    its core system agrees with our books on every loan but two — it has 1,000.00 less
+    outstanding on one amortising loan, and lists a contract we never had filed."""
+    import json
+
+    from app.kit.money import format_fen
+    from app.status_reports import service as status_reports
+
+    end = today.replace(day=1) - timedelta(days=1)
+    assert bank.bank_code is not None
+    books = status_reports.Books.load(session, bank.bank_code, [], end)
+    rows: list[dict[str, str | None]] = []
+    for loan_id in books.owing:
+        loan, a = books.loans[loan_id], books.arrears[loan_id]
+        since = a.own_since(interest=True)
+        rows.append(
+            {
+                "contract_no": loan.contract_no,
+                "outstanding": format_fen(a.outstanding_fen),
+                "overdue_since": since.isoformat() if since else None,
+                "principal_overdue": format_fen(a.principal_overdue_fen),
+                "interest_overdue": format_fen(a.interest_overdue_fen),
+                "status": status_reports.our_status(books, loan_id),
+            }
+        )
+    amortising = next(r for r in rows if str(r["contract_no"]).startswith("LYG-XB-AM-"))
+    amortising["outstanding"] = format_fen(
+        int(str(amortising["outstanding"]).replace(".", "")) - 1_000_00
+    )
+    rows.append(
+        {
+            "contract_no": "LYG-XB-UNFILED-01",
+            "outstanding": "500000.00",
+            "overdue_since": None,
+            "principal_overdue": "0.00",
+            "interest_overdue": "0.00",
+            "status": "current",
+        }
+    )
+    status_reports.submit(
+        session,
+        bank_code=bank.bank_code,
+        year=end.year,
+        month=end.month,
+        body=json.dumps({"rows": rows}, ensure_ascii=False).encode(),
+        media_type="application/json",
+        actor=bank,
+        today=today,
+    )

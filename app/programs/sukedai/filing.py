@@ -11,6 +11,7 @@ from functools import cached_property
 from app.errors import Violation
 from app.kit.calendar import add_months, provisional_note
 from app.kit.money import format_fen
+from app.programs.common import OverdueFact, overdue_loan_reasons
 from app.programs.rules import Rule, refusal, rule, run, violations, years
 from app.programs.sukedai.policy import (
     FILING,
@@ -48,6 +49,9 @@ class FilingFacts:
     quota_fen: int | None = None
     quota_used_fen: int = 0
     guarantor_consent_given: bool = False  # XB-F2's consent letter: not an SKD document
+    # SKD-F4: loans in arrears on the service's own books, the enterprise's or its actual
+    # controller's other enterprises', in any programme, on the filing date
+    overdue_in_books: tuple[OverdueFact, ...] = ()
 
     @cached_property
     def product(self) -> Product | None:
@@ -257,15 +261,20 @@ def one_loan_at_a_time(f: FilingFacts, p: FilingPolicy) -> Violation | None:
 
 
 @rule("SKD-F4")
-def no_unpaid_overdue_loan(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+def no_unpaid_overdue_loan(f: FilingFacts, p: FilingPolicy) -> list[Violation]:
+    """The flags declared on the enterprise, and every loan in arrears on the service's
+    own books (each its own reason)."""
+    found = []
     flags = f.enterprise_flags
-    if not (flags.get("overdue_loans_elsewhere") or flags.get("controller_overdue_loans")):
-        return None
-    return refusal(
-        "unpaid_overdue_loan",
-        "the enterprise or its actual controller has an unpaid overdue loan",
-        "enterprise_credit_code",
-    )
+    if flags.get("overdue_loans_elsewhere") or flags.get("controller_overdue_loans"):
+        found.append(
+            refusal(
+                "unpaid_overdue_loan",
+                "the enterprise or its actual controller has an unpaid overdue loan",
+                "enterprise_credit_code",
+            )
+        )
+    return found + overdue_loan_reasons(f.overdue_in_books)
 
 
 @rule("SKD-F4")

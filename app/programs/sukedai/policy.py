@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.programs.base import CityFundContributor, ProgramPolicy
+from app.programs.base import ArrearsRule, CityFundContributor, ProgramPolicy
 
 # The programme: its agreements (SPEC §2: 3 years, suspended by the province), the
 # filing deadline (SKD-F2: 5 working days, refused after it) and the finance bureau that
@@ -18,6 +18,14 @@ PROGRAM_POLICY = ProgramPolicy(
     filing_deadline_working_days=5,
     late_filing_rule="SKD-F2",
     city_fund_contributor=CityFundContributor(code="FINANCE_{region}", name="{region_name}财政局"),
+    # SPEC M-6. SKD-C2: the claim needs the *principal* 90 days past due (“本金逾期”);
+    # SKD-Q3: a loan is non-performing (不良) 90 days past due on principal or interest
+    # (the policy's “逾期 90 天以上的不良贷款”, read with the loan-classification rule
+    # that interest 90 days unpaid makes a loan non-performing)
+    arrears_rules=(
+        ArrearsRule("SKD-C2", "claim", 90, False, "代偿申请门槛", "claim threshold"),
+        ArrearsRule("SKD-Q3", "npl", 90, True, "不良贷款", "non-performing"),
+    ),
 )
 
 
@@ -86,7 +94,7 @@ class QuarterEndPolicy:
     tolerance; off by default: the same 3 %)."""
 
     threshold_bp: int = 300
-    npl_days_past_due: int = 90  # SKD-C2's 90 days past due
+    npl_days_past_due: int = PROGRAM_POLICY.arrears_rule("npl").days
     early_period_days: int = 0
     early_threshold_bp: int = 300
     reason_prefix: str = "SKD-Q3 quarter-end"  # marks suspensions a quarter-end made
@@ -100,7 +108,7 @@ class ClaimPolicy:
     """SKD-C2: a claim may be filed once principal is this many days past due (the
     policy's 90 days; configurable here). The loss claimed is the unpaid principal."""
 
-    min_days_past_due: int = 90
+    min_days_past_due: int = PROGRAM_POLICY.arrears_rule("claim").days
     required_documents: int = 1  # SKD-C1: the application comes with electronic files
 
 

@@ -22,6 +22,7 @@ from app.evaluations.service import (
 )
 from app.ledger.service import EntrySpec
 from app.loans import service as filing
+from app.loans.delinquency import bank_buckets
 from app.loans.lookups import FilingLookups
 from app.loans.schemas import LoanFile
 from app.models import (
@@ -115,6 +116,7 @@ class Sukedai(ProgramBase):
             quota_fen=quota.amount_fen if quota else None,
             quota_used_fen=lk.quota_used(quota) if quota else 0,
             guarantor_consent_given=data.guarantor_consent is not None,
+            overdue_in_books=lk.overdue_in_books(enterprise, today),  # SKD-F4
         )
         decision = check_filing(facts)
         if decision.violations:
@@ -262,6 +264,7 @@ class Sukedai(ProgramBase):
             npl_ratio=percent_of(ratio.npl_fen, ratio.outstanding_fen) if ratio else None,
             suspended=bool(suspended),
             suspended_agreement_ids=suspended,
+            delinquency_buckets=bank_buckets(session, self.code, bank_code, on),  # M-6
         )
 
 

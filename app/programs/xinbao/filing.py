@@ -13,6 +13,7 @@ from app.errors import Violation
 from app.kit.calendar import add_months
 from app.kit.money import format_fen
 from app.programs.base import late_filing_flag
+from app.programs.common import OverdueFact, overdue_loan_reasons
 from app.programs.rules import (
     Flag,
     Rule,
@@ -54,6 +55,9 @@ class FilingFacts:
     # XB-F2: the guarantor's consent letter (同意担保确认函), when the filing gives one
     guarantor_consent_ref: str | None = None
     guarantor_consent_on: date | None = None
+    # XB-N2 at filing: loans in arrears on the service's own books, the enterprise's or
+    # its actual controller's other enterprises', in any programme, on the filing date
+    overdue_in_books: tuple[OverdueFact, ...] = ()
 
     @property
     def guaranteed(self) -> bool:
@@ -129,15 +133,20 @@ def clean_record(f: FilingFacts, p: FilingPolicy) -> Violation | None:
 
 
 @rule("XB-N2")
-def no_unpaid_overdue_loan(f: FilingFacts, p: FilingPolicy) -> Violation | None:
+def no_unpaid_overdue_loan(f: FilingFacts, p: FilingPolicy) -> list[Violation]:
+    """The flags declared on the enterprise, and every loan in arrears on the service's
+    own books (each its own reason)."""
+    found = []
     flags_in = f.enterprise_flags
-    if not (flags_in.get("overdue_loans_elsewhere") or flags_in.get("controller_overdue_loans")):
-        return None
-    return refusal(
-        "unpaid_overdue_loan",
-        "the enterprise or its controller has an unpaid overdue loan elsewhere",
-        "enterprise_credit_code",
-    )
+    if flags_in.get("overdue_loans_elsewhere") or flags_in.get("controller_overdue_loans"):
+        found.append(
+            refusal(
+                "unpaid_overdue_loan",
+                "the enterprise or its controller has an unpaid overdue loan elsewhere",
+                "enterprise_credit_code",
+            )
+        )
+    return found + overdue_loan_reasons(f.overdue_in_books)
 
 
 @rule("XB-E1")

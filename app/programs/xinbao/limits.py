@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
-from sqlalchemy import ColumnElement, case, func, or_, select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
+from app.loans.arrears import late_loans
 from app.loans.repository import repaid_as_of
 from app.models import (
     Agreement,
@@ -25,7 +26,13 @@ from app.models import (
     QuarterEvaluation,
 )
 from app.programs.xinbao.claims import BankLimit
-from app.programs.xinbao.policy import BASE_SUB_FUND, LIMITS, NPL, LimitPolicy, limit_policy
+from app.programs.xinbao.policy import (
+    BASE_SUB_FUND,
+    LIMITS,
+    PROGRAM_POLICY,
+    LimitPolicy,
+    limit_policy,
+)
 
 PROGRAM = "XB"
 
@@ -33,7 +40,7 @@ PROGRAM = "XB"
 @dataclass(frozen=True)
 class Position:
     outstanding_fen: int
-    npl_fen: int  # of which ≥ 90 days past maturity
+    npl_fen: int  # of which ≥ 90 days past due (SPEC M-6)
 
 
 def percent(bp: int) -> str:
@@ -50,12 +57,12 @@ def sub_fund_expr() -> ColumnElement[str]:
 def positions(
     session: Session, as_of: date, *, bank_code: str | None = None
 ) -> dict[tuple[str, str], Position]:
-    """Per (bank, sub-fund): principal outstanding as of the date and the part ≥ 90 days
-    past maturity. Outstanding is Σ disbursed − Σ repaid over the XB day totals of the
-    bank and sub-fund up to the date (kept per fund by the database; a repayment is never
-    dated before its loan's disbursement) — Σ principal − Σ repaid by the date over the
-    loans disbursed by then. The past-due part sums only the loans still owing on the
-    date — not settled, or settled after it — that matured by the cutoff."""
+    """Per (bank, sub-fund): principal outstanding as of the date and the part of the
+    loans ≥ 90 days past due (SPEC M-6, the programme's NPL rule: `late_loans`).
+    Outstanding is Σ disbursed − Σ repaid over the XB day totals of the bank and sub-fund
+    up to the date (kept per fund by the database; a repayment is never dated before its
+    loan's disbursement) — Σ principal − Σ repaid by the date over the loans disbursed
+    by then."""
     totals = (
         select(
             LoanDayTotal.bank_code,
@@ -65,29 +72,25 @@ def positions(
         .where(LoanDayTotal.program == PROGRAM, LoanDayTotal.day <= as_of)
         .group_by(LoanDayTotal.bank_code, LoanDayTotal.fund_code)
     )
-    cutoff = as_of - timedelta(days=NPL.npl_days_past_due)
+    late = late_loans(PROGRAM, as_of, PROGRAM_POLICY.arrears_rule("npl"))
     owing = select(
         Loan.id.label("id"),
         Loan.bank_code.label("bank_code"),
         sub_fund_expr().label("fund_code"),
         Loan.principal_fen.label("principal_fen"),
-    ).where(
-        Loan.program == PROGRAM,
-        Loan.maturity_on <= cutoff,
-        or_(Loan.settled_on.is_(None), Loan.settled_on > as_of),
-    )
+    ).where(Loan.id.in_(late))
     if bank_code is not None:
         totals = totals.where(LoanDayTotal.bank_code == bank_code)
         owing = owing.where(Loan.bank_code == bank_code)
-    late = owing.subquery()
-    repaid = repaid_as_of(select(late.c.id), as_of)
-    left = late.c.principal_fen - func.coalesce(repaid.c.repaid, 0)
+    bad = owing.subquery()
+    repaid = repaid_as_of(select(bad.c.id), as_of)
+    left = bad.c.principal_fen - func.coalesce(repaid.c.repaid, 0)
     npl = {
         (str(bank), str(fund)): int(fen or 0)
         for bank, fund, fen in session.execute(
-            select(late.c.bank_code, late.c.fund_code, func.sum(case((left > 0, left), else_=0)))
-            .outerjoin(repaid, repaid.c.loan_id == late.c.id)
-            .group_by(late.c.bank_code, late.c.fund_code)
+            select(bad.c.bank_code, bad.c.fund_code, func.sum(case((left > 0, left), else_=0)))
+            .outerjoin(repaid, repaid.c.loan_id == bad.c.id)
+            .group_by(bad.c.bank_code, bad.c.fund_code)
         )
     }
     out: dict[tuple[str, str], int] = {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from app.programs.base import ProgramPolicy
+from app.programs.base import ArrearsRule, ProgramPolicy
 from app.programs.rules import years
 
 POOL = "XB_POOL"
@@ -26,6 +26,13 @@ PROGRAM_POLICY = ProgramPolicy(
     late_filing_rule="XB-N7",
     filing_deadline_securities=("credit",),
     capital_commitment_required=True,
+    # SPEC M-6. XB-C1: “贷款出现逾期 45 天” — the loan's arrears, principal or interest;
+    # the 90-day non-performing figure shown beside the XB-Q1 basis and the fund's
+    # leverage counts both too
+    arrears_rules=(
+        ArrearsRule("XB-C1", "claim", 45, True, "代偿申请门槛", "claim threshold"),
+        ArrearsRule("M-6", "npl", 90, True, "不良贷款", "non-performing"),
+    ),
 )
 
 
@@ -34,7 +41,7 @@ class NplPolicy:
     """How many days past due make principal non-performing, in the figures shown beside
     the XB-Q1 basis and in the fund's leverage (XB-F1); XB-Q1 itself does not use it."""
 
-    npl_days_past_due: int = 90
+    npl_days_past_due: int = PROGRAM_POLICY.arrears_rule("npl").days
 
 
 NPL = NplPolicy()
@@ -81,7 +88,7 @@ BASE_RATIOS_BP: dict[str, dict[str, int]] = {
 
 @dataclass(frozen=True)
 class ClaimPolicy:
-    min_days_past_due: int = 45  # XB-C1
+    min_days_past_due: int = PROGRAM_POLICY.arrears_rule("claim").days  # XB-C1
     # XB-C1: 《补偿申请书》, 贷款催收方案, 尽职情况说明
     required_documents: tuple[str, ...] = ("application", "collection_plan", "due_diligence")
     review_working_days: int = 7  # XB-C2: the manager's written opinion

@@ -17,6 +17,7 @@ from app.evaluations.service import bank_ratios, suspended_agreements
 from app.ledger.service import EntrySpec
 from app.loans import repository as loans_repo
 from app.loans import service as filing
+from app.loans.delinquency import bank_buckets
 from app.loans.lookups import FilingLookups
 from app.loans.schemas import LoanFile
 from app.models import (
@@ -125,6 +126,7 @@ class Xinbao(ProgramBase):
                 fund_stopped=pool is not None and pool.status == "stopped",
                 guarantor_consent_ref=consent.reference if consent else None,
                 guarantor_consent_on=consent.dated_on if consent else None,
+                overdue_in_books=lk.overdue_in_books(enterprise, today),  # XB-N2
             )
         )
         if decision.violations:
@@ -199,6 +201,7 @@ class Xinbao(ProgramBase):
             fund_stopped=pool is not None and pool.status == "stopped",
             suspended=bool(suspended),
             suspended_agreement_ids=suspended,
+            delinquency_buckets=bank_buckets(session, self.code, bank_code, on),  # M-6
         )
 
     def fund_leverage(self, session: Session, fund: Fund, *, on: date) -> tuple[int, int] | None:

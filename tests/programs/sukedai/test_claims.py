@@ -89,7 +89,7 @@ def test_SKD_C2_a_claim_needs_principal_90_days_past_due() -> None:
     assert [(v.rule, v.code, v.loc) for v in early] == [
         ("SKD-C2", "not_yet_claimable", ("body", "loan_id"))
     ]
-    assert early[0].msg == "principal is 89 days past due; a claim needs 90"
+    assert early[0].msg == "the loan is 89 days past due; a claim needs 90"
     assert codes(replace(CLAIMABLE, outstanding_fen=0, days_past_due=0)) == [
         ("SKD-C2", "nothing_outstanding")
     ]

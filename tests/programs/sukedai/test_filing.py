@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from app.errors import Violation
+from app.programs.common import OverdueFact
 from app.programs.sukedai import filing
 from app.programs.sukedai.filing import FilingFacts, check_filing, quota_exceeded
 from app.programs.sukedai.library import check_library_criteria
@@ -261,6 +262,32 @@ def test_SKD_F4_unpaid_overdue_dishonest_debtor_red_rating_or_tax_d_is_refused(
     assert {v.rule for v in found} <= {"SKD-F4"}
     if "tax_rating_d" in expected:
         assert found[-1].msg == "tax credit rating D"
+
+
+def test_SKD_F4_every_overdue_loan_on_the_own_books_is_a_reason_of_its_own() -> None:
+    """SKD-F4 on the service's own books: after the declared flag, each loan in arrears
+    on the filing date is its own reason, naming whose loan it is, its programme, days
+    past due and first day in arrears; another bank's contract number is not shown."""
+    own = OverdueFact("91320706MA1T00001X", True, "XB", "XB-2025-9", 30, date(2026, 2, 2))
+    other = OverdueFact("91320706MA1T00002Y", False, "SKD", None, 1, date(2026, 3, 3))
+    found = check_filing(
+        replace(
+            OK, overdue_in_books=(own, other), enterprise_flags={"controller_overdue_loans": True}
+        )
+    ).violations
+    assert [(v.rule, v.code, v.loc) for v in found] == [
+        ("SKD-F4", "unpaid_overdue_loan", ("body", "enterprise_credit_code")),
+        ("SKD-F4", "overdue_loan_in_books", ("body", "enterprise_credit_code")),
+        ("SKD-F4", "overdue_loan_in_books", ("body", "enterprise_credit_code")),
+    ]
+    assert [v.msg for v in found[1:]] == [
+        "the enterprise's XB loan XB-2025-9 is 30 days past due (overdue since 2026-02-02) "
+        "and unpaid",
+        "its actual controller's other enterprise 91320706MA1T00002Y's SKD loan, a loan filed "
+        "by another bank, is 1 day past due (overdue since 2026-03-03) and unpaid",
+    ]
+    assert refusals(overdue_in_books=(other,)) == ["overdue_loan_in_books"]
+    assert refusals(overdue_in_books=()) == []
 
 
 def test_SKD_F5_a_loan_with_other_fiscal_support_is_refused() -> None:

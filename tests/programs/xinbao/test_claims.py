@@ -56,7 +56,7 @@ def test_XB_C1_a_claim_needs_45_days_past_due_and_a_lawsuit_the_court_accepted()
     assert codes(CLAIMABLE) == []
     early = check_claim(replace(CLAIMABLE, days_past_due=44))
     assert [(v.rule, v.code) for v in early] == [("XB-C1", "not_yet_claimable")]
-    assert early[0].msg == "principal is 44 days past due; a claim needs 45"
+    assert early[0].msg == "the loan is 44 days past due; a claim needs 45"
     no_suit = check_claim(replace(CLAIMABLE, lawsuit_case_no=None, lawsuit_accepted_on=None))
     assert [(v.rule, v.code, v.loc) for v in no_suit] == [
         ("XB-C1", "lawsuit_required", ("body", "lawsuit_case_no")),

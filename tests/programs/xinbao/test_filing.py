@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from app.errors import Violation
+from app.programs.common import OverdueFact
 from app.programs.xinbao import filing
 from app.programs.xinbao.claims import ClaimFacts, check_claim
 from app.programs.xinbao.filing import FilingFacts, check_filing
@@ -155,6 +156,32 @@ def test_XB_N2_an_unpaid_overdue_loan_elsewhere_is_refused_at_filing(
     expected = [("XB-N2", "unpaid_overdue_loan")] if refused else []
     found = check_filing(replace(OK, enterprise_flags=flags)).violations
     assert [(v.rule, v.code) for v in found] == expected
+
+
+def test_XB_N2_every_overdue_loan_on_the_own_books_is_a_reason_of_its_own() -> None:
+    """XB-N2 at filing on the service's own books: each loan in arrears on the filing
+    date, the enterprise's or its controller's other enterprise's, in any programme, is
+    its own reason after the declared flag."""
+    own = OverdueFact("91320706MA1X00001X", True, "SKD", None, 95, date(2025, 11, 27))
+    other = OverdueFact("91320706MA1X00002Y", False, "XB", "XB-7", 12, date(2026, 2, 18))
+    found = check_filing(
+        replace(
+            OK, overdue_in_books=(own, other), enterprise_flags={"overdue_loans_elsewhere": True}
+        )
+    ).violations
+    assert [(v.rule, v.code) for v in found] == [
+        ("XB-N2", "unpaid_overdue_loan"),
+        ("XB-N2", "overdue_loan_in_books"),
+        ("XB-N2", "overdue_loan_in_books"),
+    ]
+    assert [v.msg for v in found[1:]] == [
+        "the enterprise's SKD loan, a loan filed by another bank, is 95 days past due "
+        "(overdue since 2025-11-27) and unpaid",
+        "its actual controller's other enterprise 91320706MA1X00002Y's XB loan XB-7 is 12 "
+        "days past due (overdue since 2026-02-18) and unpaid",
+    ]
+    assert refusals(overdue_in_books=(own,)) == ["overdue_loan_in_books"]
+    assert refusals(overdue_in_books=()) == []
 
 
 def test_XB_N7_a_credit_loan_filed_late_is_accepted_but_not_compensable() -> None:

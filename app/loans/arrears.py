@@ -1,0 +1,331 @@
+"""Arrears as of any date (SPEC M-6): a loan's repayment schedule against the payments
+recorded by then, beside the arrears its bank reports.
+
+Reading chosen:
+- An instalment due on D is paid on time when paid on or before D; from D + 1 it is in
+  arrears ("overdue since" D + 1) while any of it is unpaid, and days past due as of a
+  date T are T − D. A bullet loan (one instalment at maturity) is past due from the day
+  after maturity, as before schedules existed.
+- Principal payments settle the earliest instalments' principal first, interest payments
+  their interest first; a payment counts from its own date.
+- The bank's view is its latest report dated on or before T (a later report replaces an
+  earlier one; each is kept): overdue since S means S is the first day in arrears, so
+  T − S + 1 days past due. It counts while principal is outstanding, and for a rule that
+  counts principal only, only when the report has principal overdue.
+- Each rule uses the worse of the two views (`days_past_due`).
+
+The figures over many loans at once (the NPL sums) are in SQL, `late_loans`."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import CompoundSelect, and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from app.models import (
+    DelinquencyReport,
+    Loan,
+    LoanInstalment,
+    LoanInterestPayment,
+    LoanRepayment,
+)
+from app.programs.base import ArrearsRule
+
+DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Instalment:
+    due_on: date
+    principal_fen: int
+    interest_fen: int = 0
+
+
+@dataclass(frozen=True)
+class BankView:
+    """The bank's latest report as of the date (`DelinquencyReport`)."""
+
+    report_id: int
+    as_of: date
+    overdue_since: date | None
+    principal_overdue_fen: int
+    interest_overdue_fen: int
+    source: str
+
+
+@dataclass(frozen=True)
+class Arrears:
+    as_of: date
+    outstanding_fen: int
+    principal_overdue_fen: int  # instalments' principal due before the date, unpaid
+    interest_overdue_fen: int
+    principal_overdue_since: date | None  # the first day in arrears, on our books
+    interest_overdue_since: date | None
+    bank: BankView | None = None
+
+    def own_since(self, interest: bool) -> date | None:
+        dates = [self.principal_overdue_since]
+        if interest:
+            dates.append(self.interest_overdue_since)
+        return min((d for d in dates if d is not None), default=None)
+
+    def bank_since(self, interest: bool) -> date | None:
+        b = self.bank
+        if b is None or b.overdue_since is None or self.outstanding_fen <= 0:
+            return None
+        if b.principal_overdue_fen > 0 or (interest and b.interest_overdue_fen > 0):
+            return b.overdue_since
+        return None
+
+    def overdue_since(self, interest: bool) -> date | None:
+        """The first day in arrears, the worse (earlier) of our books and the bank's."""
+        dates = [self.own_since(interest), self.bank_since(interest)]
+        return min((d for d in dates if d is not None), default=None)
+
+    def days_from(self, since: date | None) -> int:
+        return (self.as_of - since).days + 1 if since is not None else 0
+
+    def own_days(self, interest: bool = True) -> int:
+        return self.days_from(self.own_since(interest))
+
+    def bank_days(self, interest: bool = True) -> int:
+        return self.days_from(self.bank_since(interest))
+
+    def days_past_due(self, interest: bool = True) -> int:
+        return self.days_from(self.overdue_since(interest))
+
+    def days_for(self, rule: ArrearsRule) -> int:
+        """Days past due as a rule counts them (its basis, the worse view)."""
+        return self.days_past_due(rule.interest)
+
+    @property
+    def bank_is_worse(self) -> bool:
+        return self.bank_days() > self.own_days()
+
+
+def bullet(loan: Loan) -> list[Instalment]:
+    """The schedule of a loan filed without one: its principal at maturity."""
+    return [Instalment(loan.maturity_on, loan.principal_fen, 0)]
+
+
+def compute(
+    principal_fen: int,
+    schedule: Sequence[Instalment],
+    principal_paid_fen: int,
+    interest_paid_fen: int,
+    as_of: date,
+    bank: BankView | None = None,
+) -> Arrears:
+    """The loan's arrears as of the date from its schedule and what was paid by then."""
+    p_left, i_left = principal_paid_fen, interest_paid_fen
+    p_over = i_over = 0
+    p_since: date | None = None
+    i_since: date | None = None
+    for inst in sorted(schedule, key=lambda x: x.due_on):
+        p_cover = min(inst.principal_fen, p_left)
+        i_cover = min(inst.interest_fen, i_left)
+        p_left, i_left = p_left - p_cover, i_left - i_cover
+        if inst.due_on >= as_of:
+            continue
+        if inst.principal_fen > p_cover:
+            p_over += inst.principal_fen - p_cover
+            p_since = p_since or inst.due_on + DAY
+        if inst.interest_fen > i_cover:
+            i_over += inst.interest_fen - i_cover
+            i_since = i_since or inst.due_on + DAY
+    outstanding = principal_fen - principal_paid_fen
+    if outstanding <= 0:  # settled: no principal in arrears
+        p_over, p_since = 0, None
+    return Arrears(as_of, outstanding, p_over, i_over, p_since, i_since, bank)
+
+
+def allocation(
+    schedule: Sequence[Instalment], principal_paid_fen: int, interest_paid_fen: int
+) -> list[tuple[int, int]]:
+    """(principal, interest) settled on each instalment, earliest first."""
+    p_left, i_left, out = principal_paid_fen, interest_paid_fen, []
+    for inst in schedule:
+        p, i = min(inst.principal_fen, p_left), min(inst.interest_fen, i_left)
+        p_left, i_left = p_left - p, i_left - i
+        out.append((p, i))
+    return out
+
+
+def paid_by(session: Session, loan_ids: list[int], as_of: date | None) -> tuple[dict, dict]:
+    """(principal, interest) paid per loan by the date (inclusive; None: ever)."""
+    if not loan_ids:
+        return {}, {}
+    out = []
+    for column, table in (
+        (LoanRepayment.principal_fen, LoanRepayment),
+        (LoanInterestPayment.interest_fen, LoanInterestPayment),
+    ):
+        stmt = select(table.loan_id, func.sum(column)).where(table.loan_id.in_(loan_ids))
+        if as_of is not None:
+            stmt = stmt.where(table.paid_on <= as_of)
+        out.append({int(i): int(v or 0) for i, v in session.execute(stmt.group_by(table.loan_id))})
+    return out[0], out[1]
+
+
+# --- loading ---------------------------------------------------------------------------
+
+
+def schedules(session: Session, loan_ids: Iterable[int]) -> dict[int, list[Instalment]]:
+    ids = list(set(loan_ids))
+    out: dict[int, list[Instalment]] = defaultdict(list)
+    if not ids:
+        return out
+    rows = session.execute(
+        select(
+            LoanInstalment.loan_id,
+            LoanInstalment.due_on,
+            LoanInstalment.principal_fen,
+            LoanInstalment.interest_fen,
+        )
+        .where(LoanInstalment.loan_id.in_(ids))
+        .order_by(LoanInstalment.loan_id, LoanInstalment.seq)
+    )
+    for loan_id, due, p, i in rows:
+        out[int(loan_id)].append(Instalment(due, int(p), int(i)))
+    return out
+
+
+def latest_bank_views(session: Session, loan_ids: list[int], as_of: date) -> dict[int, BankView]:
+    """Each loan's latest delinquency report dated on or before the date."""
+    if not loan_ids:
+        return {}
+    ranked = (
+        select(
+            DelinquencyReport,
+            func.row_number()
+            .over(
+                partition_by=DelinquencyReport.loan_id,
+                order_by=(DelinquencyReport.as_of.desc(), DelinquencyReport.id.desc()),
+            )
+            .label("rank"),
+        )
+        .where(DelinquencyReport.loan_id.in_(loan_ids), DelinquencyReport.as_of <= as_of)
+        .subquery()
+    )
+    r = ranked.c
+    out = {}
+    for row in session.execute(select(ranked).where(r.rank == 1)):
+        out[int(row.loan_id)] = BankView(
+            int(row.id),
+            row.as_of,
+            row.overdue_since,
+            int(row.principal_overdue_fen),
+            int(row.interest_overdue_fen),
+            row.source,
+        )
+    return out
+
+
+def arrears_of(session: Session, loans: Sequence[Loan], as_of: date) -> dict[int, Arrears]:
+    """Every loan's arrears as of the date, a handful of queries for the whole list."""
+    ids = [x.id for x in loans]
+    if not ids:
+        return {}
+    plan = schedules(session, ids)
+    principal, interest = paid_by(session, ids, as_of)
+    banks = latest_bank_views(session, ids, as_of)
+    out = {}
+    for loan in loans:
+        # a loan not yet disbursed on the date owes nothing yet
+        if as_of < loan.disbursed_on:
+            out[loan.id] = Arrears(as_of, 0, 0, 0, None, None, None)
+            continue
+        out[loan.id] = compute(
+            loan.principal_fen,
+            plan.get(loan.id) or bullet(loan),
+            principal.get(loan.id, 0),
+            interest.get(loan.id, 0),
+            as_of,
+            banks.get(loan.id),
+        )
+    return out
+
+
+# --- many loans at once, in SQL ----------------------------------------------------------
+
+
+def late_loans(program: str, as_of: date, rule: ArrearsRule) -> CompoundSelect[tuple[int]]:
+    """The ids of the programme's loans at least `rule.days` past due as of the date, by
+    `rule`'s basis and the worse view, with principal still owing on the date (not
+    settled, or settled after it). A loan is that late exactly when the instalments due
+    on or before the cutoff (as_of − days) carry more principal — or interest, where the
+    rule counts it — than was paid by the date, or its bank's latest report by the date
+    has it in arrears since the cutoff + 1 or earlier."""
+    cutoff = as_of - timedelta(days=rule.days)
+    owing = and_(
+        Loan.program == program,
+        Loan.disbursed_on <= as_of,
+        or_(Loan.settled_on.is_(None), Loan.settled_on > as_of),
+    )
+    due = (
+        select(
+            LoanInstalment.loan_id.label("loan_id"),
+            func.sum(LoanInstalment.principal_fen).label("principal"),
+            func.sum(LoanInstalment.interest_fen).label("interest"),
+        )
+        .join(Loan, Loan.id == LoanInstalment.loan_id)
+        .where(owing, LoanInstalment.due_on <= cutoff)
+        .group_by(LoanInstalment.loan_id)
+        .subquery()
+    )
+    paid = (
+        select(LoanRepayment.loan_id, func.sum(LoanRepayment.principal_fen).label("fen"))
+        .where(LoanRepayment.loan_id.in_(select(due.c.loan_id)), LoanRepayment.paid_on <= as_of)
+        .group_by(LoanRepayment.loan_id)
+        .subquery()
+    )
+    late = due.c.principal > func.coalesce(paid.c.fen, 0)
+    own = select(due.c.loan_id).outerjoin(paid, paid.c.loan_id == due.c.loan_id)
+    if rule.interest:
+        interest_paid = (
+            select(
+                LoanInterestPayment.loan_id,
+                func.sum(LoanInterestPayment.interest_fen).label("fen"),
+            )
+            .where(
+                LoanInterestPayment.loan_id.in_(select(due.c.loan_id)),
+                LoanInterestPayment.paid_on <= as_of,
+            )
+            .group_by(LoanInterestPayment.loan_id)
+            .subquery()
+        )
+        own = own.outerjoin(interest_paid, interest_paid.c.loan_id == due.c.loan_id)
+        late = or_(late, due.c.interest > func.coalesce(interest_paid.c.fen, 0))
+    own = own.where(late)
+    # the bank's latest report by the date, where it has the loan late enough
+    ranked = (
+        select(
+            DelinquencyReport.loan_id,
+            DelinquencyReport.overdue_since,
+            DelinquencyReport.principal_overdue_fen,
+            DelinquencyReport.interest_overdue_fen,
+            func.row_number()
+            .over(
+                partition_by=DelinquencyReport.loan_id,
+                order_by=(DelinquencyReport.as_of.desc(), DelinquencyReport.id.desc()),
+            )
+            .label("rank"),
+        )
+        .join(Loan, Loan.id == DelinquencyReport.loan_id)
+        .where(owing, DelinquencyReport.as_of <= as_of)
+        .subquery()
+    )
+    amount = ranked.c.principal_overdue_fen > 0
+    if rule.interest:
+        amount = or_(amount, ranked.c.interest_overdue_fen > 0)
+    reported = select(ranked.c.loan_id).where(
+        ranked.c.rank == 1,
+        ranked.c.overdue_since.is_not(None),
+        ranked.c.overdue_since <= cutoff + DAY,
+        amount,
+    )
+    return own.union(reported)
