@@ -376,3 +376,48 @@ def test_renewal_carries_a_new_schedule(api: Api, session: Session) -> None:
     view = _loan(api, new["id"], "2026-10-20")
     assert (view["days_past_due"], view["overdue_since"]) == (5, "2026-10-16")
     assert [i["due_on"] for i in view["schedule"]] == ["2026-10-15", "2027-01-15"]
+
+
+def test_a_loan_repaid_early_is_in_no_arrears_afterwards(api: Api, session: Session) -> None:
+    """M-6: once the principal is repaid (early, or by a renewal) no instalment falls due
+    any more — its later interest is not arrears, in the loan view and in the NPL sum."""
+    loan_id = _skd(api, session)
+    _pay(api, loan_id, "2026-04-15", principal="250000.00", interest="8500.00")
+    _pay(api, loan_id, "2026-05-20", principal="750000.00")
+    view = _loan(api, loan_id, "2026-12-31")
+    assert (view["status"], view["days_past_due"], view["arrears"]["own_days_past_due"]) == (
+        "repaid",
+        0,
+        0,
+    )
+    assert view["arrears"]["interest_overdue"] == "0.00"
+    assert {i["state"] for i in view["schedule"]} == {"paid"}
+    a = compute(LOAN, PLAN, LOAN, 8_500_00, D("2026-12-31"))
+    assert (a.interest_overdue_fen, a.days_past_due()) == (0, 0)
+
+
+def test_npl_counts_a_loan_without_instalment_rows_as_its_bullet(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """M-6: a loan written without instalment rows (outside the service) is read as one
+    bullet instalment at maturity by the NPL sum, as by the loan's own position."""
+    from app.loans import schedule
+    from app.loans.servicing import positions
+    from tests.fixtures.factories import skd_loan
+
+    monkeypatch.setattr(schedule, "store", lambda *a, **k: None)
+    loan = skd_loan(session, bank="bank_jsb", region="320100", maturity=date(2026, 6, 2))
+    assert (
+        session.scalar(
+            select(func.count())
+            .select_from(LoanInstalment)
+            .where(LoanInstalment.loan_id == loan.id)
+        )
+        == 0
+    )
+    day = D("2026-08-31")  # 90 days past maturity
+    assert positions(session, [loan], day)[loan.id].days_past_due == 90
+    got = bank_ratios(session, "SKD", day, QUARTER_END, bank_code="JSB")["JSB"]
+    assert got.npl_fen == loan.principal_fen
+    before = bank_ratios(session, "SKD", day.replace(day=30), QUARTER_END, bank_code="JSB")
+    assert before["JSB"].npl_fen == 0

@@ -85,7 +85,11 @@ def bank_ratios(
     )
     rule = get_program(program).policy.arrears_rule("npl")
     owing = select(Loan.id, Loan.bank_code, Loan.principal_fen).where(
-        Loan.id.in_(late_loans(program, as_of, replace(rule, days=policy.npl_days_past_due)))
+        Loan.id.in_(
+            late_loans(
+                program, as_of, replace(rule, days=policy.npl_days_past_due), bank_code=bank_code
+            )
+        )
     )
     if bank_code is not None:
         outstanding = outstanding.where(LoanDayTotal.bank_code == bank_code)

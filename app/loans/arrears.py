@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import CompoundSelect, and_, func, or_, select
+from sqlalchemy import CompoundSelect, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.models import (
@@ -138,8 +138,8 @@ def compute(
             i_over += inst.interest_fen - i_cover
             i_since = i_since or inst.due_on + DAY
     outstanding = principal_fen - principal_paid_fen
-    if outstanding <= 0:  # settled: no principal in arrears
-        p_over, p_since = 0, None
+    if outstanding <= 0:  # settled (repaid, early or not, or renewed): nothing in arrears
+        p_over, p_since, i_over, i_since = 0, None, 0, None
     return Arrears(as_of, outstanding, p_over, i_over, p_since, i_since, bank)
 
 
@@ -253,18 +253,23 @@ def arrears_of(session: Session, loans: Sequence[Loan], as_of: date) -> dict[int
 # --- many loans at once, in SQL ----------------------------------------------------------
 
 
-def late_loans(program: str, as_of: date, rule: ArrearsRule) -> CompoundSelect[tuple[int]]:
-    """The ids of the programme's loans at least `rule.days` past due as of the date, by
-    `rule`'s basis and the worse view, with principal still owing on the date (not
-    settled, or settled after it). A loan is that late exactly when the instalments due
-    on or before the cutoff (as_of − days) carry more principal — or interest, where the
-    rule counts it — than was paid by the date, or its bank's latest report by the date
-    has it in arrears since the cutoff + 1 or earlier."""
+def late_loans(
+    program: str, as_of: date, rule: ArrearsRule, *, bank_code: str | None = None
+) -> CompoundSelect[tuple[int]]:
+    """The ids of the programme's loans (of one bank, when given) at least `rule.days`
+    past due as of the date, by `rule`'s basis and the worse view, with principal still
+    owing on the date (not settled, or settled after it). A loan is that late exactly
+    when the instalments due on or before the cutoff (as_of − days) carry more principal
+    — or interest, where the rule counts it — than was paid by the date, or its bank's
+    latest report by the date has it in arrears since the cutoff + 1 or earlier. A loan
+    without instalment rows (written outside the service) is its bullet instalment at
+    maturity, as `arrears_of` reads it."""
     cutoff = as_of - timedelta(days=rule.days)
     owing = and_(
         Loan.program == program,
         Loan.disbursed_on <= as_of,
         or_(Loan.settled_on.is_(None), Loan.settled_on > as_of),
+        *([Loan.bank_code == bank_code] if bank_code is not None else []),
     )
     due = (
         select(
@@ -275,7 +280,7 @@ def late_loans(program: str, as_of: date, rule: ArrearsRule) -> CompoundSelect[t
         .join(Loan, Loan.id == LoanInstalment.loan_id)
         .where(owing, LoanInstalment.due_on <= cutoff)
         .group_by(LoanInstalment.loan_id)
-        .subquery()
+        .cte("due")
     )
     paid = (
         select(LoanRepayment.loan_id, func.sum(LoanRepayment.principal_fen).label("fen"))
@@ -328,4 +333,9 @@ def late_loans(program: str, as_of: date, rule: ArrearsRule) -> CompoundSelect[t
         ranked.c.overdue_since <= cutoff + DAY,
         amount,
     )
-    return own.union(reported)
+    bare = select(Loan.id).where(
+        owing,
+        Loan.maturity_on <= cutoff,
+        ~exists().where(LoanInstalment.loan_id == Loan.id),
+    )
+    return own.union(reported, bare)

@@ -318,10 +318,12 @@ def _view(loan: Loan, at: servicing.Position) -> LoanView:
 def _schedule(session: Session, loan: Loan, as_of: date) -> list[InstalmentOut]:
     plan = arrears.schedules(session, [loan.id]).get(loan.id) or arrears.bullet(loan)
     principal, interest = arrears.paid_by(session, [loan.id], as_of)
-    settled = arrears.allocation(plan, principal.get(loan.id, 0), interest.get(loan.id, 0))
+    repaid = principal.get(loan.id, 0)
+    settled = arrears.allocation(plan, repaid, interest.get(loan.id, 0))
+    closed = repaid >= loan.principal_fen  # repaid or renewed: no interest falls due after
     out = []
     for n, (inst, (p, i)) in enumerate(zip(plan, settled, strict=True), start=1):
-        full = p == inst.principal_fen and i == inst.interest_fen
+        full = p == inst.principal_fen and (i == inst.interest_fen or closed)
         state = (
             "paid"
             if full

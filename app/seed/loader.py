@@ -1073,19 +1073,6 @@ def _demo_arrears(session: Session, *, today: date) -> None:
     monthly(today - timedelta(days=100), paid=4, months=24)  # in arrears before maturity
     monthly(today - timedelta(days=40), paid=5, months=18)  # XB-C1 in 5 days
     reported = monthly(today + timedelta(days=20), paid=6, months=12)  # current on our books
-    servicing.report_delinquency(
-        session,
-        loan_id=reported,
-        data=DelinquencyIn(
-            as_of=today - timedelta(days=3),
-            overdue_since=today - timedelta(days=34),
-            principal_overdue="0",
-            interest_overdue="3000.00",
-            comment="核心系统：欠息 (demo)",
-        ),
-        actor=bank,
-        today=today,
-    )
     matured = today - timedelta(days=80)  # the NPL boundary in 10 days
     code = next(codes)
     loans.file_loan(
@@ -1106,6 +1093,20 @@ def _demo_arrears(session: Session, *, today: date) -> None:
         ),
     )
     _demo_status_file(session, bank, today=today)
+    # after the month's status file: the bank's later report is its view now
+    servicing.report_delinquency(
+        session,
+        loan_id=reported,
+        data=DelinquencyIn(
+            as_of=today - timedelta(days=1),
+            overdue_since=today - timedelta(days=34),
+            principal_overdue="0",
+            interest_overdue="3000.00",
+            comment="核心系统：欠息 (demo)",
+        ),
+        actor=bank,
+        today=today,
+    )
 
 
 def _demo_status_file(session: Session, bank: Principal, *, today: date) -> None:

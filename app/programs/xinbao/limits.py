@@ -72,7 +72,7 @@ def positions(
         .where(LoanDayTotal.program == PROGRAM, LoanDayTotal.day <= as_of)
         .group_by(LoanDayTotal.bank_code, LoanDayTotal.fund_code)
     )
-    late = late_loans(PROGRAM, as_of, PROGRAM_POLICY.arrears_rule("npl"))
+    late = late_loans(PROGRAM, as_of, PROGRAM_POLICY.arrears_rule("npl"), bank_code=bank_code)
     owing = select(
         Loan.id.label("id"),
         Loan.bank_code.label("bank_code"),
