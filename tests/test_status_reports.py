@@ -298,19 +298,20 @@ def test_xb_rep_csv_with_bom_is_reconciled_against_the_books_as_of_the_month_end
 def test_xb_rep_each_known_row_is_recorded_as_the_banks_view_and_feeds_days_past_due(
     api: Api, session: Session
 ) -> None:
-    """XB-Rep, M-6: every row naming a loan of the bank becomes a delinquency report
-    (source status_file, as of the month end, with its amounts and the submission), so
-    the bank's reported arrears count in days past due (the worse view); unknown
-    contracts record nothing."""
+    """XB-Rep, M-6: every row naming a loan of the bank still owing at the month end
+    becomes a delinquency report (source status_file, as of the month end, with its
+    amounts and the submission), so the bank's reported arrears count in days past due
+    (the worse view); unknown contracts and a loan settled by the month end record
+    nothing."""
     book = jsb_book(session)
     out = send(api, ON_TIME, csv_body(march_file(book)))
     reports = session.scalars(
         select(DelinquencyReport).where(DelinquencyReport.status_report_id == out["id"])
     ).all()
-    assert len(reports) == 7  # nine rows, two unknown contracts
+    assert len(reports) == 6  # nine rows, two unknown contracts, one settled loan
     assert {r.source for r in reports} == {"status_file"} and {r.as_of for r in reports} == {END}
     by_loan = {r.loan_id: r for r in reports}
-    assert book.other_bank.id not in by_loan
+    assert book.other_bank.id not in by_loan and book.settled.id not in by_loan
     bank_view = by_loan[book.late_at_the_bank.id]
     assert (bank_view.overdue_since, bank_view.principal_overdue_fen) == (
         date(2026, 2, 15),
@@ -473,6 +474,90 @@ def test_xb_rep_refusals_of_the_file_as_a_whole(
     assert send(api, ON_TIME, ok)["version"] == 1  # the same file, once acceptable
 
 
+FEBRUARY = "/status-reports/2026/2"
+FEB_END = date(2026, 2, 28)
+
+
+def test_xb_rep_m6_each_known_row_is_checked_as_the_banks_arrears_report(
+    api: Api, session: Session
+) -> None:
+    """XB-Rep, M-6: a row naming a loan of the bank passes the checks of `POST
+    /loans/{id}/delinquency` as of the month end — an overdue date after the
+    disbursement (a loan disbursed 2026-01-15 cannot be overdue since 2025-06-01), the
+    loan disbursed by the month end, principal overdue and outstanding at most its
+    principal, nothing in arrears on a loan settled by the month end. One 422 lists every
+    such row (row, field, code) and nothing is written: the loan is not made 275 days
+    past due. A settled loan listed as settled with nothing overdue passes and is not
+    recorded as a report; a loan repaid after the month end still owed then: its arrears
+    are accepted and recorded."""
+    jsb: dict[str, Any] = {"bank": "bank_jsb", "region": "320100"}
+    young = skd_loan(session, **jsb, disbursed=date(2026, 1, 15), maturity=date(2027, 1, 15))
+    small = skd_loan(session, **jsb, disbursed=date(2026, 1, 15), maturity=date(2027, 1, 15))
+    later = skd_loan(session, **jsb, disbursed=date(2026, 3, 2), maturity=date(2027, 3, 2))
+    settled = skd_loan(session, **jsb, disbursed=date(2025, 9, 1), maturity=date(2026, 2, 10))
+    quiet = skd_loan(session, **jsb, disbursed=date(2025, 9, 1), maturity=date(2026, 2, 10))
+    paid_since = skd_loan(session, **jsb, disbursed=date(2025, 8, 1), maturity=date(2026, 1, 31))
+    for loan in (settled, quiet):
+        repayment(session, loan, on=date(2026, 2, 10), principal_fen=1_000_000_00)
+    repayment(session, paid_since, on=date(2026, 3, 3), principal_fen=1_000_000_00)
+    before = counts(session)
+    bad = [
+        row(young.contract_no, "1000000.00", "2025-06-01", "1.00", "0.00", "overdue"),  # 1
+        row(small.contract_no, "3000000.00", "2026-02-01", "2000000.00", "0.00", "overdue"),  # 2
+        row(later.contract_no, "1000000.00"),  # 3: disbursed after the month end
+        row(settled.contract_no, "0.00", "2026-02-11", "0.00", "100.00", "overdue"),  # 4
+        row(quiet.contract_no, "0.00", status="settled"),  # 5: fine
+        row(paid_since.contract_no, "1000000.00", "2026-02-01", "1000000.00", "0.00", "overdue"),
+    ]
+    refused = send(api, "2026-03-05", csv_body(bad), url=FEBRUARY, expect=422)
+    assert refused["code"] == "status_file_refused" and refused["rule"] == "XB-Rep"
+    assert {(e["loc"][2], e["loc"][3], e["code"]) for e in refused["errors"]} == {
+        (1, "overdue_since", "not_after_disbursement"),
+        (2, "principal_overdue", "exceeds_principal"),
+        (2, "outstanding", "exceeds_principal"),
+        (3, "contract_no", "loan_not_disbursed"),
+        (4, "overdue_since", "loan_not_owing"),
+    }
+    assert all(e["loc"][:2] == ["body", "rows"] for e in refused["errors"])
+    assert "2026-01-15" in next(e["msg"] for e in refused["errors"] if e["loc"][2] == 1)
+    assert "4 row(s)" in refused["detail"]
+    assert counts(session) == before
+    young_now = arrears_of(session, [young], date(2026, 3, 5))[young.id]
+    assert young_now.bank is None and young_now.days_past_due() == 0
+    # the same file as JSON is refused alike
+    refused = send(api, "2026-03-05", json_body(bad), url=FEBRUARY, expect=422)
+    assert len(refused["errors"]) == 5 and counts(session) == before
+    good = [
+        row(young.contract_no, "1000000.00"),
+        row(small.contract_no, "1000000.00", "2026-02-01", "1000.00", "0.00", "overdue"),
+        row(settled.contract_no, "0.00", status="settled"),
+        row(quiet.contract_no, "0.00", status="settled"),
+        bad[5],
+    ]
+    out = send(api, "2026-03-05", csv_body(good), url=FEBRUARY)
+    recorded = session.scalars(
+        select(DelinquencyReport.loan_id).where(DelinquencyReport.status_report_id == out["id"])
+    ).all()
+    assert sorted(recorded) == sorted([young.id, small.id, paid_since.id])
+    assert {d["contract_no"] for d in out["differences"]["items"]} == {small.contract_no}
+    owed = arrears_of(session, [paid_since], FEB_END)[paid_since.id]
+    assert owed.bank is not None and owed.bank.source == "status_file"
+
+
+def test_xb_rep_a_json_body_nested_too_deeply_is_refused_not_a_server_error(
+    api: Api, session: Session
+) -> None:
+    """XB-Rep: a JSON body nested deeper than the decoder goes (20,000 brackets, well
+    under the file cap) is 422 `invalid_json`, like any other body that is not a status
+    file; nothing is written."""
+    before = counts(session)
+    for body in (b"[" * 20_000, b'{"rows": ' + b"[" * 20_000 + b"]" * 20_000 + b"}"):
+        refused = send(api, ON_TIME, body, content_type="application/json", expect=422)
+        assert refused["code"] == "status_file_refused"
+        assert [e["code"] for e in refused["errors"]] == ["invalid_json"]
+    assert counts(session) == before
+
+
 # --- the deadline, who has reported --------------------------------------------------------
 def test_xb_rep_late_submission_and_the_months_missing_list(api: Api, session: Session) -> None:
     """XB-Rep: every bank with an active or suspended agreement covering the month end
@@ -541,8 +626,8 @@ def test_xb_rep_due_by_the_earliest_report_day_of_the_banks_programmes(
 # --- scope -----------------------------------------------------------------------------------
 def test_xb_rep_a_bank_cannot_read_another_banks_file(api: Api, session: Session) -> None:
     """XB-Rep: another bank's file is 404 for a bank (as is a file that does not exist);
-    a fund manager reads the banks of its programme only; other roles name the bank;
-    differences are paged and filtered by kind."""
+    a fund manager reads the banks of its programme only (and no unknown contract in
+    them); other roles name the bank; differences are paged and filtered by kind."""
     loans = [
         skd_loan(session, bank="bank_jsb", region="320100", disbursed=date(2026, 1, 12))
         for _ in range(3)
@@ -564,7 +649,69 @@ def test_xb_rep_a_bank_cannot_read_another_banks_file(api: Api, session: Session
     )
     assert [d["loan_id"] for d in rest["differences"]["items"]] == [loans[2].id]
     assert rest["differences"]["next_cursor"] is None
-    assert first["counts"]["missing_loan"] == 3 and first["counts"]["unknown_contract"] == 1
+    assert first["counts"]["missing_loan"] == 3 and first["counts"]["unknown_contract"] == 0
+    assert api.call(ON_TIME, "regulator", "GET", url)["counts"]["unknown_contract"] == 1
+
+
+def test_xb_rep_differences_show_only_the_loans_in_the_readers_scope(
+    api: Api, session: Session
+) -> None:
+    """XB-Rep: a city reviewer reads a bank's file (the bank has an agreement in its
+    region) but sees only the differences of its region's enterprises' loans — not a
+    Nanjing loan it cannot open with `GET /loans/{id}` — and a fund manager only those of
+    its programme's loans; neither sees unknown contracts. The bank and the roles that
+    see every loan see every difference. The counts are of what the caller sees
+    (`scoped`), here and in `GET /status-reports`."""
+    nanjing = skd_loan(session, bank="bank_jsb", region="320100", disbursed=date(2026, 1, 12))
+    suzhou = skd_loan(session, bank="bank_jsb", region="320500", disbursed=date(2026, 1, 12))
+    xb = xb_loan(session, bank="bank_jsb", maturity=date(2027, 6, 25))
+    file = [row(suzhou.contract_no, "900000.00"), row("NO-SUCH-6", "1.00")]
+    send(api, ON_TIME, csv_body(file))  # nanjing and xb: missing
+
+    def seen(user: str) -> tuple[set[tuple[str, Any]], dict[str, int], int, Any]:
+        got = api.call(ON_TIME, user, "GET", MARCH + "?bank_code=JSB")
+        items = {(d["kind"], d["loan_id"]) for d in got["differences"]["items"]}
+        return items, got["counts"], got["difference_count"], got.get("scoped")
+
+    api.call(ON_TIME, "city_suzhou", "GET", f"/loans/{nanjing.id}", 404)
+    items, by_kind, total, scoped = seen("city_suzhou")
+    assert items == {("outstanding_mismatch", suzhou.id)}
+    assert (total, scoped) == (1, True)
+    assert by_kind == {
+        "unknown_contract": 0,
+        "outstanding_mismatch": 1,
+        "overdue_mismatch": 0,
+        "status_mismatch": 0,
+        "missing_loan": 0,
+    }
+    every = {
+        ("outstanding_mismatch", suzhou.id),
+        ("unknown_contract", None),
+        ("missing_loan", nanjing.id),
+        ("missing_loan", xb.id),
+    }
+    for user in ("bank_jsb", "regulator", "province", "committee", "admin"):
+        items, by_kind, total, scoped = seen(user)
+        assert (items, total, sum(by_kind.values()), scoped) == (every, 4, 4, False), user
+    items, _, total, _ = seen("city_nanjing")
+    assert (items, total) == ({("missing_loan", nanjing.id)}, 1)
+    assert seen("fund_xb")[0] == {("missing_loan", xb.id)}
+    assert seen("fund_nanjing")[0] == {
+        ("outstanding_mismatch", suzhou.id),
+        ("missing_loan", nanjing.id),
+    }
+    # filtered by kind, the same scope
+    url = MARCH + "?bank_code=JSB&kind=missing_loan"
+    only = api.call(ON_TIME, "city_suzhou", "GET", url)
+    assert only["differences"]["items"] == []
+
+    def listed(user: str) -> tuple[int, Any]:
+        got = api.call(ON_TIME, user, "GET", "/status-reports?year=2026&month=3")
+        jsb = next(b for b in got["banks"] if b["bank_code"] == "JSB")
+        return jsb["difference_count"], jsb.get("scoped")
+
+    assert listed("regulator") == (4, False) and listed("bank_jsb") == (4, False)
+    assert listed("city_suzhou") == (1, True) and listed("fund_xb") == (1, True)
 
 
 # --- append-only --------------------------------------------------------------------------

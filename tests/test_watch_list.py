@@ -12,6 +12,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
+from app.loans import delinquency
 from app.loans.arrears import arrears_of, bullet, schedules
 from app.loans.delinquency import (
     _interest_paid,
@@ -270,6 +271,95 @@ def test_sorted_by_earliest_crossing_and_paginated_with_a_cursor(
         assert r.status_code == 422, r.text
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/loans/watch?as_of=9999-12-31",
+        "/loans/watch?as_of=0001-01-01",
+        "/loans/watch?as_of=2200-01-01",
+        "/loans/watch?as_of=1989-12-31",
+        "/loans/buckets?as_of=0001-01-01",
+        "/loans/buckets?as_of=9999-12-31",
+        "/banks/JSB/exposure?program=SKD&as_of=0001-01-01",
+        "/banks/JSB/exposure?program=SKD&as_of=9999-12-31",
+    ],
+)
+def test_m6_as_of_outside_the_business_range_is_422_naming_it(
+    api: Api, session: Session, url: str
+) -> None:
+    """M-6: `as_of` is a business date, 1990-01-01 … 2199-12-31 — at the ends of the
+    calendar the thresholds and the window would overflow the date: a 422 naming
+    `as_of`, never a server error."""
+    _skd(api, session, "2026-03-16")
+    r = api.on("2026-06-04").get("/api/v1" + url, headers=api.auth("province"))
+    assert r.status_code == 422, r.text
+    assert [e["loc"] for e in r.json()["errors"]] == [["query", "as_of"]]
+
+
+def test_m6_as_of_at_the_ends_of_the_business_range_is_answered(api: Api, session: Session) -> None:
+    """M-6: the first and last business dates are answered, the widest window too."""
+    _skd(api, session, "2026-03-16")
+    for url in (
+        "/loans/watch?as_of=1990-01-01",
+        "/loans/watch?as_of=2199-12-31&within_days=366",
+        "/loans/buckets?as_of=1990-01-01",
+        "/loans/buckets?as_of=2199-12-31",
+        "/banks/JSB/exposure?program=SKD&as_of=2199-12-31",
+    ):
+        api.call("2026-06-04", "province", "GET", url)
+
+
+def test_m6_watch_list_and_buckets_computed_in_chunks_answer_the_same(
+    api: Api, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """M-6: the candidates are computed CHUNK loans at a time — no id list longer than
+    CHUNK reaches the database (PostgreSQL takes at most 65,535 parameters), however wide
+    the window — and the watch list, its pages and the buckets are the same with a
+    chunk of 2 as in one go."""
+    loans = [_skd(api, session, f"2026-03-{d}") for d in (20, 16, 18, 17, 19)]
+    loans.append(_skd(api, session, "2026-12-31"))  # current: crosses only if unpaid
+    _xb_monthly(api, session)
+    scope = select(Loan)
+    day, wide = D("2026-06-04"), 300
+
+    def key(ws: list[Any]) -> list[Any]:
+        return [(w.loan.id, w.crossings) for w in ws]
+
+    whole = key(watch_list(session, scope, day, within_days=wide))
+    assert [i for i, _ in whole] == [loans[n] for n in (1, 3, 2, 4, 0, 5)]  # XB: crossed
+    candidates = watch_candidates(session, scope, day, wide, None)
+    groups = buckets(session, scope, day)
+    sizes: list[int] = []
+    real = delinquency.arrears_of
+
+    def spy(session: Session, some: Any, as_of: date) -> Any:
+        sizes.append(len(some))
+        return real(session, some, as_of)
+
+    monkeypatch.setattr(delinquency, "arrears_of", spy)
+    monkeypatch.setattr(delinquency, "CHUNK", 2)
+    assert key(watch_list(session, scope, day, within_days=wide)) == whole
+    assert max(sizes) == 2 and sum(sizes) == len(candidates) == 6
+    sizes.clear()
+    assert buckets(session, scope, day) == groups
+    assert max(sizes) == 2 and sum(sizes) == 6  # the loans in arrears on 06-04, XB's too
+    # a page: the first two after a key, kept while the chunks go by
+    full = watch_list(session, scope, day, within_days=wide)
+    page = watch_list(session, scope, day, within_days=wide, after=full[1].key, limit=2)
+    assert key(page) == whole[2:4]
+    # through the endpoint, page by page
+    got: list[int] = []
+    cursor = ""
+    while True:
+        q = f"/loans/watch?as_of=2026-06-04&within_days={wide}&limit=2" + cursor
+        out = api.call("2026-06-04", "province", "GET", q)
+        got += [x["loan_id"] for x in out["items"]]
+        if out["next_cursor"] is None:
+            break
+        cursor = f"&cursor={out['next_cursor']}"
+    assert got == [i for i, _ in whole]
+
+
 # --- buckets ---------------------------------------------------------------------------
 AS_OF = "2026-06-30"
 # days past due on 2026-06-30 → maturity
@@ -413,7 +503,7 @@ def test_candidate_filter_loses_no_loan_and_loads_few(api: Api, session: Session
     api.call("2026-05-20", "bank_jsb", "POST", f"/loans/{reported}/delinquency", 201, json=body)
     every = list(session.scalars(select(Loan).order_by(Loan.id)))
     scope = select(Loan)
-    ids_on = {x.id for x in watch_candidates(session, scope, D("2026-06-04"), 15, None)}
+    ids_on = set(watch_candidates(session, scope, D("2026-06-04"), 15, None))
     assert soon in ids_on and far not in ids_on and long_late not in ids_on
     day = D("2026-02-01")
     while day <= D("2026-08-31"):

@@ -53,6 +53,7 @@ from app.claims.workflow import RETURNED, StepInput
 from app.db import get_session
 from app.errors import NotFound
 from app.kit.clock import get_clock, get_today
+from app.kit.dates import AsOf
 from app.kit.pagination import ObjectId, Page, PageParams, page_params, paginate
 from app.kit.uow import TransactionalRoute
 from app.models import Bank, Claim, ClaimClawback, ClaimRecovery, ClaimReturn, User
@@ -819,7 +820,7 @@ def exposure(
     today: Today,
     bank_code: Annotated[str, Path(min_length=1, max_length=32)],
     program: ProgramCode = DEFAULT_PROGRAM,
-    as_of: Annotated[date | None, Query(description="default: today")] = None,
+    as_of: AsOf = None,
 ) -> ExposureOut | XbExposureOut:
     on = as_of or today
     if session.get(Bank, bank_code) is None or not principal.can_see_bank(bank_code):

@@ -1,7 +1,7 @@
 """Delinquency buckets and the watch list (SPEC M-6), over many loans at once.
 
-Both start in SQL and finish with `arrears_of` on a few candidate loans, never on every
-loan of the scope:
+Both start in SQL and finish with `arrears_of` on the candidate loans only, CHUNK at a
+time (the SQL answers their ids; each chunk's rows are loaded, computed and let go):
 
 - The SQL works on the scope's loans still owing principal on the date (disbursed by
   then; not settled, or settled after it) and, per loan, on three figures: Σ principal
@@ -18,12 +18,20 @@ loan of the scope:
 The reading of the dates (`app.loans.arrears`): unpaid on D, a loan is in arrears from
 D + 1 ("overdue since" S = D + 1) and as of T is T − S + 1 = T − D days past due, so it
 reaches a rule's `days` on S + days − 1 = D + days. The worse of our books and the
-bank's report gives S."""
+bank's report gives S.
+
+The cost: the candidate SQL reads every loan of the scope owing on the date, once per
+request. The candidates are few for the buckets (loans in arrears) and for a short watch
+window; a window as long as a rule's days makes almost every loan owing a candidate
+(each current loan's next instalment, if left unpaid), so the work grows with the book
+— chunked, it stays within the drivers' limits and holds one chunk of loan rows (plus
+the page of entries kept) at a time."""
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -44,6 +52,7 @@ from app.models import (
 from app.programs.base import ArrearsRule, Program, get_program, registered_programs
 
 DAY = timedelta(days=1)
+CHUNK = 5_000  # loans per arrears query (bound parameters stay well under the drivers' limits)
 
 # the watch window's bounds in days (`within_days`)
 MIN_WITHIN_DAYS, MAX_WITHIN_DAYS, DEFAULT_WITHIN_DAYS = 1, 366, 15
@@ -176,8 +185,18 @@ def _programs(program: str | None) -> list[Program]:
     return [get_program(program)] if program else list(registered_programs())
 
 
-def _load(session: Session, ids: Select[Any]) -> list[Loan]:
-    return list(session.scalars(select(Loan).where(Loan.id.in_(ids)).order_by(Loan.id)))
+def _ids(session: Session, ids: Select[Any]) -> list[int]:
+    """The loan ids a candidate query selects, in id order (ids only: no loan rows)."""
+    return sorted(int(i) for i in session.scalars(ids))
+
+
+def _chunks(session: Session, ids: Sequence[int]) -> Iterator[tuple[list[int], list[Loan]]]:
+    """The loans of `ids`, CHUNK at a time (ids, loans in id order): every id list sent
+    to the database stays well under the drivers' bound-parameter limits, and only one
+    chunk of loan rows is held at a time."""
+    for start in range(0, len(ids), CHUNK):
+        part = list(ids[start : start + CHUNK])
+        yield part, list(session.scalars(select(Loan).where(Loan.id.in_(part)).order_by(Loan.id)))
 
 
 # --- the watch list ----------------------------------------------------------------------
@@ -203,7 +222,7 @@ class Watched:
 
 def watch_candidates(
     session: Session, scope: Select[Any], as_of: date, within_days: int, program: str | None
-) -> list[Loan]:
+) -> list[int]:
     """The loans of the scope that may cross one of their programme's arrears rules in
     (as_of, as_of + within_days]. For a rule of `days` d, write lo = as_of − d and
     hi = as_of + within_days − d. A loan crosses in the window exactly when its first day
@@ -215,7 +234,8 @@ def watch_candidates(
     - something unpaid is due on or before hi on our books (our S ≤ hi + 1, or the first
       unpaid instalment due by hi when not yet in arrears), or the bank's latest report
       has the loan in arrears since a day in (lo + 1, hi + 1].
-    Every loan that crosses passes; `watch_list` then computes each candidate exactly."""
+    Every loan that crosses passes; `watch_list` then computes each candidate exactly.
+    Answers the candidates' ids, in id order."""
     owing = owing_scope(scope, as_of)
     until = as_of + timedelta(days=within_days)
     plans = [(p, _rules(p)) for p in _programs(program)]
@@ -241,7 +261,7 @@ def watch_candidates(
             per_program.append(and_(owing.c.program == p.code, or_(*conds)))
     if not per_program:
         return []
-    return _load(session, books.select_ids().where(or_(false(), *per_program)))
+    return _ids(session, books.select_ids().where(or_(false(), *per_program)))
 
 
 def first_unpaid(
@@ -308,29 +328,43 @@ def watch_list(
     *,
     within_days: int = DEFAULT_WITHIN_DAYS,
     program: str | None = None,
+    after: tuple[date, int] | None = None,
+    limit: int | None = None,
 ) -> list[Watched]:
     """The loans of the scope that cross one of their programme's arrears rules (the
     claim threshold, the NPL boundary) in (as_of, as_of + within_days], earliest
-    crossing first (then by loan id)."""
-    loans = watch_candidates(session, scope, as_of, within_days, program)
-    ids = [x.id for x in loans]
-    arrears = arrears_of(session, loans, as_of)
-    plans = schedules(session, ids)
-    interest = _interest_paid(session, ids, as_of)
+    crossing first (then by loan id). With `after` (a `Watched.key`), only the entries
+    after it; with `limit`, only the first `limit` of them.
+
+    The cost: the candidate query (`watch_candidates`) runs once and answers ids only;
+    the candidates are then computed CHUNK at a time (their loan rows, `arrears_of`, the
+    schedules and interest paid), so a wide window — where almost every loan owing is a
+    candidate — sends no id list longer than CHUNK and holds one chunk of loan rows plus
+    the `limit` entries kept (with no `limit`, every entry that crosses)."""
     until = as_of + timedelta(days=within_days)
-    out = []
-    for loan in loans:
-        found = crossings(
-            loan,
-            arrears[loan.id],
-            plans.get(loan.id) or bullet(loan),
-            interest.get(loan.id, 0),
-            as_of,
-            until,
-        )
-        if found:
-            out.append(Watched(loan, arrears[loan.id], found))
-    return sorted(out, key=lambda w: w.key)
+    ids = watch_candidates(session, scope, as_of, within_days, program)
+    out: list[Watched] = []
+    for part, loans in _chunks(session, ids):
+        arrears = arrears_of(session, loans, as_of)
+        plans = schedules(session, part)
+        interest = _interest_paid(session, part, as_of)
+        for loan in loans:
+            found = crossings(
+                loan,
+                arrears[loan.id],
+                plans.get(loan.id) or bullet(loan),
+                interest.get(loan.id, 0),
+                as_of,
+                until,
+            )
+            if found:
+                entry = Watched(loan, arrears[loan.id], found)
+                if after is None or entry.key > after:
+                    out.append(entry)
+        if limit is not None and len(out) > limit:
+            out = heapq.nsmallest(limit, out, key=lambda w: w.key)
+    out.sort(key=lambda w: w.key)
+    return out if limit is None else out[:limit]
 
 
 # --- the buckets -------------------------------------------------------------------------
@@ -347,8 +381,8 @@ def buckets(
     worse view). Count and outstanding per bank come from SQL; only loans in arrears
     by the rule — an instalment due before the date not fully paid by it
     (`unpaid_by(as_of − 1)`), or the bank's latest report in arrears since the date or
-    earlier — are loaded and computed with `arrears_of`; every other loan owing is
-    0 days past due, `current`. So the buckets' sum is the total."""
+    earlier — are loaded and computed with `arrears_of`, CHUNK at a time; every other
+    loan owing is 0 days past due, `current`. So the buckets' sum is the total."""
     owing = owing_scope(scope, as_of)
     repaid = (
         select(LoanRepayment.loan_id, func.sum(LoanRepayment.principal_fen).label("fen"))
@@ -380,18 +414,19 @@ def buckets(
         for code, rule in rules.items()
         if rule is not None
     ]
-    loans = _load(session, books.select_ids().where(or_(false(), *late))) if late else []
+    ids = _ids(session, books.select_ids().where(or_(false(), *late))) if late else []
     worse: dict[tuple[str, str], dict[str, list[int]]] = defaultdict(dict)
-    arrears = arrears_of(session, loans, as_of)
-    for loan in loans:
-        rule = rules[loan.program]
-        assert rule is not None
-        name = programs[loan.program].policy.bucket(arrears[loan.id].days_for(rule))
-        if name == "current":
-            continue
-        cell = worse[(loan.program, loan.bank_code)].setdefault(name, [0, 0])
-        cell[0] += 1
-        cell[1] += arrears[loan.id].outstanding_fen
+    for _, loans in _chunks(session, ids):
+        arrears = arrears_of(session, loans, as_of)
+        for loan in loans:
+            rule = rules[loan.program]
+            assert rule is not None
+            name = programs[loan.program].policy.bucket(arrears[loan.id].days_for(rule))
+            if name == "current":
+                continue
+            cell = worse[(loan.program, loan.bank_code)].setdefault(name, [0, 0])
+            cell[0] += 1
+            cell[1] += arrears[loan.id].outstanding_fen
     out = []
     for (code, bank), (count, fen) in sorted(totals.items()):
         if code not in programs:

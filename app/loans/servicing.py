@@ -204,17 +204,29 @@ def report_delinquency(
 def delinquency_violations(loan: Loan, data: DelinquencyIn, today: date) -> list[Violation]:
     errors = []
     if data.as_of > today:
-        errors.append(Violation(loc=("body", "as_of"), msg="in the future"))
+        errors.append(Violation(loc=("body", "as_of"), msg="in the future", code="in_future"))
     if data.as_of < loan.disbursed_on:
-        errors.append(Violation(loc=("body", "as_of"), msg="before the disbursement date"))
+        errors.append(
+            Violation(
+                loc=("body", "as_of"),
+                msg="before the disbursement date",
+                code="before_disbursement",
+            )
+        )
     since = data.overdue_since
     owed = data.principal_overdue + data.interest_overdue
     if since is not None:
         if since > data.as_of:
-            errors.append(Violation(loc=("body", "overdue_since"), msg="after `as_of`"))
+            errors.append(
+                Violation(loc=("body", "overdue_since"), msg="after `as_of`", code="after_as_of")
+            )
         if since <= loan.disbursed_on:
             errors.append(
-                Violation(loc=("body", "overdue_since"), msg="on or before the disbursement date")
+                Violation(
+                    loc=("body", "overdue_since"),
+                    msg="on or before the disbursement date",
+                    code="not_after_disbursement",
+                )
             )
         if owed == 0:
             errors.append(
@@ -235,10 +247,20 @@ def delinquency_violations(loan: Loan, data: DelinquencyIn, today: date) -> list
         )
     if data.principal_overdue > loan.principal_fen:
         errors.append(
-            Violation(loc=("body", "principal_overdue"), msg="more than the loan's principal")
+            Violation(
+                loc=("body", "principal_overdue"),
+                msg="more than the loan's principal",
+                code="exceeds_principal",
+            )
         )
     if data.outstanding is not None and data.outstanding > loan.principal_fen:
-        errors.append(Violation(loc=("body", "outstanding"), msg="more than the loan's principal"))
+        errors.append(
+            Violation(
+                loc=("body", "outstanding"),
+                msg="more than the loan's principal",
+                code="exceeds_principal",
+            )
+        )
     return errors
 
 

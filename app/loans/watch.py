@@ -16,6 +16,7 @@ from app.auth.principal import CurrentPrincipal
 from app.db import get_session
 from app.errors import Unprocessable, Violation
 from app.kit.clock import get_today
+from app.kit.dates import AsOf
 from app.kit.money import Yuan
 from app.kit.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
 from app.kit.uow import TransactionalRoute
@@ -33,7 +34,6 @@ from app.programs.fields import ProgramCode
 router = APIRouter(route_class=TransactionalRoute)
 Today = Annotated[date, Depends(get_today)]
 SessionDep = Annotated[Session, Depends(get_session)]
-AsOf = Annotated[date | None, Query(description="as of this date (default: today)")]
 BankCode = Annotated[str | None, Query(max_length=32, description="only this bank's loans")]
 
 
@@ -147,10 +147,16 @@ def watch(
 ) -> WatchPage:
     on = as_of or today
     scope = filter_loans(scoped_loans(principal), program=program, bank_code=bank_code, status=None)
-    found = delinquency.watch_list(session, scope, on, within_days=within_days, program=program)
-    if page.cursor is not None:
-        after = _cursor_key(page.cursor)
-        found = [w for w in found if w.key > after]
+    after = _cursor_key(page.cursor) if page.cursor is not None else None
+    found = delinquency.watch_list(
+        session,
+        scope,
+        on,
+        within_days=within_days,
+        program=program,
+        after=after,
+        limit=page.limit + 1,  # one more: is there a next page
+    )
     rows, cursor = found[: page.limit], None
     if len(found) > page.limit:
         day, loan_id = rows[-1].key

@@ -4,9 +4,10 @@ over; anyone in scope reads a submission's reconciliation and who has reported."
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from app.auth.principal import CurrentPrincipal, Principal, require_roles
@@ -46,12 +47,16 @@ async def raw_body(request: Request) -> bytes:
     summary="Submit a monthly status file 报送月度贷款情况 (XB-Rep)",
     description="A bank sends its loan-level status file for a month that is over, as "
     "`text/csv` or `application/json` (the same six fields per row). Every malformed row "
-    "is listed in one 422 and nothing is written. The file is reconciled against the "
+    "is listed in one 422 and nothing is written, as is every row of a known loan failing "
+    "the checks of `POST /loans/{loan_id}/delinquency` as of the month end (disbursed by "
+    "then, overdue after the disbursement, amounts within the principal, no arrears on a "
+    "loan settled by then). The file is reconciled against the "
     "service's books as of the month's last day; the answer carries the differences "
     "(`unknown_contract`, `outstanding_mismatch`, `overdue_mismatch`, `status_mismatch`, "
     "`missing_loan`). The same content as the latest version answers 200 with that "
     "version and writes nothing; different content is a new version (201). Each row of a "
-    "known loan is recorded as the bank's delinquency report as of the month end.",
+    "loan still owing at the month end is recorded as the bank's delinquency report as of "
+    "the month end.",
     openapi_extra={"requestBody": request_body()},
     responses={
         200: {
@@ -104,7 +109,8 @@ def submit(
     "active or suspended, whose term covers the month end) and every bank that did: its "
     "latest version, when, whether late; `missing` when nothing came and the due date "
     "has passed, else `not_yet_due`. A bank sees its own row, a fund manager the banks "
-    "of its programme, a city reviewer the banks with an agreement in its region.",
+    "of its programme, a city reviewer the banks with an agreement in its region; "
+    "`difference_count` is of the differences the caller sees (`scoped`).",
 )
 def month_overview(
     session: SessionDep,
@@ -115,6 +121,8 @@ def month_overview(
 ) -> MonthOut:
     banks = service.visible_banks(session, principal)
     rows = service.month_overview(session, year, month, today=today, banks=banks)
+    scope = service.difference_scope(session, principal)
+    counts = service.visible_counts(session, [b.report for b in rows if b.report], scope)
     return MonthOut(
         year=year,
         month=month,
@@ -131,7 +139,8 @@ def month_overview(
                 version=b.report.version if b.report else None,
                 submitted_on=b.report.submitted_on if b.report else None,
                 late=b.report.late if b.report else None,
-                difference_count=b.report.difference_count if b.report else None,
+                difference_count=sum(counts[b.report.id].values()) if b.report else None,
+                scoped=scope is not None,
             )
             for b in rows
         ],
@@ -145,7 +154,11 @@ def month_overview(
     description="The latest version (or `version`) of a bank's file for the month: "
     "metadata, counts by kind and the differences, paginated (`limit`, `cursor`, "
     "filter `kind`). A bank reads its own; other roles name the bank with `bank_code` "
-    "(a fund manager: a bank of its programme). Outside the caller's scope: 404.",
+    "(a fund manager: a bank of its programme). Outside the caller's scope: 404. A bank "
+    "and the roles that see every loan see every difference; a city reviewer only those "
+    "of its region's enterprises' loans, a fund manager those of its programme's loans — "
+    "neither sees unknown contracts — and the counts are of what the caller sees "
+    "(`scoped: true`).",
     responses=problem_responses(NotFound, (Unprocessable, "bank_code_required")),
 )
 def get_report(
@@ -183,7 +196,8 @@ def get_report(
     if report is None:
         which = f" version {version}" if version else ""
         raise NotFound(f"no status file{which} of bank {code} for {year}-{month:02d}")
-    return _out(session, report, page, kind=kind, replayed=False)
+    scope = service.difference_scope(session, principal)
+    return _out(session, report, page, kind=kind, replayed=False, scope=scope)
 
 
 def _out(
@@ -193,10 +207,12 @@ def _out(
     *,
     kind: str | None,
     replayed: bool,
+    scope: Select[Any] | None = None,
 ) -> StatusReportOut:
     items, cursor = paginate(
-        session, service.differences(report.id, kind), StatusReportDifference.id, page
+        session, service.differences(report.id, kind, scope), StatusReportDifference.id, page
     )
+    counts = service.visible_counts(session, [report], scope)[report.id]
     return StatusReportOut(
         id=report.id,
         bank_code=report.bank_code,
@@ -211,8 +227,9 @@ def _out(
         submitted_on=report.submitted_on,
         late=report.late,
         row_count=report.row_count,
-        difference_count=report.difference_count,
-        counts=dict(report.summary),
+        difference_count=sum(counts.values()),
+        counts=counts,
+        scoped=scope is not None,
         submitted_by_id=report.submitted_by_id,
         created_at=report.created_at,
         replayed=replayed,

@@ -137,17 +137,23 @@ def parse(body: bytes, media_type: str, *, month_end: date) -> list[FileRow]:
     for row_no in _consistency(rows, month_end, errors):
         bad_rows.add(row_no)
     if errors:
-        listed = errors[:MAX_LISTED_ERRORS]
-        more = len(errors) - len(listed)
-        tail = f"; the first {len(listed)} are listed" if more else ""
-        raise Unprocessable(
-            f"the status file has {len(errors)} error(s) in {len(bad_rows)} row(s){tail}; "
-            "nothing was recorded",
-            listed,
-            code="status_file_refused",
-            rule="XB-Rep",
-        )
+        raise refusal(errors, len(bad_rows))
     return rows
+
+
+def refusal(errors: list[Violation], bad_rows: int) -> Unprocessable:
+    """The file refused as a whole: one 422 listing the rows' errors (at most
+    MAX_LISTED_ERRORS of them, the rest counted)."""
+    listed = errors[:MAX_LISTED_ERRORS]
+    more = len(errors) - len(listed)
+    tail = f"; the first {len(listed)} are listed" if more else ""
+    return Unprocessable(
+        f"the status file has {len(errors)} error(s) in {bad_rows} row(s){tail}; "
+        "nothing was recorded",
+        listed,
+        code="status_file_refused",
+        rule="XB-Rep",
+    )
 
 
 # --- the two formats -------------------------------------------------------------------
@@ -224,6 +230,10 @@ def _json_rows(text: str) -> list[Raw]:
         doc = json.loads(text)
     except ValueError as exc:
         raise _file_error(f"the body is not valid JSON: {exc}", "invalid_json") from None
+    except RecursionError:  # nested deeper than the decoder goes; a file is two levels
+        raise _file_error(
+            'the body is nested too deeply to be a status file {"rows": [...]}', "invalid_json"
+        ) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("rows"), list):
         raise _file_error('the body must be an object {"rows": [...]}', "invalid_json")
     extra = sorted(k for k in doc if k != "rows")

@@ -131,8 +131,14 @@ class StatusReportOut(BaseModel):
     submitted_on: date = Field(description="the business date of the submission")
     late: bool = Field(description="submitted after `due_on`")
     row_count: int
-    difference_count: int
-    counts: dict[str, int] = Field(description="differences by kind")
+    difference_count: int = Field(description="the differences the caller sees (`scoped`)")
+    counts: dict[str, int] = Field(description="the differences the caller sees, by kind")
+    scoped: bool = Field(
+        False,
+        description="true: the differences, counts and `difference_count` are only those of "
+        "the loans in the caller's scope (a city reviewer: its region's enterprises; a fund "
+        "manager: its programme's loans), without unknown contracts; false: the whole file's",
+    )
     submitted_by_id: int
     created_at: datetime
     replayed: bool = Field(
@@ -161,7 +167,13 @@ class BankMonthOut(BaseModel):
     version: int | None = Field(None, description="the latest version")
     submitted_on: date | None = None
     late: bool | None = None
-    difference_count: int | None = None
+    difference_count: int | None = Field(
+        None, description="the differences the caller sees in the latest version (`scoped`)"
+    )
+    scoped: bool = Field(
+        False,
+        description="true: `difference_count` counts only the loans in the caller's scope",
+    )
 
 
 class MonthOut(BaseModel):

@@ -16,9 +16,17 @@ Reading chosen:
   The same content as the bank's latest version for the month is that version (nothing
   is written); anything else is a new version. A version equal to an older one but not
   to the latest is new too: it is the bank's current file.
-- Each row naming a known loan of the bank is also recorded as a `DelinquencyReport`
-  (source `status_file`, as of the month end), so the bank's reported arrears count in
-  days past due. A new version adds its own reports; earlier ones stay.
+- Each row naming a known loan of the bank is checked as `POST /loans/{id}/delinquency`
+  checks a report as of the month end (`servicing.delinquency_violations`): the loan
+  disbursed by the month end, an overdue date after the disbursement, principal overdue
+  and outstanding at most the loan's principal. A loan no longer owing at the month end
+  (settled by then, or in a status that owes nothing, `servicing.REPORTABLE`) may be
+  listed with nothing overdue, not in arrears. Any such failure refuses the whole file,
+  every failing row listed, like a malformed row.
+- Each row naming a loan of the bank still owing at the month end is also recorded as a
+  `DelinquencyReport` (source `status_file`, as of the month end), so the bank's
+  reported arrears count in days past due. A new version adds its own reports; earlier
+  ones stay. A row of a loan no longer owing is compared, not recorded.
 - The file is due by the `status_report_day` of the following month, the earliest among
   the programmes the bank has loans or agreements in; submitted after it, it is late."""
 
@@ -38,6 +46,9 @@ from app.claims.repository import region_descendants
 from app.errors import Unprocessable, Violation
 from app.kit.money import format_fen
 from app.loans.arrears import Arrears, arrears_of
+from app.loans.repository import scoped_loans
+from app.loans.schemas import DelinquencyIn
+from app.loans.servicing import REPORTABLE, delinquency_violations
 from app.models import (
     Agreement,
     Bank,
@@ -65,7 +76,10 @@ LOAN_FIELDS = (
     Loan.principal_fen,
     Loan.disbursed_on,
     Loan.maturity_on,
+    Loan.settled_on,
 )
+# the roles that see every loan, and so every difference of a file they may read
+SEES_ALL = ("admin", "province_reviewer", "committee", "regulator")
 
 
 def month_end(year: int, month: int) -> date:
@@ -137,12 +151,38 @@ def latest_version(session: Session, bank_code: str, year: int, month: int) -> i
     return int(got or 0)
 
 
-def differences(report_id: int, kind: str | None = None) -> Select[StatusReportDifference]:
-    """A submission's differences (of one kind), to page through by id."""
+def differences(
+    report_id: int, kind: str | None = None, scope: Select[Any] | None = None
+) -> Select[StatusReportDifference]:
+    """A submission's differences (of one kind), to page through by id; with `scope`
+    (`difference_scope`), only those of the loans in it."""
     stmt = select(StatusReportDifference).where(StatusReportDifference.report_id == report_id)
     if kind is not None:
         stmt = stmt.where(StatusReportDifference.kind == kind)
+    if scope is not None:
+        stmt = stmt.where(StatusReportDifference.loan_id.in_(scope))
     return stmt
+
+
+def visible_counts(
+    session: Session, reports: Sequence[StatusReport], scope: Select[Any] | None
+) -> dict[int, dict[str, int]]:
+    """Per submission, its differences by kind as the caller sees them: the stored
+    summary, or with `scope` those of the loans in it, counted."""
+    if scope is None:
+        return {r.id: {k: int(r.summary.get(k, 0)) for k in KINDS} for r in reports}
+    out = {r.id: dict.fromkeys(KINDS, 0) for r in reports}
+    if not out:
+        return out
+    d = StatusReportDifference
+    stmt = (
+        select(d.report_id, d.kind, func.count())
+        .where(d.report_id.in_(sorted(out)), d.loan_id.in_(scope))
+        .group_by(d.report_id, d.kind)
+    )
+    for report_id, kind, n in session.execute(stmt):
+        out[int(report_id)][str(kind)] = int(n)
+    return out
 
 
 # --- submitting --------------------------------------------------------------------------
@@ -168,6 +208,7 @@ def submit(
     if last is not None and last.content_sha256 == sha:
         return last, False
     books = Books.load(session, bank_code, [r.contract_no for r in rows], end)
+    reported = check_rows(rows, books, today)
     found = reconcile(rows, books)
     due = due_on(session, bank_code, year, month)
     version = (last.version if last else 0) + 1
@@ -228,10 +269,90 @@ def submit(
                 "reported_by_id": actor.user_id,
             }
             for r in rows
-            if (loan_id := books.loan_ids.get(r.contract_no)) is not None
+            if (loan_id := books.loan_ids.get(r.contract_no)) in reported
         ),
     )
     return report, True
+
+
+def owing_at(loan: Loan, as_of: date) -> bool:
+    """Arrears may be reported on the loan as of the date: disbursed by then and still
+    owing — settled only after it (a loan repaid since still owed then), or never settled
+    and in a status that owes (`REPORTABLE`)."""
+    if loan.disbursed_on > as_of:
+        return False
+    if loan.settled_on is not None:
+        return loan.settled_on > as_of
+    return loan.status in REPORTABLE
+
+
+def check_rows(rows: list[FileRow], books: Books, today: date) -> set[int]:
+    """Each row naming a loan of the bank, checked as the bank's arrears report as of the
+    month end (`delinquency_violations`, as `POST /loans/{id}/delinquency`): one 422
+    naming every failing row (row number, field, code, message), nothing written. A loan
+    not owing at the month end may be listed with nothing overdue (settled), never in
+    arrears. Answers the loans whose rows are recorded as delinquency reports: those
+    owing at the month end."""
+    errors: list[Violation] = []
+    bad: set[int] = set()
+    recorded: set[int] = set()
+    end = books.as_of
+    for r in rows:
+        loan_id = books.loan_ids.get(r.contract_no)
+        if loan_id is None:
+            continue
+        loan = books.loans[loan_id]
+        as_reported = DelinquencyIn.model_construct(
+            as_of=end,
+            overdue_since=r.overdue_since,
+            principal_overdue=r.principal_overdue_fen,
+            interest_overdue=r.interest_overdue_fen,
+            outstanding=r.outstanding_fen,
+            comment="",
+        )
+        failed = [
+            _row_violation(r, loan, v, end)
+            for v in delinquency_violations(loan, as_reported, today)
+        ]
+        owing = owing_at(loan, end)
+        in_arrears = r.overdue_since is not None or r.principal_overdue_fen > 0
+        in_arrears = in_arrears or r.interest_overdue_fen > 0
+        if loan.disbursed_on <= end and not owing and in_arrears:
+            settled = f"settled on {loan.settled_on}" if loan.settled_on else loan.status
+            failed.append(
+                Violation(
+                    loc=("body", "rows", r.row_no, "overdue_since"),
+                    msg=f"loan {loan.id} (contract {r.contract_no}) owed nothing at the month "
+                    f"end {end} ({settled}): list it with nothing overdue, status settled",
+                    code="loan_not_owing",
+                )
+            )
+        if failed:
+            errors.extend(failed)
+            bad.add(r.row_no)
+        elif owing:
+            recorded.add(loan_id)
+    if errors:
+        raise files.refusal(errors, len(bad))
+    return recorded
+
+
+def _row_violation(r: FileRow, loan: Loan, v: Violation, end: date) -> Violation:
+    """A failure of the single arrears report, put on the file's row."""
+    about = (
+        f"loan {loan.id} (contract {r.contract_no}) was disbursed on {loan.disbursed_on} "
+        f"with principal {format_fen(loan.principal_fen)}"
+    )
+    if v.code == "before_disbursement":  # the report's `as_of` is the month end
+        return Violation(
+            loc=("body", "rows", r.row_no, "contract_no"),
+            msg=f"{about}, after the month end {end}: it has nothing to report for the month",
+            code="loan_not_disbursed",
+        )
+    field = v.loc[-1] if v.loc else ""
+    return Violation(
+        loc=("body", "rows", r.row_no, field), msg=f"{field}: {v.msg}; {about}", code=v.code
+    )
 
 
 def _insert(session: Session, model: type, values: Iterable[dict[str, Any]]) -> None:
@@ -402,6 +523,23 @@ def visible_banks(session: Session, principal: Principal) -> set[str] | None:
         stmt = select(Agreement.bank_code).where(Agreement.region_code.in_(regions))
         return set(session.scalars(stmt.distinct()))
     return None
+
+
+def difference_scope(session: Session, principal: Principal) -> Select[Any] | None:
+    """The loans whose differences the caller sees in a file it may read (the ids, to
+    filter with); None: every difference. A bank (its own file) and the roles that see
+    every loan (`SEES_ALL`) see them all, `unknown_contract` (no loan) included. Any
+    other role sees the differences of the loans it may see (`scoped_loans`: a city
+    reviewer its region's enterprises'), a fund manager — whose files are its
+    programme's banks' — of its programme's loans only; never an unknown contract, which
+    names no loan of its scope."""
+    if principal.is_bank or principal.role in SEES_ALL:
+        return None
+    stmt = scoped_loans(principal).with_only_columns(Loan.id)
+    if principal.role == "fund_manager":
+        program = session.scalar(select(Fund.program).where(Fund.code == principal.fund_code))
+        stmt = stmt.where(Loan.program == program)
+    return stmt
 
 
 def expected_banks(session: Session, year: int, month: int) -> set[str]:
