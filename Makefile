@@ -7,7 +7,7 @@ export DATABASE_URL ?= sqlite:///./var/ledger.db
 export HOST ?= 127.0.0.1
 export PORT ?= 8000
 
-.PHONY: run test install install-dev migrate seed lint typecheck openapi bench clean
+.PHONY: run test install install-dev migrate seed lint typecheck openapi bench bench-reports clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ openapi: install
 ## Ledger write benchmark on PostgreSQL (TEST_POSTGRES_URL or the local server)
 bench: install-dev
 	$(BIN)/python bench/ledger_bench.py
+
+## Quarterly report on 1,000,000 loans (PostgreSQL): the data once (~15 min), then the timings
+bench-reports: install-dev
+	nice -n 10 $(BIN)/python bench/report_data.py
+	$(BIN)/python bench/report_bench.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -11,8 +11,10 @@ from app.evaluations.endpoints import router as evaluations_router
 from app.ledger.endpoints import router as ledger_router
 from app.library.endpoints import router as library_router
 from app.loans.endpoints import router as loans_router
+from app.loans.refusals import router as loans_refusals_router
 from app.loans.watch import router as loans_watch_router
 from app.reference.endpoints import router as reference_router
+from app.reports.endpoints import router as reports_router
 from app.status_reports.endpoints import router as status_reports_router
 
 API_PREFIX = "/api/v1"
@@ -22,9 +24,11 @@ api_router.include_router(auth_router)
 api_router.include_router(reference_router)
 api_router.include_router(library_router)
 api_router.include_router(loans_watch_router)  # before /loans/{loan_id}
+api_router.include_router(loans_refusals_router)  # before /loans/{loan_id}
 api_router.include_router(loans_router)
 api_router.include_router(ledger_router)
 api_router.include_router(claims_router)
 api_router.include_router(evaluations_router)
 api_router.include_router(status_reports_router)
+api_router.include_router(reports_router)
 api_router.include_router(calendar_router)

@@ -69,6 +69,12 @@ TAGS = [
         "reconciled against the books as of the month end, and who has reported (XB-Rep)",
     },
     {
+        "name": "reports",
+        "description": "监管报告 — quarterly, monthly and annual reports in JSON, CSV and XLSX, "
+        "the quarterly page with SVG charts; a closed period is a stored run (cut-off, "
+        "ledger entry range, SHA-256, versions and what changed, submissions)",
+    },
+    {
         "name": "calendar",
         "description": "工作日历 — the PRC working-day calendar every deadline is counted on: "
         "holidays and make-up workdays per year, published from the State Council notice (M-3)",

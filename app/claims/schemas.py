@@ -337,6 +337,14 @@ class XbLimitOut(BaseModel):
     warning_at: Yuan = Field(description="the warning share (base 50 %) of the limit")
     used: Yuan = Field(description="compensation approved under the sub-fund this calendar year")
     headroom: Yuan
+    under_review: Yuan = Field(
+        description="the fund's share requested by the bank's claims under the sub-fund "
+        "filed and not yet decided by the committee as of the date"
+    )
+    headroom_if_all_approved: Yuan = Field(
+        description="the headroom left if every claim under review were approved: "
+        "headroom − under_review, at least 0.00 (XB-Q1)"
+    )
     warning: bool
     limit_reached: bool
     fund_code: str = Field(description="the sub-fund (助企成长贷 XB_ZQCZD is the base)")
@@ -376,6 +384,14 @@ class ExposureOut(BaseModel):
     cap_rate_bp: int
     cap: Yuan = Field(description="3 % of the total annualized principal (SKD-Q1)")
     headroom: Yuan | None = Field(description="what may still be approved; null when exempt")
+    under_review: Yuan = Field(
+        description="the funds' share requested by the bank's claims filed and not yet "
+        "decided as of the date (waiting for a review, or returned for correction)"
+    )
+    headroom_if_all_approved: Yuan | None = Field(
+        description="the headroom left if every claim under review were approved in full: "
+        "headroom − under_review, at least 0.00 (SKD-Q1); null when exempt (SKD-Q2)"
+    )
     exemption: ExemptionOut
     outstanding_principal: Yuan
     npl_principal: Yuan

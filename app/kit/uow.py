@@ -2,7 +2,10 @@
 `Idempotency-Key` handling for POSTs (SPEC L-4, API.md Conventions).
 
 A successful response commits the transaction together with the stored response of its
-idempotency key; any error rolls everything back, so a refused request writes nothing.
+idempotency key; any error rolls everything back, so a refused request writes nothing —
+except what the request registered with `after_rollback`: the record of a refused
+filing (SKD-A1) is written after the rollback, on the request's own connection, in a
+transaction of its own.
 Two concurrent requests with one key serialise on the key's unique index: the second
 waits for the first to commit and then replays its response."""
 
@@ -31,6 +34,32 @@ log = logging.getLogger("app.idempotency")
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
+# session.info: the steps to run after the request is rolled back
+_AFTER_ROLLBACK = "uow.after_rollback"
+
+AfterRollback = Callable[[Session, BaseException | None], None]
+
+
+def after_rollback(session: Session, step: AfterRollback) -> None:
+    """Run `step(session, error)` if this request ends in an error, after its
+    transaction is rolled back: in a new transaction on the same session (so on the same
+    connection), committed on its own. `error` is the exception that ended the request,
+    or None for an error response returned without one. Steps are dropped when the
+    request succeeds. Only the request boundary (`TransactionalRoute`) runs them."""
+    session.info.setdefault(_AFTER_ROLLBACK, []).append(step)
+
+
+def _run_after_rollback(session: Session, error: BaseException | None) -> None:
+    steps: list[AfterRollback] = session.info.pop(_AFTER_ROLLBACK, [])
+    if not steps:
+        return
+    try:
+        for step in steps:
+            step(session, error)
+        session.commit()
+    except Exception:  # the request's own error is what the client must see
+        log.exception("writing after a rolled-back request failed")
+        session.rollback()
 
 
 @dataclass
@@ -192,11 +221,14 @@ class TransactionalRoute(APIRoute):
                 response = await handler(request)
                 if response.status_code < 400:
                     await run_in_threadpool(_finish, session, pending, response)
+                    session.info.pop(_AFTER_ROLLBACK, None)
                 else:
                     await run_in_threadpool(session.rollback)
+                    await run_in_threadpool(_run_after_rollback, session, None)
                 return response
-            except BaseException:
+            except BaseException as exc:
                 await run_in_threadpool(session.rollback)
+                await run_in_threadpool(_run_after_rollback, session, exc)
                 raise
             finally:
                 await run_in_threadpool(session.close)

@@ -1,10 +1,13 @@
 """Loan filing (备案), whichever the programme: the loan's programme (the registry) checks
 the filing and records the loan with what is here — the filing bank and the enterprise
 under its lock, the refusal listing every failed rule, the loan row, the quota counted at
-commit, and the funds' guarantee exposure posted to the ledger's memo accounts."""
+commit, and the funds' guarantee exposure posted to the ledger's memo accounts. A rule
+refusal of a well-formed filing is kept as a filing-refusal record (SKD-A1,
+`app.loans.refusals`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -18,8 +21,8 @@ from app.kit.calendar import Deadline
 from app.ledger import service as ledger
 from app.ledger.postings import credit, debit
 from app.ledger.service import EntrySpec
+from app.loans import refusals, schedule
 from app.loans import repository as repo
-from app.loans import schedule
 from app.loans.arrears import Instalment
 from app.loans.lookups import FilingLookups
 from app.loans.schemas import BatchItemError, BatchItemResult, LoanFile
@@ -41,16 +44,35 @@ def file_loan(
     program = get_program(data.program)
     schedule.check(data)
     lookups = FilingLookups(session, principal.bank_code or "", program.code)
-    loan = program.file_loan(
-        session,
-        data=data,
-        principal=principal,
-        today=today,
-        now=now,
-        lookups=lookups,
-        exposures=exposures,
-        batch=False,
-    )
+    try:
+        loan = program.file_loan(
+            session,
+            data=data,
+            principal=principal,
+            today=today,
+            now=now,
+            lookups=lookups,
+            exposures=exposures,
+            batch=False,
+        )
+    except AppError as exc:
+        if refusals.rule_refusal(exc) is not None:  # SKD-A1: kept after the rollback
+            refusals.refused(
+                session,
+                data,
+                exc,
+                enterprise=lookups.enterprise(data.enterprise_credit_code),
+                principal=principal,
+                today=today,
+                now=now,
+                with_request=False,
+            )
+        raise
+    enterprise = lookups.enterprise(data.enterprise_credit_code)
+    if enterprise is not None:  # refused at commit after all (SKD-F6): kept too
+        refusals.refused_at_commit(
+            session, [(data, enterprise)], principal=principal, today=today, now=now
+        )
     schedule.store(session, [(loan, schedule.plan(data))])
     return loan
 
@@ -143,16 +165,27 @@ def new_loan(
     )
 
 
-def count_in_quota(session: Session, program: Program, quota_id: int, principal_fen: int) -> None:
+def count_in_quota(
+    session: Session,
+    program: Program,
+    quota_id: int,
+    principal_fen: int,
+    *,
+    on_refusal: Callable[[Unprocessable], None] | None = None,
+) -> None:
     """SKD-F6, decided again at commit: the rules saw the quota as committed when the
     request read it; the request's principal goes in, under the row's lock, only if it
     still fits after every filing that committed meanwhile (else the request is refused
-    whole and writes nothing). Taking that lock last keeps filings across the province
-    from queueing behind each other's whole request."""
+    whole and writes nothing but its refusal records, `on_refusal`). Taking that lock
+    last keeps filings across the province from queueing behind each other's whole
+    request."""
 
     def count(s: Session) -> None:
         if not repo.add_to_quota(s, quota_id, principal_fen):
-            raise refuse([program.quota_exceeded(*repo.quota_figures(s, quota_id))])
+            error = refuse([program.quota_exceeded(*repo.quota_figures(s, quota_id))])
+            if on_refusal is not None:
+                on_refusal(error)
+            raise error
 
     at_commit(session, count)
 
@@ -324,6 +357,17 @@ def file_batch(
             for lk in lookups.values():
                 lk.accepted(loan)
         except AppError as exc:
+            if refusals.rule_refusal(exc) is not None:  # SKD-A1: kept with the batch
+                refusals.refused(
+                    session,
+                    data,
+                    exc,
+                    enterprise=lookups[data.program].enterprise(data.enterprise_credit_code),
+                    principal=principal,
+                    today=today,
+                    now=now,
+                    with_request=True,
+                )
             results[index] = BatchItemResult(
                 index=index,
                 contract_no=data.contract_no,
@@ -348,9 +392,23 @@ def file_batch(
     for loan in together:  # their exposure, once they have ids
         post_exposure(session, loan, now=now, actor_id=principal.user_id, into=specs)
     schedule.store(session, [(loan, plans[index]) for index, loan in accepted])
+    filed = dict(parsed)
     for code, lk in lookups.items():
         for quota_id, principal_fen in lk.quota_taken.items():
-            count_in_quota(session, get_program(code), quota_id, principal_fen)
+            counted = [
+                (filed[index], loan)
+                for index, loan in accepted
+                if loan.program == code
+                and (q := lk.quota(loan.disbursed_on.year)) is not None
+                and q.id == quota_id
+            ]
+            count_in_quota(
+                session,
+                get_program(code),
+                quota_id,
+                principal_fen,
+                on_refusal=_quota_refusals(session, lk, counted, principal, today, now),
+            )
     if specs:
         ledger.post_at_commit(session, specs, now=now, actor_id=principal.user_id)
     for index, loan in accepted:
@@ -366,6 +424,33 @@ def file_batch(
             flags=list(loan.flags),
         )
     return [results[i] for i in range(len(items))]
+
+
+def _quota_refusals(
+    session: Session,
+    lookups: FilingLookups,
+    counted: list[tuple[LoanFile, Loan]],
+    principal: Principal,
+    today: date,
+    now: datetime,
+) -> Callable[[Unprocessable], None]:
+    """SKD-A1: when the quota refuses the batch at commit, each item counted in it is a
+    refused filing, kept after the batch's rollback."""
+
+    def note(error: Unprocessable) -> None:
+        for data, _ in counted:
+            refusals.refused(
+                session,
+                data,
+                error,
+                enterprise=lookups.enterprise(data.enterprise_credit_code),
+                principal=principal,
+                today=today,
+                now=now,
+                with_request=False,
+            )
+
+    return note
 
 
 def _insert_together(session: Session, loans: list[Loan]) -> None:

@@ -39,6 +39,7 @@ from app.models.reference import (
     Region,
 )
 from app.models.repayment import LoanRepayment
+from app.models.report import FilingRefusal, ReportRun, ReportSubmission
 from app.models.rollup import LoanDayTotal
 from app.models.user import User
 
@@ -59,6 +60,7 @@ __all__ = [
     "ClaimTransition",
     "DelinquencyReport",
     "Enterprise",
+    "FilingRefusal",
     "Fund",
     "FundContributor",
     "FundEvent",
@@ -82,6 +84,8 @@ __all__ = [
     "QuarterBankResult",
     "QuarterEvaluation",
     "Region",
+    "ReportRun",
+    "ReportSubmission",
     "StatusReport",
     "StatusReportDifference",
     "StatusReportRow",

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
         QuarterEvaluation,
     )
     from app.programs.sukedai.library import Criterion
+    from app.reports.annual import AnnualFigures, AnnualPart
+    from app.reports.quarterly import QuarterlyPart
 
 
 class Program(Protocol):
@@ -183,6 +185,19 @@ class Program(Protocol):
     def fund_leverage(self, session: Session, fund: Fund, *, on: date) -> tuple[int, int] | None:
         """(loans outstanding under the fund, target multiple) where the programme
         reports leverage for this fund (XB-F1), else None."""
+        ...
+
+    # --- the quarterly report -----------------------------------------------------
+    def quarterly_report(self) -> QuarterlyPart:
+        """The programme's part of the quarterly report: its products, the NPL threshold
+        its figures are read against, its caps or limits, fund figures and the ledger
+        lines it reconciles (SKD-Q1…Q3, XB-Q1, XB-Q2, XB-F1)."""
+        ...
+
+    # --- the annual report --------------------------------------------------------
+    def annual_report(self, session: Session, figures: AnnualFigures) -> AnnualPart:
+        """The programme's part of the annual report from the year's figures per bank:
+        SKD-A1's assessment, XB's evaluation with a recommendation per bank (XB-Rep)."""
         ...
 
 
@@ -354,6 +369,18 @@ class ProgramBase:
 
     def fund_leverage(self, session: Session, fund: Fund, *, on: date) -> tuple[int, int] | None:
         return None
+
+    def quarterly_report(self) -> QuarterlyPart:
+        """The generic quarterly figures: products as filed, nothing added."""
+        from app.reports.quarterly import QuarterlyPart
+
+        return QuarterlyPart()
+
+    def annual_report(self, session: Session, figures: AnnualFigures) -> AnnualPart:
+        """The year's figures per bank as they are, without a programme's assessment."""
+        from app.reports.annual import generic_part
+
+        return generic_part(figures)
 
     def library_criteria(self, enterprise: Enterprise) -> list[Criterion]:
         raise self._not_offered("library of enterprises")

@@ -34,7 +34,7 @@ from app.models import (
     QuarterEvaluation,
 )
 from app.programs.base import Program, ProgramBase, ProgramPolicy
-from app.programs.sukedai import claim_steps
+from app.programs.sukedai import annual, claim_steps, report
 from app.programs.sukedai.claims import loss_shares
 from app.programs.sukedai.filing import FilingFacts, check_filing, quota_exceeded
 from app.programs.sukedai.funds import PROVINCE_FUND
@@ -42,6 +42,7 @@ from app.programs.sukedai.library import Criterion, check_library_criteria, perc
 from app.programs.sukedai.policy import CAPS, PROGRAM_POLICY, QUARTER_END, product_by_code
 from app.programs.sukedai.workflow import WORKFLOW
 from app.reference.service import change_agreement_status
+from app.reports.quarterly import QuarterlyPart, under_review
 
 # SKD-F4, SKD-E1: the enterprise's risk flags the filing rules read
 ENTERPRISE_FLAGS = (
@@ -165,6 +166,9 @@ class Sukedai(ProgramBase):
 
     record_recovery = staticmethod(claim_steps.record_recovery)
 
+    # --- the annual assessment (SKD-A1) ------------------------------------------------
+    annual_report = staticmethod(annual.annual_report)
+
     # --- quarter end (SKD-Q3) -------------------------------------------------------
     def evaluate_quarter(
         self, session: Session, run: QuarterEvaluation, *, actor: Principal, today: date
@@ -225,11 +229,17 @@ class Sukedai(ProgramBase):
             )
         session.flush()
 
+    # --- the quarterly report -----------------------------------------------------------
+    def quarterly_report(self) -> QuarterlyPart:
+        """Products, the NPL line, caps or limits, fund figures, ledger lines."""
+        return report.PART
+
     # --- the bank's exposure view (SKD-Q1, Q2, Q3) ------------------------------------
     def exposure(self, session: Session, bank_code: str, *, on: date) -> ExposureOut:
         stats = claim_steps.cap_statistics(session, bank_code, on=on)
         ratio = bank_ratios(session, self.code, on, QUARTER_END, bank_code=bank_code).get(bank_code)
         suspended = suspended_agreements(session, bank_code, self.code)
+        waiting = sum(under_review(session, self.code, on, bank_code=bank_code).values())
         return ExposureOut(
             bank_code=bank_code,
             program=self.code,
@@ -253,6 +263,10 @@ class Sukedai(ProgramBase):
             cap_rate_bp=CAPS.rate_bp,
             cap=stats.position.cap_fen,
             headroom=stats.position.headroom_fen,
+            under_review=waiting,
+            headroom_if_all_approved=None
+            if stats.position.headroom_fen is None
+            else max(stats.position.headroom_fen - waiting, 0),
             exemption=ExemptionOut(
                 applies=stats.position.exempt,
                 first_year_ends=stats.position.first_year_ends,

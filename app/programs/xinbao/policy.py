@@ -158,9 +158,49 @@ def limit_policy(params: dict[str, Any] | None) -> LimitPolicy:
 LEVERAGE_TARGET = 10  # XB-F1: loans under the fund ≥ 10 × its net value (reported)
 
 
+@dataclass(frozen=True)
+class EvaluationPolicy:
+    """XB-Rep: the fund manager's yearly evaluation of each bank, reported to the leading
+    group's office by November 30 (第二十一条 “每年11月30日前对基金政策目标、贷款情况、基金
+    补偿、贷款损失等情况进行综合评价”), with a recommendation per bank (第二十二条 “对绩效
+    达到放贷目标、风控管理好、补偿率低的，增加合作规模；对连续两年达不到放贷目标、补偿率高
+    的，减少合作规模，直至终止合作；对年内未发生基础基金项下贷款业务的，原则上应终止合
+    作”). The text sets no numbers; the readings chosen, as data:
+    - no base sub-fund loan disbursed in the year → terminate (the text's own rule);
+    - 放贷目标: base sub-fund principal disbursed in a year of at least
+      `lending_target_fen`, the same for every bank (an agreement's own target is not
+      read, as XB-F1's volume cap is not);
+    - 风控管理好: the bank's XB NPL ratio (M-6's 90 days) at the evaluation date below
+      `good_npl_bp`;
+    - 补偿率: the year's base sub-fund compensation approved as a share of the bank's
+      XB-Q1 limit in force at the evaluation date (5 % of its base principal at the last
+      quarter end before it); low below `high_compensation_share_bp` of the limit — the
+      XB-Q1 risk warning (50 %) — high at or above it;
+    - expand: the target met, the NPL ratio good and the compensation rate low; reduce:
+      the target missed in each of the last `target_miss_years` years (this one
+      included) and the compensation rate high; else keep. “直至终止合作” is left to the
+      leading group: the service never escalates a reduce to terminate."""
+
+    due_month: int = 11  # XB-Rep: by November 30
+    due_day: int = 30
+    lending_target_fen: int = 100_000_000_00
+    target_miss_years: int = 2
+    good_npl_bp: int = 300
+    high_compensation_share_bp: int = LIMITS.warning_share_bp
+
+
+EVALUATION = EvaluationPolicy()
+
+
 # XB-C2, XB-R1: the deadlines stored on a claim — name → (the status that waits for the
 # step, the claim's date the working days count from, how many)
 CLAIM_DEADLINES: dict[str, tuple[str, str, int]] = {
     "manager_opinion": ("submitted", "filed_on", CLAIMS.review_working_days),
     "payment": ("approved", "approved_on", CLAIMS.payment_working_days),
 }
+
+
+# XB-Rep (第二十一条 “基金管理人应当分别于每年1月15日、4月15日、7月15日、10月15日前向领导小组
+# 办公室报告信保基金上一季度运行情况”): the quarterly report's day and recipient
+REPORT_DAY = 15
+REPORT_TO = "领导小组办公室"

@@ -27,7 +27,7 @@ from app.models import (
     QuarterEvaluation,
 )
 from app.programs.base import Program, ProgramBase, ProgramPolicy
-from app.programs.xinbao import claim_steps, limits
+from app.programs.xinbao import annual, claim_steps, limits, report
 from app.programs.xinbao.claims import loss_shares
 from app.programs.xinbao.filing import FilingFacts, check_filing
 from app.programs.xinbao.policy import (
@@ -40,6 +40,7 @@ from app.programs.xinbao.policy import (
     SUB_FUND_LIMIT_KEYS,
 )
 from app.programs.xinbao.workflow import WORKFLOW
+from app.reports.quarterly import QuarterlyPart, under_review
 
 # XB-E2: the enterprise's risk flags the filing rules read
 ENTERPRISE_FLAGS = (
@@ -173,6 +174,9 @@ class Xinbao(ProgramBase):
 
     receive = staticmethod(claim_steps.receive)
 
+    # --- the annual evaluation (XB-Rep) ------------------------------------------------
+    annual_report = staticmethod(annual.annual_report)
+
     # --- quarter end, views -----------------------------------------------------------
     def evaluate_quarter(
         self, session: Session, run: QuarterEvaluation, *, actor: Principal, today: date
@@ -204,6 +208,11 @@ class Xinbao(ProgramBase):
             delinquency_buckets=bank_buckets(session, self.code, bank_code, on),  # M-6
         )
 
+    # --- the quarterly report -----------------------------------------------------------
+    def quarterly_report(self) -> QuarterlyPart:
+        """Products, the NPL line, caps or limits, fund figures, ledger lines."""
+        return report.PART
+
     def fund_leverage(self, session: Session, fund: Fund, *, on: date) -> tuple[int, int] | None:
         """XB-F1: loans under the pool against its net value (target 10 ×)."""
         if fund.program != self.code or fund.kind != "pool":
@@ -215,6 +224,9 @@ class Xinbao(ProgramBase):
 def _limit_out(session: Session, bank_code: str, on: date, fund_code: str) -> XbLimitOut:
     limit = claim_steps.bank_limit(session, bank_code, on, fund_code)
     suspended = limits.suspended_agreements(session, bank_code, fund_code)
+    waiting = under_review(session, PROGRAM_POLICY.code, on, bank_code=bank_code).get(
+        (bank_code, fund_code), 0
+    )
     return XbLimitOut(
         quarter_end=limit.quarter_end,
         outstanding_at_quarter_end=limit.outstanding_fen,
@@ -222,6 +234,8 @@ def _limit_out(session: Session, bank_code: str, on: date, fund_code: str) -> Xb
         warning_at=limit.warning_fen(),
         used=limit.used_fen,
         headroom=limit.headroom_fen(),
+        under_review=waiting,
+        headroom_if_all_approved=max(limit.headroom_fen() - waiting, 0),
         warning=limit.warning(),
         limit_reached=limit.reached(),
         fund_code=fund_code,

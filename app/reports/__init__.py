@@ -1,0 +1,1 @@
+"""Regulators' reports: read-only figures per period, one document shape, four renderings."""
