@@ -192,12 +192,15 @@ HTTP_COLUMNS = (
 )
 
 
-def http_rounds(url: str, runs: int, t: Timings, year: int, quarter: int) -> None:
+def http_rounds(
+    url: str, runs: int, t: Timings, year: int, quarter: int, settings: str = ""
+) -> None:
     """The service in-process (TestClient, `APP_TODAY` the book's last day) as the
     regulator: a closed quarter computed and stored again as a new version (`POST
     /reports/runs`), then pulled (served from the stored run), and the open quarter,
-    computed on every request. Each warmed up once. Adds versions to `report_runs`."""
-    os.environ["DATABASE_URL"] = url
+    computed on every request. Each warmed up once. Adds versions to `report_runs`.
+    `settings`: server settings for the service's connections (`--http-settings`)."""
+    os.environ["DATABASE_URL"] = with_settings(url, settings)
     os.environ["APP_TODAY"] = AS_OF.isoformat()
     from fastapi.testclient import TestClient
 
@@ -300,11 +303,13 @@ def profile(bench: Bench, program: str, explain: int) -> str:
         print(f"- {s * 1000:8.1f} ms  {one_line[:300]}", file=out)
     with Session(bench.engine) as s:
         conn = s.connection()
+        # as the builder runs them (`app.reports.quarterly` turns JIT off for its statements)
+        conn.exec_driver_sql("SET LOCAL jit = off")
         for secs, stmt, params in ranked[:explain]:
             plan = conn.exec_driver_sql(
                 "EXPLAIN (ANALYZE, BUFFERS) " + stmt, params if params else None
             ).all()
-            print(f"\n### EXPLAIN ANALYZE ({secs * 1000:.0f} ms when timed)", file=out)
+            print(f"\n### EXPLAIN ANALYZE, jit off ({secs * 1000:.0f} ms when timed)", file=out)
             print(" ".join(stmt.split())[:2000], file=out)
             for (line,) in plan:
                 print("    " + line, file=out)
@@ -435,6 +440,13 @@ def main() -> None:
     p.add_argument("--http", action="store_true", help="also time the service in-process")
     p.add_argument("--http-runs", type=int, default=3, help="timed HTTP rounds (after one warm-up)")
     p.add_argument(
+        "--http-settings",
+        default="",
+        metavar="SETTINGS",
+        help="server settings for the service's connections, e.g. "
+        "plan_cache_mode=force_custom_plan",
+    )
+    p.add_argument(
         "--statement-timeout",
         type=int,
         default=600,
@@ -480,11 +492,14 @@ def main() -> None:
             flush=True,
         )
     if a.http:
-        http_rounds(url, a.http_runs, t, a.year, a.quarter)
+        http_rounds(url, a.http_runs, t, a.year, a.quarter, a.http_settings)
     load_end = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     result = table(t, facts, [b.label for b in benches])
     if a.http:
-        result += "\n\nThe service in-process (TestClient), milliseconds, median / max:\n\n"
+        result += (
+            f"\n\nThe service in-process (TestClient; {a.http_runs} runs after a warm-up; server "
+            f"settings {a.http_settings or 'defaults'}), milliseconds, median / max:\n\n"
+        )
         result += http_table(t)
     cond = (
         f"Conditions: {before['machine']}; Python {before['python']}; PostgreSQL "
