@@ -22,8 +22,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any, Protocol
 
-from sqlalchemy import CompoundSelect, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, CompoundSelect, and_, exists, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from app.models import (
@@ -253,23 +254,52 @@ def arrears_of(session: Session, loans: Sequence[Loan], as_of: date) -> dict[int
 # --- many loans at once, in SQL ----------------------------------------------------------
 
 
+class Recorded(Protocol):
+    """Which rows count: those recorded by a cut-off (`by`), and the repayments recorded
+    after it (`after`) — a report as of a past cut-off (`app.reports.quarterly.Cutoff`)."""
+
+    def by(self, model: Any) -> ColumnElement[bool]: ...
+
+    def after(self, model: Any) -> ColumnElement[bool]: ...
+
+
 def late_loans(
-    program: str, as_of: date, rule: ArrearsRule, *, bank_code: str | None = None
+    program: str,
+    as_of: date,
+    rule: ArrearsRule,
+    *,
+    bank_code: str | None = None,
+    where: Sequence[ColumnElement[bool]] = (),
+    recorded: Recorded | None = None,
 ) -> CompoundSelect[tuple[int]]:
-    """The ids of the programme's loans (of one bank, when given) at least `rule.days`
-    past due as of the date, by `rule`'s basis and the worse view, with principal still
-    owing on the date (not settled, or settled after it). A loan is that late exactly
-    when the instalments due on or before the cutoff (as_of − days) carry more principal
-    — or interest, where the rule counts it — than was paid by the date, or its bank's
-    latest report by the date has it in arrears since the cutoff + 1 or earlier. A loan
-    without instalment rows (written outside the service) is its bullet instalment at
-    maturity, as `arrears_of` reads it."""
+    """The ids of the programme's loans (of one bank, when given; meeting `where` on
+    `loans`) at least `rule.days` past due as of the date, by `rule`'s basis and the
+    worse view, with principal still owing on the date (not settled, or settled after
+    it). A loan is that late exactly when the instalments due on or before the cutoff
+    (as_of − days) carry more principal — or interest, where the rule counts it — than
+    was paid by the date, or its bank's latest report by the date has it in arrears since
+    the cutoff + 1 or earlier. A loan without instalment rows (written outside the
+    service) is its bullet instalment at maturity, as `arrears_of` reads it. With
+    `recorded`, only loans, payments and reports recorded by its cut-off count (a loan
+    settled by a repayment recorded after it still owes)."""
     cutoff = as_of - timedelta(days=rule.days)
+
+    def counted(model: Any) -> ColumnElement[bool]:
+        return recorded.by(model) if recorded is not None else true()
+
+    settled = or_(Loan.settled_on.is_(None), Loan.settled_on > as_of)
+    if recorded is not None:
+        repaid_later = select(LoanRepayment.loan_id).where(
+            recorded.after(LoanRepayment), LoanRepayment.paid_on <= as_of
+        )
+        settled = or_(settled, Loan.id.in_(repaid_later))
     owing = and_(
         Loan.program == program,
         Loan.disbursed_on <= as_of,
-        or_(Loan.settled_on.is_(None), Loan.settled_on > as_of),
+        settled,
+        counted(Loan),
         *([Loan.bank_code == bank_code] if bank_code is not None else []),
+        *where,
     )
     due = (
         select(
@@ -284,7 +314,11 @@ def late_loans(
     )
     paid = (
         select(LoanRepayment.loan_id, func.sum(LoanRepayment.principal_fen).label("fen"))
-        .where(LoanRepayment.loan_id.in_(select(due.c.loan_id)), LoanRepayment.paid_on <= as_of)
+        .where(
+            LoanRepayment.loan_id.in_(select(due.c.loan_id)),
+            LoanRepayment.paid_on <= as_of,
+            counted(LoanRepayment),
+        )
         .group_by(LoanRepayment.loan_id)
         .subquery()
     )
@@ -299,6 +333,7 @@ def late_loans(
             .where(
                 LoanInterestPayment.loan_id.in_(select(due.c.loan_id)),
                 LoanInterestPayment.paid_on <= as_of,
+                counted(LoanInterestPayment),
             )
             .group_by(LoanInterestPayment.loan_id)
             .subquery()
@@ -321,7 +356,7 @@ def late_loans(
             .label("rank"),
         )
         .join(Loan, Loan.id == DelinquencyReport.loan_id)
-        .where(owing, DelinquencyReport.as_of <= as_of)
+        .where(owing, DelinquencyReport.as_of <= as_of, counted(DelinquencyReport))
         .subquery()
     )
     amount = ranked.c.principal_overdue_fen > 0

@@ -38,7 +38,6 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    CompoundSelect,
     Integer,
     String,
     and_,
@@ -54,12 +53,14 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql import Subquery
 
 from app.auth.principal import Principal
 from app.claims.repository import region_descendants
 from app.errors import Forbidden, Unprocessable, Violation
 from app.evaluations.service import quarter_end
 from app.kit.clock import CHINA_TZ
+from app.loans import arrears
 from app.models import (
     Agreement,
     AgreementEvent,
@@ -77,7 +78,6 @@ from app.models import (
     LedgerLeg,
     Loan,
     LoanDayTotal,
-    LoanInstalment,
     LoanInterestPayment,
     LoanRepayment,
     QuarterBankResult,
@@ -374,7 +374,7 @@ def build_quarterly(
         scope=scope_of(session, prog, principal),
         cut=Cutoff(session, cutoff_at),
     )
-    with _without_jit(session):
+    with _report_settings(session):
         _figures(q)
         extension = q.part.extend(session, q)
         sections = [
@@ -430,19 +430,25 @@ def build_quarterly(
 
 
 @contextmanager
-def _without_jit(session: Session) -> Iterator[None]:
-    """PostgreSQL's JIT compiles a query whose estimated cost passes a threshold; the
-    NPL query's unions and CTEs are estimated at millions of rows they never reach, and
-    compiling them took longer than running them (2.7 s against 0.9 s on 1,000,000
-    loans). JIT is off for the report's statements (`set_config(…, true)`: the setting
-    ends with the transaction whatever happens) and set back as it was after them."""
+def _report_settings(session: Session) -> Iterator[None]:
+    """Settings for the report's statements on PostgreSQL, for this transaction only
+    (`set_config(…, true)`) and set back as they were after them:
+    - JIT off: the NPL query's unions and CTEs are estimated at millions of rows they
+      never reach, and compiling them took longer than running them (2.7 s against
+      0.9 s on 1,000,000 loans);
+    - custom plans only: psycopg prepares a statement run five times on a connection and
+      PostgreSQL then tries a generic plan, which for the NPL query ran past 10 minutes
+      on 1,000,000 loans (7 s with the values bound)."""
     if session.get_bind().dialect.name != "postgresql":
         yield
         return
-    was = session.scalar(text("SELECT current_setting('jit')"))
-    session.execute(text("SELECT set_config('jit', 'off', true)"))  # this transaction only
+    names = ("jit", "plan_cache_mode")
+    was = {n: session.scalar(text("SELECT current_setting(:n)"), {"n": n}) for n in names}
+    for name, value in (("jit", "off"), ("plan_cache_mode", "force_custom_plan")):
+        session.execute(text("SELECT set_config(:n, :v, true)"), {"n": name, "v": value})
     yield
-    session.execute(text("SELECT set_config('jit', :was, true)"), {"was": was})
+    for name, value in was.items():
+        session.execute(text("SELECT set_config(:n, :v, true)"), {"n": name, "v": value})
 
 
 # --- the figures per bank and product --------------------------------------------------------
@@ -665,131 +671,40 @@ def outstanding(q: Quarter, on: date, *, by: str) -> dict[Key, int]:
     return {k: v for k, v in out.items() if v}
 
 
-def late_loans(q: Quarter, on: date) -> CompoundSelect[Any]:
+def late_loans(q: Quarter, on: date) -> Subquery:
     """The programme's loans in scope that are non-performing on `on` by the programme's
-    NPL rule (SPEC M-6, as `app.loans.arrears.late_loans` reads it, here as of the
-    cut-off), each with its bank, product and the principal it still owes on `on`
-    (`loan_id`, `bank_code`, `product`, `left`): at least the rule's days past due on the
-    repayment schedule against the payments recorded by the cut-off — principal, or
-    interest where the rule counts it — or by the bank's latest delinquency report dated
-    by `on` and recorded by the cut-off; with principal owing on `on`."""
+    NPL rule, as of the cut-off (`app.loans.arrears.late_loans` with the cut-off's rows),
+    each with its bank, product and the principal it still owes on `on` by the
+    repayments recorded by the cut-off (`loan_id`, `bank_code`, `product`, `left`)."""
     rule = q.program.policy.arrears_rule("npl")
-    line = on - timedelta(days=rule.days)
-    product = q.part.loan_product()
-    repaid_late = select(LoanRepayment.loan_id).where(
-        q.cut.after(LoanRepayment), LoanRepayment.paid_on <= on
-    )
-    owing = and_(
-        Loan.program == q.code,
-        q.cut.by(Loan),
-        *q.scope.loans(),
-        # not settled on `on` — or settled only by a repayment recorded after the cut-off
-        or_(Loan.settled_on.is_(None), Loan.settled_on > on, Loan.id.in_(repaid_late)),
-    )
-    # the instalments due by the line, per loan (computed once: a CTE), then what was paid
-    # on those loans by `on`
-    due = (
-        select(
-            LoanInstalment.loan_id.label("loan_id"),
-            Loan.bank_code.label("bank_code"),
-            product.label("product"),
-            Loan.principal_fen.label("lent"),
-            func.sum(LoanInstalment.principal_fen).label("principal"),
-            func.sum(LoanInstalment.interest_fen).label("interest"),
-        )
-        .join(Loan, Loan.id == LoanInstalment.loan_id)
-        .where(owing, Loan.disbursed_on < line, LoanInstalment.due_on <= line)
-        .group_by(LoanInstalment.loan_id, Loan.bank_code, product, Loan.principal_fen)
-        .cte("npl_due")
-    )
+    ids = arrears.late_loans(q.code, on, rule, where=tuple(q.scope.loans()), recorded=q.cut)
     paid = (
         select(LoanRepayment.loan_id, func.sum(LoanRepayment.principal_fen).label("fen"))
-        .join(due, due.c.loan_id == LoanRepayment.loan_id)
-        .where(LoanRepayment.paid_on <= on, q.cut.by(LoanRepayment))
+        .where(
+            LoanRepayment.loan_id.in_(ids),
+            LoanRepayment.paid_on <= on,
+            q.cut.by(LoanRepayment),
+        )
         .group_by(LoanRepayment.loan_id)
         .subquery()
     )
-    repaid = func.coalesce(paid.c.fen, 0)
-    late = due.c.principal > repaid
-    own = select(
-        due.c.loan_id,
-        due.c.bank_code,
-        due.c.product,
-        (due.c.lent - repaid).label("left"),
-    ).outerjoin(paid, paid.c.loan_id == due.c.loan_id)
-    if rule.interest:
-        interest = (
-            select(
-                LoanInterestPayment.loan_id,
-                func.sum(LoanInterestPayment.interest_fen).label("fen"),
-            )
-            .join(due, due.c.loan_id == LoanInterestPayment.loan_id)
-            .where(LoanInterestPayment.paid_on <= on, q.cut.by(LoanInterestPayment))
-            .group_by(LoanInterestPayment.loan_id)
-            .subquery()
-        )
-        own = own.outerjoin(interest, interest.c.loan_id == due.c.loan_id)
-        late = or_(late, due.c.interest > func.coalesce(interest.c.fen, 0))
-    own = own.where(late)
-    ranked = (
+    return (
         select(
-            DelinquencyReport.loan_id,
-            DelinquencyReport.overdue_since,
-            DelinquencyReport.principal_overdue_fen,
-            DelinquencyReport.interest_overdue_fen,
-            func.row_number()
-            .over(
-                partition_by=DelinquencyReport.loan_id,
-                order_by=(DelinquencyReport.as_of.desc(), DelinquencyReport.id.desc()),
-            )
-            .label("rank"),
+            Loan.id.label("loan_id"),
+            Loan.bank_code.label("bank_code"),
+            q.part.loan_product().label("product"),
+            (Loan.principal_fen - func.coalesce(paid.c.fen, 0)).label("left"),
         )
-        .join(Loan, Loan.id == DelinquencyReport.loan_id)
-        .where(
-            owing,
-            Loan.disbursed_on <= on,
-            DelinquencyReport.as_of <= on,
-            q.cut.by(DelinquencyReport),
-        )
+        .outerjoin(paid, paid.c.loan_id == Loan.id)
+        .where(Loan.id.in_(ids))
         .subquery()
     )
-    amount = ranked.c.principal_overdue_fen > 0
-    if rule.interest:
-        amount = or_(amount, ranked.c.interest_overdue_fen > 0)
-    reported = (
-        select(ranked.c.loan_id)
-        .where(
-            ranked.c.rank == 1,
-            ranked.c.overdue_since.is_not(None),
-            ranked.c.overdue_since <= line + timedelta(days=1),
-            amount,
-        )
-        .subquery()
-    )
-    reported_paid = (
-        select(LoanRepayment.loan_id, func.sum(LoanRepayment.principal_fen).label("fen"))
-        .join(reported, reported.c.loan_id == LoanRepayment.loan_id)
-        .where(LoanRepayment.paid_on <= on, q.cut.by(LoanRepayment))
-        .group_by(LoanRepayment.loan_id)
-        .subquery()
-    )
-    by_bank = (
-        select(
-            Loan.id,
-            Loan.bank_code,
-            product,
-            (Loan.principal_fen - func.coalesce(reported_paid.c.fen, 0)).label("left"),
-        )
-        .join(reported, reported.c.loan_id == Loan.id)
-        .outerjoin(reported_paid, reported_paid.c.loan_id == Loan.id)
-    )
-    return own.union(by_bank)
 
 
 def npl(q: Quarter, on: date) -> dict[Key, int]:
     """Per (bank, product): the principal still owing on `on` (repayments recorded by the
     cut-off) of the loans non-performing then (`late_loans`)."""
-    bad = late_loans(q, on).subquery()
+    bad = late_loans(q, on)
     left = bad.c.left
     stmt = select(
         bad.c.bank_code, bad.c.product, func.sum(case((left > 0, left), else_=0))
