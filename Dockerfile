@@ -31,4 +31,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD python -c "import os, sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:%s/readyz' % os.environ.get('PORT', '8000'), timeout=4).status == 200 else 1)"
 # Migrations first, then the reference data every deployment needs, then the server.
 # Replicas starting together take turns for the first two (app.bootstrap.startup_lock).
-CMD ["sh", "-c", "ledger migrate && ledger seed-reference && exec uvicorn --factory app.main:app_factory --host 0.0.0.0 --port ${PORT:-8000} --workers 2 --no-access-log --proxy-headers"]
+# Two workers: /metrics adds up both through PROMETHEUS_MULTIPROC_DIR (emptied at start).
+ENV PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus
+CMD ["sh", "-c", "ledger metrics-dir && ledger migrate && ledger seed-reference && exec uvicorn --factory app.main:app_factory --host 0.0.0.0 --port ${PORT:-8000} --workers 2 --no-access-log --proxy-headers"]

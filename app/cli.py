@@ -197,6 +197,49 @@ def openapi_cmd(out: str) -> None:
     print(f"wrote {out} ({len(json.loads(text)['paths'])} paths)")
 
 
+def metrics_dir_cmd() -> None:
+    """Several workers add up their /metrics through files in PROMETHEUS_MULTIPROC_DIR;
+    the files of a previous run must go before the workers start."""
+    import os
+    import shutil
+
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        return
+    shutil.rmtree(directory, ignore_errors=True)
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    print(f"metrics: workers share {directory}")
+
+
+def purge_expired_cmd(days: int | None) -> None:
+    """Idempotency answers older than the retention, revoked tokens past their expiry
+    (they are refused by their expiry anyway) and log-in failures older than a day."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import delete
+
+    from app.kit.uow import purge_expired
+    from app.models import LoginFailure, RevokedToken
+
+    settings = get_settings()
+    retention = days if days is not None else settings.idempotency_retention_days
+    if retention < 1:
+        raise SystemExit("--days must be at least 1")
+    now = datetime.now(UTC)
+    window = max(timedelta(days=1), timedelta(seconds=settings.login_failure_window_seconds))
+    with _session() as session, session.begin():
+        removed = purge_expired(session, now=now, retention_days=retention)
+        tokens = session.execute(delete(RevokedToken).where(RevokedToken.expires_at < now))
+        failures = session.execute(
+            delete(LoginFailure).where(LoginFailure.failed_at < now - window)
+        )
+    print(
+        f"removed {removed} idempotency record(s) older than {retention} day(s), "
+        f"{getattr(tokens, 'rowcount', 0)} expired revoked token(s), "
+        f"{getattr(failures, 'rowcount', 0)} old log-in failure(s)"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="ledger", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -207,6 +250,16 @@ def main(argv: list[str] | None = None) -> None:
     admin.add_argument("username")
     admin.add_argument("password")
     sub.add_parser("verify", help="recompute the ledger's hash chain and book sums")
+    sub.add_parser(
+        "metrics-dir",
+        help="empty PROMETHEUS_MULTIPROC_DIR before the workers start (nothing if unset)",
+    )
+    purge = sub.add_parser(
+        "purge-expired",
+        help="forget Idempotency-Key answers older than IDEMPOTENCY_RETENTION_DAYS, expired "
+        "revoked tokens and old log-in failures (run daily)",
+    )
+    purge.add_argument("--days", type=int, help="override the retention, in days (≥ 1)")
     bean = sub.add_parser("export-beancount", help="write the journal in Beancount syntax")
     bean.add_argument("--out", default="ledger.beancount")
     api = sub.add_parser("openapi", help="write the OpenAPI document")
@@ -283,6 +336,10 @@ def main(argv: list[str] | None = None) -> None:
         openapi_cmd(args.out)
     elif args.cmd == "verify":
         sys.exit(verify_cmd())
+    elif args.cmd == "metrics-dir":
+        metrics_dir_cmd()
+    elif args.cmd == "purge-expired":
+        purge_expired_cmd(args.days)
     elif args.cmd == "export-beancount":
         export_beancount_cmd(args.out)
     elif args.cmd == "import-enterprises":

@@ -25,6 +25,43 @@ class Settings(BaseSettings):
         DEFAULT_DATABASE_URL, description="SQLAlchemy URL (sqlite / postgresql)"
     )
     db_pool_size: int = Field(10, ge=1, le=200)
+    db_pool_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=60,
+        description="how long a request waits for a pooled connection before 503 service_busy",
+    )
+    db_lock_timeout_ms: int = Field(
+        5000,
+        ge=0,
+        le=600_000,
+        description="PostgreSQL: the longest a request waits for a lock before 503 "
+        "service_busy (0: no limit)",
+    )
+    max_in_flight: int | None = Field(
+        None,
+        ge=1,
+        le=10_000,
+        description="requests one worker runs at once (default 40, the worker's thread "
+        "pool; those beyond the database pool wait up to DB_POOL_TIMEOUT_SECONDS for a "
+        "connection); more wait ADMISSION_WAIT_MS, then 503 service_busy",
+    )
+    client_concurrency: int = Field(
+        8,
+        ge=1,
+        le=1000,
+        description="requests one client (user, or address without a valid token) may have "
+        "in flight per worker; more wait CLIENT_WAIT_MS, then 429 too_many_requests",
+    )
+    admission_wait_ms: int = Field(
+        1000, ge=0, le=30_000, description="how long a request waits for a free worker slot"
+    )
+    client_wait_ms: int = Field(
+        250,
+        ge=0,
+        le=30_000,
+        description="how long a request waits for one of its client's slots",
+    )
     db_pool_pre_ping: bool = Field(
         False, description="test each pooled connection before use (one more round trip)"
     )
@@ -36,12 +73,27 @@ class Settings(BaseSettings):
     )
     jwt_ttl_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600)
     jwt_issuer: str = "risk-fund-ledger"
+    login_failures_per_user: int = Field(
+        5, ge=1, le=1000, description="failed log-ins of one username in the window before 429"
+    )
+    login_failures_per_address: int = Field(
+        20, ge=1, le=10_000, description="failed log-ins from one address in the window before 429"
+    )
+    login_failure_window_seconds: int = Field(
+        900, ge=10, le=86_400, description="the window failed log-ins are counted in"
+    )
     app_today: date | None = Field(
         None, description="fixed business date (SPEC M-5), not in production"
     )
     app_admin_username: str | None = None
     app_admin_password: SecretStr | None = None
     max_request_bytes: int = Field(25 * 1024 * 1024, ge=1024, description="any request body")
+    max_header_bytes: int = Field(
+        32 * 1024, ge=4096, le=1024 * 1024, description="all request header lines together"
+    )
+    max_json_depth: int = Field(
+        32, ge=4, le=512, description="how deeply a JSON body's arrays and objects may nest"
+    )
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="one uploaded document")
     upload_content_types: list[str] = Field(
         default_factory=lambda: ["application/pdf", "image/jpeg", "image/png", "application/zip"]
@@ -53,8 +105,21 @@ class Settings(BaseSettings):
         "provisional (weekdays minus statutory holidays, every deadline marked provisional) "
         "or refuse (422 calendar_year_unsupported)",
     )
+    idempotency_retention_days: int = Field(
+        30,
+        ge=1,
+        le=3650,
+        description="how long an Idempotency-Key's answer is kept; `ledger "
+        "purge-expired` removes older ones (run it daily)",
+    )
     log_level: str = "INFO"
     log_json: bool = True
+    metrics_token: SecretStr | None = Field(
+        None,
+        min_length=16,
+        description="bearer token GET /metrics requires; unset: /metrics is open in demo "
+        "and answers 404 in production",
+    )
 
     @model_validator(mode="after")
     def _production_guards(self) -> Settings:

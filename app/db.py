@@ -22,7 +22,13 @@ def normalize_url(url: str) -> str:
 
 
 def make_engine(
-    url: str, *, pool_size: int = 10, pre_ping: bool = False, echo: bool = False
+    url: str,
+    *,
+    pool_size: int = 10,
+    pre_ping: bool = False,
+    echo: bool = False,
+    pool_timeout: float = 30.0,
+    lock_timeout_ms: int | None = None,
 ) -> Engine:
     """SQLite or PostgreSQL. Pooled PostgreSQL connections are recycled every 30 minutes;
     a connection found dead invalidates the pool, so the next checkout reconnects.
@@ -38,14 +44,24 @@ def make_engine(
         )
         _sqlite_pragmas(engine)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         echo=echo,
         pool_size=pool_size,
         max_overflow=pool_size,
+        pool_timeout=pool_timeout,
         pool_pre_ping=pre_ping,
         pool_recycle=1800,
     )
+    if lock_timeout_ms:
+        # a request never waits longer than this for a row or table lock (55P03 → 503)
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
+            dbapi_connection.commit()
+
+    return engine
 
 
 def _sqlite_pragmas(engine: Engine) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import fastapi_offline
 from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.openapi.docs import (
     get_redoc_html,
     get_swagger_ui_html,
@@ -21,17 +22,24 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app import health
 from app.api import api_router
+from app.auth.tokens import decode_token
 from app.bootstrap import InitialAdmin
 from app.config import Settings, get_settings
+from app.contract import TAGS, install_contract, operation_id
 from app.db import make_engine, make_sessionmaker
 from app.errors import install_error_handlers
+from app.kit.admission import AdmissionMiddleware
 from app.kit.clock import Clock
 from app.kit.logging import configure_logging
 from app.kit.middleware import (
     BodySizeLimitMiddleware,
+    HeaderSizeLimitMiddleware,
+    JsonDepthLimitMiddleware,
     RequestContextMiddleware,
     SafeTextMiddleware,
 )
+from app.metrics import install_metrics
+from app.problems import router as problems_router
 
 log = logging.getLogger("app")
 
@@ -45,42 +53,31 @@ DESCRIPTION = """
   the SPEC rule id; every POST accepts an `Idempotency-Key` header.
 """
 
-TAGS = [
-    {"name": "auth", "description": "登录与用户 — log in, users, roles and data scopes"},
-    {"name": "reference", "description": "基础数据 — regions, banks, funds, LPR (SPEC §2)"},
-    {"name": "agreements", "description": "合作协议 — bank × programme agreements and status"},
-    {"name": "enterprises", "description": "企业 — enterprises and risk flags"},
-    {"name": "loans", "description": "贷款备案 — filed loans, repayments, renewals"},
-    {
-        "name": "claims",
-        "description": "代偿 — compensation claims: 申请 apply → 市县初审 city review → 省级复审 "
-        "province review (3 % cap) → 市县拨付 city payment → 省级归垫 province "
-        "reimbursement; documents, recoveries 追偿, a bank's cap and exposure",
-    },
-    {
-        "name": "ledger",
-        "description": "台账 — double-entry journal, balances, trial balance, "
-        "Beancount export, hash-chain verification (SPEC §5)",
-    },
-    {"name": "evaluations", "description": "季末评价 — quarter-end NPL evaluation (SKD-Q3)"},
-    {
-        "name": "status-reports",
-        "description": "月度报送 — the banks' monthly loan-level status files (CSV or JSON), "
-        "reconciled against the books as of the month end, and who has reported (XB-Rep)",
-    },
-    {
-        "name": "reports",
-        "description": "监管报告 — quarterly, monthly and annual reports in JSON, CSV and XLSX, "
-        "the quarterly page with SVG charts; a closed period is a stored run (cut-off, "
-        "ledger entry range, SHA-256, versions and what changed, submissions)",
-    },
-    {
-        "name": "calendar",
-        "description": "工作日历 — the PRC working-day calendar every deadline is counted on: "
-        "holidays and make-up workdays per year, published from the State Council notice (M-3)",
-    },
-    {"name": "health", "description": "运行状态 — liveness and readiness"},
-]
+
+def _token_user(settings: Settings, token: str) -> int | None:
+    claims = decode_token(settings, token)
+    return claims.user_id if claims else None
+
+
+def _description(settings: Settings, demo_docs: bool | None) -> str:
+    """The document's description; in demo mode it lists the demo users to log in as
+    (never in production, nor in the committed contract)."""
+    if demo_docs is False or (demo_docs is None and settings.is_production):
+        return DESCRIPTION
+    from app.seed.loader import DEMO_PASSWORD, DEMO_USERS
+
+    rows = "\n".join(
+        f"| `{user}` | {role} | {scope or '-'} |"
+        for user, role, *scopes in DEMO_USERS
+        for scope in [next((s for s in scopes if s), None)]
+    )
+    return (
+        DESCRIPTION
+        + f"\n**Demo users 演示用户** (demo mode only; password `{DEMO_PASSWORD}`):\n\n"
+        + "| user | role | scope |\n|---|---|---|\n"
+        + rows
+        + "\n"
+    )
 
 
 def create_app(
@@ -89,10 +86,17 @@ def create_app(
     engine: Engine | None = None,
     session_factory: sessionmaker[Session] | None = None,
     clock: Clock | None = None,
+    demo_docs: bool | None = None,
 ) -> FastAPI:
+    """The service. `demo_docs=False` leaves the demo users out of the documentation
+    even in demo mode (the committed contract)."""
     settings = settings or get_settings()
     engine = engine or make_engine(
-        settings.database_url, pool_size=settings.db_pool_size, pre_ping=settings.db_pool_pre_ping
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        pre_ping=settings.db_pool_pre_ping,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        lock_timeout_ms=settings.db_lock_timeout_ms,
     )
 
     @asynccontextmanager
@@ -110,9 +114,11 @@ def create_app(
         redoc_url=None,
         title="Risk-compensation fund ledger 风险补偿基金台账",
         version="1.0.0",
-        description=DESCRIPTION,
+        description=_description(settings, demo_docs),
         openapi_tags=TAGS,
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+        separate_input_output_schemas=False,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -121,17 +127,31 @@ def create_app(
     app.state.initial_admin = InitialAdmin(app.state.sessionmaker, settings)
 
     install_error_handlers(app)
+    install_metrics(app)
+    app.add_middleware(JsonDepthLimitMiddleware, max_depth=settings.max_json_depth)
     app.add_middleware(SafeTextMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(HeaderSizeLimitMiddleware, max_bytes=settings.max_header_bytes)
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(
+        AdmissionMiddleware,
+        max_in_flight=settings.max_in_flight or 40,
+        per_client=settings.client_concurrency,
+        wait_seconds=settings.admission_wait_ms / 1000,
+        client_wait_seconds=settings.client_wait_ms / 1000,
+        user_of=lambda token: _token_user(settings, token),
+    )
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
+    app.include_router(problems_router)
     app.include_router(api_router)
-    _mount_docs(app)
+    install_contract(app)
+    _mount_docs(app, demo=not settings.is_production)
     return app
 
 
 SWAGGER_UI_PARAMETERS = {
-    "persistAuthorization": True,
+    "persistAuthorization": False,  # demo mode only: a shared screen must not keep a token
     "displayRequestDuration": True,
     "docExpansion": "none",
     "filter": True,
@@ -139,7 +159,7 @@ SWAGGER_UI_PARAMETERS = {
 }
 
 
-def _mount_docs(app: FastAPI) -> None:
+def _mount_docs(app: FastAPI, *, demo: bool) -> None:
     """Swagger UI and ReDoc served from this process (assets of the `fastapi-offline`
     package), so the docs work on networks without access to a CDN."""
     static = Path(fastapi_offline.__file__).parent / "static"
@@ -155,7 +175,7 @@ def _mount_docs(app: FastAPI) -> None:
             swagger_js_url="/static-docs/swagger-ui-bundle.js",
             swagger_css_url="/static-docs/swagger-ui.css",
             swagger_favicon_url="/static-docs/favicon.png",
-            swagger_ui_parameters=SWAGGER_UI_PARAMETERS,
+            swagger_ui_parameters={**SWAGGER_UI_PARAMETERS, "persistAuthorization": demo},
         )
 
     @app.get("/docs/oauth2-redirect", include_in_schema=False)

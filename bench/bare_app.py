@@ -17,7 +17,10 @@ URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/ledge
 URL = URL.replace("postgresql+psycopg://", "postgresql://")
 pool = AsyncConnectionPool(URL, min_size=4, max_size=16, open=False)
 
+# Workers start together: an advisory lock makes one create the tables (two concurrent
+# CREATE TABLE IF NOT EXISTS can both pass the check and one fails on pg_type's key).
 DDL = """
+SELECT pg_advisory_xact_lock(4242);
 CREATE TABLE IF NOT EXISTS bare_loans (
   id bigserial PRIMARY KEY, bank_code text NOT NULL, credit_code text NOT NULL,
   contract_no text NOT NULL, principal_fen bigint NOT NULL, disbursed_on date NOT NULL,
@@ -43,8 +46,9 @@ RETURNING loan_id
 @asynccontextmanager
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     await pool.open()
-    async with pool.connection() as conn:
-        await conn.execute(DDL)
+    async with pool.connection() as conn, conn.transaction():
+        for statement in filter(str.strip, DDL.split(";")):
+            await conn.execute(statement)
     yield
     await pool.close()
 

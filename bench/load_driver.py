@@ -67,21 +67,38 @@ class Result:
         return xs[min(len(xs) - 1, round(p * (len(xs) - 1)))] * 1000
 
 
-def start(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+LOGS = ROOT / "bench" / "logs"
+
+
+def start(cmd: list[str], env: dict[str, str], port: int, log_name: str) -> subprocess.Popen[bytes]:
+    """The server, its output written to bench/logs/<log_name>.log. (A pipe nobody reads
+    fills up after ~64 KiB of log lines; the server then blocks writing its log and its
+    clients see dropped connections — the `httpx.ReadError` of an earlier run.)"""
+    LOGS.mkdir(exist_ok=True)
+    log_path = LOGS / f"{log_name}.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 30
-    while time.time() < deadline:
+    while time.time() < deadline and proc.poll() is None:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1).status_code < 500:
                 return proc
         except httpx.HTTPError:
             time.sleep(0.3)
     proc.kill()
-    raise RuntimeError(
-        f"server did not start: {proc.stderr.read().decode() if proc.stderr else ''}"
-    )
+    tail = log_path.read_text(errors="replace")[-3000:]
+    raise RuntimeError(f"server did not start; {log_path} ends:\n{tail}")
+
+
+def server_errors(log_name: str) -> list[str]:
+    """The lines of a server log that report an error (5xx, tracebacks, dropped workers)."""
+    path = LOGS / f"{log_name}.log"
+    if not path.exists():
+        return []
+    keys = ("Traceback", "ERROR", "Exception", " 500 ", "Worker was sent", "died")
+    return [
+        ln for ln in path.read_text(errors="replace").splitlines() if any(k in ln for k in keys)
+    ]
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -287,6 +304,7 @@ def main() -> None:
             ],
             env,
             port,
+            f"service-{run_index}-w{w}",
         )
         try:
             tok = tokens(base, users)
@@ -345,6 +363,7 @@ def main() -> None:
             results.append(asyncio.run(drive("exposure read", w, reads, base, a.concurrency)))
         finally:
             stop(proc)
+            _report_log(f"service-{run_index}-w{w}")
         port += 1
         bare = start(
             [
@@ -360,6 +379,7 @@ def main() -> None:
             ],
             env,
             port,
+            f"bare-{run_index}-w{w}",
         )
         try:
             calls = []
@@ -399,9 +419,19 @@ def main() -> None:
             )
         finally:
             stop(bare)
+            _report_log(f"bare-{run_index}-w{w}")
     for _ in range(a.repeat):
         results.append(pgbench(url, a.concurrency, 10))
     report(results, a, data)
+
+
+def _report_log(log_name: str) -> None:
+    errors = server_errors(log_name)
+    where = LOGS / f"{log_name}.log"
+    if errors:
+        print(f"  server log {where}: {len(errors)} error line(s), first: {errors[0][:200]}")
+    else:
+        print(f"  server log {where}: no errors")
 
 
 def _median(xs: list[float]) -> float:

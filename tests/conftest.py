@@ -28,6 +28,7 @@ from app.kit.clock import Clock
 from app.main import create_app
 from app.models import User
 from app.programs.base import program_codes, unregister
+from tests import contract_check
 from tests.fixtures.seed import seed_minimal
 
 TEST_TODAY = date(2026, 3, 31)
@@ -105,6 +106,38 @@ def empty_database_url(backend: str, tmp_path_factory: pytest.TempPathFactory, t
     if reason:
         pytest.skip(reason)
     return fresh_postgres_database(pg_database_name(tag))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def contract_watch() -> Iterator[None]:
+    """Every TestClient answer passes through `contract_check` (below)."""
+    original = TestClient.request
+
+    def request(self: TestClient, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:
+        response = original(self, method, url, *args, **kwargs)
+        if response.headers.get("content-type", "").startswith("application/problem+json"):
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            contract_check.check(
+                self.app, method.upper(), response.request.url.path, response.status_code, body
+            )
+        return response
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(TestClient, "request", request)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def contract_holds() -> Iterator[None]:
+    """A test fails if the service answered a problem its operation does not document
+    (tests/contract_check.py): the document is what generated clients are built from."""
+    contract_check.FOUND.clear()
+    yield
+    found, contract_check.FOUND[:] = list(contract_check.FOUND), []
+    assert not found, "undocumented problems:\n" + "\n".join(sorted(set(found)))
 
 
 @pytest.fixture(autouse=True)

@@ -12,10 +12,14 @@ registry, and `app/loans/`, `app/claims/` and `app/ledger/` run it unchanged. It
   which needs a document, then one payment stage (the province fund's manager), each
   fund paying its own part from its own cash.
 - SMD-R1: a recovery less costs, at the paid ratio of the loss, goes back to each fund by
-  its approved part, in cash at once."""
+  its approved part, in cash at once.
+
+Its refusals are the service's own error classes (each owns a code the API documents),
+under SMD's rule IDs: a plug-in names its rules, not new codes."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 
 from sqlalchemy import ColumnElement
@@ -24,9 +28,9 @@ from sqlalchemy.orm import Session
 from app.auth.principal import Principal
 from app.claims import repository as claims_repo
 from app.claims import steps
-from app.claims.steps import Outcome
+from app.claims.steps import DocumentsMissing, InsufficientFunds, InvalidStepDate, Outcome
 from app.claims.workflow import Stage, StepContext, TransitionRule, Workflow
-from app.errors import Unprocessable, Violation
+from app.errors import AppError, Violation, refusal
 from app.kit.allocation import allocate
 from app.kit.money import format_fen
 from app.kit.statemachine import Transition
@@ -40,7 +44,15 @@ from app.loans.schemas import LoanFile
 from app.loans.servicing import Position
 from app.models import Claim, ClaimRecovery, Enterprise, Loan, QuarterEvaluation
 from app.programs.base import Program, ProgramBase, ProgramPolicy
-from app.programs.common import recovery_return
+from app.programs.common import (
+    CLAIM_REFUSALS,
+    NoAgreement,
+    NothingOutstanding,
+    NotYetClaimable,
+    TermTooLong,
+    recovery_return,
+)
+from app.programs.sukedai.filing import FilingDeadlinePassed, PrincipalAboveMax
 
 CODE = "SMD"
 PROVINCE_FUND, CITY_FUND = "SMD_PROV", "SMD_CITY"
@@ -64,8 +76,8 @@ def loss_shares(loss_fen: int) -> dict[str, int]:
 
 
 # --- filing rules, each tagged with its rule ID ------------------------------------------
-def _violation(rule: str, code: str, msg: str, field: str) -> Violation:
-    return Violation(loc=("body", field), msg=msg, code=code, rule=rule)
+def _violation(rule: str, error: type[AppError], msg: str, field: str) -> Violation:
+    return replace(error.violation(msg, "body", field), rule=rule)
 
 
 def check_filing(
@@ -76,24 +88,22 @@ def check_filing(
         found.append(
             _violation(
                 "SMD-P1",
-                "principal_above_cap",
+                PrincipalAboveMax,
                 f"at most {format_fen(MAX_PRINCIPAL_FEN)}",
                 "principal",
             )
         )
     if (data.maturity_on - data.disbursed_on).days > MAX_TERM_DAYS:
-        found.append(_violation("SMD-P2", "term_too_long", "at most 24 months", "maturity_on"))
+        found.append(_violation("SMD-P2", TermTooLong, "at most 24 months", "maturity_on"))
     if agreement_status != "active":
         found.append(
-            _violation(
-                "SMD-F1", "no_active_agreement", "no active agreement on that date", "disbursed_on"
-            )
+            _violation("SMD-F1", NoAgreement, "no active agreement on that date", "disbursed_on")
         )
     if today > deadline:
         found.append(
             _violation(
                 "SMD-F2",
-                "filing_deadline_passed",
+                FilingDeadlinePassed,
                 f"filed after {deadline.isoformat()} ({POLICY.filing_deadline_working_days} "
                 "working days)",
                 "disbursed_on",
@@ -106,7 +116,7 @@ def check_filing(
 def documents_present(ctx: StepContext) -> list[Violation]:
     if claims_repo.documents(ctx.session, [ctx.claim.id])[ctx.claim.id]:
         return []
-    return [Violation(msg="no document", code="documents_missing", rule="SMD-C1")]
+    return [replace(DocumentsMissing.violation("no document", "documents"), rule="SMD-C1")]
 
 
 def review(ctx: StepContext) -> None:
@@ -187,7 +197,12 @@ WORKFLOW = Workflow(
     ],
     stages={
         "submitted": Stage(
-            "committee_review", "committee", "the SMD committee 评审", "review", review
+            "committee_review",
+            "committee",
+            "the SMD committee 评审",
+            "review",
+            review,
+            refusals=(DocumentsMissing,),
         ),
         "approved": Stage(
             "payment",
@@ -196,6 +211,7 @@ WORKFLOW = Workflow(
             "payment",
             payment,
             acting_fund=lambda _claim: PROVINCE_FUND,
+            refusals=(InvalidStepDate, InsufficientFunds),
         ),
     },
     return_rule="SMD-C1",
@@ -205,6 +221,7 @@ WORKFLOW = Workflow(
         "paid": ("已拨付，办结", "paid"),
     },
     rules={"approve": (TransitionRule("SMD-C1", documents_present),)},
+    refusals={"file_claim": CLAIM_REFUSALS},
 )
 
 
@@ -272,20 +289,20 @@ class SuMaoDai(ProgramBase):
         actor: Principal,
         today: date,
     ) -> Claim:
-        if position.days_past_due < CLAIM_DAYS_PAST_DUE or position.outstanding_fen <= 0:
-            raise Unprocessable(
-                "not yet claimable",
-                [
-                    Violation(
-                        loc=("body", "loan_id"),
-                        msg=f"{position.days_past_due} days past due; at least "
-                        f"{CLAIM_DAYS_PAST_DUE}",
-                        code="not_past_due_long_enough",
-                        rule="SMD-C1",
-                    )
-                ],
-                code="not_past_due_long_enough",
+        problems = []
+        if position.outstanding_fen <= 0:
+            problems.append(NothingOutstanding.violation("nothing is owed", "body", "loan_id"))
+        if position.days_past_due < CLAIM_DAYS_PAST_DUE:
+            problems.append(
+                NotYetClaimable.violation(
+                    f"{position.days_past_due} days past due; at least {CLAIM_DAYS_PAST_DUE}",
+                    *("body", "loan_id"),
+                )
             )
+        if problems:
+            error = refusal([replace(v, rule="SMD-C1") for v in problems], "not yet claimable")
+            error.rule = "SMD-C1"
+            raise error
         shares = loss_shares(position.outstanding_fen)
         enterprise = session.get(Enterprise, loan.enterprise_id)
         assert enterprise is not None

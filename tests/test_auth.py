@@ -143,8 +143,13 @@ def test_admin_creates_users_with_scope_checks(client: TestClient, auth, session
         },
     )
     assert bad.status_code == 422
-    locs = {tuple(e["loc"]) for e in bad.json()["errors"]}
-    assert locs == {("body", "bank_code"), ("body", "region_code")}
+    # both scope problems at once; the top-level code is the first one's
+    assert bad.json()["code"] == "field_required"
+    found = {(tuple(e["loc"]), e["code"]) for e in bad.json()["errors"]}
+    assert found == {
+        (("body", "bank_code"), "field_required"),
+        (("body", "region_code"), "field_not_allowed"),
+    }
     assert session.scalar(select(func.count()).select_from(User)) == before
 
     ok = client.post(
@@ -159,6 +164,9 @@ def test_admin_creates_users_with_scope_checks(client: TestClient, auth, session
     )
     assert ok.status_code == 201, ok.text
     assert "password" not in ok.text and "hash" not in ok.text
+    assert ok.headers["location"] == f"/api/v1/users/{ok.json()['id']}"
+    read = client.get(ok.headers["location"], headers=auth("admin"))
+    assert read.status_code == 200 and read.json() == ok.json()
     login = client.post(
         "/api/v1/auth/token", data={"username": "bank_new", "password": "long-enough-pw"}
     )
@@ -168,7 +176,8 @@ def test_admin_creates_users_with_scope_checks(client: TestClient, auth, session
         headers=auth("admin"),
         json={"username": "bank_new", "password": "long-enough-pw", "role": "regulator"},
     )
-    assert dup.status_code == 409
+    assert dup.status_code == 409 and dup.json()["code"] == "already_exists"
+    assert client.get("/api/v1/users/999999999", headers=auth("admin")).status_code == 404
     listed = client.get("/api/v1/users?limit=500", headers=auth("admin")).json()["items"]
     assert "bank_new" in {u["username"] for u in listed}
     assert client.get("/api/v1/users", headers=auth("regulator")).status_code == 403

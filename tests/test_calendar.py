@@ -278,7 +278,7 @@ def test_m3_publishing_2027_recomputes_stored_deadlines_with_history(
         mine = {approved["id"], paid["id"]}
         return [
             (x["claim_id"], x["stage"], x["provisional"])
-            for x in api.call(day, "fund_xb", "GET", "/claims/overdue")
+            for x in api.call(day, "fund_xb", "GET", "/claims/overdue")["items"]
             if x["claim_id"] in mine
         ]
 

@@ -193,7 +193,7 @@ def test_skd_c1_refusals_write_nothing(api: Api, session: Session) -> None:
         ("other", None),
         expect=422,
     )
-    assert bad["code"] == "deficiencies_refused"
+    assert bad["code"] == "unknown_deficiency"  # the first item's, with every item listed
     assert [(e["loc"], e["code"], e["rule"]) for e in bad["errors"]] == [
         (["body", "deficiencies", 1, "code"], "unknown_deficiency", "SKD-C1"),
         (["body", "deficiencies", 2, "code"], "unknown_deficiency", "SKD-C1"),
@@ -291,7 +291,7 @@ def test_xb_c2_manager_return_pauses_the_7_working_days_and_continues(
     )
     # with the bank: not overdue, however long it takes
     for day in ("2026-02-27", "2026-03-20"):
-        assert api.call(day, xb_bank, "GET", "/claims/overdue") == [], day
+        assert api.call(day, xb_bank, "GET", "/claims/overdue")["items"] == [], day
     assert review(api, c["id"], "2026-02-13", expect=409)["code"] == "claim_returned"
 
     documents(api, xb_bank, c["id"], "2026-02-24")
@@ -299,8 +299,8 @@ def test_xb_c2_manager_return_pauses_the_7_working_days_and_continues(
     assert (back["status"], back["next_step"]["stage"]) == ("submitted", "manager_review")
     assert back["deadlines"] == {"manager_opinion": "2026-03-03"}
     assert "manager_opinion deadline continues: 2026-03-03" in back["history"][-1]["comment"]
-    assert api.call("2026-03-03", xb_bank, "GET", "/claims/overdue") == []
-    late = api.call("2026-03-04", xb_bank, "GET", "/claims/overdue")
+    assert api.call("2026-03-03", xb_bank, "GET", "/claims/overdue")["items"] == []
+    late = api.call("2026-03-04", xb_bank, "GET", "/claims/overdue")["items"]
     assert [(x["claim_id"], x["stage"], x["deadline"], x["days_overdue"]) for x in late] == [
         (c["id"], "manager_review", "2026-03-03", 1)
     ]

@@ -388,9 +388,11 @@ def test_documents_are_checked_stored_with_sha256_and_downloadable(
         )
         return {e["code"] for e in body["errors"]}
 
-    assert refused("a.exe", b"MZ\x90\x00", "application/x-msdownload") == {"unsupported_type"}
-    assert refused("fake.pdf", b"<html>", "application/pdf") == {"type_mismatch"}
-    assert refused("empty.pdf", b"", "application/pdf") == {"empty"}
+    assert refused("a.exe", b"MZ\x90\x00", "application/x-msdownload") == {
+        "document_type_not_accepted"
+    }
+    assert refused("fake.pdf", b"<html>", "application/pdf") == {"document_type_mismatch"}
+    assert refused("empty.pdf", b"", "application/pdf") == {"document_empty"}
     big = PDF + b"0" * 4096  # over the document limit, under the request limit
     too_big = api.upload(
         "bank_ccb",

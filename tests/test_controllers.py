@@ -390,7 +390,7 @@ def test_every_reason_is_listed_when_there_are_several(
         ("SKD-F4", "overdue_loan_in_books"),
     ]
     assert in_books(refused) == expected
-    assert refused["code"] == "filing_refused"
+    assert refused["code"] == "unpaid_overdue_loan" and refused["rule"] == "SKD-F4"
     under_xb = xb(api, a, filer.credit_code, expect=422)
     assert [(r, c) for r, c, _ in errors(under_xb) if r == "XB-N2"] == [
         ("XB-N2", "unpaid_overdue_loan"),

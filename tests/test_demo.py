@@ -213,7 +213,7 @@ def test_demo_library_state(client: TestClient, auth) -> None:  # type: ignore[n
 
 
 def test_demo_q2_suspended_boc(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
-    runs = client.get("/api/v1/evaluations", headers=auth("regulator")).json()
+    runs = client.get("/api/v1/evaluations", headers=auth("regulator")).json()["items"]
     q2 = next(r for r in runs if (r["year"], r["quarter"]) == (2026, 2))
     boc = _bank(q2, "BOC_JS")
     assert (boc["npl_ratio_bp"], boc["breached"], boc["decision"]) == (10000, True, "suspended")
@@ -227,7 +227,7 @@ def test_xb_q1_demo_2025_q4_evaluation_is_stored_and_read(client: TestClient, au
     basis is its 55,300,000 of 助企成长贷 principal at 2025-12-31 (the 科创贷 loan came
     later and carries 科创贷's own 3 % setting); the demo's approvals and the exposure view
     read that stored row."""
-    runs = client.get("/api/v1/evaluations", headers=auth("regulator")).json()
+    runs = client.get("/api/v1/evaluations", headers=auth("regulator")).json()["items"]
     xb = next(r for r in runs if (r["program"], r["year"], r["quarter"]) == ("XB", 2025, 4))
     rows = {(b["bank_code"], b["fund_code"]): b for b in xb["banks"]}
     base, kcd = rows[("LYG_RCB", "XB_ZQCZD")], rows[("LYG_RCB", "XB_KCD")]
@@ -359,3 +359,87 @@ def test_xb_rep_demo_status_file_with_two_differences(client: TestClient, auth) 
     kinds = sorted(d["kind"] for d in found["differences"]["items"])
     assert kinds == ["outstanding_mismatch", "unknown_contract"]
     assert found["difference_count"] == 2
+
+
+# --- the console walk-through (claims waiting for each role, the request examples) ---------
+@pytest.fixture
+def seeding_day_client(
+    demo_settings: Settings, demo_engine: Engine, demo_connection: Connection
+) -> Iterator[TestClient]:
+    """The demo as the console shows it on the day it was seeded (its arrears are dated
+    back from that day)."""
+    from datetime import datetime
+
+    from app.kit.clock import CHINA_TZ
+
+    factory = sessionmaker(
+        bind=demo_connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+    app = create_app(
+        demo_settings,
+        engine=demo_engine,
+        session_factory=factory,
+        clock=Clock(datetime.now(CHINA_TZ).date()),
+    )
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+def test_demo_queues_and_the_console_examples_work(seeding_day_client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
+    """SKD-C1, XB-C2: each role finds its queue with `awaiting=me` — 苏州's city reviewer
+    the claim waiting for its review, the XB committee its two decisions, each bank the
+    claim returned to it — and the examples Swagger prefills are accepted: the city
+    approves, the committee approves the claim with no finding (and cannot approve the
+    one barred by XB-N8), the bank files the XB example claim on the demo's loan 100
+    days past due."""
+    from app.claims import endpoints
+
+    client = seeding_day_client
+
+    def queue(user: str) -> list[dict[str, Any]]:
+        r = client.get("/api/v1/claims?awaiting=me", headers=auth(user))
+        assert r.status_code == 200, r.text
+        return list(r.json()["items"])
+
+    city = queue("city_suzhou")
+    assert [c["contract_no"] for c in city] == ["CCB-SKD-2026-0003"]
+    assert city[0]["enterprise_name"] == "苏州凌云数控科技有限公司"
+    assert queue("city_nanjing") == []
+    review = endpoints.REVIEW_EXAMPLES["approve"]["value"]  # type: ignore[index]
+    r = client.post(
+        f"/api/v1/claims/{city[0]['id']}/city-review", json=review, headers=auth("city_suzhou")
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "city_approved"
+    assert queue("city_suzhou") == []
+    assert city[0]["id"] in {c["id"] for c in queue("province")}
+
+    committee = queue("committee")
+    assert {c["status"] for c in committee} == {"manager_reviewed"} and len(committee) == 2
+    barred = next(c for c in committee if c["findings"])
+    clean = next(c for c in committee if not c["findings"])
+    decision = endpoints.COMMITTEE_EXAMPLES["approve"]["value"]  # type: ignore[index]
+    r = client.post(
+        f"/api/v1/claims/{clean['id']}/committee-decision", json=decision, headers=auth("committee")
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] in ("approved", "closed")  # XB-Q1 may cap it
+    r = client.post(
+        f"/api/v1/claims/{barred['id']}/committee-decision",
+        json=decision,
+        headers=auth("committee"),
+    )
+    assert (r.status_code, r.json()["code"]) == (422, "findings_bar_compensation")
+
+    assert [c["status"] for c in queue("bank_lyg")] == ["returned"]
+    assert [c["contract_no"] for c in queue("bank_ccb")] == ["CCB-SKD-2026-0007"]
+    assert [c["status"] for c in queue("fund_xb")] == ["submitted"]  # it reviewed the rest
+    assert {c["status"] for c in queue("fund_xb_pay")} == {"submitted", "approved"}
+
+    filing = endpoints.FILE_EXAMPLES["xb"]["value"]  # type: ignore[index]
+    loan = client.get(f"/api/v1/loans/{filing['loan_id']}", headers=auth("bank_lyg")).json()
+    assert loan["contract_no"].startswith("LYG-XB-AM-")  # the demo's loan 100 days past due
+    r = client.post("/api/v1/claims", json=filing, headers=auth("bank_lyg"))
+    assert r.status_code == 201, r.text
+    assert r.headers["Location"] == f"/api/v1/claims/{r.json()['id']}"
+    assert r.json()["contract_no"] == loan["contract_no"]

@@ -13,7 +13,7 @@ from urllib.parse import unquote
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
+DOCS = sorted([ROOT / "README.md", ROOT / "RELIABILITY.md", *(ROOT / "docs").glob("*.md")])
 RULES_MD = ROOT / "docs" / "rules.md"
 
 # A rule ID as the code cites it: M-1, SKD-Q1, XB-N7, XB-Rep, L-5.

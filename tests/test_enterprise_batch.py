@@ -128,7 +128,7 @@ def test_a_batch_mixing_good_and_bad_items(client: TestClient, auth, session: Se
     assert [x["index"] for x in res] == [0, 1, 2, 3, 4]
     assert [x["status"] for x in res] == ["created", "refused", "created", "refused", "created"]
     assert (res[1]["code"], _fields(res[1])) == ("validation_error", {"employees"})
-    assert (res[3]["code"], _fields(res[3])) == ("invalid_reference", {"region_code"})
+    assert (res[3]["code"], _fields(res[3])) == ("unknown_reference", {"region_code"})
     assert _count(session) == before + 3
     assert _count(session, *(x["credit_code"] for x in bad)) == 0  # refused: nothing written
     seen = client.get(

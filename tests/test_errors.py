@@ -190,3 +190,36 @@ def test_unchecked_constraint_is_409_without_sql(app: FastAPI) -> None:
         r = c.post("/clash")
     _problem(r, 409, "integrity_conflict")
     assert "secret_table" not in r.text
+
+
+def test_oversized_headers_are_431(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
+    r = client.get("/api/v1/auth/me", headers={**auth("admin"), "X-Padding": "a" * 40_000})
+    assert r.status_code == 431
+    assert r.json()["code"] == "request_headers_too_large"
+    assert client.get("/api/v1/auth/me", headers=auth("admin")).status_code == 200
+
+
+def test_json_nested_too_deep_is_422_before_any_parser(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
+    deep = (
+        '{"code": "DEEP", "name": "深", "unit_level": "head_office", "x": '
+        + ("[" * 400 + "]" * 400)
+        + "}"
+    )
+    r = client.post(
+        "/api/v1/banks",
+        headers={**auth("admin"), "Content-Type": "application/json"},
+        content=deep.encode(),
+    )
+    assert r.status_code == 422
+    body = r.json()
+    assert body["code"] == "validation_error" and body["errors"][0]["loc"] == ["body"]
+    assert "401 levels" in body["detail"]  # the object around the arrays
+    assert client.get("/api/v1/banks/DEEP", headers=auth("admin")).status_code == 404
+
+
+def test_json_depth_skips_brackets_inside_strings() -> None:
+    from app.kit.middleware import json_depth
+
+    assert json_depth(b'{"a": "[[[[{{{{", "b": [1, {"c": []}]}') == 4
+    assert json_depth(b'["\\"[[[", [[]]]') == 3
+    assert json_depth(b"{}") == 1

@@ -117,7 +117,7 @@ def test_dockerfile_installs_dependencies_before_the_code_and_runs_as_a_user() -
     env = " ".join(a for w, a in runtime if w == "ENV")
     assert "APP_ENV=production" in env and "DATABASE_URL=sqlite:////data/" in env
     assert re.fullmatch(
-        r"ledger migrate && ledger seed-reference && exec uvicorn --factory "
+        r"ledger metrics-dir && ledger migrate && ledger seed-reference && exec uvicorn --factory "
         r"app\.main:app_factory --host 0\.0\.0\.0 --port \$\{PORT:-8000\} .*",
         start_command(),
     )

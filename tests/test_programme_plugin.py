@@ -125,6 +125,7 @@ def test_a_third_programme_runs_end_to_end_through_the_api(api: Api, session: Se
         "bank_jsb", ZHIXIN, "6000000.00", SETUP, "2027-12-02", program=smd.CODE, expect=422
     )
     assert {e["rule"] for e in refused["errors"]} == {"SMD-P1", "SMD-P2"}
+    assert refused["code"] == "principal_above_max"  # the service's class, SMD's rule
     assert session.scalar(select(func.count()).select_from(Loan)) == loans_before
 
     loan_id = api.file_loan("bank_jsb", ZHIXIN, "1000000.00", SETUP, "2025-12-02", program=smd.CODE)
@@ -135,7 +136,8 @@ def test_a_third_programme_runs_end_to_end_through_the_api(api: Api, session: Se
     assert balance(session, f"{smd.CITY_FUND}:exposure_memo:JSB") == 300_000_00
 
     # SMD-C1: not yet 60 days past due, then a claim with the three-party shares
-    api.claim("bank_jsb", loan_id, "2026-01-20", expect=422)
+    early = api.claim("bank_jsb", loan_id, "2026-01-20", expect=422)
+    assert (early["code"], early["rule"]) == ("not_yet_claimable", "SMD-C1")
     day = "2026-02-16"
     claim = api.claim("bank_jsb", loan_id, day)
     assert claim["program"] == smd.CODE and claim["status"] == "submitted"

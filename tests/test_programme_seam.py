@@ -24,15 +24,40 @@ def _names_a_programme(value: str, codes: tuple[str, ...]) -> bool:
     return value in codes or any(value.startswith(f"{c}_") for c in codes)
 
 
+# where a literal documents a request rather than decides anything: Swagger's examples
+_EXAMPLE_KEYWORDS = frozenset({"example", "examples", "openapi_examples", "json_schema_extra"})
+
+
+def _examples(tree: ast.AST) -> set[int]:
+    """The ids of the nodes inside request examples: a keyword argument `examples=` (and
+    its kin), a call of `Example(...)`, or a value assigned to a name that says
+    EXAMPLE (`SKD_FILING_EXAMPLE = {...}`)."""
+    roots: list[ast.AST] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.keyword) and node.arg in _EXAMPLE_KEYWORDS:
+            roots.append(node.value)
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Example":
+            roots.append(node)
+        elif isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any("EXAMPLE" in getattr(t, "id", "").upper() for t in targets):
+                roots.append(node.value)
+    return {id(n) for root in roots for n in ast.walk(root)}
+
+
 def programme_literals(source: str, codes: tuple[str, ...]) -> list[tuple[int, str]]:
     """(line, literal) of every string constant that is a programme code or one of its
-    fund codes (`SKD`, `XB_POOL`); docstrings and prose are not literals of that kind."""
+    fund codes (`SKD`, `XB_POOL`); docstrings and prose are not literals of that kind,
+    nor are the request examples the console shows (a valid SKD filing names SKD)."""
+    tree = ast.parse(source)
+    examples = _examples(tree)
     found = []
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(tree):
         if (
             isinstance(node, ast.Constant)
             and isinstance(node.value, str)
             and _names_a_programme(node.value, codes)
+            and id(node) not in examples
         ):
             found.append((node.lineno, node.value))
     return found
@@ -98,6 +123,14 @@ def test_the_scan_finds_what_it_looks_for() -> None:
     )
     codes = ("SKD", "XB")
     assert programme_literals(snippet, codes) == [(4, "XB"), (5, "SKD_PROV")]
+    documented = (
+        'FILING_EXAMPLE = {"program": "SKD"}\n'
+        'Q = Query(description="x", examples=["XB_POOL"])\n'
+        'E = {"skd": Example(value={"program": "SKD"})}\n'
+        'if program == "SKD":\n'
+        "    pass\n"
+    )
+    assert programme_literals(documented, codes) == [(4, "SKD")]
     branching = 'if rule != "XB-N7" or flag.startswith("SKD-S2"):\n    pass\n'
     assert sorted(rule_branches(branching, codes)) == [(1, "SKD-S2"), (1, "XB-N7")]
     assert programme_imports(snippet) == [

@@ -97,5 +97,6 @@ def test_a_refused_renewal_changes_nothing(api: Api, session: Session) -> None:
         422,
         json=_renewal(disbursed_on="2026-03-01", maturity_on="2027-03-01"),
     )
-    assert early["code"] == "renewal_refused"
+    assert early["code"] == "renewal_before_loan" and early["rule"] == "SKD-F7"
+    assert [e["loc"] for e in early["errors"]] == [["body", "disbursed_on"]]
     api.call("2026-06-03", "bank_jsb", "POST", f"/loans/{old}/renewal", 404, json=_renewal())

@@ -548,14 +548,19 @@ def test_xb_rep_a_json_body_nested_too_deeply_is_refused_not_a_server_error(
     api: Api, session: Session
 ) -> None:
     """XB-Rep: a JSON body nested deeper than the decoder goes (20,000 brackets, well
-    under the file cap) is 422 `invalid_json`, like any other body that is not a status
-    file; nothing is written."""
+    under the file cap) is a 422 naming the body, never a 500: the request boundary
+    refuses any JSON body nested that deep (`validation_error`) before a parser recurses
+    into it; nothing is written. A status file is three levels deep."""
     before = counts(session)
     for body in (b"[" * 20_000, b'{"rows": ' + b"[" * 20_000 + b"]" * 20_000 + b"}"):
         refused = send(api, ON_TIME, body, content_type="application/json", expect=422)
-        assert refused["code"] == "status_file_refused"
-        assert [e["code"] for e in refused["errors"]] == ["invalid_json"]
+        assert refused["code"] == "validation_error"
+        assert [e["loc"] for e in refused["errors"]] == [["body"]]
     assert counts(session) == before
+    # the reader's own guard, for a body that reaches it (e.g. from the command line)
+    with pytest.raises(files.StatusFileRefused) as caught:
+        files.parse(b"[" * 20_000, files.JSON_TYPE, month_end=END)
+    assert [e.code for e in caught.value.errors] == ["invalid_json"]
 
 
 # --- the deadline, who has reported --------------------------------------------------------
@@ -805,4 +810,4 @@ def test_xb_rep_the_contract_offers_csv_and_json_bodies(app: Any) -> None:
     assert set(item["required"]) == set(files.FIELDS) - {"overdue_since"}
     assert content["text/csv"]["example"].startswith(HEADER)
     assert {"200", "201", "413", "415", "422"} <= set(post["responses"])
-    assert "status-reports" in post["tags"]
+    assert any("status files" in tag for tag in post["tags"])

@@ -363,7 +363,7 @@ def test_xb_q1_quarter_end_evaluation_stores_the_basis_and_the_approval_reads_it
     k = rows[("XBT", "XB_KCD")]
     assert (k["outstanding_principal"], k["limit"]["annual_limit"]) == ("30000000.00", "900000.00")
     # listed among the stored evaluations; a bank sees its own rows only
-    listed = api.call(day, "regulator", "GET", "/evaluations")
+    listed = api.call(day, "regulator", "GET", "/evaluations")["items"]
     assert run["id"] in [r["id"] for r in listed]
     own = api.call(day, BANK, "GET", f"/evaluations/{run['id']}")
     assert {r["bank_code"] for r in own["banks"]} == {"XBT"}
@@ -480,15 +480,15 @@ def test_xb_c2_opinion_deadline_across_spring_festival(api: Api, session: Sessio
     for c in (on_time, late):
         assert c["deadlines"] == {"manager_opinion": "2026-02-26"}
         documents(api, BANK, c["id"])
-    assert api.call("2026-02-26", BANK, "GET", "/claims/overdue") == []
+    assert api.call("2026-02-26", BANK, "GET", "/claims/overdue")["items"] == []
     review(api, on_time["id"], "2026-02-26")
-    overdue = api.call("2026-02-27", BANK, "GET", "/claims/overdue")
+    overdue = api.call("2026-02-27", BANK, "GET", "/claims/overdue")["items"]
     assert [(x["claim_id"], x["stage"], x["days_overdue"]) for x in overdue] == [
         (late["id"], "manager_review", 1)
     ]
     done = review(api, late["id"], "2026-02-27")
     assert "after the deadline 2026-02-26" in done["history"][-1]["comment"]
-    assert api.call("2026-02-27", BANK, "GET", "/claims/overdue") == []
+    assert api.call("2026-02-27", BANK, "GET", "/claims/overdue")["items"] == []
 
 
 @pytest.mark.parametrize("finding", [f"XB-N{i}" for i in range(1, 10)])
@@ -600,8 +600,8 @@ def test_xb_r1_collections_are_due_within_10_working_days_until_received(
     }
     view = api.call("2026-03-16", "fund_xb", "GET", f"/claims/{c['id']}")
     assert view["receivable"] == "360000.00"
-    assert api.call("2026-03-16", BANK, "GET", "/claims/overdue") == []
-    late = api.call("2026-03-17", BANK, "GET", "/claims/overdue")
+    assert api.call("2026-03-16", BANK, "GET", "/claims/overdue")["items"] == []
+    late = api.call("2026-03-17", BANK, "GET", "/claims/overdue")["items"]
     assert [(x["claim_id"], x["stage"], x["deadline"]) for x in late] == [
         (c["id"], "recovery_distribution", "2026-03-16")
     ]
@@ -614,7 +614,7 @@ def test_xb_r1_collections_are_due_within_10_working_days_until_received(
         422,
         json={"received_on": "2026-03-17", "amount": "360000.01"},
     )
-    assert over["code"] == "overpayment"
+    assert over["code"] == "receipt_exceeds_receivable"
     got = api.call(
         "2026-03-17",
         "fund_xb",
@@ -625,7 +625,7 @@ def test_xb_r1_collections_are_due_within_10_working_days_until_received(
     )
     assert got["receivable_after"] == "0.00"
     assert balance(session, f"{POOL}:cash") == cash + 36_000_000
-    assert api.call("2026-03-17", BANK, "GET", "/claims/overdue") == []
+    assert api.call("2026-03-17", BANK, "GET", "/claims/overdue")["items"] == []
     assert_books_balance(session)
 
 

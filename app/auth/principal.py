@@ -15,13 +15,15 @@ from sqlalchemy.orm import Session
 
 from app.auth.tokens import decode_token
 from app.db import get_session
-from app.errors import Forbidden, Unauthorized
-from app.models import User
+from app.errors import InvalidToken, RoleNotAllowed, Unauthorized
+from app.kit.requestid import set_request_user_id
+from app.models import RevokedToken, User
 
 oauth2_scheme = OAuth2PasswordBearer(
     tokenUrl="/api/v1/auth/token",
-    scheme_name="OAuth2 password (登录)",
-    description="Log in with a username and password; the bearer token is sent on every call.",
+    scheme_name="oauth2_password",
+    description="登录 — log in with a username and password (OAuth2 password flow); the "
+    "bearer token is then sent on every call.",
     auto_error=False,
 )
 
@@ -65,12 +67,14 @@ def current_principal(
         raise Unauthorized("a bearer token is required", headers=_BEARER)
     claims = decode_token(request.app.state.settings, token)
     if claims is None:
-        raise Unauthorized("the token is invalid or expired", code="invalid_token", headers=_BEARER)
+        raise InvalidToken("the token is invalid or expired", headers=_BEARER)
     user = session.get(User, claims.user_id)
     if user is None or not user.is_active:
-        raise Unauthorized(
-            "the token's user is unknown or disabled", code="invalid_token", headers=_BEARER
-        )
+        raise InvalidToken("the token's user is unknown or disabled", headers=_BEARER)
+    if session.get(RevokedToken, claims.jti) is not None:
+        raise InvalidToken("the token was revoked (logged out)", headers=_BEARER)
+    request.state.token_claims = claims
+    set_request_user_id(user.id)  # into every log line of this request, the access log's too
     return Principal.of(user)
 
 
@@ -80,9 +84,8 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 def require_roles(*roles: str) -> Callable[[Principal], Principal]:
     def check(principal: CurrentPrincipal) -> Principal:
         if principal.role not in roles:
-            raise Forbidden(
-                f"role {principal.role} may not do this; allowed: {', '.join(roles)}",
-                code="role_not_allowed",
+            raise RoleNotAllowed(
+                f"role {principal.role} may not do this; allowed: {', '.join(roles)}"
             )
         return principal
 

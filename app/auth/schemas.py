@@ -19,8 +19,28 @@ class TokenOut(BaseModel):
 
 
 class UserCreate(In):
-    username: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{2,63}$")
-    password: str = Field(min_length=10, max_length=256)
+    """A user with a role and, for the roles that have one, its data scope: a bank user
+    its bank, a city reviewer its region, a fund manager its fund; the other scope
+    fields stay empty."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "username": "bank_jsb_ops",
+                    "password": "Jsb-credit-2026!",
+                    "role": "bank",
+                    "bank_code": "JSB",
+                }
+            ]
+        }
+    )
+
+    username: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_.-]{2,63}$",
+        description="登录名: 3–64 lowercase letters, digits, `_ . -`",
+    )
+    password: str = Field(min_length=10, max_length=256, description="初始密码 (10+ characters)")
     role: Role = Field(
         description="admin 管理员 / bank 合作银行 / city_reviewer 市县初审 / "
         "province_reviewer 省级复审 / fund_manager 基金管理人 / "

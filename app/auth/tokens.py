@@ -1,9 +1,11 @@
-"""JWT access tokens: HS256 only, with exp/iat/sub/role/scope claims (python-jose)."""
+"""JWT access tokens: HS256 only, with exp/iat/sub/jti/role/scope claims (python-jose).
+`jti` names the token, so that it can be revoked before it expires (log-out)."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jose import JWTError, jwt
@@ -18,6 +20,8 @@ class Claims:
     user_id: int
     role: str
     scope: dict[str, str]
+    jti: str
+    expires_at: datetime
 
 
 def issue_token(
@@ -29,6 +33,7 @@ def issue_token(
         "scope": scope,
         "iss": settings.jwt_issuer,
         "iat": int(now.timestamp()),
+        "jti": uuid.uuid4().hex,
         "exp": int((now + timedelta(seconds=settings.jwt_ttl_seconds)).timestamp()),
     }
     return str(jwt.encode(payload, settings.jwt_secret.get_secret_value(), algorithm=ALGORITHM))
@@ -45,11 +50,22 @@ def decode_token(settings: Settings, token: str) -> Claims | None:
             settings.jwt_secret.get_secret_value(),
             algorithms=[ALGORITHM],
             issuer=settings.jwt_issuer,
-            options={"require_exp": True, "require_iat": True, "require_sub": True},
+            options={
+                "require_exp": True,
+                "require_iat": True,
+                "require_sub": True,
+                "require_jti": True,
+            },
         )
         scope = payload.get("scope") or {}
         if not isinstance(scope, dict):
             return None
-        return Claims(user_id=int(payload["sub"]), role=str(payload["role"]), scope=scope)
+        return Claims(
+            user_id=int(payload["sub"]),
+            role=str(payload["role"]),
+            scope=scope,
+            jti=str(payload["jti"])[:64],
+            expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
+        )
     except (JWTError, KeyError, ValueError, TypeError):
         return None

@@ -12,7 +12,7 @@ from app.auth.principal import CurrentPrincipal, Principal, require_roles
 from app.calendar import schemas as s
 from app.calendar import service, views
 from app.db import get_session
-from app.errors import Forbidden, Unauthorized, Unprocessable, problem_responses
+from app.errors import problems
 from app.kit.clock import get_clock, get_today
 from app.kit.uow import TransactionalRoute
 
@@ -27,8 +27,7 @@ router = APIRouter(route_class=CalendarRoute, tags=["calendar"])
 SessionDep = Annotated[Session, Depends(get_session)]
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
 Today = Annotated[date, Depends(get_today)]
-Year = Annotated[int, Path(ge=1949, le=2200, description="calendar year", examples=[2027])]
-AUTH_REFUSALS = ((Unauthorized, "not_authenticated"), (Unauthorized, "invalid_token"))
+Year = Annotated[int, Path(ge=1949, le=2200, description="calendar year 年度", examples=[2026])]
 
 
 @router.get(
@@ -37,7 +36,6 @@ AUTH_REFUSALS = ((Unauthorized, "not_authenticated"), (Unauthorized, "invalid_to
     description="Which years are published and from where, what the service does with a "
     "year that is not (provisional or refused), and from October 1 a warning while next "
     "year is not published.",
-    responses=problem_responses(*AUTH_REFUSALS),
 )
 def calendar_overview(session: SessionDep, _: CurrentPrincipal, today: Today) -> s.CalendarOverview:
     return views.overview(session, today)
@@ -49,7 +47,6 @@ def calendar_overview(session: SessionDep, _: CurrentPrincipal, today: Today) ->
     description="The days off (休) and make-up workdays (班) of the year, where they come "
     "from (the chinesecalendar package, a State Council notice with its number, or "
     "provisional), and every publication of the year.",
-    responses=problem_responses(*AUTH_REFUSALS, validation=True),
 )
 def get_calendar_year(session: SessionDep, _: CurrentPrincipal, year: Year) -> s.CalendarYearOut:
     return views.year_view(session, year)
@@ -64,12 +61,7 @@ def get_calendar_year(session: SessionDep, _: CurrentPrincipal, year: Year) -> s
     "change is written to its object's history (`GET /loans/{id}` `history`, "
     "`GET /claims/{id}` `history`). Putting the schedule already in force changes "
     "nothing (`changed: false`). Every problem with the days is listed at once.",
-    responses=problem_responses(
-        *AUTH_REFUSALS,
-        (Forbidden, "role_not_allowed"),
-        (Unprocessable, "calendar_invalid"),
-        validation=True,
-    ),
+    responses=problems(service.CalendarInvalid),
 )
 def publish_calendar_year(
     request: Request, session: SessionDep, admin: Admin, year: Year, body: s.CalendarYearIn

@@ -19,7 +19,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.calendar.schemas import CalendarYearIn
-from app.errors import Unprocessable, Violation
+from app.calendar.service import CalendarInvalid
+from app.errors import Violation
 
 KINDS = {"holiday": "holidays", "休": "holidays", "workday": "workdays", "班": "workdays"}
 
@@ -89,10 +90,7 @@ def _from_csv(text: str) -> tuple[dict[str, Any], list[Violation]]:
     return out, problems
 
 
-def _refused(problems: list[Violation]) -> Unprocessable:
-    return Unprocessable(
-        f"the calendar file cannot be used: {len(problems)} problem(s)",
-        problems,
-        code="calendar_invalid",
-        rule="M-3",
+def _refused(problems: list[Violation]) -> CalendarInvalid:
+    return CalendarInvalid(
+        f"the calendar file cannot be used: {len(problems)} problem(s)", problems
     )

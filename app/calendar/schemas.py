@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Literal
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,16 +17,50 @@ class CalendarDayIn(In):
     name: str = Field(min_length=1, max_length=100, examples=["春节 Spring Festival"])
 
 
+def _days(first: str, last: str, name: str) -> list[dict[str, str]]:
+    start, end = date.fromisoformat(first), date.fromisoformat(last)
+    return [
+        {"date": (start + timedelta(days=i)).isoformat(), "name": name}
+        for i in range((end - start).days + 1)
+    ]
+
+
+# 国务院办公厅关于2026年部分节假日安排的通知 (国办发明电〔2025〕7号), as published
+EXAMPLE_2026: dict[str, Any] = {
+    "notice_no": "国办发明电〔2025〕7号",
+    "notice_title": "国务院办公厅关于2026年部分节假日安排的通知",
+    "holidays": [
+        *_days("2026-01-01", "2026-01-03", "元旦"),
+        *_days("2026-02-15", "2026-02-23", "春节"),
+        *_days("2026-04-04", "2026-04-06", "清明节"),
+        *_days("2026-05-01", "2026-05-05", "劳动节"),
+        *_days("2026-06-19", "2026-06-21", "端午节"),
+        *_days("2026-09-25", "2026-09-27", "中秋节"),
+        *_days("2026-10-01", "2026-10-07", "国庆节"),
+    ],
+    "workdays": [
+        {"date": "2026-01-04", "name": "元旦调休"},
+        {"date": "2026-02-14", "name": "春节调休"},
+        {"date": "2026-02-28", "name": "春节调休"},
+        {"date": "2026-05-09", "name": "劳动节调休"},
+        {"date": "2026-09-20", "name": "国庆节调休"},
+        {"date": "2026-10-10", "name": "国庆节调休"},
+    ],
+}
+
+
 class CalendarYearIn(In):
     """A year's schedule as the State Council notice (国务院办公厅关于…部分节假日安排的通知)
     gives it: every day off (休, weekends inside a holiday included) and every make-up
     workday (调休上班, a Saturday or Sunday)."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_2026]})
+
     notice_no: str = Field(
         min_length=1,
         max_length=100,
         description="the notice's document number 文号",
-        examples=["国办发明电〔2026〕1号"],
+        examples=["国办发明电〔2025〕7号"],
     )
     notice_title: str | None = Field(None, max_length=500, description="the notice's title")
     holidays: list[CalendarDayIn] = Field(

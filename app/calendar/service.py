@@ -25,6 +25,16 @@ from app.models import CalendarDay, CalendarPublication, User
 
 log = logging.getLogger("app.calendar")
 
+
+class CalendarInvalid(Unprocessable):
+    """The year's schedule cannot be published: a day outside the year, a day listed
+    twice, a make-up workday (调休上班) that is not a Saturday or Sunday, an empty name,
+    no holidays. `errors` lists every problem at once (M-3)."""
+
+    code, rule = "calendar_invalid", "M-3"
+    title, title_zh = "Calendar schedule not valid", "节假日安排不符合要求"
+
+
 Mode = Literal["provisional", "refuse"]
 DEFAULT_MODE: Mode = "provisional"
 MODE_KEY = "calendar_unpublished"  # Session.info key, set by the request boundary
@@ -173,31 +183,26 @@ def _check_days(
         for i, (day, name) in enumerate(days):
             loc = (kind, i, "date")
             if day.year != year:
-                problems.append(Violation(loc=loc, msg=f"{day} is not in {year}", rule="M-3"))
+                problems.append(CalendarInvalid.violation(f"{day} is not in {year}", *loc))
             if day in seen:
                 problems.append(
-                    Violation(
-                        loc=loc,
-                        msg=f"{day} is listed twice (already under {seen[day]})",
-                        rule="M-3",
+                    CalendarInvalid.violation(
+                        f"{day} is listed twice (already under {seen[day]})", *loc
                     )
                 )
             seen.setdefault(day, kind)
             if kind == "workdays" and day.weekday() < 5:
                 problems.append(
-                    Violation(
-                        loc=loc,
-                        msg=f"{day} is a weekday: a make-up workday (调休上班) is a Saturday "
+                    CalendarInvalid.violation(
+                        f"{day} is a weekday: a make-up workday (调休上班) is a Saturday "
                         "or Sunday worked in exchange for a holiday",
-                        rule="M-3",
+                        *loc,
                     )
                 )
             if not name.strip():
-                problems.append(Violation(loc=(kind, i, "name"), msg="name is empty"))
+                problems.append(CalendarInvalid.violation("name is empty", kind, i, "name"))
     if not holidays:
-        problems.append(
-            Violation(loc=("holidays",), msg="a year's notice lists its holidays", rule="M-3")
-        )
+        problems.append(CalendarInvalid.violation("a year's notice lists its holidays", "holidays"))
     return problems
 
 
@@ -222,11 +227,8 @@ def publish_year(
     which brings in line any deadline a request racing the first publication computed."""
     problems = _check_days(year, holidays, workdays)
     if problems:
-        raise Unprocessable(
-            f"the {year} calendar cannot be published: {len(problems)} problem(s)",
-            problems,
-            code="calendar_invalid",
-            rule="M-3",
+        raise CalendarInvalid(
+            f"the {year} calendar cannot be published: {len(problems)} problem(s)", problems
         )
     _exclusive(session)
     forget(session)

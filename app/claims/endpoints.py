@@ -1,11 +1,20 @@
+"""The claim endpoints (代偿申请): filing, documents, every stage of every programme, returns
+for correction, recoveries and XB-R2's refunds and receipts, the lists (`awaiting=me`:
+the claims waiting for the caller) and a bank's exposure.
+
+Every state-changing call on a claim honours `If-Match` with the claim's `ETag` (from
+`GET /claims/{id}`): a caller acting on a stale view gets 412 `precondition_failed` and
+nothing is written. Each route declares the refusals it can answer (`problems(...)`)."""
+
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import (
     APIRouter,
+    Body,
     Depends,
     File,
     Form,
@@ -16,6 +25,7 @@ from fastapi import (
     UploadFile,
     status,
 )
+from fastapi.openapi.models import Example
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -51,13 +61,36 @@ from app.claims.schemas import (
 )
 from app.claims.workflow import RETURNED, StepInput
 from app.db import get_session
-from app.errors import NotFound
+from app.errors import AppError, NotFound, problems
 from app.kit.clock import get_clock, get_today
 from app.kit.dates import AsOf
-from app.kit.pagination import ObjectId, Page, PageParams, page_params, paginate
+from app.kit.etag import (
+    ETAG_HEADER,
+    IfMatch,
+    IfNoneMatch,
+    PreconditionFailed,
+    check_if_match,
+    etag_of,
+    etag_responses,
+    if_match_responses,
+    not_modified,
+    not_modified_response,
+)
+from app.kit.location import set_location
+from app.kit.pagination import (
+    PAGE_REFUSALS,
+    InvalidCursor,
+    Page,
+    PageParams,
+    decode_cursor,
+    encode_cursor,
+    page_params,
+    paginate,
+)
 from app.kit.uow import TransactionalRoute
 from app.models import Bank, Claim, ClaimClawback, ClaimRecovery, ClaimReturn, User
-from app.programs.base import Program, get_program, program_codes
+from app.programs.base import NotOfferedByProgramme, Program, get_program, program_codes
+from app.programs.base import registered_programs as _programmes
 from app.programs.fields import DEFAULT_PROGRAM, ClaimStatus, ProgramCode
 
 router = APIRouter(route_class=TransactionalRoute)
@@ -73,6 +106,42 @@ DOCUMENT_KINDS = Literal[
     "loan_contract",
     "other",
 ]
+ClaimId = Annotated[
+    int,
+    Path(
+        ge=1,
+        le=2**63 - 1,
+        description="the claim's id 代偿申请编号 (`id` in `GET /claims`; in the demo, 5 "
+        "waits for 苏州's city review and 12 for the XB committee)",
+        examples=[5],
+    ),
+]
+
+
+def _stage_refusals(*names: str) -> tuple[type[AppError], ...]:
+    """What acting on these stages may answer: the guard's refusals, then each stage's
+    own as its programme's workflow declares them (every stage when no name is given)."""
+    found: list[type[AppError]] = [*steps.GUARD_REFUSALS, PreconditionFailed]
+    for program in _programmes():
+        for stage in program.workflow.stages.values():
+            if not names or stage.name in names:
+                found += [e for e in stage.refusals if e not in found]
+    return tuple(found)
+
+
+def _operation_refusals(operation: str) -> tuple[type[AppError], ...]:
+    """What the programmes' own part of a claim operation may answer (`file_claim`,
+    `clawback`, `receipt`), as their workflows declare it."""
+    found: list[type[AppError]] = []
+    for program in _programmes():
+        found += [e for e in program.workflow.refusals.get(operation, ()) if e not in found]
+    return tuple(found)
+
+
+def _changes(*errors: type[AppError], status_code: int = 200) -> dict[int | str, Any]:
+    """`responses=` of a state-changing call on a claim: its refusals, `If-Match`'s 412,
+    and the new `ETag` on success."""
+    return {**if_match_responses(status_code), **problems(*errors, PreconditionFailed)}
 
 
 # --- views ---------------------------------------------------------------------------
@@ -104,6 +173,15 @@ def _clawback_out(x: ClaimClawback) -> ClawbackOut:
     )
 
 
+def _next_step(program: Program, claim: Claim) -> NextStep | None:
+    """What the claim waits for, in its own programme's words."""
+    found = program.workflow.next_step(claim.status)
+    if found is None:
+        return None
+    stage, who, path = found
+    return NextStep(stage=stage, who=who, endpoint=f"POST /api/v1/claims/{claim.id}/{path}")
+
+
 def _views(session: Session, claims: list[Claim]) -> list[ClaimOut]:
     ids = [c.id for c in claims]
     history, docs, recs = (
@@ -114,6 +192,7 @@ def _views(session: Session, claims: list[Claim]) -> list[ClaimOut]:
     claws, got = repo.clawbacks(session, ids), repo.receipts(session, ids)
     rets = repo.returns(session, ids)
     split = repo.shares_rows(session, ids)  # the claim_shares rows are the record
+    loans = repo.loan_facts(session, [c.loan_id for c in claims])
     by_transition = {r.transition_id: r for rs in rets.values() for r in rs}
     actor_ids = {t.actor_id for ts in history.values() for t in ts}
     names = {
@@ -123,15 +202,18 @@ def _views(session: Session, claims: list[Claim]) -> list[ClaimOut]:
     by_role = {t.id: t.actor_role for ts in history.values() for t in ts}
     out = []
     for c in claims:
-        program = get_program(c.program)
-        stage = program.workflow.stages.get(c.status)
+        program = get_program(c.program)  # the claim's own programme's words and stages
         label_zh, label_en = program.workflow.label(c.status)
         open_return = rets[c.id][-1] if c.status == RETURNED and rets[c.id] else None
+        contract_no, enterprise_name, credit_code = loans.get(c.loan_id, ("", "", ""))
         out.append(
             ClaimOut(
                 id=c.id,
                 program=c.program,
                 loan_id=c.loan_id,
+                contract_no=contract_no,
+                enterprise_name=enterprise_name,
+                enterprise_credit_code=credit_code,
                 bank_code=c.bank_code,
                 product=c.product,
                 city_fund_code=c.city_fund_code,
@@ -139,15 +221,7 @@ def _views(session: Session, claims: list[Claim]) -> list[ClaimOut]:
                 status=c.status,
                 status_zh=label_zh,
                 status_en=label_en,
-                next_step=NextStep(stage=stage.name, who=stage.who, endpoint=stage.endpoint(c.id))
-                if stage
-                else NextStep(
-                    stage="resubmission",
-                    who="the claiming bank corrects and resubmits 合作银行补正后重新提交",
-                    endpoint=f"POST /api/v1/claims/{c.id}/resubmission",
-                )
-                if c.status == RETURNED
-                else None,
+                next_step=_next_step(program, c),
                 filed_on=c.filed_on,
                 days_past_due=c.days_past_due,
                 loss=c.loss_fen,
@@ -242,22 +316,211 @@ def _one(session: Session, claim: Claim) -> ClaimOut:
     return _views(session, [claim])[0]
 
 
+def _current(session: Session, claim_id: int, response: Response) -> ClaimOut:
+    """The claim as `GET /claims/{id}` will show it once this call commits (read back
+    from the database, so its `ETag` is the one a GET answers), with that `ETag`."""
+    session.flush()
+    session.expire_all()
+    claim = session.get(Claim, claim_id)
+    assert claim is not None  # the call just acted on it, under its lock
+    view = _one(session, claim)
+    response.headers[ETAG_HEADER] = etag_of(view)
+    return view
+
+
+def _precondition(request: Request, session: Session, actor: Principal, claim_id: int) -> None:
+    """`If-Match`: the caller acts on the claim as they last read it (its `ETag` from
+    `GET /claims/{id}`), else 412 and nothing is written. The claim is locked first, so
+    nobody changes it between the comparison and the action. Without the header the
+    call is not conditional."""
+    if request.headers.get("if-match") is None:
+        return
+    claim = steps.claim_for_step(session, claim_id, actor)
+    check_if_match(request, etag_of(_one(session, claim)))
+
+
+# --- request examples (Swagger's dropdown; valid against the demo data) ----------------
+FILE_EXAMPLES: dict[str, Example] = {
+    "xb": Example(
+        summary="XB claim with the court's acceptance (XB-C1) 信保基金补偿申请",
+        description="The demo's 连云港农商行 amortising loan `LYG-XB-AM-…`, 100 days past "
+        "due when the demo was seeded: sued, and the case accepted by the court.",
+        value={
+            "loan_id": 37,
+            "lawsuit_case_no": "(2026)苏0706民初5678号",
+            "lawsuit_accepted_on": "2026-11-20",
+            "comment": "借款人逾期超过45天，已起诉并获法院受理，申请补偿",
+        },
+    ),
+    "skd": Example(
+        summary="SKD claim once principal is 90 days past due (SKD-C2) 苏科贷代偿申请",
+        description="An SKD claim needs no lawsuit: the loan, and a comment (the demo's "
+        "loan 7 is already claimed: a second claim is 409 `claim_exists`).",
+        value={"loan_id": 7, "comment": "借款人本金逾期超过90天，催收无果，申请代偿"},
+    ),
+}
+REVIEW_EXAMPLES: dict[str, Example] = {
+    "approve": Example(
+        summary="Approve: no problem found 审核通过",
+        value={"decision": "approve", "comment": "材料齐全，逾期事实清楚，同意"},
+    ),
+    "reject": Example(
+        summary="Reject with the reason 驳回并说明理由",
+        value={"decision": "reject", "comment": "催收记录缺失，未履行催收义务，不予代偿"},
+    ),
+    "reject_ineligible": Example(
+        summary="Reject: not eligible when granted (SKD-S2) 放款时不符合条件",
+        value={
+            "decision": "reject",
+            "comment": "放款时企业未入库 (SKD-E1)，不符合风险补偿条件",
+            "ineligible_at_grant": True,
+        },
+    ),
+}
+MANAGER_REVIEW_EXAMPLES: dict[str, Example] = {
+    "approve": Example(
+        summary="Recommend compensation: no finding 尽职审查无不予补偿情形",
+        value={
+            "decision": "approve",
+            "findings": [],
+            "opinion": "已尽职审查：贷前调查、放款审批和贷后催收记录齐全，未发现不予补偿情形",
+        },
+    ),
+    "reject": Example(
+        summary="Recommend rejection with findings (XB-N) 存在不予补偿情形",
+        value={
+            "decision": "reject",
+            "findings": ["XB-N8"],
+            "opinion": "银行未按催收方案持续催收，存在无正当理由放弃催收情形 (XB-N8)",
+        },
+    ),
+}
+COMMITTEE_EXAMPLES: dict[str, Example] = {
+    "approve": Example(
+        summary="Approve compensation 同意补偿",
+        value={"decision": "approve", "comment": "经会审，同意按比例予以补偿"},
+    ),
+    "reject": Example(
+        summary="Reject with the reason 不同意补偿",
+        value={"decision": "reject", "comment": "尽职审查发现放弃催收情形 (XB-N8)，不予补偿"},
+    ),
+}
+PAYMENT_EXAMPLES: dict[str, Example] = {
+    "paid": Example(
+        summary="Paid on a date 已拨付",
+        value={"paid_on": "2026-09-30", "comment": "已拨付至合作银行代偿资金账户"},
+    ),
+}
+STEP_EXAMPLES: dict[str, Example] = {
+    "review_approve": Example(
+        summary="A review: approve 审核通过",
+        value={"decision": "approve", "comment": "材料齐全，逾期事实清楚，同意"},
+    ),
+    "review_reject": Example(
+        summary="A review: reject with the reason 驳回",
+        value={"decision": "reject", "comment": "催收记录缺失，未履行催收义务，不予代偿"},
+    ),
+    "due_diligence": Example(
+        summary="XB due diligence (manager_review): no finding 尽职审查",
+        value={
+            "decision": "approve",
+            "findings": [],
+            "opinion": "已尽职审查：贷前调查、放款审批和贷后催收记录齐全，未发现不予补偿情形",
+        },
+    ),
+    "payment": Example(
+        summary="A payment stage: the date paid 拨付",
+        value={"paid_on": "2026-09-30", "comment": "已拨付"},
+    ),
+}
+RETURN_EXAMPLES: dict[str, Example] = {
+    "skd": Example(
+        summary="SKD: documents missing, overdue date wrong 退回补正",
+        value={
+            "deficiencies": [
+                {"code": "document_missing", "detail": "缺少逾期证明和催收记录"},
+                {"code": "overdue_date_wrong", "detail": "申请书所写逾期日与借款合同到期日不符"},
+            ],
+            "comment": "请补正材料后重新提交",
+        },
+    ),
+    "xb": Example(
+        summary="XB: case number missing, collection plan incomplete 退回补正",
+        value={
+            "deficiencies": [
+                {"code": "lawsuit_case_no_missing", "detail": "请提供法院受理通知书及案号"},
+                {"code": "collection_plan_incomplete", "detail": "催收方案缺少时间安排"},
+                {"code": "other", "detail": "借款合同复印件不清晰，请重新扫描"},
+            ],
+            "comment": "请补正后重新提交",
+        },
+    ),
+}
+RECOVERY_EXAMPLES: dict[str, Example] = {
+    "with_costs": Example(
+        summary="Recovered through the court, with litigation costs 诉讼追偿",
+        value={"recovered_on": "2026-10-20", "amount": "1200000.00", "costs": "60000.00"},
+    ),
+    "no_costs": Example(
+        summary="Repaid by the borrower, no costs 借款人归还",
+        value={"recovered_on": "2026-11-02", "amount": "300000.00", "costs": "0.00"},
+    ),
+}
+ABANDONMENT_EXAMPLES: dict[str, Example] = {
+    "abandoned": Example(
+        summary="Collection abandoned without good reason 无正当理由放弃催收",
+        value={
+            "decided_on": "2026-10-15",
+            "reason": "银行无正当理由放弃对借款人的诉讼催收，应退还已获补偿资金",
+        },
+    ),
+}
+FRAUD_EXAMPLES: dict[str, Example] = {
+    "fraud": Example(
+        summary="Fraud or NPL substitution 弄虚作假或置换不良",
+        value={
+            "decided_on": "2026-10-15",
+            "reason": "经核查，该笔贷款系以新还旧置换存量不良贷款，骗取补偿资金",
+        },
+    ),
+}
+RECEIPT_EXAMPLES: dict[str, Example] = {
+    "collection": Example(
+        summary="The fund's share of a collection received 收到追偿分配款",
+        value={"received_on": "2026-09-10", "amount": "448000.00"},
+    ),
+}
+RESUBMISSION_EXAMPLES: dict[str, Example] = {
+    "corrected": Example(
+        summary="Corrected and resubmitted 补正后重新提交",
+        value={"comment": "已补充逾期证明和催收记录，并更正申请书中的逾期日期"},
+    ),
+}
+
+
 # --- claims --------------------------------------------------------------------------
 @router.post(
     "/claims",
     tags=["claims"],
     status_code=status.HTTP_201_CREATED,
-    summary="Apply for compensation 代偿申请 (SKD-C2)",
-    description="A partner bank claims on its loan once principal is ≥ 90 days past due. "
-    "The loss is the unpaid principal, split per SKD-S1 (exact, M-2). Loans not "
-    "eligible at grant get nothing (SKD-S2). Upload the application files next "
-    "with `POST /claims/{id}/documents`.",
+    summary="Apply for compensation 代偿申请 (SKD-C2, XB-C1)",
+    description="A partner bank claims on its loan once principal is ≥ 90 days past due "
+    "(SKD-C2; XB-C1: 45 days, sued and accepted by the court). The loss is the unpaid "
+    "principal, split per SKD-S1 / XB-S1 (exact, M-2). Loans not eligible at grant get "
+    "nothing (SKD-S2, XB-N7). Every failed rule is listed in `errors`; `code` is the "
+    "first one's. Upload the application files next with `POST /claims/{id}/documents`. "
+    "`Location` names the claim; `ETag` is its tag for `If-Match`.",
+    responses={
+        **if_match_responses(201),
+        **problems(*service.FILE_CLAIM_REFUSALS, *_operation_refusals("file_claim")),
+    },
 )
 def file_claim(
     request: Request,
+    response: Response,
     session: SessionDep,
     bank: Annotated[Principal, Depends(require_roles("bank"))],
-    body: ClaimFile,
+    body: Annotated[ClaimFile, Body(openapi_examples=FILE_EXAMPLES)],
 ) -> ClaimOut:
     clock = get_clock(request)
     claim = service.file_claim(
@@ -270,21 +533,83 @@ def file_claim(
         today=clock.today(),
         now=clock.now(),
     )
-    return _one(session, claim)
+    set_location(request, response, "get_claim", claim_id=claim.id)
+    return _current(session, claim.id, response)
 
 
-@router.get("/claims", tags=["claims"], summary="List claims 代偿申请 (scoped to the caller)")
+def _all_statuses() -> str:
+    return ", ".join(f"{p.code}: {', '.join(sorted(p.workflow.statuses))}" for p in _programmes())
+
+
+@router.get(
+    "/claims",
+    tags=["claims"],
+    summary="List claims 代偿申请列表 (scoped to the caller; `awaiting=me`: my queue 待我办理)",
+    description="The claims the caller may see (a bank its own, a city reviewer its "
+    "region's SKD claims, a fund manager its fund's), filtered. `awaiting=me` lists the "
+    "claims waiting for the caller's action, read from the programmes' workflows: a city "
+    "reviewer's pending city reviews, the province reviewer's province reviews, a fund "
+    "manager's payments, reimbursements and due-diligence reviews of its fund (not those "
+    "it already acted on: maker-checker, SKD-C3), the XB committee's decisions, a bank's "
+    "claims returned to it for correction. Every claim names its loan's contract number "
+    "and enterprise.",
+    responses=problems(*PAGE_REFUSALS),
+)
 def list_claims(
     session: SessionDep,
     principal: CurrentPrincipal,
     page: Annotated[PageParams, Depends(page_params)],
-    program: ProgramCode | None = None,
+    program: Annotated[
+        ProgramCode | None,
+        Query(
+            description="only this programme's claims 项目: SKD 苏科贷, XB 信保基金",
+            examples=["XB"],
+        ),
+    ] = None,
     status: Annotated[
         ClaimStatus | None,
-        Query(description="e.g. `submitted` = waiting for the first review"),
+        Query(
+            description="a status of any programme's workflow 申请状态, e.g. `submitted` "
+            "(waiting for the first review), `city_approved` (SKD, waiting for the "
+            "province), `manager_reviewed` (XB, waiting for the committee), `returned` "
+            "(with the bank for correction)",
+            examples=["manager_reviewed"],
+        ),
     ] = None,
-    bank_code: Annotated[str | None, Query(max_length=32)] = None,
-    loan_id: ObjectId | None = None,
+    bank_code: Annotated[
+        str | None,
+        Query(max_length=32, description="合作银行代码 the claiming bank", examples=["CCB_JS"]),
+    ] = None,
+    loan_id: Annotated[
+        int | None,
+        Query(ge=1, le=2**63 - 1, description="贷款编号 the loan claimed", examples=[7]),
+    ] = None,
+    contract_no: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=64,
+            description="借款合同编号 the claimed loan's contract number",
+            examples=["CCB-SKD-2026-0003"],
+        ),
+    ] = None,
+    enterprise_credit_code: Annotated[
+        str | None,
+        Query(
+            min_length=18,
+            max_length=18,
+            description="统一社会信用代码 the borrowing enterprise's",
+            examples=["91320500MA1XB0003C"],
+        ),
+    ] = None,
+    awaiting: Annotated[
+        Literal["me"] | None,
+        Query(
+            description="`me`: only the claims waiting for the caller's action (role, fund "
+            "and data scope) 仅列出待我办理的申请",
+            examples=["me"],
+        ),
+    ] = None,
 ) -> Page[ClaimOut]:
     stmt = repo.filter_claims(
         repo.scoped_claims(session, principal),
@@ -292,30 +617,51 @@ def list_claims(
         status=status,
         bank_code=bank_code,
         loan_id=loan_id,
+        contract_no=contract_no,
+        enterprise_credit_code=enterprise_credit_code,
+        waiting_for=principal if awaiting == "me" else None,
     )
     rows, cursor = paginate(session, stmt, Claim.id, page)
     return Page(items=_views(session, list(rows)), next_cursor=cursor)
 
 
+def _overdue_key(x: OverdueOut) -> str:
+    return f"{x.deadline.isoformat()}|{x.claim_id:020d}|{x.stage}"
+
+
 @router.get(
     "/claims/overdue",
     tags=["claims"],
-    summary="Overdue steps 逾期未办 (XB-C2)",
+    summary="Overdue steps 逾期未办 (XB-C2, XB-R1)",
     description="XB steps past their deadline as of the date: the manager's opinion (7 "
     "working days after filing), the payment (20 working days after approval) and "
     "collections due to the fund (10 working days after recovery, XB-R1). A claim returned "
-    "for correction is not listed: its stage's deadline pauses until the bank resubmits.",
+    "for correction is not listed: its stage's deadline pauses until the bank resubmits. "
+    "Oldest deadline first, a page at a time (`limit`, `cursor`).",
+    responses=problems(*PAGE_REFUSALS),
 )
 def overdue(
     session: SessionDep,
     principal: CurrentPrincipal,
     today: Today,
-    as_of: Annotated[date | None, Query(description="default: today")] = None,
-) -> list[OverdueOut]:
+    page: Annotated[PageParams, Depends(page_params)],
+    as_of: Annotated[
+        date | None,
+        Query(description="the date the steps are late on 截至日期 (default: today)"),
+    ] = None,
+) -> Page[OverdueOut]:
+    after = None
+    if page.cursor is not None:
+        after = decode_cursor(page.cursor)
+        if not isinstance(after, str) or after.count("|") != 2:
+            raise InvalidCursor(
+                "the cursor is not one this service issued",
+                [InvalidCursor.violation("invalid cursor", "query", "cursor")],
+            )
     waiting = waiting_statuses(list(program_codes()))
     stmt = repo.scoped_claims(session, principal).where(Claim.status.in_(sorted(waiting)))
     late = overdue_steps(list(session.scalars(stmt.order_by(Claim.id))), as_of or today, session)
-    return [
+    items = [
         OverdueOut(
             claim_id=x.claim.id,
             bank_code=x.claim.bank_code,
@@ -328,40 +674,72 @@ def overdue(
         )
         for x in late
     ]
+    items.sort(key=_overdue_key)
+    if after is not None:
+        items = [x for x in items if _overdue_key(x) > after]
+    more = len(items) > page.limit
+    items = items[: page.limit]
+    return Page(items=items, next_cursor=encode_cursor(_overdue_key(items[-1])) if more else None)
 
 
-@router.get("/claims/{claim_id}", tags=["claims"], summary="One claim, with its history")
-def get_claim(session: SessionDep, principal: CurrentPrincipal, claim_id: ObjectId) -> ClaimOut:
+@router.get(
+    "/claims/{claim_id}",
+    tags=["claims"],
+    summary="One claim, with its history 代偿申请详情",
+    description="The claim, its stage and who acts next, its history, documents, "
+    "recoveries and returns for correction. `ETag` is its tag: send it back as "
+    "`If-None-Match` (304 while unchanged) or as `If-Match` on a step (412 when someone "
+    "changed the claim since).",
+    response_model=ClaimOut,
+    responses={**etag_responses(), **problems(NotFound)},
+)
+def get_claim(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    claim_id: ClaimId,
+    if_none_match: IfNoneMatch = None,
+) -> Any:
     claim = session.scalars(
         repo.scoped_claims(session, principal).where(Claim.id == claim_id)
     ).first()
     if claim is None:
         raise NotFound(f"claim {claim_id} not found")
-    return _one(session, claim)
+    view = _one(session, claim)
+    tag = etag_of(view)
+    if not_modified(request, tag):
+        return not_modified_response(tag)
+    response.headers[ETAG_HEADER] = tag
+    return view
 
 
 @router.post(
     "/claims/{claim_id}/documents",
     tags=["claims"],
     status_code=status.HTTP_201_CREATED,
-    summary="Upload a claim document 上传申请材料 (SKD-C1)",
+    summary="Upload a claim document 上传申请材料 (SKD-C1, XB-C1)",
     description="multipart/form-data with `file` and `kind`. PDF, JPEG, PNG or ZIP (the "
     "content must match the type), at most the configured size; stored with "
-    "its SHA-256.",
+    "its SHA-256. `Location` is the document's download.",
+    responses=problems(NotFound, *service.DOCUMENT_REFUSALS, PreconditionFailed),
 )
 async def upload_document(
     request: Request,
+    response: Response,
     session: SessionDep,
     bank: Annotated[Principal, Depends(require_roles("bank"))],
-    claim_id: ObjectId,
-    file: Annotated[UploadFile, File(description="the document")],
+    claim_id: ClaimId,
+    file: Annotated[UploadFile, File(description="the document 材料文件")],
     kind: Annotated[
         DOCUMENT_KINDS,
         Form(description="申请书 / 逾期证明 / 催收记录 / 催收方案 / 尽职情况说明 / 诉讼材料 …"),
     ],
+    if_match: IfMatch = None,
 ) -> DocumentOut:
     settings = request.app.state.settings
     content = await file.read(settings.max_upload_bytes + 1)
+    _precondition(request, session, bank, claim_id)
     doc = service.add_document(
         session,
         claim_id=claim_id,
@@ -374,6 +752,7 @@ async def upload_document(
         actor=bank,
         now=get_clock(request).now(),
     )
+    set_location(request, response, "download_document", claim_id=claim_id, document_id=doc.id)
     return DocumentOut(
         id=doc.id,
         kind=doc.kind,
@@ -389,12 +768,29 @@ async def upload_document(
 @router.get(
     "/claims/{claim_id}/documents/{document_id}",
     tags=["claims"],
-    summary="Download a claim document",
+    summary="Download a claim document 下载申请材料",
+    description="The document's bytes as uploaded. `ETag` is its SHA-256: with "
+    "`If-None-Match` naming it the answer is 304 without a body.",
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses={
+        200: {
+            "content": {"application/octet-stream": {}},
+            "headers": etag_responses()[200]["headers"],
+        },
+        304: etag_responses()[304],
+        **problems(NotFound),
+    },
 )
 def download_document(
-    session: SessionDep, principal: CurrentPrincipal, claim_id: ObjectId, document_id: ObjectId
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    claim_id: ClaimId,
+    document_id: Annotated[
+        int,
+        Path(ge=1, le=2**63 - 1, description="the document's id 材料编号", examples=[1]),
+    ],
+    if_none_match: IfNoneMatch = None,
 ) -> Response:
     claim = session.scalars(
         repo.scoped_claims(session, principal).where(Claim.id == claim_id)
@@ -402,33 +798,41 @@ def download_document(
     doc = repo.document(session, claim_id, document_id) if claim is not None else None
     if doc is None:
         raise NotFound(f"document {document_id} of claim {claim_id} not found")
+    tag = f'"{doc.sha256}"'
+    if not_modified(request, tag):
+        return not_modified_response(tag)
     return Response(
         content=doc.content,
         media_type=doc.content_type,
         headers={
             "Content-Disposition": f"attachment; filename*=UTF-8''{quote(doc.filename)}",
-            "ETag": f'"{doc.sha256}"',
+            ETAG_HEADER: tag,
             "X-Content-SHA256": doc.sha256,
         },
     )
 
 
+# --- the stages ----------------------------------------------------------------------
 @router.post(
     "/claims/{claim_id}/city-review",
     tags=["claims"],
     summary="City first review 市县初审 (SKD-C1)",
     description="By a city reviewer of the enterprise's region. Approval needs the "
-    "application documents; a rejection needs a reason. Maker-checker (SKD-C3).",
+    "application documents; a rejection needs a reason. Maker-checker (SKD-C3). On an "
+    "XB claim: 409 `stage_not_in_programme`.",
+    responses=_changes(*_stage_refusals("city_review")),
 )
 def city_review(
     request: Request,
+    response: Response,
     session: SessionDep,
     reviewer: Annotated[Principal, Depends(require_roles("city_reviewer"))],
-    claim_id: ObjectId,
-    body: ReviewIn,
+    claim_id: ClaimId,
+    body: Annotated[ReviewIn, Body(openapi_examples=REVIEW_EXAMPLES)],
+    if_match: IfMatch = None,
 ) -> ClaimOut:
-    claim = _act(request, session, reviewer, claim_id, "city_review", _review(body))
-    return _one(session, claim)
+    _act(request, session, reviewer, claim_id, "city_review", _review(body))
+    return _current(session, claim_id, response)
 
 
 @router.post(
@@ -439,16 +843,19 @@ def city_review(
     "the first cooperation year up to 200,000,000 of principal, SKD-Q2). A "
     'capped approval says `capped_by: "SKD-Q1"` and shows what the bank bears. '
     "The approved amount is reserved in the ledger.",
+    responses=_changes(*_stage_refusals("province_review")),
 )
 def province_review(
     request: Request,
+    response: Response,
     session: SessionDep,
     reviewer: Annotated[Principal, Depends(require_roles("province_reviewer"))],
-    claim_id: ObjectId,
-    body: ReviewIn,
+    claim_id: ClaimId,
+    body: Annotated[ReviewIn, Body(openapi_examples=REVIEW_EXAMPLES)],
+    if_match: IfMatch = None,
 ) -> ClaimOut:
-    claim = _act(request, session, reviewer, claim_id, "province_review", _review(body))
-    return _one(session, claim)
+    _act(request, session, reviewer, claim_id, "province_review", _review(body))
+    return _current(session, claim_id, response)
 
 
 @router.post(
@@ -457,16 +864,19 @@ def province_review(
     summary="City fund pays the bank 市县资金拨付 (SKD-C1)",
     description="By the manager of the loan's city fund: the whole approved fund share "
     "(province + city parts) goes to the bank. Refused when the fund's cash is short.",
+    responses=_changes(*_stage_refusals("city_payment")),
 )
 def city_payment(
     request: Request,
+    response: Response,
     session: SessionDep,
     manager: Annotated[Principal, Depends(require_roles("fund_manager"))],
-    claim_id: ObjectId,
-    body: PaymentIn,
+    claim_id: ClaimId,
+    body: Annotated[PaymentIn, Body(openapi_examples=PAYMENT_EXAMPLES)],
+    if_match: IfMatch = None,
 ) -> ClaimOut:
-    claim = _act(request, session, manager, claim_id, "city_payment", _payment(body))
-    return _one(session, claim)
+    _act(request, session, manager, claim_id, "city_payment", _payment(body))
+    return _current(session, claim_id, response)
 
 
 @router.post(
@@ -474,16 +884,19 @@ def city_payment(
     tags=["claims"],
     summary="Province reimburses the city fund 省级资金归垫 (SKD-C1)",
     description="By the province fund's manager: the province part moves to the city fund.",
+    responses=_changes(*_stage_refusals("province_reimbursement")),
 )
 def province_reimbursement(
     request: Request,
+    response: Response,
     session: SessionDep,
     manager: Annotated[Principal, Depends(require_roles("fund_manager"))],
-    claim_id: ObjectId,
-    body: PaymentIn,
+    claim_id: ClaimId,
+    body: Annotated[PaymentIn, Body(openapi_examples=PAYMENT_EXAMPLES)],
+    if_match: IfMatch = None,
 ) -> ClaimOut:
-    claim = _act(request, session, manager, claim_id, "province_reimbursement", _payment(body))
-    return _one(session, claim)
+    _act(request, session, manager, claim_id, "province_reimbursement", _payment(body))
+    return _current(session, claim_id, response)
 
 
 @router.post(
@@ -491,23 +904,27 @@ def province_reimbursement(
     tags=["claims"],
     summary="XB due-diligence review 尽职审查 (XB-C2, N1–N9)",
     description="By the XB fund manager within 7 working days of the claim: findings "
-    "(XB-N1…N9; any finding means no compensation) and the written opinion. Needs "
-    "the application, collection plan and due-diligence statement (XB-C1).",
+    "(XB-N1…N9; any finding means no compensation, so findings go with `reject`) and the "
+    "written opinion. Needs the application, collection plan and due-diligence statement "
+    "(XB-C1). On an SKD claim: 409 `stage_not_in_programme`.",
+    responses=_changes(*_stage_refusals("manager_review")),
 )
 def manager_review(
     request: Request,
+    response: Response,
     session: SessionDep,
     manager: Annotated[Principal, Depends(require_roles("fund_manager"))],
-    claim_id: ObjectId,
-    body: ManagerReviewIn,
+    claim_id: ClaimId,
+    body: Annotated[ManagerReviewIn, Body(openapi_examples=MANAGER_REVIEW_EXAMPLES)],
+    if_match: IfMatch = None,
 ) -> ClaimOut:
     step = StepInput(
         approve=body.decision == "approve",
         findings=tuple(body.findings),
         opinion=body.opinion,
     )
-    claim = _act(request, session, manager, claim_id, "manager_review", step)
-    return _one(session, claim)
+    _act(request, session, manager, claim_id, "manager_review", step)
+    return _current(session, claim_id, response)
 
 
 @router.post(
@@ -519,18 +936,22 @@ def manager_review(
     "outstanding at the last quarter end, as stored by the XB quarter-end evaluation; "
     "other sub-funds by their own settings); the excess is the bank's. At 50 % of the "
     "limit the bank is warned, at 100 % its agreement with that sub-fund is suspended; at "
-    "50 % of the fund's capital all new business stops (XB-Q2).",
+    "50 % of the fund's capital all new business stops (XB-Q2). A claim the manager's "
+    "review found barred (XB-N) is not approved.",
+    responses=_changes(*_stage_refusals("committee_decision")),
 )
 def committee_decision(
     request: Request,
+    response: Response,
     session: SessionDep,
     committee: Annotated[Principal, Depends(require_roles("committee"))],
-    claim_id: ObjectId,
-    body: CommitteeIn,
+    claim_id: ClaimId,
+    body: Annotated[CommitteeIn, Body(openapi_examples=COMMITTEE_EXAMPLES)],
+    if_match: IfMatch = None,
 ) -> ClaimOut:
     step = StepInput(approve=body.decision == "approve", comment=body.comment)
-    claim = _act(request, session, committee, claim_id, "committee_decision", step)
-    return _one(session, claim)
+    _act(request, session, committee, claim_id, "committee_decision", step)
+    return _current(session, claim_id, response)
 
 
 @router.post(
@@ -539,16 +960,19 @@ def committee_decision(
     summary="XB payment 补偿资金支付 (XB-C2)",
     description="By the XB fund manager (not the one who reviewed), within 20 working days "
     "of the approval, from the pool's cash.",
+    responses=_changes(*_stage_refusals("payment")),
 )
 def xb_payment(
     request: Request,
+    response: Response,
     session: SessionDep,
     manager: Annotated[Principal, Depends(require_roles("fund_manager"))],
-    claim_id: ObjectId,
-    body: PaymentIn,
+    claim_id: ClaimId,
+    body: Annotated[PaymentIn, Body(openapi_examples=PAYMENT_EXAMPLES)],
+    if_match: IfMatch = None,
 ) -> ClaimOut:
-    claim = _act(request, session, manager, claim_id, "payment", _payment(body))
-    return _one(session, claim)
+    _act(request, session, manager, claim_id, "payment", _payment(body))
+    return _current(session, claim_id, response)
 
 
 def _review(body: ReviewIn) -> StepInput:
@@ -572,6 +996,7 @@ def _act(
     step: StepInput,
 ) -> Claim:
     clock = get_clock(request)
+    _precondition(request, session, actor, claim_id)
     return service.act(
         session,
         claim_id=claim_id,
@@ -588,19 +1013,34 @@ def _act(
     tags=["claims"],
     summary="Act on a stage of any programme 办理审核/拨付环节",
     description="The stage endpoint every programme has: `stage` names one of the "
-    "claim's programme's stages (a claim's `next_step` names the one it waits at). A "
-    "review stage takes `decision` (and `comment`, required to reject; an XB "
-    "due-diligence review its `findings` and `opinion`); a payment stage takes `paid_on`. "
-    "The programme-specific endpoints (`/city-review`, `/committee-decision`, `/payment` …) "
-    "do the same for their stage. The stage's role, fund and maker-checker (SKD-C3) apply.",
+    "claim's programme's stages (a claim's `next_step` names the one it waits at; another "
+    "programme's stage is 409 `stage_not_in_programme`). A review stage takes `decision` "
+    "(and `comment`, required to reject; an XB due-diligence review its `findings` and "
+    "`opinion`); a payment stage takes `paid_on`. The programme-specific endpoints "
+    "(`/city-review`, `/committee-decision`, `/payment` …) do the same for their stage. "
+    "The stage's role, fund and maker-checker (SKD-C3) apply.",
+    responses=_changes(*_stage_refusals()),
 )
 def act_on_stage(
     request: Request,
+    response: Response,
     session: SessionDep,
     actor: CurrentPrincipal,
-    claim_id: ObjectId,
-    stage: Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[a-z_]+$")],
-    body: StepIn,
+    claim_id: ClaimId,
+    stage: Annotated[
+        str,
+        Path(
+            min_length=1,
+            max_length=40,
+            pattern=r"^[a-z_]+$",
+            description="the stage 办理环节: SKD `city_review`, `province_review`, "
+            "`city_payment`, `province_reimbursement`; XB `manager_review`, "
+            "`committee_decision`, `payment`",
+            examples=["city_review"],
+        ),
+    ],
+    body: Annotated[StepIn, Body(openapi_examples=STEP_EXAMPLES)],
+    if_match: IfMatch = None,
 ) -> ClaimOut:
     step = StepInput(
         approve=None if body.decision is None else body.decision == "approve",
@@ -610,7 +1050,8 @@ def act_on_stage(
         opinion=body.opinion,
         ineligible_at_grant=body.ineligible_at_grant,
     )
-    return _one(session, _act(request, session, actor, claim_id, stage, step))
+    _act(request, session, actor, claim_id, stage, step)
+    return _current(session, claim_id, response)
 
 
 @router.post(
@@ -624,19 +1065,23 @@ def act_on_stage(
     "detail). The claim goes to the bank (`returned`); the loan stays claimed and nothing "
     "is posted. The stage's stored deadline (XB: the manager's 7 working days) pauses "
     "until the bank resubmits. Maker-checker (SKD-C3): returning is acting on the stage.",
+    responses=_changes(*steps.GUARD_REFUSALS, *returns.RETURN_REFUSALS),
 )
 def return_claim(
     request: Request,
+    response: Response,
     session: SessionDep,
     reviewer: Annotated[
         Principal,
         Depends(require_roles("city_reviewer", "province_reviewer", "fund_manager", "committee")),
     ],
-    claim_id: ObjectId,
-    body: ReturnIn,
+    claim_id: ClaimId,
+    body: Annotated[ReturnIn, Body(openapi_examples=RETURN_EXAMPLES)],
+    if_match: IfMatch = None,
 ) -> ClaimOut:
     clock = get_clock(request)
-    claim = returns.return_for_correction(
+    _precondition(request, session, reviewer, claim_id)
+    returns.return_for_correction(
         session,
         claim_id=claim_id,
         deficiencies=[returns.Deficiency(d.code, d.detail) for d in body.deficiencies],
@@ -645,7 +1090,7 @@ def return_claim(
         today=clock.today(),
         now=clock.now(),
     )
-    return _one(session, claim)
+    return _current(session, claim_id, response)
 
 
 @router.post(
@@ -656,16 +1101,20 @@ def return_claim(
     "may be uploaded while the claim is returned): the claim goes back to the stage that "
     "returned it, and a paused deadline continues from the resubmission date with the "
     "working days it had left.",
+    responses=_changes(NotFound, *returns.RESUBMISSION_REFUSALS, steps.InvalidTransition),
 )
 def resubmit_claim(
     request: Request,
+    response: Response,
     session: SessionDep,
     bank: Annotated[Principal, Depends(require_roles("bank"))],
-    claim_id: ObjectId,
-    body: ResubmissionIn,
+    claim_id: ClaimId,
+    body: Annotated[ResubmissionIn, Body(openapi_examples=RESUBMISSION_EXAMPLES)],
+    if_match: IfMatch = None,
 ) -> ClaimOut:
     clock = get_clock(request)
-    claim = returns.resubmit(
+    _precondition(request, session, bank, claim_id)
+    returns.resubmit(
         session,
         claim_id=claim_id,
         comment=body.comment,
@@ -673,27 +1122,33 @@ def resubmit_claim(
         today=clock.today(),
         now=clock.now(),
     )
-    return _one(session, claim)
+    return _current(session, claim_id, response)
 
 
 @router.post(
     "/claims/{claim_id}/recoveries",
     tags=["claims"],
     status_code=status.HTTP_201_CREATED,
-    summary="Report a recovery 追偿回款 (SKD-R1)",
+    summary="Report a recovery 追偿回款 (SKD-R1, XB-R1)",
     description="The bank reports money recovered after compensation with its actual "
     "litigation costs. The net, at the original compensation ratio (paid ÷ loss), "
-    "goes to the city fund, which passes the province's part on; cumulative "
-    "returns never exceed the compensation paid.",
+    "goes to the funds (SKD: the city fund, which passes the province's part on; XB: due "
+    "to the fund within 10 working days); cumulative returns never exceed the "
+    "compensation paid. Every problem of the report is listed at once. `Location` names "
+    "the claim, which lists its recoveries.",
+    responses=problems(NotFound, *service.RECOVERY_REFUSALS, PreconditionFailed),
 )
 def record_recovery(
     request: Request,
+    response: Response,
     session: SessionDep,
     bank: Annotated[Principal, Depends(require_roles("bank"))],
-    claim_id: ObjectId,
-    body: RecoveryIn,
+    claim_id: ClaimId,
+    body: Annotated[RecoveryIn, Body(openapi_examples=RECOVERY_EXAMPLES)],
+    if_match: IfMatch = None,
 ) -> RecoveryOut:
     clock = get_clock(request)
+    _precondition(request, session, bank, claim_id)
     recovery = service.record_recovery(
         session,
         claim_id=claim_id,
@@ -704,7 +1159,11 @@ def record_recovery(
         today=clock.today(),
         now=clock.now(),
     )
+    set_location(request, response, "get_claim", claim_id=claim_id)
     return _recovery_out(recovery)
+
+
+_AFTER_PAYMENT = (NotFound, NotOfferedByProgramme, PreconditionFailed)
 
 
 @router.post(
@@ -713,16 +1172,20 @@ def record_recovery(
     status_code=status.HTTP_201_CREATED,
     summary="XB refund for abandoned collection 放弃催收退还补偿 (XB-R2)",
     description="By the XB fund manager: the bank abandoned collection without good reason "
-    "and refunds the claim's compensation not yet returned (a receivable until received).",
+    "and refunds the claim's compensation not yet returned (a receivable until received). "
+    "On an SKD claim: 409 `not_offered_by_programme`. `Location` names the claim.",
+    responses=problems(*_AFTER_PAYMENT, *_operation_refusals("clawback")),
 )
 def abandonment(
     request: Request,
+    response: Response,
     session: SessionDep,
     manager: Annotated[Principal, Depends(require_roles("fund_manager"))],
-    claim_id: ObjectId,
-    body: ClawbackIn,
+    claim_id: ClaimId,
+    body: Annotated[ClawbackIn, Body(openapi_examples=ABANDONMENT_EXAMPLES)],
+    if_match: IfMatch = None,
 ) -> ClawbackOut:
-    return _clawback(request, session, manager, claim_id, body, "abandonment")
+    return _clawback(request, response, session, manager, claim_id, body, "abandonment")
 
 
 @router.post(
@@ -731,20 +1194,25 @@ def abandonment(
     status_code=status.HTTP_201_CREATED,
     summary="XB full refund for fraud or NPL substitution 弄虚作假/置换 (XB-R2)",
     description="By the committee: the bank refunds the compensation at once and its XB "
-    "agreements are terminated.",
+    "agreements are terminated. On an SKD claim: 409 `not_offered_by_programme`. "
+    "`Location` names the claim.",
+    responses=problems(*_AFTER_PAYMENT, *_operation_refusals("clawback"), steps.InvalidTransition),
 )
 def fraud_refund(
     request: Request,
+    response: Response,
     session: SessionDep,
     committee: Annotated[Principal, Depends(require_roles("committee"))],
-    claim_id: ObjectId,
-    body: ClawbackIn,
+    claim_id: ClaimId,
+    body: Annotated[ClawbackIn, Body(openapi_examples=FRAUD_EXAMPLES)],
+    if_match: IfMatch = None,
 ) -> ClawbackOut:
-    return _clawback(request, session, committee, claim_id, body, "fraud")
+    return _clawback(request, response, session, committee, claim_id, body, "fraud")
 
 
 def _clawback(
     request: Request,
+    response: Response,
     session: Session,
     actor: Principal,
     claim_id: int,
@@ -752,6 +1220,7 @@ def _clawback(
     kind: str,
 ) -> ClawbackOut:
     clock = get_clock(request)
+    _precondition(request, session, actor, claim_id)
     row = service.clawback(
         session,
         claim_id=claim_id,
@@ -762,6 +1231,7 @@ def _clawback(
         today=clock.today(),
         now=clock.now(),
     )
+    set_location(request, response, "get_claim", claim_id=claim_id)
     return _clawback_out(row)
 
 
@@ -771,16 +1241,21 @@ def _clawback(
     status_code=status.HTTP_201_CREATED,
     summary="XB money received from the bank 收到银行返还款 (XB-R1, R2)",
     description="By the XB fund manager: settles the claim's receivable (distributed "
-    "collections and refunds).",
+    "collections and refunds). On an SKD claim: 409 `not_offered_by_programme`. "
+    "`Location` names the claim.",
+    responses=problems(*_AFTER_PAYMENT, *_operation_refusals("receipt")),
 )
 def receipt(
     request: Request,
+    response: Response,
     session: SessionDep,
     manager: Annotated[Principal, Depends(require_roles("fund_manager"))],
-    claim_id: ObjectId,
-    body: ReceiptIn,
+    claim_id: ClaimId,
+    body: Annotated[ReceiptIn, Body(openapi_examples=RECEIPT_EXAMPLES)],
+    if_match: IfMatch = None,
 ) -> ReceiptOut:
     clock = get_clock(request)
+    _precondition(request, session, manager, claim_id)
     row = service.receive(
         session,
         claim_id=claim_id,
@@ -790,6 +1265,7 @@ def receipt(
         today=clock.today(),
         now=clock.now(),
     )
+    set_location(request, response, "get_claim", claim_id=claim_id)
     return ReceiptOut(
         id=row.id,
         claim_id=row.claim_id,
@@ -813,13 +1289,20 @@ def receipt(
     "of a date. With `program=XB`: the annual limit per sub-fund (XB-Q1) — its basis "
     "and where it comes from (a stored quarter-end evaluation or computed), usage, "
     "warning and suspension; `limit` is the base sub-fund's.",
+    responses=problems(NotFound, NotOfferedByProgramme),
 )
 def exposure(
     session: SessionDep,
     principal: CurrentPrincipal,
     today: Today,
-    bank_code: Annotated[str, Path(min_length=1, max_length=32)],
-    program: ProgramCode = DEFAULT_PROGRAM,
+    bank_code: Annotated[
+        str,
+        Path(min_length=1, max_length=32, description="合作银行代码", examples=["ICBC_JS"]),
+    ],
+    program: Annotated[
+        ProgramCode,
+        Query(description="the programme 项目 (SKD-Q1 cap, or XB-Q1 limits)", examples=["SKD"]),
+    ] = DEFAULT_PROGRAM,
     as_of: AsOf = None,
 ) -> ExposureOut | XbExposureOut:
     on = as_of or today

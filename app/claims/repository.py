@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select
 from sqlalchemy.orm import Session, defer
 
 from app.auth.principal import Principal
@@ -19,7 +19,9 @@ from app.models import (
     ClaimReturn,
     ClaimShare,
     ClaimTransition,
+    Enterprise,
     Fund,
+    Loan,
     LoanDayTotal,
     Region,
 )
@@ -60,6 +62,32 @@ def scoped_claims(session: Session, principal: Principal) -> Select[Claim]:
     return stmt
 
 
+def awaiting(principal: Principal) -> ColumnElement[bool]:
+    """Claims waiting for the caller's action, read from the programmes' workflows: in a
+    status whose stage the caller's role acts on, of the stage's fund where it names one
+    (SKD: the claim's city fund pays, the province fund reimburses), and not a claim the
+    caller already acted on at another stage (maker-checker, SKD-C3); for the role that
+    resubmits (the bank), claims returned for correction. The caller's scope
+    (`scoped_claims`) narrows it further: a city reviewer's region, a bank's own claims."""
+    found: list[ColumnElement[bool]] = []
+    for program in registered_programs():
+        wf = program.workflow
+        for status, stage in wf.waiting_for(principal.role):
+            cond = and_(Claim.program == program.code, Claim.status == status)
+            where = getattr(stage.acting_fund, "where", None)
+            if where is not None:
+                cond = and_(cond, where(principal.fund_code))
+            acted = exists().where(
+                ClaimTransition.claim_id == Claim.id,
+                ClaimTransition.actor_id == principal.user_id,
+                ClaimTransition.action != stage.return_action,
+            )
+            found.append(and_(cond, ~acted))
+        if principal.role == wf.resubmission_role:
+            found.append(and_(Claim.program == program.code, Claim.status == "returned"))
+    return or_(*found) if found else false()
+
+
 def filter_claims(
     stmt: Select[Claim],
     *,
@@ -67,6 +95,9 @@ def filter_claims(
     status: str | None,
     bank_code: str | None,
     loan_id: int | None,
+    contract_no: str | None = None,
+    enterprise_credit_code: str | None = None,
+    waiting_for: Principal | None = None,
 ) -> Select[Claim]:
     if program:
         stmt = stmt.where(Claim.program == program)
@@ -76,7 +107,31 @@ def filter_claims(
         stmt = stmt.where(Claim.bank_code == bank_code)
     if loan_id is not None:
         stmt = stmt.where(Claim.loan_id == loan_id)
+    if contract_no:
+        stmt = stmt.where(Claim.loan_id.in_(select(Loan.id).where(Loan.contract_no == contract_no)))
+    if enterprise_credit_code:
+        stmt = stmt.where(
+            Claim.loan_id.in_(
+                select(Loan.id)
+                .join(Enterprise, Enterprise.id == Loan.enterprise_id)
+                .where(Enterprise.credit_code == enterprise_credit_code)
+            )
+        )
+    if waiting_for is not None:
+        stmt = stmt.where(awaiting(waiting_for))
     return stmt
+
+
+def loan_facts(session: Session, loan_ids: list[int]) -> dict[int, tuple[str, str, str]]:
+    """Per loan: (contract number, enterprise name, enterprise credit code)."""
+    if not loan_ids:
+        return {}
+    rows = session.execute(
+        select(Loan.id, Loan.contract_no, Enterprise.name, Enterprise.credit_code)
+        .join(Enterprise, Enterprise.id == Loan.enterprise_id)
+        .where(Loan.id.in_(set(loan_ids)))
+    )
+    return {int(i): (str(c), str(n), str(cc)) for i, c, n, cc in rows}
 
 
 def live_claim_for_loan(session: Session, loan_id: int) -> Claim | None:
@@ -87,12 +142,12 @@ def live_claim_for_loan(session: Session, loan_id: int) -> Claim | None:
 
 def lock_bank(session: Session, bank_code: str) -> None:
     """Serialise cap decisions for one bank (SKD-Q1 under concurrency)."""
-    session.execute(select(Bank.code).where(Bank.code == bank_code).with_for_update())
+    session.execute(select(Bank.code).where(Bank.code == bank_code).with_for_update(key_share=True))
 
 
 def lock_fund(session: Session, fund_code: str) -> None:
     """Serialise payments out of one fund (its cash may not go below zero)."""
-    session.execute(select(Fund.code).where(Fund.code == fund_code).with_for_update())
+    session.execute(select(Fund.code).where(Fund.code == fund_code).with_for_update(key_share=True))
 
 
 def cooperation_start(session: Session, bank_code: str, program: str) -> date | None:

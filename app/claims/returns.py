@@ -13,7 +13,7 @@ claim may review it again after the resubmission, and may not act on another sta
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from sqlalchemy.orm import Session
@@ -21,13 +21,62 @@ from sqlalchemy.orm import Session
 from app.auth.principal import Principal
 from app.claims import deadlines, steps
 from app.claims import repository as repo
+from app.claims.steps import ClaimReturned
 from app.claims.workflow import RETURNED, Stage, StepContext, StepInput
-from app.errors import Conflict, Forbidden, Unprocessable, Violation
+from app.errors import Conflict, RoleNotAllowed, Unprocessable, Violation, refusal
 from app.kit.calendar import provisional_note
 from app.models import Claim, ClaimReturn
 from app.programs.base import Program, get_program
 
 NEEDS_DETAIL = frozenset({"other"})  # a deficiency that says nothing without its detail
+
+
+class NotAtReviewStage(Conflict):
+    """A claim is returned for correction while it waits at a review stage (SKD: the city
+    or province review; XB: the manager's review or the committee); this one waits for a
+    payment, or is decided."""
+
+    code = "not_at_review_stage"
+    title, title_zh = "Not at a review stage", "申请不在审核环节，不能退回补正"
+
+
+class NotReturned(Conflict):
+    """Only a claim returned for correction (status `returned`) is resubmitted."""
+
+    code = "not_returned"
+    title, title_zh = "Claim not returned for correction", "申请未被退回补正"
+
+
+class UnknownDeficiency(Unprocessable):
+    """A deficiency code is not on the programme's list (docs/rules.md: SKD-C1, XB-C2);
+    the message lists the known codes."""
+
+    code = "unknown_deficiency"
+    title, title_zh = "Unknown deficiency code", "未知的补正事项代码"
+
+
+class DeficiencyDetailRequired(Unprocessable):
+    """The deficiency `other` says what to correct in its `detail`."""
+
+    code = "deficiency_detail_required"
+    title, title_zh = "Deficiency needs a detail", "“其他”补正事项须写明补正内容"
+
+
+class NoDeficiency(Unprocessable):
+    """A return for correction lists at least one deficiency."""
+
+    code = "no_deficiency"
+    title, title_zh = "No deficiency listed", "未列明补正事项"
+
+
+RETURN_REFUSALS = (
+    ClaimReturned,
+    NotAtReviewStage,
+    UnknownDeficiency,
+    DeficiencyDetailRequired,
+    NoDeficiency,
+)
+RESUBMISSION_REFUSALS = (RoleNotAllowed, NotReturned)
 
 
 @dataclass(frozen=True)
@@ -56,25 +105,17 @@ def return_for_correction(
     claim = steps.claim_for_step(session, claim_id, actor)
     rule = get_program(claim.program).workflow.return_rule
     if claim.status == RETURNED:
-        raise Conflict(
+        raise ClaimReturned(
             f"claim {claim.id} is already returned for correction and with the bank",
-            [Violation(msg="claim status is returned", loc=("status",), code="claim_returned")],
-            code="claim_returned",
+            [ClaimReturned.violation("claim status is returned", "status")],
         )
     stage = get_program(claim.program).workflow.stages.get(claim.status)
     if stage is None or not stage.review:
-        raise Conflict(
+        raise NotAtReviewStage(
             f"claim {claim.id} is {claim.status}; a claim is returned for correction while "
             "it waits at a review stage",
-            [
-                Violation(
-                    msg=f"claim status is {claim.status}",
-                    loc=("status",),
-                    code="not_at_review_stage",
-                    rule=rule,
-                )
-            ],
-            code="not_at_review_stage",
+            [_ruled(NotAtReviewStage.violation(f"claim status is {claim.status}", "status"), rule)],
+            rule=rule,
         )
     steps.guard(session, claim, actor, stage)
     _check(claim.program, deficiencies)
@@ -116,34 +157,32 @@ def _check(program: str, deficiencies: list[Deficiency]) -> None:
     for i, d in enumerate(deficiencies):
         if d.code not in known:
             problems.append(
-                Violation(
-                    loc=("body", "deficiencies", i, "code"),
-                    msg=f"unknown deficiency {d.code!r}; known: {', '.join(known)}",
-                    code="unknown_deficiency",
-                    rule=rule,
+                UnknownDeficiency.violation(
+                    f"unknown deficiency {d.code!r}; known: {', '.join(known)}",
+                    *("body", "deficiencies", i, "code"),
                 )
             )
         elif d.code in NEEDS_DETAIL and not d.detail:
             problems.append(
-                Violation(
-                    loc=("body", "deficiencies", i, "detail"),
-                    msg=f"{d.code} needs a detail saying what to correct",
-                    code="deficiency_detail_required",
-                    rule=rule,
+                DeficiencyDetailRequired.violation(
+                    f"{d.code} needs a detail saying what to correct",
+                    *("body", "deficiencies", i, "detail"),
                 )
             )
     if not deficiencies:  # the schema asks for one at least; a direct call too
-        problems.append(
-            Violation(loc=("body", "deficiencies"), msg="list at least one", code="no_deficiency")
-        )
+        problems.append(NoDeficiency.violation("list at least one", "body", "deficiencies"))
     if problems:
-        codes = {str(v.code) for v in problems}
-        raise Unprocessable(
-            f"{len(problems)} deficiency item(s) refused",
-            problems,
-            code=codes.pop() if len(codes) == 1 else "deficiencies_refused",
-            rule=rule,
+        # the first item's code, every item in errors (docs/api.md, Errors)
+        error = refusal(
+            [_ruled(v, rule) for v in problems], f"{len(problems)} deficiency item(s) refused"
         )
+        error.rule = rule
+        raise error
+
+
+def _ruled(v: Violation, rule: str) -> Violation:
+    """The violation under the programme's return rule (SKD-C1, XB-C2)."""
+    return replace(v, rule=rule)
 
 
 def open_return(session: Session, claim: Claim) -> ClaimReturn | None:
@@ -176,21 +215,15 @@ def resubmit(
     it, in the status it had; a paused deadline continues from today."""
     claim = steps.claim_for_step(session, claim_id, actor)
     if not actor.is_bank:
-        raise Forbidden("the claiming bank resubmits its claim", code="role_not_allowed")
+        raise RoleNotAllowed("the claiming bank resubmits its claim")
     ret = open_return(session, claim)
     if ret is None:
-        raise Conflict(
+        rule = get_program(claim.program).workflow.return_rule
+        raise NotReturned(
             f"claim {claim.id} is {claim.status}; only a claim returned for correction is "
             "resubmitted",
-            [
-                Violation(
-                    msg=f"claim status is {claim.status}",
-                    loc=("status",),
-                    code="not_returned",
-                    rule=get_program(claim.program).workflow.return_rule,
-                )
-            ],
-            code="not_returned",
+            [_ruled(NotReturned.violation(f"claim status is {claim.status}", "status"), rule)],
+            rule=rule,
         )
     stage = stage_of(claim, ret)
     note = comment

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.kit.money import Yuan, YuanIn
 from app.kit.schemas import In
@@ -11,15 +11,44 @@ from app.loans.delinquency import BucketOut
 
 
 class ClaimFile(In):
-    """A compensation claim (代偿申请) on an overdue loan (SKD-C2)."""
+    """A compensation claim (代偿申请) on an overdue loan (SKD-C2; XB-C1 with the court's
+    case number and acceptance date)."""
 
-    loan_id: int = Field(ge=1, le=2**63 - 1, description="the loan claimed")
-    lawsuit_case_no: str | None = Field(None, min_length=1, max_length=64, description="案号")
-    lawsuit_accepted_on: date | None = Field(None, description="立案日期")
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "loan_id": 37,
+                    "lawsuit_case_no": "(2026)苏0706民初5678号",
+                    "lawsuit_accepted_on": "2026-11-20",
+                    "comment": "借款人逾期超过45天，已起诉并获法院受理，申请补偿",
+                }
+            ]
+        }
+    )
+
+    loan_id: int = Field(ge=1, le=2**63 - 1, description="the loan claimed 申请代偿的贷款")
+    lawsuit_case_no: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="法院受理案号 the court's case number (XB-C1: required for XB)",
+    )
+    lawsuit_accepted_on: date | None = Field(
+        None, description="立案日期 the date the court accepted the case (XB-C1: required for XB)"
+    )
     comment: str = Field("", max_length=2000, description="申请说明")
 
 
 class ReviewIn(In):
+    """A review's decision (SKD 初审 / 复审): approve, or reject with the reason."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"decision": "approve", "comment": "材料齐全，逾期事实清楚，同意"}]
+        }
+    )
+
     decision: Literal["approve", "reject"] = Field(description="approve 通过 / reject 驳回")
     comment: str = Field("", max_length=2000, description="审核意见 (required to reject)")
     ineligible_at_grant: bool = Field(
@@ -41,6 +70,12 @@ class StepIn(In):
     """A decision or payment at a stage of any programme: a review takes `decision` (and
     `comment` to reject); a payment `paid_on`; an XB due-diligence review `findings` and
     `opinion`."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"decision": "approve", "comment": "材料齐全，逾期事实清楚，同意"}]
+        }
+    )
 
     decision: Literal["approve", "reject"] | None = Field(
         None, description="review stages: approve 通过 / reject 驳回"
@@ -65,22 +100,35 @@ class StepIn(In):
 
 
 class PaymentIn(In):
-    paid_on: date = Field(description="拨付/归垫日期")
-    comment: str = Field("", max_length=2000)
+    """A payment stage (拨付 / 归垫 / 支付): the date the money moved."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"paid_on": "2026-09-30", "comment": "已拨付至合作银行"}]}
+    )
+
+    paid_on: date = Field(
+        description="拨付/归垫日期: not in the future, not before the step it follows"
+    )
+    comment: str = Field("", max_length=2000, description="备注")
 
 
 class RecoveryIn(In):
-    recovered_on: date = Field(description="追回日期")
-    amount: YuanIn = Field(description="追回金额 (before costs)")
-    costs: YuanIn = Field(
-        "0.00", validate_default=True, description="实际诉讼费用 litigation costs"
+    """追偿回款: money recovered after compensation, with the actual litigation costs
+    (SKD-R1, XB-R1). Every problem (amount, costs, dates) is listed at once."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"recovered_on": "2026-10-20", "amount": "1200000.00", "costs": "60000.00"}
+            ]
+        }
     )
 
-    @model_validator(mode="after")
-    def _positive(self) -> RecoveryIn:
-        if self.amount <= 0:
-            raise ValueError("amount must be more than zero")
-        return self
+    recovered_on: date = Field(description="追回日期: not before the compensation was paid")
+    amount: YuanIn = Field(description="追回金额 (before costs), more than 0.00")
+    costs: YuanIn = Field(
+        "0.00", validate_default=True, description="实际诉讼费用 litigation costs, ≤ amount"
+    )
 
 
 def _absent(value: object) -> bool:
@@ -101,6 +149,12 @@ class Shares(BaseModel):
 
 
 class DeficiencyIn(In):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"code": "document_missing", "detail": "缺少逾期证明和催收记录"}]
+        }
+    )
+
     code: str = Field(
         min_length=1,
         max_length=40,
@@ -114,11 +168,34 @@ class DeficiencyIn(In):
 class ReturnIn(In):
     """退回补正: every deficiency at once (SKD-C1, XB-C2)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "deficiencies": [
+                        {"code": "document_missing", "detail": "缺少逾期证明和催收记录"},
+                        {
+                            "code": "overdue_date_wrong",
+                            "detail": "申请书所写逾期日与借款合同到期日不符",
+                        },
+                    ],
+                    "comment": "请补正材料后重新提交",
+                }
+            ]
+        }
+    )
+
     deficiencies: list[DeficiencyIn] = Field(min_length=1, max_length=50)
     comment: str = Field(min_length=1, max_length=2000, description="退回意见")
 
 
 class ResubmissionIn(In):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"comment": "已补充逾期证明和催收记录，并更正申请书中的逾期日期"}]
+        }
+    )
+
     comment: str = Field(min_length=1, max_length=2000, description="补正情况说明")
 
 
@@ -193,6 +270,19 @@ class RecoveryOut(BaseModel):
 
 
 class ClawbackIn(In):
+    """XB-R2: the decision to have the bank refund the claim's compensation."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "decided_on": "2026-10-15",
+                    "reason": "银行无正当理由放弃对借款人的诉讼催收，应退还已获补偿资金",
+                }
+            ]
+        }
+    )
+
     decided_on: date = Field(description="决定日期")
     reason: str = Field(min_length=2, max_length=2000, description="原因 (recorded)")
 
@@ -208,6 +298,12 @@ class ClawbackOut(BaseModel):
 
 
 class ReceiptIn(In):
+    """Money received from the bank against the claim's receivable (XB-R1, XB-R2)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"received_on": "2026-09-10", "amount": "448000.00"}]}
+    )
+
     received_on: date = Field(description="到账日期")
     amount: YuanIn = Field(description="received from the bank")
 
@@ -237,6 +333,9 @@ class ClaimOut(BaseModel):
     id: int
     program: str
     loan_id: int
+    contract_no: str = Field(description="借款合同编号 of the loan claimed")
+    enterprise_name: str = Field(description="借款企业名称")
+    enterprise_credit_code: str = Field(description="借款企业统一社会信用代码")
     bank_code: str
     product: str | None
     city_fund_code: str | None
@@ -290,7 +389,22 @@ class ClaimOut(BaseModel):
 
 
 class ManagerReviewIn(In):
-    """XB-C2 尽职审查: the fund manager's written opinion (within 7 working days)."""
+    """XB-C2 尽职审查: the fund manager's written opinion (within 7 working days). A
+    finding (XB-N1…N9) means no compensation: it goes with `reject`, and `approve` goes
+    with no finding."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "decision": "approve",
+                    "findings": [],
+                    "opinion": "已尽职审查：贷前调查、放款审批和贷后催收记录齐全，"
+                    "未发现不予补偿情形",
+                }
+            ]
+        }
+    )
 
     decision: Literal["approve", "reject"] = Field(
         description="recommend compensation (approve) or not (reject)"
@@ -302,6 +416,14 @@ class ManagerReviewIn(In):
 
 
 class CommitteeIn(In):
+    """XB-C2 补偿会审: the committee's decision."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"decision": "approve", "comment": "经会审，同意按比例予以补偿"}]
+        }
+    )
+
     decision: Literal["approve", "reject"] = Field(description="同意补偿 / 不同意")
     comment: str = Field("", max_length=2000, description="会审意见 (required to reject)")
 

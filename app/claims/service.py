@@ -14,18 +14,112 @@ from sqlalchemy.orm import Session
 from app.auth.principal import Principal
 from app.claims import deadlines, steps
 from app.claims import repository as repo
+from app.claims.steps import InvalidStepDate, NotCompensated
 from app.claims.workflow import Stage, StepContext, StepInput
-from app.errors import AppError, Conflict, Forbidden, Unprocessable, Violation
+from app.errors import (
+    AppError,
+    Conflict,
+    RoleNotAllowed,
+    Unprocessable,
+    ValidationFailed,
+    Violation,
+    refusal,
+)
 from app.loans import repository as loans_repo
 from app.loans import servicing
 from app.models import Claim, ClaimClawback, ClaimDocument, ClaimReceipt, ClaimRecovery
 from app.programs.base import get_program
 
 
-class PayloadTooLarge(AppError):
+class UnknownLoan(Unprocessable):
+    """The claim names a loan that does not exist or is not the calling bank's."""
+
+    code = "unknown_loan"
+    title, title_zh = "No such loan of yours", "贷款不存在或不属于本行"
+
+
+class ClaimExists(Conflict):
+    """The loan already has a claim that is not rejected (one live claim per loan)."""
+
+    code = "claim_exists"
+    title, title_zh = "The loan already has a claim", "该笔贷款已有代偿申请"
+
+
+class DocumentsClosed(Conflict):
+    """The claim is past the stages at which the bank adds documents (SKD: until the
+    province review; XB: until the manager's review; both while returned for
+    correction)."""
+
+    code = "documents_closed"
+    title, title_zh = "Documents no longer accepted", "当前环节不再接收申请材料"
+
+
+class DocumentTooLarge(AppError):
+    """An uploaded document exceeds `MAX_UPLOAD_BYTES`."""
+
     status = 413
-    title = "Payload too large"
-    code = "document_too_large"
+    code, title, title_zh = "document_too_large", "Document too large", "上传文件过大"
+
+
+class DocumentEmpty(Unprocessable):
+    """The uploaded file has no content."""
+
+    code = "document_empty"
+    title, title_zh = "Empty document", "上传文件为空"
+
+
+class DocumentTypeNotAccepted(Unprocessable):
+    """The declared content type is not one the service accepts for claim documents
+    (`UPLOAD_CONTENT_TYPES`: PDF, JPEG, PNG, ZIP by default)."""
+
+    code = "document_type_not_accepted"
+    title, title_zh = "Document type not accepted", "不接受该文件类型"
+
+
+class DocumentTypeMismatch(Unprocessable):
+    """The file's content does not match its declared type (e.g. a `application/pdf`
+    that does not start with `%PDF-`)."""
+
+    code = "document_type_mismatch"
+    title, title_zh = "Content does not match its type", "文件内容与声明的类型不符"
+
+
+class RecoveryCostsExceedAmount(Unprocessable):
+    """The litigation costs reported are more than the amount recovered (SKD-R1, XB-R1:
+    the net recovery is amount − costs)."""
+
+    code = "costs_exceed_recovery"
+    title, title_zh = "Costs exceed the amount recovered", "诉讼费用超过追回金额"
+
+
+class RecoveryNotPositive(Unprocessable):
+    """A recovery reports an amount of more than zero."""
+
+    code = "recovery_not_positive"
+    title, title_zh = "Nothing recovered", "追回金额须大于零"
+
+
+# the refusals of each kind of call, for the routes' documentation
+FILE_CLAIM_REFUSALS: tuple[type[AppError], ...] = (
+    UnknownLoan,
+    InvalidStepDate,
+    ClaimExists,
+)
+DOCUMENT_REFUSALS: tuple[type[AppError], ...] = (
+    RoleNotAllowed,
+    DocumentsClosed,
+    DocumentTooLarge,
+    DocumentEmpty,
+    DocumentTypeNotAccepted,
+    DocumentTypeMismatch,
+)
+RECOVERY_REFUSALS: tuple[type[AppError], ...] = (
+    RoleNotAllowed,
+    NotCompensated,
+    RecoveryNotPositive,
+    RecoveryCostsExceedAmount,
+    InvalidStepDate,
+)
 
 
 # --- filing --------------------------------------------------------------------------
@@ -44,23 +138,20 @@ def file_claim(
     loss and shares; the loan becomes claimed and the claim waits for its first stage."""
     loan = loans_repo.loan_for_update(session, loan_id)
     if loan is None or not actor.can_see_bank(loan.bank_code):
-        raise Unprocessable(
+        raise UnknownLoan(
             f"loan {loan_id} not found",
-            [Violation(loc=("body", "loan_id"), msg="no such loan of yours", code="unknown_loan")],
-            code="unknown_loan",
+            [UnknownLoan.violation("no such loan of yours", "body", "loan_id")],
         )
     live = repo.live_claim_for_loan(session, loan.id)
     if live is not None:
-        raise Conflict(
+        raise ClaimExists(
             f"loan {loan.id} already has claim {live.id} ({live.status})",
-            [Violation(loc=("body", "loan_id"), msg="a claim exists", code="claim_exists")],
-            code="claim_exists",
+            [ClaimExists.violation(f"claim {live.id} exists", "body", "loan_id")],
         )
     if lawsuit_accepted_on is not None and lawsuit_accepted_on > today:
-        raise Unprocessable(
+        raise InvalidStepDate(
             "lawsuit_accepted_on is in the future",
-            [Violation(loc=("body", "lawsuit_accepted_on"), msg="in the future")],
-            code="invalid_date",
+            [InvalidStepDate.violation("in the future", "body", "lawsuit_accepted_on")],
         )
     position = servicing.positions(session, [loan], today)[loan.id]
     claim = get_program(loan.program).new_claim(
@@ -109,36 +200,36 @@ def add_document(
     refused."""
     claim = steps.claim_for_step(session, claim_id, actor)
     if not actor.is_bank:
-        raise Forbidden("documents are uploaded by the claiming bank", code="role_not_allowed")
-    if claim.status not in steps.workflow_of(claim).documents_open:
-        raise Conflict(
-            f"claim {claim.id} is {claim.status}; documents are added before the province review",
-            code="documents_closed",
+        raise RoleNotAllowed("documents are uploaded by the claiming bank")
+    open_in = steps.workflow_of(claim).documents_open
+    if claim.status not in open_in:
+        raise DocumentsClosed(
+            f"claim {claim.id} is {claim.status}; documents are added while it is "
+            + ", ".join(sorted(open_in)),
+            [DocumentsClosed.violation(f"claim status is {claim.status}", "status")],
         )
     if len(content) > max_bytes:
-        raise PayloadTooLarge(f"the file has {len(content)} bytes; at most {max_bytes} allowed")
+        raise DocumentTooLarge(f"the file has {len(content)} bytes; at most {max_bytes} allowed")
     problems = []
     if not content:
-        problems.append(Violation(loc=("body", "file"), msg="the file is empty", code="empty"))
+        problems.append(DocumentEmpty.violation("the file is empty", "body", "file"))
     if content_type not in allowed_types:
         problems.append(
-            Violation(
-                loc=("body", "file"),
-                msg=f"type {content_type or 'unknown'} is not accepted; allowed: "
+            DocumentTypeNotAccepted.violation(
+                f"type {content_type or 'unknown'} is not accepted; allowed: "
                 + ", ".join(allowed_types),
-                code="unsupported_type",
+                "body",
+                "file",
             )
         )
     elif content and not content.startswith(_SIGNATURES.get(content_type, (b"",))):
         problems.append(
-            Violation(
-                loc=("body", "file"),
-                msg=f"the content is not a {content_type} file",
-                code="type_mismatch",
+            DocumentTypeMismatch.violation(
+                f"the content is not a {content_type} file", "body", "file"
             )
         )
     if problems:
-        raise Unprocessable("the document was refused", problems, code="document_refused")
+        raise refusal(problems, "the document was refused")
     doc = ClaimDocument(
         claim_id=claim.id,
         kind=kind,
@@ -182,10 +273,10 @@ def _check_input(stage: Stage, step: StepInput) -> None:
     """What the stage takes: a review its decision (and a reason to reject), a payment
     its date; the extras only the stages that take them (SKD-S2's finding of
     ineligibility at the SKD reviews, findings and opinion at the XB due diligence)."""
-    problems = []
+    problems: list[Violation] = []
 
     def refuse(field: str, msg: str) -> None:
-        problems.append(Violation(loc=("body", field), msg=msg, code="validation_error"))
+        problems.append(ValidationFailed.violation(msg, "body", field))
 
     if stage.review:
         if step.approve is None:
@@ -211,10 +302,8 @@ def _check_input(stage: Stage, step: StepInput) -> None:
         if not given and field in stage.requires:
             refuse(field, f"{stage.name} needs {field}")
     if problems:
-        raise Unprocessable(
-            f"the {stage.name} step is incomplete or takes other fields",
-            problems,
-            code="validation_error",
+        raise ValidationFailed(
+            f"the {stage.name} step is incomplete or takes other fields", problems
         )
 
 
@@ -235,23 +324,33 @@ def record_recovery(
     never exceed the compensation paid."""
     claim = steps.claim_for_step(session, claim_id, actor)
     if not actor.is_bank:
-        raise Forbidden("recoveries are reported by the claiming bank", code="role_not_allowed")
+        raise RoleNotAllowed("recoveries are reported by the claiming bank")
     if claim.status not in steps.workflow_of(claim).compensated:
-        raise Conflict(
+        raise NotCompensated(
             f"claim {claim.id} is {claim.status}; recoveries are reported after payment",
-            code="not_compensated",
+            [NotCompensated.violation(f"claim status is {claim.status}", "status")],
         )
-    problems = []
+    problems = []  # every problem of the report at once
+    if amount_fen <= 0:
+        problems.append(RecoveryNotPositive.violation("must be more than 0.00", "body", "amount"))
     if costs_fen > amount_fen:
-        problems.append(Violation(loc=("body", "costs"), msg="costs exceed the amount recovered"))
+        problems.append(
+            RecoveryCostsExceedAmount.violation(
+                "costs exceed the amount recovered", "body", "costs"
+            )
+        )
     if recovered_on > today:
-        problems.append(Violation(loc=("body", "recovered_on"), msg="in the future"))
+        problems.append(InvalidStepDate.violation("in the future", "body", "recovered_on"))
     if claim.paid_on and recovered_on < claim.paid_on:
         problems.append(
-            Violation(loc=("body", "recovered_on"), msg="before the compensation was paid")
+            InvalidStepDate.violation(
+                f"before the compensation was paid on {claim.paid_on.isoformat()}",
+                "body",
+                "recovered_on",
+            )
         )
     if problems:
-        raise Unprocessable("the recovery was refused", problems, code="recovery_refused")
+        raise refusal(problems, f"the recovery was refused: {len(problems)} problem(s)")
     return get_program(claim.program).record_recovery(
         session,
         claim=claim,

@@ -14,9 +14,18 @@ from sqlalchemy.orm import Session
 from app.auth.principal import Principal
 from app.claims import repository as repo
 from app.claims.workflow import NEW, RETURNED, Stage, StepContext, Workflow
-from app.errors import Conflict, Forbidden, NotFound, Unprocessable, Violation
+from app.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    RoleNotAllowed,
+    Unprocessable,
+    Violation,
+    refusal,
+)
 from app.kit.calendar import provisional_note
 from app.kit.money import format_fen
+from app.kit.statemachine import InvalidTransition
 from app.ledger import service as ledger
 from app.ledger.postings import LegSpec, credit, debit
 from app.loans import repository as loans_repo
@@ -25,10 +34,95 @@ from app.models import Claim, ClaimTransition, Loan
 from app.programs.base import get_program
 
 
+# --- refusals of a claim step, whichever the programme ---------------------------------
+class StageNotInProgramme(Conflict):
+    """The stage named is not one of the claim's programme (e.g. an SKD city review on an
+    XB claim, an XB committee decision on an SKD claim). The detail lists the stages the
+    claim's programme has; its `next_step` names the one it waits at."""
+
+    code = "stage_not_in_programme"
+    title, title_zh = "Stage not in the claim's programme", "该申请所属项目没有此办理环节"
+
+
+class ClaimReturned(Conflict):
+    """The claim was returned for correction (退回补正) and is with the bank: no stage
+    is acted on, nor is it returned again, until the bank resubmits it."""
+
+    code = "claim_returned"
+    title, title_zh = "Claim returned for correction", "申请已退回补正，待银行重新提交"
+
+
+class WrongFund(Forbidden):
+    """The stage is done by the manager of another fund (SKD: the loan's city fund pays,
+    the province fund reimburses)."""
+
+    code = "wrong_fund"
+    title, title_zh = "Another fund's manager acts here", "应由其他资金的管理人办理"
+
+
+class MakerChecker(Conflict):
+    """The caller already acted on another stage of this claim; another person must do
+    this one (审贷分离, maker-checker). Returning a claim at a stage is acting on that
+    stage: the same reviewer may review it again after the resubmission."""
+
+    code, rule = "maker_checker", "SKD-C3"
+    title, title_zh = "Same person on two stages", "同一人不得办理同一申请的两个环节"
+
+
+class InvalidStepDate(Unprocessable):
+    """A date is not acceptable where it stands: a claim step's date in the future or
+    before the step it follows (a payment before the approval, a reimbursement before the
+    payment, a recovery before the compensation was paid), or a date in a row of a
+    bank's monthly status file that is not a date or lies after the month's end."""
+
+    code = "invalid_date"
+    title, title_zh = "Date not acceptable", "日期不符合要求"
+
+
+class InsufficientFunds(Conflict):
+    """The paying fund's cash would go below zero; nothing was paid."""
+
+    code = "insufficient_funds"
+    title, title_zh = "Insufficient cash in the fund", "资金账户余额不足"
+
+
+class NotCompensated(Conflict):
+    """The action applies after the compensation was paid (recoveries, XB-R2 refunds,
+    receipts), and this claim is not (yet) in such a status."""
+
+    code = "not_compensated"
+    title, title_zh = "Compensation not paid", "尚未拨付代偿资金"
+
+
+class DocumentsMissing(Unprocessable):
+    """The claim lacks documents the stage needs (SKD-C1: the application files before
+    the city review's approval; XB-C1: the application, collection plan and
+    due-diligence statement before the manager's review). The bank uploads them with
+    `POST /claims/{id}/documents`."""
+
+    code = "documents_missing"
+    title, title_zh = "Required documents missing", "申请材料不全"
+
+
+# what acting on any stage may answer: the claim not in scope, another programme's stage,
+# a claim with the bank, the stage's role and fund, maker-checker, the claim's status
+GUARD_REFUSALS = (
+    NotFound,
+    StageNotInProgramme,
+    ClaimReturned,
+    RoleNotAllowed,
+    WrongFund,
+    MakerChecker,
+    InvalidTransition,
+)
+
+
 def claim_for_step(session: Session, claim_id: int, actor: Principal) -> Claim:
     """The claim, locked, if the actor may see it (the same scope as the lists)."""
     claim = session.scalars(
-        repo.scoped_claims(session, actor).where(Claim.id == claim_id).with_for_update()
+        repo.scoped_claims(session, actor)
+        .where(Claim.id == claim_id)
+        .with_for_update(key_share=True)
     ).first()
     if claim is None:
         raise NotFound(f"claim {claim_id} not found")
@@ -46,16 +140,13 @@ def stage_of(claim: Claim, name: str) -> Stage:
     stage = wf.stage_named(name)
     if stage is None:
         names = ", ".join(dict.fromkeys(s.name for s in wf.stages.values()))
-        raise Conflict(
+        raise StageNotInProgramme(
             f"claim {claim.id} is a {claim.program} claim; its stages are {names}, not {name}",
             [
-                Violation(
-                    msg=f"no stage {name} in the {claim.program} workflow",
-                    loc=("path", "stage"),
-                    code="stage_not_in_programme",
+                StageNotInProgramme.violation(
+                    f"no stage {name} in the {claim.program} workflow", "path", "stage"
                 )
             ],
-            code="stage_not_in_programme",
         )
     return stage
 
@@ -68,31 +159,26 @@ def guard(session: Session, claim: Claim, actor: Principal, stage: Stage) -> Non
     on any other stage. A claim with the bank for correction waits for its
     resubmission, not for a reviewer."""
     if claim.status == RETURNED:
-        raise Conflict(
+        raise ClaimReturned(
             f"claim {claim.id} is returned for correction (退回补正) and with the bank; the "
             f"{stage.name} waits for its resubmission",
-            [Violation(msg="claim status is returned", loc=("status",), code="claim_returned")],
-            code="claim_returned",
+            [ClaimReturned.violation("claim status is returned", "status")],
         )
     if actor.role != stage.role:
-        raise Forbidden(
-            f"{stage.name} is done by {stage.who}; your role is {actor.role}",
-            code="role_not_allowed",
-        )
+        raise RoleNotAllowed(f"{stage.name} is done by {stage.who}; your role is {actor.role}")
     fund = stage.acting_fund(claim) if stage.acting_fund else None
     if fund is not None and actor.fund_code != fund:
-        raise Forbidden(f"the {stage.name} is made by the manager of {fund}", code="wrong_fund")
+        raise WrongFund(f"the {stage.name} is made by the manager of {fund}")
     earlier = {
         t.actor_id
         for t in repo.history(session, [claim.id])[claim.id]
         if t.action != stage.return_action  # the same stage, acted on again
     }
     if actor.user_id in earlier:
-        raise Conflict(
+        raise MakerChecker(
             f"user {actor.username} already acted on claim {claim.id}; another person must "
             f"do the {stage.name} (SKD-C3 maker-checker)",
-            [Violation(msg="same user on two stages", code="maker_checker", rule="SKD-C3")],
-            code="maker_checker",
+            [MakerChecker.violation("same user on two stages")],
         )
 
 
@@ -126,12 +212,12 @@ def transition(
         problems += found
         conflict = conflict or (bool(found) and rule.status == 409)
     if problems:
-        raise (Conflict if conflict else Unprocessable)(
+        # the first failure's class and code, every failure in errors (docs/api.md, Errors)
+        raise refusal(
+            problems,
             f"{action} breaks {len(problems)} rule(s): "
             + ", ".join(f"{v.rule or ''} {v.code or ''}".strip() for v in problems),
-            problems,
-            # one failure: its own code; several: the summary code (docs/api.md, Errors)
-            code=(problems[0].code or "review_refused") if len(problems) == 1 else "review_refused",
+            default=Conflict if conflict else Unprocessable,
         )
     outcome = work() if work is not None else Outcome(action, ctx.step.comment)
     return record(
@@ -186,13 +272,15 @@ def record(
 def dated(on: date, *, not_before: date | None, today: date, field: str) -> None:
     problems = []
     if on > today:
-        problems.append(Violation(loc=("body", field), msg="in the future"))
+        problems.append(InvalidStepDate.violation("in the future", "body", field))
     if not_before is not None and on < not_before:
         problems.append(
-            Violation(loc=("body", field), msg=f"before {not_before.isoformat()}, the last step")
+            InvalidStepDate.violation(
+                f"before {not_before.isoformat()}, the last step", "body", field
+            )
         )
     if problems:
-        raise Unprocessable(f"{field} is not acceptable", problems, code="invalid_date")
+        raise InvalidStepDate(f"{field} is not acceptable", problems)
 
 
 def reject(ctx: StepContext, action: str) -> Loan:
@@ -228,10 +316,9 @@ def check_cash(session: Session, fund: str, need_fen: int) -> None:
     except NotFound:  # the fund's cash account was never opened
         cash = 0
     if cash < need_fen:
-        raise Conflict(
+        raise InsufficientFunds(
             f"{fund} holds {format_fen(cash)} in cash; {format_fen(need_fen)} is needed",
-            [Violation(msg="insufficient cash", code="insufficient_funds")],
-            code="insufficient_funds",
+            [InsufficientFunds.violation("insufficient cash")],
         )
 
 

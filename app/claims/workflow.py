@@ -20,10 +20,11 @@ from datetime import date, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Literal
 
-from app.errors import Violation
+from app.errors import AppError, Violation
 from app.kit.statemachine import Transition, TransitionTable
 
 if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement
     from sqlalchemy.orm import Session
 
     from app.auth.principal import Principal
@@ -35,6 +36,8 @@ SUBMITTED = "submitted"
 # a claim before its filing is recorded (never stored): `submit` leads from it
 NEW = "new"
 REJECTED = "rejected"
+
+RESUBMISSION_WHO = "the claiming bank corrects and resubmits 合作银行补正后重新提交"
 
 # Labels every workflow shares (a programme may override them).
 COMMON_LABELS: Mapping[str, tuple[str, str]] = {
@@ -79,6 +82,32 @@ StageKind = Literal["review", "payment"]
 
 
 @dataclass(frozen=True)
+class FundOf:
+    """The fund whose manager acts at a stage: a fixed fund (SKD's province fund
+    reimburses), or the fund a column of the claim names (SKD's city fund pays). Called
+    on a claim it names the fund; `where` is the same as a filter over claims (who is
+    waited for: `GET /claims?awaiting=me`)."""
+
+    fixed: str | None = None
+    column: str | None = None
+
+    def __call__(self, claim: Claim) -> str | None:
+        if self.column is not None:
+            value = getattr(claim, self.column)
+            return None if value is None else str(value)
+        return self.fixed
+
+    def where(self, fund_code: str | None) -> ColumnElement[bool]:
+        from sqlalchemy import false, true
+
+        from app.models import Claim
+
+        if self.column is not None:
+            return getattr(Claim, self.column) == fund_code
+        return true() if fund_code is not None and fund_code == self.fixed else false()
+
+
+@dataclass(frozen=True)
 class Stage:
     name: str
     role: str
@@ -86,7 +115,8 @@ class Stage:
     kind: StageKind
     handler: Handler
     # the fund whose manager acts (payments): None, any fund manager the claim's scope
-    # admits
+    # admits. A `FundOf` also narrows who the claim waits for (`awaiting=me`); a plain
+    # callable guards the stage only.
     acting_fund: Callable[[Claim], str | None] | None = None
     # the endpoint a caller uses; default /claims/{id}/steps/{name}
     path: str | None = None
@@ -94,6 +124,9 @@ class Stage:
     # `opinion`, `ineligible_at_grant`), and which of those it requires
     takes: frozenset[str] = frozenset()
     requires: frozenset[str] = frozenset()
+    # the refusals the stage's rules and handler may answer besides the guard's (wrong
+    # role, fund, maker-checker, status): documented on the stage's endpoints
+    refusals: tuple[type[AppError], ...] = ()
 
     @property
     def review(self) -> bool:
@@ -146,6 +179,11 @@ class Workflow:
     # statuses in which compensation has been paid and recoveries are reported
     compensated: frozenset[str] = frozenset({"paid"})
     deadlines: Mapping[str, ClaimDeadline] = field(default_factory=dict)
+    # who resubmits a claim returned for correction: the claiming bank
+    resubmission_role: str = "bank"
+    # the refusals of the claim operations the programme decides besides its stages,
+    # by operation (`file_claim`, `clawback`, `receipt`): documented on their endpoints
+    refusals: Mapping[str, tuple[type[AppError], ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         transitions = list(self.transitions)  # the caller's list stays as it was
@@ -175,6 +213,21 @@ class Workflow:
 
     def stage_named(self, name: str) -> Stage | None:
         return next((s for s in self.stages.values() if s.name == name), None)
+
+    def waiting_for(self, role: str) -> list[tuple[str, Stage]]:
+        """(status, stage) of the stages a user of `role` acts on: a claim in that status
+        waits for them (subject to the stage's fund and the caller's scope)."""
+        return [(status, stage) for status, stage in self.stages.items() if stage.role == role]
+
+    def next_step(self, status: str) -> tuple[str, str, str] | None:
+        """(stage, who, path below /claims/{id}/) of what a claim in `status` waits for:
+        its stage, or the bank's resubmission while returned; None when decided."""
+        stage = self.stages.get(status)
+        if stage is not None:
+            return stage.name, stage.who, stage.path or f"steps/{stage.name}"
+        if status == RETURNED:
+            return "resubmission", RESUBMISSION_WHO, "resubmission"
+        return None
 
     def label(self, status: str) -> tuple[str, str]:
         return self.labels.get(status) or COMMON_LABELS.get(status) or (status, status)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.kit.money import Yuan
 from app.kit.schemas import In
@@ -10,12 +10,16 @@ from app.programs.fields import ProgramCode
 
 
 class QuarterEndIn(In):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"program": "SKD", "year": 2026, "quarter": 3}]}
+    )
+
     program: ProgramCode = Field(
         description="the programme: SKD (SKD-Q3, run by the province reviewer) or XB (XB-Q1, "
         "run by the XB fund manager)"
     )
-    year: int = Field(ge=2000, le=2100)
-    quarter: int = Field(ge=1, le=4)
+    year: int = Field(ge=2000, le=2100, description="年度")
+    quarter: int = Field(ge=1, le=4, description="季度 1–4: the quarter just ended")
 
 
 class XbQuarterLimitOut(BaseModel):

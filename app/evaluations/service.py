@@ -14,7 +14,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
-from app.errors import Conflict, Forbidden, Unprocessable, Violation
+from app.errors import Conflict, NotFound, RoleNotAllowed, Unprocessable, Violation
 from app.kit.money import format_fen, percent
 from app.loans.arrears import late_loans
 from app.loans.repository import repaid_as_of
@@ -28,6 +28,30 @@ from app.models import (
     QuarterEvaluation,
 )
 from app.programs.base import get_program
+
+
+class QuarterNotEnded(Unprocessable):
+    """The quarter has not ended yet (its last day is after today's business date): a
+    quarter-end evaluation runs once the quarter is over (SKD-Q3, XB-Q1)."""
+
+    code = "quarter_not_ended"
+    title, title_zh = "Quarter not ended", "该季度尚未结束"
+
+
+class QuarterSuperseded(Conflict):
+    """The programme was already evaluated for a later quarter end; an earlier quarter
+    cannot overrule it (SKD-Q3, XB-Q1)."""
+
+    code = "quarter_superseded"
+    title, title_zh = "A later quarter was evaluated", "已有更晚季度的评价"
+
+
+class EvaluationNotFound(NotFound):
+    title, title_zh = "Evaluation not found", "季末评价不存在"
+
+
+class NotTheRunner(RoleNotAllowed):
+    title, title_zh = "Run by the programme's evaluator", "须由该项目的评价角色执行"
 
 
 class NplPolicy(Protocol):
@@ -139,9 +163,7 @@ def check_runner(session: Session, program: str, actor: Principal) -> None:
     fund = session.get(Fund, actor.fund_code) if actor.fund_code else None
     if actor.role != role or (role == "fund_manager" and (fund is None or fund.program != program)):
         whose = f"the {program} fund manager" if role == "fund_manager" else f"the {role}"
-        raise Forbidden(
-            f"the {program} quarter-end evaluation is run by {whose}", code="role_not_allowed"
-        )
+        raise NotTheRunner(f"the {program} quarter-end evaluation is run by {whose}")
 
 
 def evaluate(
@@ -158,20 +180,25 @@ def evaluate(
     end = quarter_end(year, quarter)
     rule = get_program(program).quarter_end_rule
     if end > today:
-        raise Unprocessable(
+        raise QuarterNotEnded(
             f"{year}-Q{quarter} ends on {end}, after today",
-            [Violation(loc=("body", "quarter"), msg="the quarter has not ended")],
-            code="quarter_not_ended",
+            [
+                Violation(
+                    msg="the quarter has not ended",
+                    loc=("body", "quarter"),
+                    code=QuarterNotEnded.code,
+                    rule=rule,
+                )
+            ],
             rule=rule,
         )
     latest = session.scalar(
         select(func.max(QuarterEvaluation.quarter_end)).where(QuarterEvaluation.program == program)
     )
     if latest is not None and latest > end:
-        raise Conflict(
+        raise QuarterSuperseded(
             f"{program} was already evaluated for the quarter ending {latest}; an earlier "
             "quarter cannot overrule it",
-            code="quarter_superseded",
             rule=rule,
         )
     run = QuarterEvaluation(

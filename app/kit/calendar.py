@@ -14,14 +14,18 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal, NamedTuple
 
-from app.errors import Unprocessable, Violation
+from app.errors import Unprocessable
 
 Source = Literal["library", "notice", "provisional"]
 DayKind = Literal["holiday", "workday"]
 
 
 class CalendarUnavailable(Unprocessable):
-    code = "calendar_year_unsupported"
+    """A deadline falls in a year the working-day calendar does not cover yet and the
+    service is set to refuse rather than count provisionally (M-3)."""
+
+    code, rule = "calendar_year_unsupported", "M-3"
+    title, title_zh = "Working-day calendar not published", "工作日历尚未发布"
 
 
 @dataclass(frozen=True)
@@ -96,14 +100,10 @@ class WorkingCalendar:
                 f"the PRC working-day calendar for {year} is not published in this service "
                 f"yet; an admin publishes it with PUT /api/v1/calendar/{year}",
                 [
-                    Violation(
-                        loc=("calendar", year),
-                        msg=f"no working-day calendar for {year}",
-                        code="calendar_year_unsupported",
-                        rule="M-3",
+                    CalendarUnavailable.violation(
+                        f"no working-day calendar for {year}", "calendar", year
                     )
                 ],
-                rule="M-3",
             )
         made = self._provisional(year)
         self._years[year] = made

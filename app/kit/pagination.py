@@ -14,9 +14,20 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from app.errors import Unprocessable, Violation
+from app.errors import ValidationFailed
 
 T = TypeVar("T")
+
+
+class InvalidCursor(ValidationFailed):
+    """The `cursor` query parameter is not a `next_cursor` this service issued (cursors
+    are opaque: pass back the one a page answered, unchanged)."""
+
+    code, title, title_zh = "invalid_cursor", "Invalid cursor", "分页游标无效"
+
+
+# the refusals of a paginated list (its `responses=problems(*PAGE_REFUSALS, ...)`)
+PAGE_REFUSALS = (InvalidCursor,)
 
 
 class Page(BaseModel, Generic[T]):
@@ -32,8 +43,17 @@ class PageParams(BaseModel):
 
 
 def page_params(
-    limit: Annotated[int, Query(ge=1, le=500, description="page size (1–500)")] = 50,
-    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+    limit: Annotated[
+        int,
+        Query(ge=1, le=500, description="page size (1–500) 每页条数", examples=[50]),
+    ] = 50,
+    cursor: Annotated[
+        str | None,
+        Query(
+            description="`next_cursor` of the previous page, unchanged; absent for the "
+            "first page 上一页返回的 next_cursor（首页不传）",
+        ),
+    ] = None,
 ) -> PageParams:
     return PageParams(limit=limit, cursor=cursor)
 
@@ -46,7 +66,7 @@ def encode_cursor(value: Any) -> str:
 MAX_BIGINT = 2**63 - 1
 
 # An id in a path: a positive 64-bit integer (the database's BIGINT), else 422.
-ObjectId = Annotated[int, Path(ge=1, le=MAX_BIGINT, description="object id")]
+ObjectId = Annotated[int, Path(ge=1, le=MAX_BIGINT, description="object id 对象编号", examples=[1])]
 
 
 def decode_cursor(cursor: str) -> Any:
@@ -64,10 +84,9 @@ def decode_cursor(cursor: str) -> Any:
             raise ValueError("cursor key too long")
         return value
     except (binascii.Error, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise Unprocessable(
+        raise InvalidCursor(
             "the cursor is not one this service issued",
-            [Violation(loc=("query", "cursor"), msg="invalid cursor", code="invalid_cursor")],
-            code="invalid_cursor",
+            [InvalidCursor.violation("invalid cursor", "query", "cursor")],
         ) from exc
 
 
@@ -76,11 +95,16 @@ def paginate(
     stmt: Select[Any],
     key: InstrumentedAttribute[Any],
     params: PageParams,
+    *,
+    descending: bool = False,
 ) -> tuple[Sequence[Any], str | None]:
-    """Run `stmt` (selecting ORM entities) ordered by the unique `key`, one page at a time."""
+    """Run `stmt` (selecting ORM entities) ordered by the unique `key` (newest first with
+    `descending`), one page at a time."""
     if params.cursor is not None:
-        stmt = stmt.where(key > decode_cursor(params.cursor))
-    rows = session.scalars(stmt.order_by(key).limit(params.limit + 1)).all()
+        after = decode_cursor(params.cursor)
+        stmt = stmt.where(key < after if descending else key > after)
+    order = key.desc() if descending else key
+    rows = session.scalars(stmt.order_by(order).limit(params.limit + 1)).all()
     if len(rows) > params.limit:
         rows = rows[: params.limit]
         return rows, encode_cursor(getattr(rows[-1], key.key))

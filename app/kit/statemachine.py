@@ -1,12 +1,21 @@
 """Guarded status changes: every change is checked against a transition table and leaves
-a history row (actor, time, comment). Used by agreements and claims."""
+a history row (actor, time, comment). Used by agreements, funds and claims."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from app.errors import Conflict, Violation
+from app.errors import Conflict
+
+
+class InvalidTransition(Conflict):
+    """The action is not allowed from the object's current status (a claim already
+    past that stage, an agreement already terminated, …); `errors[0].msg` names the
+    status, the detail the statuses the action is allowed from. Nothing was written."""
+
+    code = "invalid_transition"
+    title, title_zh = "Not allowed in the current status", "当前状态下不允许此操作"
 
 
 @dataclass(frozen=True)
@@ -28,15 +37,8 @@ class TransitionTable:
             raise ValueError(f"unknown {self.name} action {action!r}")
         if current not in t.from_states:
             allowed = ", ".join(sorted(t.from_states))
-            raise Conflict(
+            raise InvalidTransition(
                 f"cannot {action} a {self.name} that is {current} (allowed from: {allowed})",
-                [
-                    Violation(
-                        msg=f"{self.name} status is {current}",
-                        loc=("status",),
-                        code="invalid_transition",
-                    )
-                ],
-                code="invalid_transition",
+                [InvalidTransition.violation(f"{self.name} status is {current}", "status")],
             )
         return t.to_state

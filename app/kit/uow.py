@@ -11,33 +11,75 @@ waits for the first to commit and then replays its response."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 import logging
+import random
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.auth.tokens import decode_token
 from app.calendar.service import MODE_KEY as CALENDAR_MODE
 from app.calendar.service import share_with_writers
-from app.errors import Conflict, Unprocessable, Violation
+from app.errors import Conflict, ServiceBusy, ValidationFailed, Violation
 from app.models import IdempotencyRecord, User
 
 log = logging.getLogger("app.idempotency")
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
+# deadlock detected, serialization failure: the transaction can simply run again
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+ATTEMPTS = 5
 # session.info: the steps to run after the request is rolled back
 _AFTER_ROLLBACK = "uow.after_rollback"
 
 AfterRollback = Callable[[Session, BaseException | None], None]
+
+
+class IdempotencyKeyReused(Conflict):
+    """This `Idempotency-Key` was already used by the caller with a different request
+    (method, path, query, content type or body). Use a new key for a new operation."""
+
+    code, title, title_zh = (
+        "idempotency_key_reused",
+        "Idempotency key reused",
+        "幂等键已用于其他请求",
+    )
+
+
+class IdempotencyKeyInProgress(Conflict):
+    """A request with this `Idempotency-Key` is still being handled; retry shortly and
+    receive its answer."""
+
+    code = "idempotency_key_in_progress"
+    title, title_zh = "Request with this key in progress", "同一幂等键的请求正在处理"
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a PostgreSQL error — raised by SQLAlchemy (wrapping the driver's)
+    or by the driver itself (the ledger's pipelined statements) — else None."""
+    own = getattr(exc, "sqlstate", None)
+    if isinstance(own, str):
+        return own
+    orig = getattr(exc, "orig", None)
+    found = getattr(orig, "sqlstate", None) if orig is not None else None
+    return found if isinstance(found, str) else None
+
+
+def retryable(exc: BaseException) -> bool:
+    return isinstance(exc, DBAPIError | psycopg.Error) and sqlstate(exc) in RETRYABLE_SQLSTATES
 
 
 def after_rollback(session: Session, step: AfterRollback) -> None:
@@ -78,8 +120,23 @@ def _request_hash(request: Request, body: bytes) -> str:
     media_type, _, params = (request.headers.get("content-type") or "").partition(";")
     h.update(media_type.strip().lower().encode())
     h.update(b"\0")
-    h.update(_without_boundary(media_type, params, body))
+    h.update(_canonical(media_type.strip().lower(), params, body))
     return h.hexdigest()
+
+
+def _canonical(media_type: str, params: str, body: bytes) -> bytes:
+    """The body as compared between a request and its retry: JSON as canonical JSON
+    (sorted keys, no insignificant whitespace), so the same object sent with other
+    spacing or key order is the same request; a multipart body without its boundary."""
+    if media_type == "application/json" or media_type.endswith("+json"):
+        try:
+            parsed = json.loads(body)
+        except ValueError:  # not JSON: the endpoint refuses it; compare the bytes
+            return body
+        return json.dumps(
+            parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode()
+    return _without_boundary(media_type, params, body)
 
 
 def _without_boundary(media_type: str, params: str, body: bytes) -> bytes:
@@ -94,27 +151,29 @@ def _without_boundary(media_type: str, params: str, body: bytes) -> bytes:
     return body
 
 
+# the headers of a stored answer that a replay repeats
+KEPT_HEADERS = ("location", "etag", "content-disposition")
+
+
 def _replay(record: IdempotencyRecord) -> Response:
+    kept = json.loads(record.response_headers or "{}")
     return Response(
         content=record.response_body.encode(),
         status_code=record.status_code,
         media_type=record.content_type,
-        headers={REPLAY_HEADER: "true"},
+        headers={**kept, REPLAY_HEADER: "true"},
     )
 
 
 def _check(record: IdempotencyRecord, request_hash: str) -> Response:
     if record.request_hash != request_hash:
-        raise Conflict(
+        raise IdempotencyKeyReused(
             "this Idempotency-Key was already used with a different request",
             [
-                Violation(
-                    loc=("header", IDEMPOTENCY_HEADER),
-                    msg="key reused with another body",
-                    code="idempotency_key_reused",
+                IdempotencyKeyReused.violation(
+                    "key reused with another request", "header", IDEMPOTENCY_HEADER
                 )
             ],
-            code="idempotency_key_reused",
         )
     return _replay(record)
 
@@ -130,8 +189,11 @@ def _find(session: Session, user_id: int, key: str) -> IdempotencyRecord | None:
 def _begin(
     session: Session, *, user_id: int, key: str, request_hash: str, method: str, path: str
 ) -> Response | _Pending | None:
-    if session.get(User, user_id) is None:
-        return None  # unknown user: the endpoint's authentication answers 401
+    user = session.get(User, user_id)
+    if user is None or not user.is_active:
+        # an unknown or disabled user: no replay of a stored answer either — the
+        # endpoint's authentication answers 401
+        return None
     existing = _find(session, user_id, key)
     if existing is not None:
         return _check(existing, request_hash)
@@ -154,9 +216,8 @@ def _begin(
         session.rollback()
         existing = _find(session, user_id, key)
         if existing is None:  # pragma: no cover - the other writer rolled back meanwhile
-            raise Conflict(
-                "a request with this Idempotency-Key is in progress; retry",
-                code="idempotency_key_in_progress",
+            raise IdempotencyKeyInProgress(
+                "a request with this Idempotency-Key is in progress; retry"
             ) from None
         return _check(existing, request_hash)
     return _Pending(record)
@@ -169,15 +230,25 @@ def _finish(session: Session, pending: _Pending | None, response: Response) -> N
             "content-type", "application/json"
         )
         pending.record.response_body = bytes(getattr(response, "body", b"")).decode("utf-8")
+        pending.record.response_headers = json.dumps(
+            {k: v for k in KEPT_HEADERS if (v := response.headers.get(k)) is not None}
+        )
     session.commit()
+
+
+def purge_expired(session: Session, *, now: datetime, retention_days: int) -> int:
+    """Forget the answers of keys older than the retention (`IDEMPOTENCY_RETENTION_DAYS`):
+    after it, a key may be used again for a new request. Returns how many were removed."""
+    cutoff = now.astimezone(UTC) - timedelta(days=retention_days)
+    result = session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _validate_key(key: str) -> None:
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise Unprocessable(
+        raise ValidationFailed(
             f"{IDEMPOTENCY_HEADER} must be 1–{MAX_KEY_LENGTH} printable characters",
             [Violation(loc=("header", IDEMPOTENCY_HEADER), msg="invalid idempotency key")],
-            code="validation_error",
         )
 
 
@@ -191,13 +262,13 @@ class TransactionalRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
-        async def route(request: Request) -> Response:
+        async def once(request: Request) -> Response:
             session: Session = request.app.state.sessionmaker()
             session.info[CALENDAR_MODE] = request.app.state.settings.calendar_unpublished
             request.state.session = session
             try:
                 if self.share_calendar and request.method not in ("GET", "HEAD", "OPTIONS"):
-                    share_with_writers(session)
+                    await run_in_threadpool(share_with_writers, session)
                 pending: _Pending | None = None
                 key = request.headers.get(IDEMPOTENCY_HEADER)
                 if request.method == "POST" and key is not None:
@@ -228,10 +299,38 @@ class TransactionalRoute(APIRoute):
                 return response
             except BaseException as exc:
                 await run_in_threadpool(session.rollback)
-                await run_in_threadpool(_run_after_rollback, session, exc)
+                if not retryable(exc):  # a retried attempt leaves no trace
+                    await run_in_threadpool(_run_after_rollback, session, exc)
                 raise
             finally:
                 await run_in_threadpool(session.close)
+
+        async def route(request: Request) -> Response:
+            """One attempt, again after a deadlock or a serialization failure (the
+            whole request: its transaction was rolled back), at most `ATTEMPTS` times;
+            then 503 `service_busy`, never 500."""
+            for attempt in range(1, ATTEMPTS + 1):
+                try:
+                    return await once(request)
+                except (DBAPIError, psycopg.Error) as exc:
+                    if not retryable(exc):
+                        raise
+                    log.warning(
+                        "attempt %d of %s %s failed: %s",
+                        attempt,
+                        request.method,
+                        request.url.path,
+                        sqlstate(exc),
+                    )
+                    if attempt == ATTEMPTS:
+                        raise ServiceBusy(
+                            "the database refused the request's transaction under "
+                            f"contention ({sqlstate(exc)}) {ATTEMPTS} times; nothing was "
+                            "written — retry with the same Idempotency-Key",
+                            headers={"Retry-After": "1"},
+                        ) from exc
+                    await asyncio.sleep(random.uniform(0.01, 0.04) * 2**attempt)  # noqa: S311
+            raise AssertionError("unreachable")  # pragma: no cover
 
         return route
 

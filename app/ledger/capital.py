@@ -10,12 +10,32 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.errors import NotFound, Unprocessable, Violation
+from app.errors import NotFound, Unprocessable, ValidationFailed, Violation, refusal
 from app.kit.money import format_fen
 from app.ledger import repository as repo
 from app.ledger import service as ledger
 from app.ledger.postings import account_code, credit, debit
 from app.models import Fund, FundContributor, LedgerEntry
+
+
+class UnknownContributor(Unprocessable):
+    """The `contributor` named is not registered with the fund (register it first with
+    `POST /funds/{code}/contributors`)."""
+
+    code = "unknown_contributor"
+    title, title_zh = "Not a contributor of the fund", "非该基金登记的出资人"
+
+
+class ContributionExceedsCommitment(Unprocessable):
+    """Paid-in capital never exceeds the contributor's committed capital (XB-F0); the
+    message says how much is still to be paid in."""
+
+    code, rule = "contribution_exceeds_commitment", "XB-F0"
+    title, title_zh = "Exceeds the committed capital", "实缴出资超过认缴额"
+
+
+class FundNotFound(NotFound):
+    title, title_zh = "Fund not found", "基金不存在"
 
 
 @dataclass
@@ -48,39 +68,36 @@ def contribute(
 ) -> Contribution:
     fund = session.get(Fund, fund_code)
     if fund is None:
-        raise NotFound(f"fund {fund_code!r} not found")
+        raise FundNotFound(f"fund {fund_code!r} not found")
     contributor = session.scalars(
         select(FundContributor).where(
             FundContributor.fund_code == fund_code, FundContributor.code == contributor_code
         )
     ).first()
-    errors = []
+    errors: list[Violation] = []
     if contributor is None:
         errors.append(
-            Violation(
-                loc=("body", "contributor"),
-                msg=f"{contributor_code!r} is not a contributor of {fund_code}",
-                code="unknown_contributor",
+            UnknownContributor.violation(
+                f"{contributor_code!r} is not a contributor of {fund_code}", "body", "contributor"
             )
         )
     if amount_fen <= 0:
-        errors.append(Violation(loc=("body", "amount"), msg="must be more than zero"))
+        errors.append(ValidationFailed.violation("must be more than zero", "body", "amount"))
     # XB-F0: paid-in capital never exceeds a commitment; 0.00 is no schedule (SKD funds)
     if contributor is not None and amount_fen > 0 and contributor.committed_fen > 0:
         already = paid_in(session, fund_code, contributor_code, as_of=None)
         if already + amount_fen > contributor.committed_fen:
             left = contributor.committed_fen - already
             errors.append(
-                Violation(
-                    loc=("body", "amount"),
-                    msg=f"exceeds the commitment: {format_fen(left)} yuan of "
+                ContributionExceedsCommitment.violation(
+                    f"exceeds the commitment: {format_fen(left)} yuan of "
                     f"{format_fen(contributor.committed_fen)} is still to be paid in",
-                    code="contribution_exceeds_commitment",
-                    rule="XB-F0",
+                    "body",
+                    "amount",
                 )
             )
     if errors:
-        raise Unprocessable("the contribution was refused", errors, code="contribution_refused")
+        raise refusal(errors, "the contribution was refused")
     assert contributor is not None
     event_id = uuid.uuid4().hex
     entry = ledger.post(

@@ -6,18 +6,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal, require_roles
 from app.db import get_session
-from app.errors import NotFound
+from app.errors import problems
 from app.kit.clock import get_clock
+from app.kit.location import set_location
 from app.kit.pagination import (
+    PAGE_REFUSALS,
+    InvalidCursor,
     ObjectId,
     Page,
     PageParams,
@@ -38,7 +41,49 @@ router = APIRouter(route_class=TransactionalRoute)
 SessionDep = Annotated[Session, Depends(get_session)]
 Reader = Annotated[Principal, Depends(require_roles("fund_manager", "regulator", "admin"))]
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
-AsOf = Annotated[date | None, Query(description="balances as of this business date (inclusive)")]
+AsOf = Annotated[
+    date | None,
+    Query(
+        description="balances as of this business date, inclusive 截至业务日期（含）",
+        examples=["2026-03-31"],
+    ),
+]
+FundCodeQuery = Annotated[
+    str | None,
+    Query(max_length=32, description="one fund's book 基金账簿", examples=["SKD_PROV"]),
+]
+FundCode = Annotated[
+    str, Path(max_length=32, description="fund code 基金代码", examples=["SKD_PROV"])
+]
+SinceQuery = Annotated[
+    date | None,
+    Query(description="first business date, inclusive 起始业务日期", examples=["2026-01-01"]),
+]
+UntilQuery = Annotated[
+    date | None,
+    Query(description="last business date, inclusive 截止业务日期", examples=["2026-03-31"]),
+]
+
+_REVERSAL_EXAMPLES: dict[str, Any] = {
+    "today": {
+        "summary": "Reverse today 当日红字冲销",
+        "value": {"reason": "出资到账金额录入错误，红字冲销后重新入账"},
+    },
+    "dated": {
+        "summary": "Reverse on a given date 指定冲销日期",
+        "value": {"reason": "重复入账，红字冲销", "business_date": "2026-03-31"},
+    },
+}
+_CONTRIBUTION_EXAMPLES: dict[str, Any] = {
+    "skd_province": {
+        "summary": "SKD: 省财政 pays into the province fund (path SKD_PROV)",
+        "value": {"contributor": "JS_FINANCE", "amount": "50000000.00", "paid_on": "2026-11-20"},
+    },
+    "xb_district": {
+        "summary": "XB: 海州区 pays part of its commitment (path XB_POOL, XB-F0)",
+        "value": {"contributor": "HAIZHOU", "amount": "10000000.00", "paid_on": "2026-11-20"},
+    },
+}
 
 
 def visible_funds(session: Session, principal: Principal) -> set[str] | None:
@@ -90,13 +135,20 @@ def _balance_out(account: LedgerAccount, total: int) -> s.AccountBalanceOut:
     )
 
 
-@router.get("/ledger/accounts", tags=["ledger"], summary="Accounts with balances 科目余额")
+@router.get(
+    "/ledger/accounts",
+    tags=["ledger"],
+    summary="Accounts with balances 科目余额",
+    description="Fund managers see their own book (a pool manager also its sub-funds'); "
+    "regulators and admins every book.",
+    responses=problems(InvalidCursor),
+)
 def list_accounts(
     session: SessionDep,
     principal: Reader,
     page: Annotated[PageParams, Depends(page_params)],
     as_of: AsOf = None,
-    fund_code: str | None = None,
+    fund_code: FundCodeQuery = None,
 ) -> Page[s.AccountBalanceOut]:
     funds = visible_funds(session, principal)
     if fund_code:
@@ -111,18 +163,33 @@ def list_accounts(
     "/ledger/accounts/{code}",
     tags=["ledger"],
     summary="One account: balance and statement with running balance 明细账",
+    description="An account outside the caller's books: 404.",
+    responses=problems(service.AccountNotFound),
 )
 def get_account(
     session: SessionDep,
     principal: Reader,
-    code: str,
+    code: Annotated[
+        str,
+        Path(
+            max_length=200,
+            description="account code 科目代码: `<fund>:<kind>[:<counterparty>]`",
+            examples=["SKD_PROV:cash"],
+        ),
+    ],
     as_of: AsOf = None,
-    since: Annotated[date | None, Query(description="first business date of the statement")] = None,
+    since: Annotated[
+        date | None,
+        Query(
+            description="first business date of the statement 明细起始日期",
+            examples=["2026-01-01"],
+        ),
+    ] = None,
 ) -> s.StatementOut:
     account = repo.account_by_code(session, code)
     funds = visible_funds(session, principal)
     if account is None or (funds is not None and account.fund_code not in funds):
-        raise NotFound(f"ledger account {code!r} not found")
+        raise service.AccountNotFound(f"ledger account {code!r} not found")
     st = service.statement(session, account, since=since, until=as_of)
     return s.StatementOut(
         account=s.AccountOut.model_validate(account),
@@ -145,17 +212,44 @@ def get_account(
     )
 
 
-@router.get("/ledger/entries", tags=["ledger"], summary="The journal 分录 (filterable)")
+@router.get(
+    "/ledger/entries",
+    tags=["ledger"],
+    summary="The journal 分录 (filterable)",
+    responses=problems(*PAGE_REFUSALS),
+)
 def list_entries(
     session: SessionDep,
     principal: Reader,
     page: Annotated[PageParams, Depends(page_params)],
-    fund_code: str | None = None,
-    account_code: str | None = None,
-    event_type: str | None = None,
-    event_id: str | None = None,
-    since: date | None = None,
-    until: date | None = None,
+    fund_code: FundCodeQuery = None,
+    account_code: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="entries with a leg on this account 科目代码",
+            examples=["XB_POOL:cash"],
+        ),
+    ] = None,
+    event_type: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="the business event 业务事件 (`contribution`, `loan.filed`, "
+            "`claim.payment`, …)",
+            examples=["contribution"],
+        ),
+    ] = None,
+    event_id: Annotated[
+        str | None,
+        Query(
+            max_length=100,
+            description="the event's id, e.g. a claim's id for `claim.payment` 业务对象编号",
+            examples=["1"],
+        ),
+    ] = None,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
 ) -> Page[s.EntryOut]:
     stmt = repo.entries_query(
         funds=visible_funds(session, principal),
@@ -170,7 +264,12 @@ def list_entries(
     return Page(items=_entries_out(session, list(rows)), next_cursor=cursor)
 
 
-@router.get("/ledger/entries/{entry_id}", tags=["ledger"], summary="One journal entry")
+@router.get(
+    "/ledger/entries/{entry_id}",
+    tags=["ledger"],
+    summary="One journal entry 分录",
+    responses=problems(service.EntryNotFound),
+)
 def get_entry(session: SessionDep, principal: Reader, entry_id: ObjectId) -> s.EntryOut:
     stmt = repo.entries_query(
         funds=visible_funds(session, principal),
@@ -183,7 +282,7 @@ def get_entry(session: SessionDep, principal: Reader, entry_id: ObjectId) -> s.E
     ).where(LedgerEntry.id == entry_id)
     entry = session.scalars(stmt).first()
     if entry is None:
-        raise NotFound(f"ledger entry {entry_id} not found")
+        raise service.EntryNotFound(f"ledger entry {entry_id} not found")
     return _entries_out(session, [entry])[0]
 
 
@@ -192,9 +291,23 @@ def get_entry(session: SessionDep, principal: Reader, entry_id: ObjectId) -> s.E
     tags=["ledger"],
     status_code=status.HTTP_201_CREATED,
     summary="Correct an entry with its reversing entry 红字冲销 (L-2)",
+    description="Admin. Posts the entry's exact opposite, linked to it, dated today or "
+    "`business_date` (not before the entry's). An entry is reversed once, and a reversal "
+    "is not reversed. `Location`: the reversing entry.",
+    responses=problems(
+        service.EntryNotFound,
+        service.CannotReverseReversal,
+        service.AlreadyReversed,
+        service.ReversalBeforeOriginal,
+    ),
 )
 def reverse_entry(
-    request: Request, session: SessionDep, admin: Admin, entry_id: ObjectId, body: s.ReversalIn
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    admin: Admin,
+    entry_id: ObjectId,
+    body: Annotated[s.ReversalIn, Body(openapi_examples=_REVERSAL_EXAMPLES)],
 ) -> s.EntryOut:
     clock = get_clock(request)
     entry = service.reverse(
@@ -205,6 +318,7 @@ def reverse_entry(
         now=clock.now(),
         actor_id=admin.user_id,
     )
+    set_location(request, response, "get_entry", entry_id=entry.id)
     return _entries_out(session, [entry])[0]
 
 
@@ -281,9 +395,21 @@ def verify(session: SessionDep, _: Reader) -> s.VerifyOut:
     tags=["reference"],
     status_code=status.HTTP_201_CREATED,
     summary="Record capital paid in 实缴出资 (XB-F0) → ledger entry",
+    description="Admin. Posts Dr cash / Cr the contributor's contributed capital in the "
+    "fund's book. A contributor not registered with the fund, an amount not above zero, "
+    "or (XB-F0) an amount beyond what is still committed is refused, every problem "
+    "listed. `Location`: the ledger entry.",
+    responses=problems(
+        capital.FundNotFound, capital.UnknownContributor, capital.ContributionExceedsCommitment
+    ),
 )
 def contribute(
-    request: Request, session: SessionDep, admin: Admin, code: str, body: s.ContributionIn
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    admin: Admin,
+    code: FundCode,
+    body: Annotated[s.ContributionIn, Body(openapi_examples=_CONTRIBUTION_EXAMPLES)],
 ) -> s.ContributionOut:
     clock = get_clock(request)
     c = capital.contribute(
@@ -295,6 +421,7 @@ def contribute(
         now=clock.now(),
         actor_id=admin.user_id,
     )
+    set_location(request, response, "get_entry", entry_id=c.entry.id)
     return s.ContributionOut(
         entry_id=c.entry.id,
         fund_code=c.fund_code,
@@ -311,12 +438,21 @@ def contribute(
     "/funds/{code}/capital",
     tags=["reference"],
     summary="Committed and paid-in capital per contributor 出资情况 (XB-F0)",
+    description="Admin, fund managers and regulators: per contributor committed, paid in "
+    "and unpaid capital, the fund's net value and, for the XB pool, its leverage (XB-F1).",
+    responses=problems(capital.FundNotFound),
 )
 def fund_capital(
-    request: Request, session: SessionDep, _: Reader, code: str, as_of: AsOf = None
+    request: Request,
+    session: SessionDep,
+    _: Reader,
+    code: Annotated[
+        str, Path(max_length=32, description="fund code 基金代码", examples=["XB_POOL"])
+    ],
+    as_of: AsOf = None,
 ) -> s.FundCapitalOut:
     if session.get(Fund, code) is None:
-        raise NotFound(f"fund {code!r} not found")
+        raise capital.FundNotFound(f"fund {code!r} not found")
     contributors = session.scalars(
         select(FundContributor)
         .where(FundContributor.fund_code == code)

@@ -34,7 +34,7 @@ class PostingView:
 # PostgreSQL hot path: the writer's statements go through the driver in pipeline mode,
 # several statements to one round trip (SQLAlchemy costs ~100 µs a statement here).
 _PG_ACCOUNTS = "SELECT code, id FROM ledger_accounts WHERE code = ANY(%s)"
-_PG_LOCK = "SELECT last_seq, last_hash FROM ledger_chain_head WHERE id = 1 FOR UPDATE"
+_PG_LOCK = "SELECT last_seq, last_hash FROM ledger_chain_head WHERE id = 1 FOR NO KEY UPDATE"
 _PG_KEYS = "SELECT idempotency_key, id FROM ledger_entries WHERE idempotency_key = ANY(%s)"
 _PG_HEAD = "UPDATE ledger_chain_head SET last_seq = %s, last_hash = %s WHERE id = 1"
 
@@ -63,7 +63,9 @@ def read_for_posting(session: Session, codes: Sequence[str], keys: Sequence[str]
     conn = session.connection()
     ids = account_ids_by_code(session, codes)
     row = conn.execute(
-        select(_HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == 1).with_for_update()
+        select(_HEAD.c.last_seq, _HEAD.c.last_hash)
+        .where(_HEAD.c.id == 1)
+        .with_for_update(key_share=True)
     ).one()
     known_keys = conn.execute(
         select(_ENTRIES.c.idempotency_key, _ENTRIES.c.id).where(

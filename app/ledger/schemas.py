@@ -106,14 +106,28 @@ class VerifyOut(BaseModel):
 
 
 class ReversalIn(In):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "出资到账金额录入错误，红字冲销后重新入账"}]}
+    )
+
     reason: str = Field(min_length=2, max_length=2000, description="更正原因")
     business_date: date | None = Field(None, description="defaults to today")
 
 
 class ContributionIn(In):
-    contributor: str = Field(min_length=1, max_length=32, description="出资人 code")
-    amount: YuanIn = Field(description="实缴金额")
-    paid_on: date = Field(description="到账日期")
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"contributor": "JS_FINANCE", "amount": "50000000.00", "paid_on": "2026-11-20"}
+            ]
+        }
+    )
+
+    contributor: str = Field(
+        min_length=1, max_length=32, description="出资人 code, registered with the fund"
+    )
+    amount: YuanIn = Field(description="实缴金额 amount paid in, more than 0.00")
+    paid_on: date = Field(description="到账日期 the day the money arrived (business date)")
 
 
 class ContributionOut(BaseModel):

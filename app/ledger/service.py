@@ -10,7 +10,7 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from app.errors import Conflict, NotFound, Unprocessable, Violation
+from app.errors import Conflict, NotFound, Unprocessable
 from app.kit import at_commit
 from app.ledger import repository as repo
 from app.ledger.postings import (
@@ -27,22 +27,53 @@ from app.models.base import utcnow
 
 
 class UnbalancedEntry(Unprocessable):
-    code = "unbalanced_entry"
+    """The entry's legs do not balance per book and currency (L-1)."""
+
+    code, rule = "unbalanced_entry", "L-1"
+    title, title_zh = "Unbalanced ledger entry", "分录借贷不平"
 
 
 class LedgerKeyReused(Conflict):
-    code = "ledger_key_reused"
+    """A ledger idempotency key was used for another entry (L-4)."""
+
+    code, rule = "ledger_key_reused", "L-4"
+    title, title_zh = "Ledger key used for another entry", "分录幂等键已用于其他分录"
 
 
 class AlreadyReversed(Conflict):
-    code = "already_reversed"
+    """The entry was already reversed; an entry is reversed at most once (L-2)."""
+
+    code, rule = "already_reversed", "L-2"
+    title, title_zh = "Entry already reversed", "分录已冲销"
+
+
+class CannotReverseReversal(Conflict):
+    """The entry is itself a reversal; a reversal is not reversed again: post a new
+    entry instead (L-2)."""
+
+    code, rule = "cannot_reverse_reversal", "L-2"
+    title, title_zh = "A reversal is not reversed", "冲销分录不能再次冲销"
+
+
+class ReversalBeforeOriginal(Unprocessable):
+    """A reversing entry is dated on or after the entry it reverses (L-2)."""
+
+    code, rule = "reversal_before_original", "L-2"
+    title, title_zh = "Reversal dated before the entry", "冲销日期早于原分录"
+
+
+class EntryNotFound(NotFound):
+    title, title_zh = "Ledger entry not found", "分录不存在"
+
+
+class AccountNotFound(NotFound):
+    title, title_zh = "Ledger account not found", "科目不存在"
 
 
 def _refuse(problems: list[str]) -> UnbalancedEntry:
     return UnbalancedEntry(
         "the entry is not a balanced double entry (L-1)",
-        [Violation(msg=p, loc=("legs",), code="unbalanced_entry", rule="L-1") for p in problems],
-        rule="L-1",
+        [UnbalancedEntry.violation(p, "legs") for p in problems],
     )
 
 
@@ -157,8 +188,7 @@ def _prepare(
             if not _same_content(session, prior, spec):
                 raise LedgerKeyReused(
                     f"ledger idempotency key {spec.idempotency_key!r} was used for another entry",
-                    [Violation(msg="key reused", loc=("idempotency_key",), rule="L-4")],
-                    rule="L-4",
+                    [LedgerKeyReused.violation("key reused", "idempotency_key")],
                 )
             replays[i] = prior
             continue
@@ -302,22 +332,21 @@ def reverse(
     """Correct an entry by posting its exact opposite, linked to it (L-2)."""
     original = session.get(LedgerEntry, entry_id)
     if original is None:
-        raise NotFound(f"ledger entry {entry_id} not found")
+        raise EntryNotFound(f"ledger entry {entry_id} not found")
     if original.reverses_entry_id is not None:
-        raise Conflict(
-            f"entry {entry_id} is itself a reversal; post a new entry instead",
-            code="cannot_reverse_reversal",
+        raise CannotReverseReversal(
+            f"entry {entry_id} is itself a reversal; post a new entry instead"
         )
     if business_date < original.business_date:
-        raise Unprocessable(
+        raise ReversalBeforeOriginal(
             "a reversal cannot be dated before the entry it reverses",
             [
-                Violation(
-                    msg=f"must be on or after {original.business_date.isoformat()}",
-                    loc=("body", "business_date"),
+                ReversalBeforeOriginal.violation(
+                    f"must be on or after {original.business_date.isoformat()}",
+                    "body",
+                    "business_date",
                 )
             ],
-            code="reversal_before_original",
         )
     key = idempotency_key or f"reversal:{entry_id}"
     prior = repo.entry_reversing(session, entry_id)
@@ -341,7 +370,7 @@ def reverse(
 def account_balance(session: Session, code: str, *, as_of: date | None) -> int:
     account = repo.account_by_code(session, code)
     if account is None:
-        raise NotFound(f"ledger account {code!r} not found")
+        raise AccountNotFound(f"ledger account {code!r} not found")
     ((_, total),) = repo.balances(session, as_of=as_of, account_ids=[account.id])
     return total
 

@@ -9,11 +9,27 @@ from datetime import date
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
-from app.errors import Conflict, Forbidden, Unprocessable, Violation
+from app.errors import Conflict, Forbidden, Violation, refusal
 from app.library import repository as repo
 from app.models import Enterprise, LibraryEvent
 from app.programs.base import Program, registered_programs
 from app.reference.service import get_enterprise
+
+
+class OutsideRegion(Forbidden):
+    """A city reviewer admits to and removes from the library only the enterprises
+    registered in their region (or a region under it)."""
+
+    code = "outside_region"
+    title, title_zh = "Outside the reviewer's region", "企业不在审核人员所辖地区"
+
+
+class NotAMember(Conflict):
+    """The enterprise is not in the library (never admitted, or removed), so it cannot
+    be removed (SKD-E1)."""
+
+    code, rule = "not_a_member", "SKD-E1"
+    title, title_zh = "Not a library member", "企业不在备选企业库中"
 
 
 def library_program() -> Program:
@@ -55,10 +71,9 @@ def _check_region(session: Session, enterprise: Enterprise, actor: Principal) ->
     if actor.role != "city_reviewer":
         return
     if actor.region_code not in repo.region_ancestors(session, enterprise.region_code):
-        raise Forbidden(
+        raise OutsideRegion(
             f"enterprise {enterprise.credit_code} is registered in {enterprise.region_code}, "
-            f"outside the reviewer's region {actor.region_code}",
-            code="outside_region",
+            f"outside the reviewer's region {actor.region_code}"
         )
 
 
@@ -71,14 +86,14 @@ def admit(
     results = library_program().library_criteria(enterprise)
     failed = [c for c in results if not c.passed]
     if failed:
-        raise Unprocessable(
-            f"{enterprise.name} does not meet {len(failed)} library criterion(s) (SKD-E1)",
+        # each failed criterion is a refusal with the criterion's code (its class is the
+        # programme's, e.g. app.programs.sukedai.library); the first one's is the code
+        raise refusal(
             [
                 Violation(msg=c.detail, loc=("enterprise", c.code), code=c.code, rule="SKD-E1")
                 for c in failed
             ],
-            code="library_criteria_not_met",
-            rule="SKD-E1",
+            f"{enterprise.name} does not meet {len(failed)} library criterion(s) (SKD-E1)",
         )
     current = status(session, enterprise)
     session.add(
@@ -102,9 +117,7 @@ def remove(
     enterprise = get_enterprise(session, credit_code)
     _check_region(session, enterprise, actor)
     if not status(session, enterprise).member:
-        raise Conflict(
-            f"{enterprise.name} is not in the library", code="not_a_member", rule="SKD-E1"
-        )
+        raise NotAMember(f"{enterprise.name} is not in the library")
     session.add(
         LibraryEvent(
             enterprise_id=enterprise.id,

@@ -1,22 +1,48 @@
+"""Loans (贷款): filing one or a batch, the list and one loan, repayments, arrears reports,
+renewals and the annual quota. Every route declares the refusals its own code answers
+(`responses=problems(...)`); a filing's are every programme's filing rules."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
+from fastapi.openapi.models import Example
 from sqlalchemy.orm import Session
 
 from app.auth.principal import CurrentPrincipal, Principal, require_roles
 from app.db import get_session
-from app.errors import NotFound
+from app.errors import AlreadyExists, AppError, NotFound, problems
+from app.kit.calendar import CalendarUnavailable
 from app.kit.clock import get_clock, get_today
-from app.kit.pagination import ObjectId, Page, PageParams, page_params, paginate
+from app.kit.dates import AsOf
+from app.kit.etag import (
+    IF_MATCH_HEADER,
+    IfMatch,
+    IfNoneMatch,
+    PreconditionFailed,
+    check_if_match,
+    etag_of,
+    etag_responses,
+    not_modified,
+    not_modified_response,
+)
+from app.kit.location import set_location
+from app.kit.pagination import MAX_BIGINT, PAGE_REFUSALS, Page, PageParams, page_params, paginate
+from app.kit.statemachine import InvalidTransition
 from app.kit.uow import TransactionalRoute
 from app.loans import arrears, schedule, service, servicing
 from app.loans import repository as repo
 from app.loans.arrears import Instalment
+from app.loans.schedule import SCHEDULE_REFUSALS
 from app.loans.schemas import (
+    RENEWAL_EXAMPLE,
+    SKD_FILING_EXAMPLE,
+    SKD_SCHEDULE_EXAMPLE,
+    XB_CREDIT_FILING_EXAMPLE,
+    XB_GUARANTEED_FILING_EXAMPLE,
     ArrearsOut,
     BankViewOut,
     DelinquencyIn,
@@ -35,29 +61,135 @@ from app.loans.schemas import (
     QuotaOut,
     RepaymentIn,
 )
+from app.loans.service import UnknownEnterprise
+from app.loans.servicing import (
+    DELINQUENCY_REFUSALS,
+    REPAYMENT_REFUSALS,
+    LoanNotActive,
+    LoanNotOwing,
+    RenewalBeforeLoan,
+)
+from app.loans.status import LoanStatus
 from app.models import Loan, ProgramQuota
-from app.programs.base import get_program
+from app.programs.base import declared_refusals, get_program
 from app.programs.fields import ProgramCode, QuotaProgramCode
 
 router = APIRouter(route_class=TransactionalRoute)
 Today = Annotated[date, Depends(get_today)]
-AsOf = Annotated[date | None, Query(description="position as of this date (default: today)")]
 SessionDep = Annotated[Session, Depends(get_session)]
+Bank = Annotated[Principal, Depends(require_roles("bank"))]
+LoanId = Annotated[
+    int,
+    Path(
+        ge=1,
+        le=MAX_BIGINT,
+        description="the loan's id (`id` of `POST /loans` or `GET /loans`) 贷款编号",
+        examples=[1],
+    ),
+]
+Year = Annotated[int, Path(ge=2000, le=2100, description="the calendar year 年度", examples=[2026])]
+
+# what a filing can be refused for, whichever the programme: the request's own problems
+# (unknown enterprise, contract already filed, its schedule, a deadline in a year the
+# calendar does not cover), then every registered programme's filing rules
+FILING_REFUSALS: tuple[type[AppError], ...] = (
+    UnknownEnterprise,
+    AlreadyExists,
+    CalendarUnavailable,
+    *SCHEDULE_REFUSALS,
+    *declared_refusals("file_loan"),
+)
+
+FILING_EXAMPLES: dict[str, Example] = {
+    "skd": Example(
+        summary="SKD credit loan 苏科贷信用贷款 (demo user bank_ccb)",
+        description="苏州同创工业软件有限公司, in the SKD library, its earlier loan repaid: "
+        "SKD1 band, credit, the actual controller's guarantee, no fees, rate ≤ LPR + 50 bp. "
+        "Send it as `bank_ccb` within 5 working days of `disbursed_on` (SKD-F2); a second "
+        "filing for the enterprise is refused while this one is active (SKD-F3).",
+        value=SKD_FILING_EXAMPLE,
+    ),
+    "skd_schedule": Example(
+        summary="SKD loan with a repayment schedule 附还款计划 (bank_ccb)",
+        description="The SKD example with quarterly instalments (M-6), instead of it (the "
+        "enterprise has one SKD loan at a time, SKD-F3): principal sums to `principal`, "
+        "each due after `disbursed_on` and by `maturity_on`.",
+        value=SKD_SCHEDULE_EXAMPLE,
+    ),
+    "xb_credit": Example(
+        summary="XB credit loan 信保基金信用贷款 (demo user bank_lyg)",
+        description="An enterprise of 连云区 (XB-E1), in business since 2018 (XB-N1); rate ≤ "
+        "LPR + 80 bp (XB-P1), no fees. Send it as `bank_lyg` within 10 working days of "
+        "`disbursed_on` (later: accepted as not compensable, XB-N7).",
+        value=XB_CREDIT_FILING_EXAMPLE,
+    ),
+    "xb_guaranteed": Example(
+        summary="XB guaranteed loan 信保基金保证贷款, with the consent letter (bank_lyg)",
+        description="Guaranteed by 连云港信用融资担保有限公司 with its 同意担保确认函 dated before "
+        "the disbursement (XB-F2); rate ≤ LPR + 30 bp, guarantee fee ≤ 0.5 % (XB-P1).",
+        value=XB_GUARANTEED_FILING_EXAMPLE,
+    ),
+}
 
 
-@router.get("/loans", tags=["loans"], summary="List loans 贷款 (scoped to the caller)")
+def _created(request: Request, response: Response, loan_id: int) -> None:
+    set_location(request, response, "get_loan", loan_id=loan_id)
+
+
+@router.get(
+    "/loans",
+    tags=["loans"],
+    summary="List loans 贷款列表 (scoped to the caller)",
+    description="The loans the caller may see (a bank its own, a city reviewer its "
+    "region's enterprises', others all), oldest first, with their position as of "
+    "`as_of`. Filters: `program`, `bank_code`, `status` (every loan status, 422 naming "
+    "them for another), `contract_no` (exact: a bank finds a filing whose answer it did "
+    "not receive) and `enterprise_credit_code`.",
+    responses=problems(*PAGE_REFUSALS),
+)
 def list_loans(
     session: SessionDep,
     principal: CurrentPrincipal,
     today: Today,
     page: Annotated[PageParams, Depends(page_params)],
-    program: ProgramCode | None = None,
-    bank_code: str | None = None,
-    status: Annotated[str | None, Query(max_length=16)] = None,
+    program: Annotated[
+        ProgramCode | None, Query(description="only this programme's loans", examples=["SKD"])
+    ] = None,
+    bank_code: Annotated[
+        str | None,
+        Query(max_length=32, description="only this bank's loans 银行代码", examples=["JSB"]),
+    ] = None,
+    status: Annotated[
+        LoanStatus | None,
+        Query(description="only loans in this status 贷款状态", examples=["active"]),
+    ] = None,
+    contract_no: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=64,
+            description="the loan with this contract number (exact) 借款合同编号",
+            examples=["JSB-SKD-2026-0001"],
+        ),
+    ] = None,
+    enterprise_credit_code: Annotated[
+        str | None,
+        Query(
+            min_length=18,
+            max_length=18,
+            description="only this enterprise's loans 统一社会信用代码",
+            examples=["91320500MA1XB0006M"],
+        ),
+    ] = None,
     as_of: AsOf = None,
 ) -> Page[LoanView]:
     stmt = repo.filter_loans(
-        repo.scoped_loans(principal), program=program, bank_code=bank_code, status=status
+        repo.scoped_loans(principal),
+        program=program,
+        bank_code=bank_code,
+        status=status,
+        contract_no=contract_no,
+        enterprise_credit_code=enterprise_credit_code,
     )
     rows, cursor = paginate(session, stmt, Loan.id, page)
     return Page(items=_views(session, list(rows), as_of or today), next_cursor=cursor)
@@ -67,22 +199,27 @@ def list_loans(
     "/loans",
     tags=["loans"],
     status_code=status.HTTP_201_CREATED,
-    summary="File a loan 贷款备案 (SKD-P1, P2, F1–F6)",
-    description="A partner bank files a disbursed loan. Every filing rule is checked "
-    "and a refusal (422) lists each failed rule with its SPEC id. An "
-    "accepted loan's guarantee exposure is posted to the funds' memo "
-    "accounts.",
+    summary="File a loan 贷款备案 (SKD-E1, P1, P2, F1–F6; XB-E1, E2, N1, N2, P1, S1, F0, F2)",
+    description="A partner bank files a disbursed loan. Every filing rule is checked: a "
+    "refusal (422) lists each failed rule in `errors` with its SPEC id, and its `code` is "
+    "the first failure's (`errors[0].code`), however many failed. An accepted loan's "
+    "guarantee exposure is posted to the funds' memo accounts; `Location` is the loan. "
+    "After a timeout, look the filing up with `GET /loans?contract_no=` (or retry with "
+    "the same `Idempotency-Key`).",
+    responses=problems(*FILING_REFUSALS),
 )
 def file_loan(
     request: Request,
+    response: Response,
     session: SessionDep,
-    bank: Annotated[Principal, Depends(require_roles("bank"))],
-    body: LoanFile,
+    bank: Bank,
+    body: Annotated[LoanFile, Body(openapi_examples=FILING_EXAMPLES)],
 ) -> LoanView:
     clock = get_clock(request)
     loan = service.file_loan(
         session, data=body, principal=bank, today=clock.today(), now=clock.now()
     )
+    _created(request, response, loan.id)
     return _views(session, [loan], clock.today(), new=schedule.plan(body))[0]
 
 
@@ -91,14 +228,18 @@ def file_loan(
     tags=["loans"],
     summary="File up to 10,000 loans at once 批量备案",
     description="Each item is checked exactly like `POST /loans`, in order; the answer lists "
-    "every item as accepted (with its loan id) or refused (with every failed rule). "
-    "Accepted items are committed together; a refused item writes nothing. Send an "
-    "`Idempotency-Key`: a retried batch returns the first answer.",
+    "every item as accepted (with its loan id) or refused (with every failed rule, and "
+    "the `code` `POST /loans` would answer: the first failure's). Accepted items are "
+    "committed together; a refused item writes nothing. The batch is refused whole (422 "
+    "`annual_quota_exceeded`) when the accepted items no longer fit in the year's quota "
+    "as it is counted at commit (SKD-F6). Send an `Idempotency-Key`: a retried batch "
+    "returns the first answer.",
+    responses=problems(*declared_refusals("quota")),
 )
-def file_batch(
+def file_loans_batch(
     request: Request,
     session: SessionDep,
-    bank: Annotated[Principal, Depends(require_roles("bank"))],
+    bank: Bank,
     body: LoanBatchIn,
 ) -> LoanBatchOut:
     clock = get_clock(request)
@@ -113,12 +254,18 @@ def file_batch(
     "/programs/{program}/quotas/{year}",
     tags=["loans"],
     summary="Annual issuance quota 年度投放额度 (SKD-F6)",
+    description="The year's quota of a programme that has one (SKD): the amount, the "
+    "principal filed against it with a disbursement in the year, and what remains. 404 "
+    "while none is set for the year.",
+    responses=problems(NotFound),
 )
 def get_quota(
     session: SessionDep,
     _: CurrentPrincipal,
-    program: QuotaProgramCode,
-    year: Annotated[int, Path(ge=2000, le=2100)],
+    program: Annotated[
+        QuotaProgramCode, Path(description="a programme with a quota", examples=["SKD"])
+    ],
+    year: Year,
 ) -> QuotaOut:
     quota = repo.quota(session, program, year)
     if quota is None:
@@ -130,12 +277,16 @@ def get_quota(
     "/programs/{program}/quotas/{year}",
     tags=["loans"],
     summary="Set the annual issuance quota 设定年度投放额度 (SKD-F6)",
+    description="The province reviewer sets (or changes) the year's quota; filings are "
+    "checked against it, and counted again when they commit.",
 )
-def put_quota(
+def set_quota(
     session: SessionDep,
     reviewer: Annotated[Principal, Depends(require_roles("province_reviewer"))],
-    program: QuotaProgramCode,
-    year: Annotated[int, Path(ge=2000, le=2100)],
+    program: Annotated[
+        QuotaProgramCode, Path(description="a programme with a quota", examples=["SKD"])
+    ],
+    year: Year,
     body: QuotaIn,
 ) -> QuotaOut:
     quota = service.set_quota(
@@ -155,18 +306,40 @@ def _quota_out(session: Session, quota: ProgramQuota) -> QuotaOut:
     )
 
 
-@router.get("/loans/{loan_id}", tags=["loans"], summary="One loan")
+@router.get(
+    "/loans/{loan_id}",
+    tags=["loans"],
+    summary="One loan 贷款详情",
+    description="The loan as of `as_of` (default today): its position, schedule, arrears "
+    "reports and history. `ETag` is a strong tag of this representation: send it as "
+    "`If-None-Match` to get 304 while nothing changed, or as `If-Match` on a repayment, "
+    "arrears report or renewal to be refused (412) if the loan changed since you read it "
+    "(compare with a read without `as_of`: the tag of today's view).",
+    response_model=LoanDetail,
+    responses={**etag_responses(), **problems(NotFound)},
+)
 def get_loan(
+    request: Request,
+    response: Response,
     session: SessionDep,
     principal: CurrentPrincipal,
     today: Today,
-    loan_id: ObjectId,
+    loan_id: LoanId,
     as_of: AsOf = None,
-) -> LoanDetail:
+    if_none_match: IfNoneMatch = None,
+) -> LoanDetail | Response:
     loan = session.scalars(repo.scoped_loans(principal).where(Loan.id == loan_id)).first()
     if loan is None:
         raise NotFound(f"loan {loan_id} not found")
-    on = as_of or today
+    detail = _detail(session, loan, as_of or today)
+    etag = etag_of(detail)
+    if not_modified(request, etag):
+        return not_modified_response(etag)
+    response.headers["ETag"] = etag
+    return detail
+
+
+def _detail(session: Session, loan: Loan, on: date) -> LoanDetail:
     view = _views(session, [loan], on)[0]
     events = [LoanEventOut.model_validate(e) for e in repo.events(session, loan.id)]
     changes = [LoanTransitionOut.model_validate(t) for t in repo.transitions(session, loan.id)]
@@ -180,6 +353,25 @@ def get_loan(
     )
 
 
+def _unchanged_since_read(
+    request: Request, session: Session, actor: Principal, loan_id: int, today: date
+) -> None:
+    """`If-Match`: refuse (412) unless the loan, locked, is still what `GET
+    /loans/{loan_id}` answered with that `ETag` (today's view); without the header, go on."""
+    if request.headers.get(IF_MATCH_HEADER) is None:
+        return
+    loan = repo.loan_for_update(session, loan_id)
+    if loan is None or not actor.can_see_bank(loan.bank_code):
+        raise NotFound(f"loan {loan_id} not found")
+    check_if_match(request, etag_of(_detail(session, loan, today)))
+
+
+IF_MATCH_NOTE = (
+    " With `If-Match` (the `ETag` of `GET /loans/{loan_id}`), refused with 412 "
+    "`precondition_failed` if the loan changed since it was read."
+)
+
+
 @router.post(
     "/loans/{loan_id}/repayments",
     tags=["loans"],
@@ -188,16 +380,21 @@ def get_loan(
     description="Principal and interest paid on a date, as the bank's core system booked "
     "them. Each settles the earliest instalments of the schedule first (SPEC M-6); "
     "principal lowers the funds' guarantee exposure and, when the last of it is paid, "
-    "closes the loan as `repaid`. Interest is at most the schedule's interest unpaid.",
+    "closes the loan as `repaid`. Interest is at most the schedule's interest unpaid. "
+    "Every problem is listed at once. `Location` is the loan." + IF_MATCH_NOTE,
+    responses=problems(NotFound, LoanNotActive, PreconditionFailed, *REPAYMENT_REFUSALS),
 )
-def repay(
+def report_repayment(
     request: Request,
+    response: Response,
     session: SessionDep,
-    bank: Annotated[Principal, Depends(require_roles("bank"))],
-    loan_id: ObjectId,
+    bank: Bank,
+    loan_id: LoanId,
     body: RepaymentIn,
+    if_match: IfMatch = None,
 ) -> LoanView:
     clock = get_clock(request)
+    _unchanged_since_read(request, session, bank, loan_id, clock.today())
     loan = servicing.repay(
         session,
         loan_id=loan_id,
@@ -208,7 +405,27 @@ def repay(
         today=clock.today(),
         now=clock.now(),
     )
+    _created(request, response, loan.id)
     return _views(session, [loan], clock.today())[0]
+
+
+DELINQUENCY_EXAMPLES: dict[str, Example] = {
+    "in_arrears": Example(
+        summary="Interest unpaid 欠息 (demo user bank_jsb, loan 1)",
+        value=DelinquencyIn.model_json_schema()["examples"][0],
+    ),
+    "current": Example(
+        summary="Nothing overdue 正常 (bank_jsb, loan 1)",
+        value={
+            "as_of": "2026-11-30",
+            "overdue_since": None,
+            "principal_overdue": "0.00",
+            "interest_overdue": "0.00",
+            "outstanding": "5000000.00",
+            "comment": "核心系统：无逾期",
+        },
+    ),
+}
 
 
 @router.post(
@@ -221,21 +438,27 @@ def repay(
     "latest by a date is the bank's view then, and where it has the loan overdue earlier "
     "than the service's own books (the schedule against the payments), days past due, "
     "claim thresholds and the NPL figures follow the bank's. A monthly status file "
-    "(`POST /status-reports/{year}/{month}`) records the same for every row.",
+    "(`POST /status-reports/{year}/{month}`) records the same for every row. Every "
+    "problem is listed at once. `Location` is the loan." + IF_MATCH_NOTE,
+    responses=problems(NotFound, LoanNotOwing, PreconditionFailed, *DELINQUENCY_REFUSALS),
 )
 def report_delinquency(
     request: Request,
+    response: Response,
     session: SessionDep,
-    bank: Annotated[Principal, Depends(require_roles("bank"))],
-    loan_id: ObjectId,
-    body: DelinquencyIn,
+    bank: Bank,
+    loan_id: LoanId,
+    body: Annotated[DelinquencyIn, Body(openapi_examples=DELINQUENCY_EXAMPLES)],
+    if_match: IfMatch = None,
 ) -> LoanView:
     clock = get_clock(request)
+    _unchanged_since_read(request, session, bank, loan_id, clock.today())
     report = servicing.report_delinquency(
         session, loan_id=loan_id, data=body, actor=bank, today=clock.today()
     )
     loan = session.get(Loan, report.loan_id)
     assert loan is not None
+    _created(request, response, loan.id)
     return _views(session, [loan], clock.today())[0]
 
 
@@ -247,20 +470,38 @@ def report_delinquency(
     description="Closes the active loan as `renewed` (its outstanding principal is settled "
     "by the new loan on the new disbursement date and its guarantee exposure "
     "released) and files the new loan for the same enterprise, re-checking every "
-    "filing rule. The new loan's `renewed_from_id` links the two. A refused "
-    "renewal changes nothing.",
+    "filing rule. The new loan's `renewed_from_id` links the two; `Location` is the new "
+    "loan. A refused renewal changes nothing. A loan that is not active is 409 "
+    "`invalid_transition`." + IF_MATCH_NOTE,
+    responses=problems(
+        NotFound, InvalidTransition, RenewalBeforeLoan, PreconditionFailed, *FILING_REFUSALS
+    ),
 )
-def renew(
+def renew_loan(
     request: Request,
+    response: Response,
     session: SessionDep,
-    bank: Annotated[Principal, Depends(require_roles("bank"))],
-    loan_id: ObjectId,
-    body: LoanRenewal,
+    bank: Bank,
+    loan_id: LoanId,
+    body: Annotated[
+        LoanRenewal,
+        Body(
+            openapi_examples={
+                "skd": Example(
+                    summary="Renew JSB-SKD-2026-0001 续贷 (demo user bank_jsb, loan 1)",
+                    value=RENEWAL_EXAMPLE,
+                )
+            }
+        ),
+    ],
+    if_match: IfMatch = None,
 ) -> LoanView:
     clock = get_clock(request)
+    _unchanged_since_read(request, session, bank, loan_id, clock.today())
     loan = servicing.renew(
         session, loan_id=loan_id, data=body, actor=bank, today=clock.today(), now=clock.now()
     )
+    _created(request, response, loan.id)
     return _views(session, [loan], clock.today())[0]
 
 
@@ -277,10 +518,23 @@ def _views(
         at = {x.id: servicing.new_position(x, new, as_of) for x in loans}
     else:
         at = servicing.positions(session, loans, as_of)
-    return [_view(x, at[x.id]) for x in loans]
+    enterprises = repo.enterprises_of(session, loans)
+    return [_view(x, at[x.id], *enterprises[x.enterprise_id]) for x in loans]
 
 
-def _view(loan: Loan, at: servicing.Position) -> LoanView:
+class _Row:
+    """A loan with its enterprise's credit code and name, read like the loan."""
+
+    def __init__(self, loan: Loan, credit_code: str, name: str) -> None:
+        self._loan = loan
+        self.enterprise_credit_code = credit_code
+        self.enterprise_name = name
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loan, name)
+
+
+def _view(loan: Loan, at: servicing.Position, credit_code: str, name: str) -> LoanView:
     a = at.arrears
     arrears = None
     if a is not None:
@@ -306,7 +560,7 @@ def _view(loan: Loan, at: servicing.Position) -> LoanView:
             bucket=policy.bucket(a.days_for(policy.arrears_rule("npl"))),
         )
     return LoanView(
-        **LoanOut.model_validate(loan).model_dump(),
+        **LoanOut.model_validate(_Row(loan, credit_code, name)).model_dump(),
         as_of=at.as_of,
         outstanding_principal=at.outstanding_fen,
         days_past_due=at.days_past_due,

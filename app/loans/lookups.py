@@ -75,7 +75,7 @@ class FilingLookups:
             select(Enterprise)
             .where(Enterprise.credit_code.in_(codes))
             .order_by(Enterprise.id)
-            .with_for_update()
+            .with_for_update(key_share=True)
         ).all()
         self._enterprises = {c: None for c in codes} | {e.credit_code: e for e in rows}
         ids = [e.id for e in rows]
@@ -323,7 +323,7 @@ def _first_look(
     return (
         select(Enterprise, taken, lpr, *quota)
         .where(Enterprise.credit_code == bindparam("code"))
-        .with_for_update(of=Enterprise)
+        .with_for_update(of=Enterprise, key_share=True)
     )
 
 

@@ -32,10 +32,10 @@ from sqlalchemy.orm import Session
 
 from app.auth.principal import CurrentPrincipal, Principal
 from app.db import get_session
-from app.errors import AppError, Unprocessable
+from app.errors import AppError, Unprocessable, problems
 from app.kit.at_commit import pending
 from app.kit.money import Yuan
-from app.kit.pagination import Page, PageParams, page_params, paginate
+from app.kit.pagination import PAGE_REFUSALS, Page, PageParams, page_params, paginate
 from app.kit.uow import TransactionalRoute, after_rollback
 from app.loans.schemas import LoanFile
 from app.models import Enterprise, FilingRefusal, Fund
@@ -249,14 +249,22 @@ def scoped_refusals(session: Session, principal: Principal) -> Select[Any]:
     "refused loan, the quota and the ledger were never touched. A bank sees its own, a "
     "fund manager its programme's, a city reviewer its region's enterprises'; others "
     "all. Filters: `program`, `bank_code`, `year` (of the business day).",
+    responses=problems(*PAGE_REFUSALS),
 )
-def list_refusals(
+def list_filing_refusals(
     session: SessionDep,
     principal: CurrentPrincipal,
     page: Annotated[PageParams, Depends(page_params)],
-    program: ProgramCode | None = None,
-    bank_code: Annotated[str | None, Query(max_length=32)] = None,
-    year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+    program: Annotated[
+        ProgramCode | None, Query(description="only this programme's", examples=["SKD"])
+    ] = None,
+    bank_code: Annotated[
+        str | None, Query(max_length=32, description="only this bank's 银行代码", examples=["JSB"])
+    ] = None,
+    year: Annotated[
+        int | None,
+        Query(ge=2000, le=2100, description="refused in this year 年度", examples=[2026]),
+    ] = None,
 ) -> Page[FilingRefusalOut]:
     stmt = scoped_refusals(session, principal)
     if program:

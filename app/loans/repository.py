@@ -35,7 +35,13 @@ def scoped_loans(principal: Principal) -> Select[Loan]:
 
 
 def filter_loans(
-    stmt: Select[Loan], *, program: str | None, bank_code: str | None, status: str | None
+    stmt: Select[Loan],
+    *,
+    program: str | None,
+    bank_code: str | None,
+    status: str | None,
+    contract_no: str | None = None,
+    enterprise_credit_code: str | None = None,
 ) -> Select[Loan]:
     if program:
         stmt = stmt.where(Loan.program == program)
@@ -43,13 +49,33 @@ def filter_loans(
         stmt = stmt.where(Loan.bank_code == bank_code)
     if status:
         stmt = stmt.where(Loan.status == status)
+    if contract_no:
+        stmt = stmt.where(Loan.contract_no == contract_no)
+    if enterprise_credit_code:
+        enterprise = select(Enterprise.id).where(
+            Enterprise.credit_code == enterprise_credit_code.upper()
+        )
+        stmt = stmt.where(Loan.enterprise_id.in_(enterprise))
     return stmt
+
+
+def enterprises_of(session: Session, loans: Sequence[Loan]) -> dict[int, tuple[str, str]]:
+    """(credit code, name) of the loans' enterprises, by enterprise id (one query)."""
+    ids = sorted({x.enterprise_id for x in loans})
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Enterprise.id, Enterprise.credit_code, Enterprise.name).where(Enterprise.id.in_(ids))
+    )
+    return {i: (code, name) for i, code, name in rows}
 
 
 def enterprise_for_update(session: Session, credit_code: str) -> Enterprise | None:
     """The enterprise row, locked: two filings for one enterprise go one after the other."""
     return session.scalars(
-        select(Enterprise).where(Enterprise.credit_code == credit_code).with_for_update()
+        select(Enterprise)
+        .where(Enterprise.credit_code == credit_code)
+        .with_for_update(key_share=True)
     ).first()
 
 
@@ -61,7 +87,7 @@ def lock_enterprises(session: Session, credit_codes: list[str]) -> None:
             select(Enterprise.id)
             .where(Enterprise.credit_code.in_(codes))
             .order_by(Enterprise.id)
-            .with_for_update()
+            .with_for_update(key_share=True)
         )
 
 
@@ -114,7 +140,7 @@ def quota_for_update(session: Session, program: str, year: int) -> ProgramQuota 
     return session.scalars(
         select(ProgramQuota)
         .where(ProgramQuota.program == program, ProgramQuota.year == year)
-        .with_for_update()
+        .with_for_update(key_share=True)
     ).first()
 
 
@@ -165,7 +191,9 @@ def repaid_by(session: Session, loan_ids: list[int], as_of: date | None) -> dict
 
 
 def loan_for_update(session: Session, loan_id: int) -> Loan | None:
-    return session.scalars(select(Loan).where(Loan.id == loan_id).with_for_update()).first()
+    return session.scalars(
+        select(Loan).where(Loan.id == loan_id).with_for_update(key_share=True)
+    ).first()
 
 
 def outstanding_for_enterprise(session: Session, enterprise_id: int, program: str) -> int:

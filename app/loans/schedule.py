@@ -12,13 +12,58 @@ from collections.abc import Sequence
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from app.errors import Unprocessable, Violation
+from app.errors import Unprocessable, Violation, refusal
 from app.kit.money import format_fen
 from app.loans.arrears import Instalment
 from app.loans.schemas import LoanTerms
 from app.models import Loan, LoanInstalment
 
 RULE = "M-6"
+
+
+class InstalmentBeforeDisbursement(Unprocessable):
+    """An instalment of the repayment schedule is due on or before the disbursement
+    (M-6): every instalment falls due after `disbursed_on`."""
+
+    code, rule = "instalment_before_disbursement", RULE
+    title, title_zh = "Instalment due before disbursement", "还款计划中有不晚于放款日的期次"
+
+
+class InstalmentAfterMaturity(Unprocessable):
+    """An instalment is due after the loan's maturity (M-6)."""
+
+    code, rule = "instalment_after_maturity", RULE
+    title, title_zh = "Instalment due after maturity", "还款计划中有晚于到期日的期次"
+
+
+class ScheduleNotInOrder(Unprocessable):
+    """The instalments are not in strictly increasing date order (M-6)."""
+
+    code, rule = "schedule_not_in_order", RULE
+    title, title_zh = "Instalments out of order", "还款计划各期未按日期先后排列"
+
+
+class InstalmentEmpty(Unprocessable):
+    """An instalment has nothing due: principal and interest both zero (M-6)."""
+
+    code, rule = "instalment_empty", RULE
+    title, title_zh = "Empty instalment", "还款计划中有本息均为零的期次"
+
+
+class SchedulePrincipalMismatch(Unprocessable):
+    """The instalments' principal does not sum to the loan's principal (M-6)."""
+
+    code, rule = "schedule_principal_mismatch", RULE
+    title, title_zh = "Schedule principal mismatch", "还款计划本金合计与贷款本金不符"
+
+
+SCHEDULE_REFUSALS: tuple[type[Unprocessable], ...] = (
+    InstalmentBeforeDisbursement,
+    InstalmentAfterMaturity,
+    ScheduleNotInOrder,
+    InstalmentEmpty,
+    SchedulePrincipalMismatch,
+)
 
 
 def plan(terms: LoanTerms) -> list[Instalment]:
@@ -38,63 +83,54 @@ def violations(terms: LoanTerms, where: tuple[str | int, ...] = ("body",)) -> li
     for n, inst in enumerate(terms.schedule):
         if inst.due_on <= terms.disbursed_on:
             out.append(
-                Violation(
-                    loc=(*at, n, "due_on"),
-                    msg=f"due on or before the disbursement ({terms.disbursed_on.isoformat()})",
-                    code="instalment_before_disbursement",
-                    rule=RULE,
+                InstalmentBeforeDisbursement.violation(
+                    f"due on or before the disbursement ({terms.disbursed_on.isoformat()})",
+                    *at,
+                    n,
+                    "due_on",
                 )
             )
         if inst.due_on > terms.maturity_on:
             out.append(
-                Violation(
-                    loc=(*at, n, "due_on"),
-                    msg=f"due after maturity ({terms.maturity_on.isoformat()})",
-                    code="instalment_after_maturity",
-                    rule=RULE,
+                InstalmentAfterMaturity.violation(
+                    f"due after maturity ({terms.maturity_on.isoformat()})", *at, n, "due_on"
                 )
             )
         if previous is not None and inst.due_on <= previous:
             out.append(
-                Violation(
-                    loc=(*at, n, "due_on"),
-                    msg=f"not after the previous instalment's {previous.isoformat()}: "
+                ScheduleNotInOrder.violation(
+                    f"not after the previous instalment's {previous.isoformat()}: "
                     "instalments are listed in strictly increasing date order",
-                    code="schedule_not_in_order",
-                    rule=RULE,
+                    *at,
+                    n,
+                    "due_on",
                 )
             )
         previous = inst.due_on
         if inst.principal + inst.interest == 0:
             out.append(
-                Violation(
-                    loc=(*at, n),
-                    msg="nothing is due: principal and interest are both zero",
-                    code="instalment_empty",
-                    rule=RULE,
+                InstalmentEmpty.violation(
+                    "nothing is due: principal and interest are both zero", *at, n
                 )
             )
     total = sum(i.principal for i in terms.schedule)
     if total != terms.principal:
         out.append(
-            Violation(
-                loc=at,
-                msg=f"the instalments' principal sums to {format_fen(total)}, the loan's "
+            SchedulePrincipalMismatch.violation(
+                f"the instalments' principal sums to {format_fen(total)}, the loan's "
                 f"principal is {format_fen(terms.principal)}",
-                code="schedule_principal_mismatch",
-                rule=RULE,
+                *at,
             )
         )
     return out
 
 
 def check(terms: LoanTerms) -> None:
-    """Refuse the filing (422, every problem listed) when its schedule is wrong."""
+    """Refuse the filing (422, every problem listed; the code is the first's) when its
+    schedule is wrong."""
     found = violations(terms)
     if found:
-        raise Unprocessable(
-            f"the repayment schedule has {len(found)} problem(s)", found, code="schedule_refused"
-        )
+        raise refusal(found, f"the repayment schedule has {len(found)} problem(s)")
 
 
 def rows(loan_id: int, schedule: Sequence[Instalment]) -> list[dict[str, object]]:

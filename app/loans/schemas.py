@@ -3,7 +3,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from app.kit.money import Yuan, YuanIn
 from app.kit.schemas import In
@@ -22,6 +23,74 @@ class GuarantorConsentOut(BaseModel):
 
 MAX_INSTALMENTS = 400  # a monthly schedule over 30 years fits
 
+# --- examples (Swagger UI's prefilled bodies) -----------------------------------------
+# Each is accepted as it stands by the demo (`make run`) for the demo user named, on a
+# business date within the filing window of its `disbursed_on` (SKD 5, XB 10 working
+# days; early December 2026): after one is sent, give the next a new `contract_no`, and
+# on a later date move `disbursed_on` / `maturity_on` (M-3, SKD-F2, XB-F2).
+SKD_FILING_EXAMPLE: dict[str, Any] = {
+    # bank_ccb: 苏州同创工业软件有限公司 (SKD library, its earlier loan repaid; SKD1 band)
+    "program": "SKD",
+    "enterprise_credit_code": "91320500MA1XB0006M",
+    "contract_no": "CCB-SKD-2026-0101",
+    "principal": "1500000.00",
+    "annual_rate_bp": 345,
+    "disbursed_on": "2026-12-01",
+    "maturity_on": "2027-12-01",
+    "security": "credit",
+    "controller_guarantee": True,
+    "other_fiscal_support": False,
+    "fee_rate_bp": 0,
+}
+SKD_SCHEDULE_EXAMPLE: dict[str, Any] = {
+    **SKD_FILING_EXAMPLE,
+    "contract_no": "CCB-SKD-2026-0102",
+    "schedule": [
+        {"due_on": "2027-03-01", "principal": "0.00", "interest": "12937.50"},
+        {"due_on": "2027-06-01", "principal": "500000.00", "interest": "12937.50"},
+        {"due_on": "2027-09-01", "principal": "500000.00", "interest": "8625.00"},
+        {"due_on": "2027-12-01", "principal": "500000.00", "interest": "4312.50"},
+    ],
+}
+XB_CREDIT_FILING_EXAMPLE: dict[str, Any] = {
+    # bank_lyg: 连云港连云示范企业29号有限公司 (连云区, a contributor district, XB-E1)
+    "program": "XB",
+    "enterprise_credit_code": "91320703MA1XC0029E",
+    "contract_no": "LYG-XB-2026-1201",
+    "principal": "1000000.00",
+    "annual_rate_bp": 375,
+    "disbursed_on": "2026-12-01",
+    "maturity_on": "2027-12-01",
+    "security": "credit",
+    "controller_guarantee": True,
+    "fee_rate_bp": 0,
+}
+RENEWAL_EXAMPLE: dict[str, Any] = {
+    # bank_jsb renews JSB-SKD-2026-0001 (南京智芯微电子, the demo's loan 1) (SKD-F7)
+    "contract_no": "JSB-SKD-2026-0001-XD",
+    "principal": "5000000.00",
+    "annual_rate_bp": 345,
+    "disbursed_on": "2026-12-01",
+    "maturity_on": "2027-12-01",
+    "security": "credit",
+    "controller_guarantee": True,
+}
+XB_GUARANTEED_FILING_EXAMPLE: dict[str, Any] = {
+    # bank_lyg: 连云港开发区示范企业30号有限公司, guaranteed, with the consent letter (XB-F2)
+    "program": "XB",
+    "enterprise_credit_code": "91320700MA1XC00308",
+    "contract_no": "LYG-XB-2026-1202",
+    "principal": "2000000.00",
+    "annual_rate_bp": 330,
+    "disbursed_on": "2026-12-01",
+    "maturity_on": "2027-12-01",
+    "security": "guaranteed",
+    "guarantor": "连云港信用融资担保有限公司",
+    "guarantor_consent": {"reference": "连信担确〔2026〕0030号", "dated_on": "2026-11-27"},
+    "controller_guarantee": True,
+    "fee_rate_bp": 50,
+}
+
 
 class LoanOut(BaseModel):
     model_config = ConfigDict(from_attributes=True, validate_by_name=True, validate_by_alias=True)
@@ -32,6 +101,8 @@ class LoanOut(BaseModel):
     bank_code: str
     agreement_id: int
     enterprise_id: int
+    enterprise_credit_code: str = Field(description="统一社会信用代码 of the enterprise")
+    enterprise_name: str = Field(description="企业名称, as registered")
     contract_no: str = Field(description="借款合同编号")
     principal: Yuan = Field(validation_alias="principal_fen", description="本金")
     annual_rate_bp: int = Field(description="年利率, bp")
@@ -136,10 +207,17 @@ class RepaymentIn(In):
     """A repayment as the bank's core system booked it: principal, interest or both.
     Each settles the earliest instalments' unpaid part first (SPEC M-6)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"paid_on": "2026-12-01", "principal": "1000000.00"}]}
+    )
+
     paid_on: date = Field(description="还款日")
-    principal: YuanIn = Field(default=0, description="归还本金 (default 0)")
+    principal: YuanIn = Field(
+        default=0, json_schema_extra={"default": "0.00"}, description="归还本金 (default 0)"
+    )
     interest: YuanIn = Field(
         default=0,
+        json_schema_extra={"default": "0.00"},
         description="归还利息 (default 0): at most the schedule's interest still unpaid",
     )
 
@@ -155,9 +233,26 @@ class DelinquencyIn(In):
     Kept as history, never overwritten; where it is worse than the service's own books,
     the bank's view counts."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "as_of": "2026-11-30",
+                    "overdue_since": "2026-11-21",
+                    "principal_overdue": "0.00",
+                    "interest_overdue": "14375.00",
+                    "outstanding": "5000000.00",
+                    "comment": "核心系统：11月21日结息未付",
+                }
+            ]
+        }
+    )
+
     as_of: date = Field(description="报告日: the date the figures are as of (not in the future)")
     overdue_since: date | None = Field(
-        description="逾期起始日: the first day in arrears; null when the loan is current"
+        None,
+        description="逾期起始日: the first day in arrears; null (or left out) when the loan "
+        "is current",
     )
     principal_overdue: YuanIn = Field(description="逾期本金")
     interest_overdue: YuanIn = Field(description="欠息")
@@ -222,6 +317,12 @@ class GuarantorConsentIn(In):
     """The guarantor's consent letter (同意担保确认函, XB-F2): issued by the loan's
     `guarantor` before disbursement (第十一条(三), (四))."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"reference": "连信担确〔2026〕0030号", "dated_on": "2026-11-27"}]
+        }
+    )
+
     reference: str = Field(min_length=1, max_length=64, description="确认函编号")
     dated_on: date = Field(
         description="确认函日期: on or before `disbursed_on`, and at most 12 months before it"
@@ -231,9 +332,17 @@ class GuarantorConsentIn(In):
 class InstalmentIn(In):
     """One instalment of the repayment schedule (还款计划): what is due on a date."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"due_on": "2027-06-01", "principal": "500000.00", "interest": "12937.50"}]
+        }
+    )
+
     due_on: date = Field(description="应还日期: after the disbursement, on or before maturity")
     principal: YuanIn = Field(description="应还本金 (≥ 0)")
-    interest: YuanIn = Field(default=0, description="应还利息 (≥ 0; default 0)")
+    interest: YuanIn = Field(
+        default=0, json_schema_extra={"default": "0.00"}, description="应还利息 (≥ 0; default 0)"
+    )
 
 
 class LoanTerms(In):
@@ -270,20 +379,37 @@ class LoanTerms(In):
         "(no interest). Days past due count from the earliest instalment left unpaid.",
     )
 
-    @model_validator(mode="after")
-    def _dates_and_amount(self) -> LoanTerms:
+    def cross_field_problems(self) -> list[tuple[str, str]]:
+        """Every problem across fields, as (field, message): all are reported at once."""
         problems = []
         if self.maturity_on <= self.disbursed_on:
-            problems.append("maturity_on must be after disbursed_on")
+            problems.append(("maturity_on", "maturity_on must be after disbursed_on"))
         if self.principal <= 0:
-            problems.append("principal must be more than zero")
+            problems.append(("principal", "principal must be more than zero"))
+        return problems
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> LoanTerms:
+        problems = self.cross_field_problems()
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError("value_error", message),
+                        loc=(field,),
+                        input=getattr(self, field),
+                    )
+                    for field, message in problems
+                ],
+            )
         return self
 
 
 class LoanFile(LoanTerms):
     """A loan to file (备案) under a programme: 苏科贷 (SKD) or 信保基金 (XB)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [SKD_FILING_EXAMPLE]})
 
     program: ProgramCode
     enterprise_credit_code: str = Field(
@@ -296,20 +422,24 @@ class LoanFile(LoanTerms):
         description="XB only: the sub-fund (子基金), default the base 助企成长贷 XB_ZQCZD",
     )
 
-    @model_validator(mode="after")
-    def _fields_of_the_programme(self) -> LoanFile:
+    def cross_field_problems(self) -> list[tuple[str, str]]:
+        problems = super().cross_field_problems()
         if self.sub_fund is not None and "sub_fund" not in get_program(self.program).filing_fields:
             owners = [p.code for p in registered_programs() if "sub_fund" in p.filing_fields]
-            raise ValueError(f"sub_fund goes with program {' or '.join(owners)}")
-        return self
+            problems.append(("sub_fund", f"sub_fund goes with program {' or '.join(owners)}"))
+        return problems
 
 
 class LoanRenewal(LoanTerms):
     """The new loan of a renewal (续贷, SKD-F7): same enterprise and programme as the loan
     it renews; checked like any filing."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [RENEWAL_EXAMPLE]})
+
 
 class QuotaIn(In):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"amount": "2000000000.00"}]})
+
     amount: YuanIn = Field(description="年度投放额度上限 (SKD-F6)")
 
 
@@ -323,6 +453,12 @@ class QuotaOut(BaseModel):
 
 class LoanBatchIn(In):
     """Up to 10,000 filings, each checked exactly like `POST /loans`."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"items": [XB_CREDIT_FILING_EXAMPLE, XB_GUARANTEED_FILING_EXAMPLE]}]
+        }
+    )
 
     items: list[dict[str, Any]] = Field(
         min_length=1,

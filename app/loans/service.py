@@ -15,7 +15,14 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
-from app.errors import AppError, Conflict, Forbidden, Unprocessable, Violation
+from app.errors import (
+    AlreadyExists,
+    AppError,
+    RoleNotAllowed,
+    Unprocessable,
+    Violation,
+    refusal,
+)
 from app.kit.at_commit import at_commit
 from app.kit.calendar import Deadline
 from app.ledger import service as ledger
@@ -28,6 +35,14 @@ from app.loans.lookups import FilingLookups
 from app.loans.schemas import BatchItemError, BatchItemResult, LoanFile
 from app.models import Enterprise, Loan, ProgramQuota
 from app.programs.base import Program, get_program
+
+
+class UnknownEnterprise(Unprocessable):
+    """No enterprise with this unified social credit code (统一社会信用代码) is
+    registered: the administrator registers it first (`POST /enterprises`)."""
+
+    code = "unknown_enterprise"
+    title, title_zh = "Unknown enterprise", "企业尚未登记"
 
 
 def file_loan(
@@ -77,14 +92,19 @@ def file_loan(
     return loan
 
 
-def refuse(violations: list[Violation]) -> Unprocessable:
-    only = violations[0].code if len(violations) == 1 else None
-    return Unprocessable(
+def refuse(violations: list[Violation]) -> AppError:
+    """The refusal of a filing that broke every rule in `violations` (in the order the
+    programme checks them): its `code` is the first failure's, whatever the count, and
+    `errors` lists them all; the top-level `rule` is named only when every failure rests
+    on the same rule."""
+    error = refusal(
+        violations,
         f"the filing breaks {len(violations)} rule(s): "
         + ", ".join(f"{v.rule} {v.code}" for v in violations),
-        violations,
-        code=only or "filing_refused",
     )
+    rules = {v.rule for v in violations}
+    error.rule = rules.pop() if len(rules) == 1 else None
+    return error
 
 
 def bank_and_enterprise(
@@ -93,26 +113,22 @@ def bank_and_enterprise(
     """The filing bank, refusing a contract number it already filed, and the enterprise
     row, locked (SKD-F3, XB-P1 per enterprise)."""
     if principal.bank_code is None:
-        raise Forbidden("only a partner bank files loans", code="role_not_allowed")
+        raise RoleNotAllowed("only a partner bank files loans")
     bank = principal.bank_code
     if lk.contract_exists(data.contract_no):
-        raise Conflict(
+        raise AlreadyExists(
             f"contract {data.contract_no} is already filed by {bank}",
-            [Violation(loc=("body", "contract_no"), msg="already filed", code="already_exists")],
-            code="already_exists",
+            [AlreadyExists.violation("already filed", "body", "contract_no")],
         )
     enterprise = lk.enterprise(data.enterprise_credit_code)
     if enterprise is None:
-        raise Unprocessable(
-            "unknown enterprise",
+        raise UnknownEnterprise(
+            f"no enterprise {data.enterprise_credit_code} is registered",
             [
-                Violation(
-                    loc=("body", "enterprise_credit_code"),
-                    msg="no enterprise with this code",
-                    code="unknown_enterprise",
+                UnknownEnterprise.violation(
+                    "no enterprise with this code", "body", "enterprise_credit_code"
                 )
             ],
-            code="unknown_enterprise",
         )
     return bank, enterprise
 
@@ -171,7 +187,7 @@ def count_in_quota(
     quota_id: int,
     principal_fen: int,
     *,
-    on_refusal: Callable[[Unprocessable], None] | None = None,
+    on_refusal: Callable[[AppError], None] | None = None,
 ) -> None:
     """SKD-F6, decided again at commit: the rules saw the quota as committed when the
     request read it; the request's principal goes in, under the row's lock, only if it
@@ -324,7 +340,7 @@ def file_batch(
                 ],
             )
     if principal.bank_code is None:
-        raise Forbidden("only a partner bank files loans", code="role_not_allowed")
+        raise RoleNotAllowed("only a partner bank files loans")
     # one set of lookups per programme, sharing the bank's contract numbers: the batch's
     # facts in set-based queries, its accepted items facts for the next ones
     lookups: dict[str, FilingLookups] = {}
@@ -433,11 +449,11 @@ def _quota_refusals(
     principal: Principal,
     today: date,
     now: datetime,
-) -> Callable[[Unprocessable], None]:
+) -> Callable[[AppError], None]:
     """SKD-A1: when the quota refuses the batch at commit, each item counted in it is a
     refused filing, kept after the batch's rollback."""
 
-    def note(error: Unprocessable) -> None:
+    def note(error: AppError) -> None:
         for data, _ in counted:
             refusals.refused(
                 session,

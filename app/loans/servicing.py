@@ -18,7 +18,7 @@ from datetime import date, datetime
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
-from app.errors import Conflict, NotFound, Unprocessable, Violation
+from app.errors import Conflict, NotFound, Unprocessable, Violation, refusal
 from app.kit.money import format_fen
 from app.loans import arrears as arr
 from app.loans import repository as repo
@@ -28,6 +28,112 @@ from app.loans.status import LOAN_TRANSITIONS as LOAN_TRANSITIONS  # moved; re-e
 from app.loans.status import set_status
 from app.models import DelinquencyReport, Enterprise, Loan, LoanInterestPayment, LoanRepayment
 from app.programs.base import get_program
+
+
+# --- the refusals of servicing --------------------------------------------------------
+class LoanNotActive(Conflict):
+    """Repayments go to active loans: this one is repaid, renewed, under a claim or
+    compensated."""
+
+    code = "loan_not_active"
+    title, title_zh = "Loan not active", "贷款不在正常还款状态"
+
+
+class LoanNotOwing(Conflict):
+    """Arrears are reported on loans still owing (active, under a claim, compensated or
+    written off): this one is repaid or renewed. In a status file (XB-Rep) the row of a
+    loan settled by the month end lists nothing overdue."""
+
+    code = "loan_not_owing"
+    title, title_zh = "Loan no longer owing", "贷款已结清，不能报告逾期"
+
+
+class InFuture(Unprocessable):
+    """The date is after the business date: a repayment or an arrears report is of what
+    has happened."""
+
+    code = "in_future"
+    title, title_zh = "Date in the future", "日期晚于当前营业日"
+
+
+class BeforeDisbursement(Unprocessable):
+    """The date is before the loan's disbursement."""
+
+    code = "before_disbursement"
+    title, title_zh = "Date before the disbursement", "日期早于放款日"
+
+
+class Overpayment(Unprocessable):
+    """The principal repaid is more than the principal outstanding."""
+
+    code = "overpayment"
+    title, title_zh = "More than is outstanding", "还款本金超过未还本金"
+
+
+class InterestOverpayment(Unprocessable):
+    """The interest paid is more than the repayment schedule's interest still unpaid
+    (M-6)."""
+
+    code, rule = "interest_overpayment", "M-6"
+    title, title_zh = "More interest than is unpaid", "还息金额超过还款计划中尚未归还的利息"
+
+
+class AfterAsOf(Unprocessable):
+    """The arrears report's `overdue_since` is after its `as_of` date (M-6)."""
+
+    code = "after_as_of"
+    title, title_zh = "Overdue date after the report date", "逾期起始日晚于报告日"
+
+
+class NotAfterDisbursement(Unprocessable):
+    """`overdue_since` is on or before the disbursement: a loan falls into arrears after
+    it is disbursed (M-6)."""
+
+    code = "not_after_disbursement"
+    title, title_zh = "Overdue date not after disbursement", "逾期起始日不晚于放款日"
+
+
+class NothingOverdue(Unprocessable):
+    """An overdue date with nothing overdue: give the principal or interest overdue, or
+    no overdue date (M-6)."""
+
+    code = "nothing_overdue"
+    title, title_zh = "Overdue date without amounts", "有逾期起始日但逾期金额为零"
+
+
+class OverdueSinceMissing(Unprocessable):
+    """Amounts overdue without an overdue date: `overdue_since`, the first day in
+    arrears, is required (M-6)."""
+
+    code = "overdue_since_missing"
+    title, title_zh = "Overdue amounts without a date", "有逾期金额但缺少逾期起始日"
+
+
+class ExceedsPrincipal(Unprocessable):
+    """An amount (principal overdue, balance outstanding) is more than the loan's
+    principal."""
+
+    code = "exceeds_principal"
+    title, title_zh = "More than the loan's principal", "金额超过贷款本金"
+
+
+class RenewalBeforeLoan(Unprocessable):
+    """A renewal's new loan is disbursed before the loan it renews (SKD-F7)."""
+
+    code, rule = "renewal_before_loan", "SKD-F7"
+    title, title_zh = "Renewal before the loan it renews", "续贷放款日早于原贷款放款日"
+
+
+REPAYMENT_REFUSALS = (BeforeDisbursement, InFuture, Overpayment, InterestOverpayment)
+DELINQUENCY_REFUSALS = (
+    InFuture,
+    BeforeDisbursement,
+    AfterAsOf,
+    NotAfterDisbursement,
+    NothingOverdue,
+    OverdueSinceMissing,
+    ExceedsPrincipal,
+)
 
 
 @dataclass(frozen=True)
@@ -83,23 +189,20 @@ def repay(
     if loan is None or not actor.can_see_bank(loan.bank_code):
         raise NotFound(f"loan {loan_id} not found")
     if loan.status != "active":
-        raise Conflict(
-            f"loan {loan_id} is {loan.status}; repayments go to active loans",
-            code="loan_not_active",
-        )
+        raise LoanNotActive(f"loan {loan_id} is {loan.status}; repayments go to active loans")
     principal_paid, interest_paid = arr.paid_by(session, [loan.id], None)
     outstanding = loan.principal_fen - principal_paid.get(loan.id, 0)
     errors = []
     if paid_on < loan.disbursed_on:
-        errors.append(Violation(loc=("body", "paid_on"), msg="before the disbursement date"))
+        errors.append(
+            BeforeDisbursement.violation("before the disbursement date", "body", "paid_on")
+        )
     if paid_on > today:
-        errors.append(Violation(loc=("body", "paid_on"), msg="in the future"))
+        errors.append(InFuture.violation("in the future", "body", "paid_on"))
     if principal_fen > outstanding:
         errors.append(
-            Violation(
-                loc=("body", "principal"),
-                code="overpayment",
-                msg=f"only {format_fen(outstanding)} is outstanding",
+            Overpayment.violation(
+                f"only {format_fen(outstanding)} is outstanding", "body", "principal"
             )
         )
     if interest_fen:
@@ -107,15 +210,14 @@ def repay(
         unpaid = sum(i.interest_fen for i in plan) - interest_paid.get(loan.id, 0)
         if interest_fen > unpaid:
             errors.append(
-                Violation(
-                    loc=("body", "interest"),
-                    code="interest_overpayment",
-                    msg=f"the schedule has {format_fen(unpaid)} of interest unpaid",
-                    rule="M-6",
+                InterestOverpayment.violation(
+                    f"the schedule has {format_fen(unpaid)} of interest unpaid",
+                    "body",
+                    "interest",
                 )
             )
     if errors:
-        raise Unprocessable("the repayment was refused", errors, code="repayment_refused")
+        raise refusal(errors, f"the repayment was refused: {len(errors)} problem(s)")
     if interest_fen:
         session.add(
             LoanInterestPayment(
@@ -178,13 +280,12 @@ def report_delinquency(
     if loan is None or not actor.can_see_bank(loan.bank_code):
         raise NotFound(f"loan {loan_id} not found")
     if loan.status not in REPORTABLE:
-        raise Conflict(
-            f"loan {loan_id} is {loan.status}; arrears are reported on loans still owing",
-            code="loan_not_owing",
+        raise LoanNotOwing(
+            f"loan {loan_id} is {loan.status}; arrears are reported on loans still owing"
         )
     errors = delinquency_violations(loan, data, today)
     if errors:
-        raise Unprocessable("the arrears report was refused", errors, code="delinquency_refused")
+        raise refusal(errors, f"the arrears report was refused: {len(errors)} problem(s)")
     report = DelinquencyReport(
         loan_id=loan.id,
         as_of=data.as_of,
@@ -204,62 +305,44 @@ def report_delinquency(
 def delinquency_violations(loan: Loan, data: DelinquencyIn, today: date) -> list[Violation]:
     errors = []
     if data.as_of > today:
-        errors.append(Violation(loc=("body", "as_of"), msg="in the future", code="in_future"))
+        errors.append(InFuture.violation("in the future", "body", "as_of"))
     if data.as_of < loan.disbursed_on:
-        errors.append(
-            Violation(
-                loc=("body", "as_of"),
-                msg="before the disbursement date",
-                code="before_disbursement",
-            )
-        )
+        errors.append(BeforeDisbursement.violation("before the disbursement date", "body", "as_of"))
     since = data.overdue_since
     owed = data.principal_overdue + data.interest_overdue
     if since is not None:
         if since > data.as_of:
-            errors.append(
-                Violation(loc=("body", "overdue_since"), msg="after `as_of`", code="after_as_of")
-            )
+            errors.append(AfterAsOf.violation("after `as_of`", "body", "overdue_since"))
         if since <= loan.disbursed_on:
             errors.append(
-                Violation(
-                    loc=("body", "overdue_since"),
-                    msg="on or before the disbursement date",
-                    code="not_after_disbursement",
+                NotAfterDisbursement.violation(
+                    "on or before the disbursement date", "body", "overdue_since"
                 )
             )
         if owed == 0:
             errors.append(
-                Violation(
-                    loc=("body", "principal_overdue"),
-                    msg="an overdue date with nothing overdue: give the principal or "
+                NothingOverdue.violation(
+                    "an overdue date with nothing overdue: give the principal or "
                     "interest overdue, or no overdue date",
-                    code="nothing_overdue",
+                    "body",
+                    "principal_overdue",
                 )
             )
     elif owed:
         errors.append(
-            Violation(
-                loc=("body", "overdue_since"),
-                msg="amounts overdue without an overdue date",
-                code="overdue_since_missing",
+            OverdueSinceMissing.violation(
+                "amounts overdue without an overdue date", "body", "overdue_since"
             )
         )
     if data.principal_overdue > loan.principal_fen:
         errors.append(
-            Violation(
-                loc=("body", "principal_overdue"),
-                msg="more than the loan's principal",
-                code="exceeds_principal",
+            ExceedsPrincipal.violation(
+                "more than the loan's principal", "body", "principal_overdue"
             )
         )
     if data.outstanding is not None and data.outstanding > loan.principal_fen:
         errors.append(
-            Violation(
-                loc=("body", "outstanding"),
-                msg="more than the loan's principal",
-                code="exceeds_principal",
-            )
+            ExceedsPrincipal.violation("more than the loan's principal", "body", "outstanding")
         )
     return errors
 
@@ -318,15 +401,15 @@ def renew(
         f"{data.disbursed_on.isoformat()} (SKD-F7)",
     )
     if data.disbursed_on < old.disbursed_on:
-        raise Unprocessable(
+        raise RenewalBeforeLoan(
             "the renewal cannot start before the loan it renews",
             [
-                Violation(
-                    loc=("body", "disbursed_on"),
-                    msg=f"before {old.disbursed_on.isoformat()}, the old loan's disbursement",
+                RenewalBeforeLoan.violation(
+                    f"before {old.disbursed_on.isoformat()}, the old loan's disbursement",
+                    "body",
+                    "disbursed_on",
                 )
             ],
-            code="renewal_refused",
         )
     outstanding = old.principal_fen - repo.repaid_by(session, [old.id], None).get(old.id, 0)
     if outstanding > 0:

@@ -14,11 +14,19 @@ from sqlalchemy.orm import Session
 
 from app.auth.principal import CurrentPrincipal
 from app.db import get_session
-from app.errors import Unprocessable, Violation
+from app.errors import problems
 from app.kit.clock import get_today
 from app.kit.dates import AsOf
 from app.kit.money import Yuan
-from app.kit.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
+from app.kit.pagination import (
+    PAGE_REFUSALS,
+    InvalidCursor,
+    Page,
+    PageParams,
+    decode_cursor,
+    encode_cursor,
+    page_params,
+)
 from app.kit.uow import TransactionalRoute
 from app.loans import delinquency
 from app.loans.delinquency import (
@@ -28,13 +36,19 @@ from app.loans.delinquency import (
     BucketsOut,
     Watched,
 )
-from app.loans.repository import filter_loans, scoped_loans
+from app.loans.repository import enterprises_of, filter_loans, scoped_loans
 from app.programs.fields import ProgramCode
 
 router = APIRouter(route_class=TransactionalRoute)
 Today = Annotated[date, Depends(get_today)]
 SessionDep = Annotated[Session, Depends(get_session)]
-BankCode = Annotated[str | None, Query(max_length=32, description="only this bank's loans")]
+BankCode = Annotated[
+    str | None,
+    Query(max_length=32, description="only this bank's loans 银行代码", examples=["LYG_RCB"]),
+]
+Program = Annotated[
+    ProgramCode | None, Query(description="only this programme's loans", examples=["XB"])
+]
 
 
 class CrossingOut(BaseModel):
@@ -59,6 +73,8 @@ class WatchOut(BaseModel):
     bank_code: str
     contract_no: str
     enterprise_id: int
+    enterprise_credit_code: str = Field(description="统一社会信用代码")
+    enterprise_name: str = Field(description="企业名称")
     outstanding: Yuan = Field(description="principal outstanding as of the date")
     overdue_since: date | None = Field(
         description="first day in arrears, principal or interest, the worse of our books "
@@ -74,7 +90,7 @@ class WatchPage(Page[WatchOut]):
     until: date = Field(description="as_of + within_days, the window's last day")
 
 
-def _out(w: Watched) -> WatchOut:
+def _out(w: Watched, enterprise: tuple[str, str]) -> WatchOut:
     a, loan = w.arrears, w.loan
     return WatchOut(
         loan_id=loan.id,
@@ -82,6 +98,8 @@ def _out(w: Watched) -> WatchOut:
         bank_code=loan.bank_code,
         contract_no=loan.contract_no,
         enterprise_id=loan.enterprise_id,
+        enterprise_credit_code=enterprise[0],
+        enterprise_name=enterprise[1],
         outstanding=a.outstanding_fen,
         overdue_since=a.overdue_since(True),
         days_past_due=a.days_past_due(True),
@@ -110,10 +128,9 @@ def _cursor_key(cursor: str) -> tuple[date, int]:
         day, _, loan_id = str(value).partition("/")
         return date.fromisoformat(day), int(loan_id)
     except ValueError as exc:
-        raise Unprocessable(
+        raise InvalidCursor(
             "the cursor is not one this service issued",
-            [Violation(loc=("query", "cursor"), msg="invalid cursor", code="invalid_cursor")],
-            code="invalid_cursor",
+            [InvalidCursor.violation("invalid cursor", "query", "cursor")],
         ) from exc
 
 
@@ -127,8 +144,9 @@ def _cursor_key(cursor: str) -> tuple[date, int]:
     "after `as_of`: in arrears since S, on S + days − 1; not in arrears, on D + days if "
     "the earliest unpaid instalment, due D, is left unpaid (`if_unpaid`). Earliest "
     "crossing first, cursor-paginated.",
+    responses=problems(*PAGE_REFUSALS),
 )
-def watch(
+def loan_watch_list(
     session: SessionDep,
     principal: CurrentPrincipal,
     today: Today,
@@ -138,10 +156,12 @@ def watch(
         Query(
             ge=MIN_WITHIN_DAYS,
             le=MAX_WITHIN_DAYS,
-            description=f"the window in days after as_of ({MIN_WITHIN_DAYS}–{MAX_WITHIN_DAYS})",
+            description=f"the window in days after as_of ({MIN_WITHIN_DAYS}–{MAX_WITHIN_DAYS}) "
+            "预警天数",
+            examples=[30],
         ),
     ] = DEFAULT_WITHIN_DAYS,
-    program: ProgramCode | None = None,
+    program: Program = None,
     bank_code: BankCode = None,
     as_of: AsOf = None,
 ) -> WatchPage:
@@ -161,8 +181,9 @@ def watch(
     if len(found) > page.limit:
         day, loan_id = rows[-1].key
         cursor = encode_cursor(f"{day.isoformat()}/{loan_id}")
+    enterprises = enterprises_of(session, [w.loan for w in rows])
     return WatchPage(
-        items=[_out(w) for w in rows],
+        items=[_out(w, enterprises[w.loan.enterprise_id]) for w in rows],
         next_cursor=cursor,
         as_of=on,
         within_days=within_days,
@@ -179,11 +200,11 @@ def watch(
     "(current, 1-30, 31-44, 45-89, 90+ days past due) by its NPL rule's basis, the worse "
     "of our books and the bank's latest report. The buckets sum to the total.",
 )
-def bucket_view(
+def loan_buckets(
     session: SessionDep,
     principal: CurrentPrincipal,
     today: Today,
-    program: ProgramCode | None = None,
+    program: Program = None,
     bank_code: BankCode = None,
     as_of: AsOf = None,
 ) -> BucketsOut:

@@ -41,7 +41,7 @@ from app.models.reference import (
 from app.models.repayment import LoanRepayment
 from app.models.report import FilingRefusal, ReportRun, ReportSubmission
 from app.models.rollup import LoanDayTotal
-from app.models.user import User
+from app.models.user import LoginFailure, RevokedToken, User
 
 __all__ = [
     "Agreement",
@@ -77,6 +77,7 @@ __all__ = [
     "LoanInterestPayment",
     "LoanRepayment",
     "LoanTransition",
+    "LoginFailure",
     "LprRate",
     "Person",
     "ProgramQuota",
@@ -86,6 +87,7 @@ __all__ = [
     "Region",
     "ReportRun",
     "ReportSubmission",
+    "RevokedToken",
     "StatusReport",
     "StatusReportDifference",
     "StatusReportRow",

@@ -21,3 +21,5 @@ class IdempotencyRecord(CreatedAt, Base):
     status_code: Mapped[int]
     content_type: Mapped[str] = mapped_column(String(100))
     response_body: Mapped[str] = mapped_column(Text)
+    # the answer's headers a client acts on (Location, ETag, …), as a JSON object
+    response_headers: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")

@@ -5,13 +5,24 @@ Policy numbers are data here, each tagged with the SPEC rule it comes from."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from app.errors import Conflict, NotFound, Violation
+from app.errors import AppError, Conflict, NotFound, Violation
 from app.kit.calendar import provisional_note
+from app.kit.money import format_fen
+
+
+class NotOfferedByProgramme(Conflict):
+    """The programme the object belongs to has no such thing (e.g. XB-R2 refunds or
+    receipts on an SKD claim, the SKD library for an XB enterprise); the detail names
+    what and the programme."""
+
+    code = "not_offered_by_programme"
+    title, title_zh = "Not offered by this programme", "该项目不提供此项业务"
+
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -69,6 +80,11 @@ class Program(Protocol):
     def has_quota(self) -> bool: ...
     @property
     def filing_fields(self) -> frozenset[str]: ...
+    # the refusals the programme's own rules may answer, by operation (`file_loan`,
+    # `quota`, `library`): the endpoints that run them declare them
+    # (`declared_refusals`); a claim's are its workflow's (`Workflow.refusals`)
+    @property
+    def refusals(self) -> Mapping[str, tuple[type[AppError], ...]]: ...
 
     # --- filing -------------------------------------------------------------------
     def file_loan(
@@ -309,6 +325,8 @@ class ProgramBase:
     has_quota = False  # an annual issuance quota (SKD-F6)
     # fields of a filing only this programme accepts (others refuse them)
     filing_fields: frozenset[str] = frozenset()
+    # the refusals of the programme's own rules, by operation (`declared_refusals`)
+    refusals: Mapping[str, tuple[type[AppError], ...]] = {}
 
     @property
     def code(self) -> str:
@@ -334,10 +352,9 @@ class ProgramBase:
         return 0
 
     def _not_offered(self, what: str) -> Conflict:
-        return Conflict(
+        return NotOfferedByProgramme(
             f"the {self.code} programme has no {what}",
-            [Violation(msg=f"not offered by {self.code}", code="not_offered_by_programme")],
-            code="not_offered_by_programme",
+            [NotOfferedByProgramme.violation(f"not offered by {self.code}")],
         )
 
     def clawback(
@@ -392,11 +409,15 @@ class ProgramBase:
         raise self._not_offered("exposure view")
 
     def quota_exceeded(self, quota_fen: int, used_fen: int) -> Violation:
-        return Violation(
-            msg=f"the year's quota has {max(quota_fen - used_fen, 0)} fen left",
-            loc=("body", "principal"),
-            code="annual_quota_exceeded",
+        """The annual quota's refusal (its class is SKD-F6's, the one quota rule the
+        service knows), under no rule ID of its own: a programme names its rule."""
+        from app.programs.sukedai.filing import AnnualQuotaExceeded
+
+        left = format_fen(max(quota_fen - used_fen, 0))
+        found = AnnualQuotaExceeded.violation(
+            f"the year's quota has {left} left", "body", "principal"
         )
+        return replace(found, rule=None)
 
 
 def late_filing_flag(program: ProgramPolicy, on: date, provisional: bool) -> str:
@@ -469,3 +490,15 @@ def program_codes() -> tuple[str, ...]:
 
 def registered_programs() -> Iterator[Program]:
     yield from list(_registry().values())
+
+
+def declared_refusals(operation: str) -> tuple[type[AppError], ...]:
+    """The refusals every registered programme's rules may answer in `operation`
+    (`file_loan`, `quota`, `library`, …), each once, for the `responses=problems(...)` of
+    the endpoints that run them: an endpoint outside `app/programs/` documents the
+    programmes' refusals without naming a programme. A claim operation's are read from
+    the workflows (`Workflow.refusals`, `Stage.refusals`)."""
+    found: list[type[AppError]] = []
+    for program in registered_programs():
+        found += [e for e in program.refusals.get(operation, ()) if e not in found]
+    return tuple(found)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Generic, TypeAlias, TypeVar
 
-from app.errors import Violation
+from app.errors import ERRORS, AppError, Violation
 from app.kit.money import percent
 
 __all__ = [
@@ -119,9 +119,15 @@ def flags(findings: Iterable[Finding]) -> list[Flag]:
     return [f for f in findings if isinstance(f, Flag)]
 
 
-def refusal(code: str, msg: str, *loc: str | int) -> Violation:
-    """A refusal of the request body field `loc` (the tag adds the rule ID)."""
-    return Violation(msg=msg, loc=("body", *loc), code=code)
+def refusal(error: type[AppError] | str, msg: str, *loc: str | int) -> Violation:
+    """A refusal of the request body field `loc`, named by its error class (which owns
+    the code, its titles and its `/problems` page); the tag adds the rule ID, or checks
+    the class's own `rule` against it. A code given as a string must be a registered
+    class's (the transitional form, being replaced by classes)."""
+    cls = error if isinstance(error, type) else ERRORS.get(error)
+    if cls is None:
+        return Violation(msg=msg, loc=("body", *loc), code=str(error))
+    return Violation(msg=msg, loc=("body", *loc), code=cls.code, rule=cls.rule)
 
 
 # --- policy numbers in words ----------------------------------------------------------

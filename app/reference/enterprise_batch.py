@@ -37,19 +37,40 @@ from sqlalchemy import RowMapping
 from sqlalchemy.orm import Session
 from stdnum.cn import uscc
 
+from app.errors import Conflict, Unprocessable, ValidationFailed
 from app.reference import persons
 from app.reference import repository as repo
 from app.reference import schemas as s
+from app.reference.errors import UnknownReference
+from app.reference.service import ControllerNameMismatch
 
 log = logging.getLogger("app.reference.enterprise_batch")
 
+
+class DuplicateInBatch(Unprocessable):
+    """A batch item gives a credit code an earlier item of the same batch already gave;
+    the later item is refused."""
+
+    code = "duplicate_in_batch"
+    title, title_zh = "Credit code given twice in the batch", "同一批次中统一社会信用代码重复"
+
+
+class EnterpriseExists(Conflict):
+    """A batch item's enterprise is already registered with other facts; the batch only
+    registers, so each differing field is listed and the item is refused. An admin
+    changes a recorded enterprise with `PATCH /enterprises/{credit_code}`."""
+
+    code = "enterprise_exists"
+    title, title_zh = "Enterprise registered with other facts", "企业已登记且信息不一致"
+
+
 # The item's code when it fails for several reasons: the first kind found in this order.
 _CODE_ORDER = (
-    "validation_error",
-    "invalid_reference",
-    "duplicate_in_batch",
-    "controller_name_mismatch",
-    "enterprise_exists",
+    ValidationFailed.code,
+    UnknownReference.code,
+    DuplicateInBatch.code,
+    ControllerNameMismatch.code,
+    EnterpriseExists.code,
 )
 
 
@@ -96,7 +117,7 @@ def _parse(index: int, raw: Mapping[str, Any]) -> _Item:
     except ValidationError as exc:
         for e in exc.errors():
             item.refuse(
-                "validation_error",
+                ValidationFailed.code,
                 tuple(str(p) if not isinstance(p, int) else p for p in e["loc"]),
                 str(e["msg"]).removeprefix("Value error, "),
             )
@@ -158,10 +179,10 @@ def _check_controllers(session: Session, items: list[_Item], key: str) -> dict[s
         name, index = first.setdefault(item.controller_hash, (controller.name, item.index))
         if name != controller.name:
             item.refuse(
-                "controller_name_mismatch",
+                ControllerNameMismatch.code,
                 ("controller", "name"),
                 f"this ID number is given by item {index} of this batch under another name",
-                "controller_name_mismatch",
+                ControllerNameMismatch.code,
             )
     known = persons.known_persons(session, set(first))
     for item in items:
@@ -169,10 +190,10 @@ def _check_controllers(session: Session, items: list[_Item], key: str) -> dict[s
             continue
         if persons.name_mismatch(known.get(item.controller_hash), item.data.controller.name):
             item.refuse(
-                "controller_name_mismatch",
+                ControllerNameMismatch.code,
                 ("controller", "name"),
                 persons.NAME_MISMATCH,
-                "controller_name_mismatch",
+                ControllerNameMismatch.code,
             )
     return known
 
@@ -198,18 +219,18 @@ def register_batch(
         region = _region_of(item)
         if region is not None and region not in known:
             item.refuse(
-                "invalid_reference",
+                UnknownReference.code,
                 ("region_code",),
                 f"unknown region {region!r}",
-                "unknown_reference",
+                UnknownReference.code,
             )
         if item.valid_code is not None:
             if item.valid_code in first:
                 item.refuse(
-                    "duplicate_in_batch",
+                    DuplicateInBatch.code,
                     ("credit_code",),
                     f"credit code already given by item {first[item.valid_code]} of this batch",
-                    "duplicate_in_batch",
+                    DuplicateInBatch.code,
                 )
             else:
                 first[item.valid_code] = item.index
@@ -229,11 +250,11 @@ def register_batch(
             continue
         for name in _differences(item, row, controllers):
             item.refuse(
-                "enterprise_exists",
+                EnterpriseExists.code,
                 (name,),
                 "the enterprise is already registered with another value; only an admin "
                 f"changes it (PATCH /enterprises/{item.data.credit_code})",
-                "enterprise_exists",
+                EnterpriseExists.code,
             )
         if not item.errors:
             results[item.index] = s.EnterpriseBatchItem(

@@ -59,7 +59,9 @@ def contributors_query(fund_code: str) -> Select[FundContributor]:
 
 def fund_for_update(session: Session, code: str) -> Fund | None:
     """The fund, locked: registrations of its contributors wait for each other."""
-    return session.scalars(select(Fund).where(Fund.code == code).with_for_update()).first()
+    return session.scalars(
+        select(Fund).where(Fund.code == code).with_for_update(key_share=True)
+    ).first()
 
 
 def contributor_clashes(
@@ -98,7 +100,7 @@ def agreements_query(
 
 def agreement_for_update(session: Session, agreement_id: int) -> Agreement | None:
     return session.scalars(
-        select(Agreement).where(Agreement.id == agreement_id).with_for_update()
+        select(Agreement).where(Agreement.id == agreement_id).with_for_update(key_share=True)
     ).first()
 
 

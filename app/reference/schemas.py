@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 from stdnum.cn import uscc
 from stdnum.exceptions import ValidationError as StdnumValidationError
 
@@ -22,6 +22,23 @@ CODE_PATTERN = r"^[A-Z0-9][A-Z0-9_-]{1,31}$"
 
 # --- regions -------------------------------------------------------------------------
 class RegionCreate(In):
+    """A region below the province: a city, a county or district (GB/T 2260), or a
+    functional zone (开发区, 新区) with its city's code and a suffix."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "320505",
+                    "name": "虎丘区",
+                    "name_en": "Huqiu District",
+                    "level": "county",
+                    "parent_code": "320500",
+                }
+            ]
+        }
+    )
+
     code: str = Field(
         pattern=r"^[0-9]{6}(-[A-Z0-9]{1,9})?$",
         description="GB/T 2260 code; functional zones add a suffix (320700-XWXQ)",
@@ -42,6 +59,19 @@ class RegionOut(Out):
 
 # --- banks ---------------------------------------------------------------------------
 class BankCreate(In):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "ABC_JS",
+                    "name": "中国农业银行江苏省分行",
+                    "name_en": "ABC Jiangsu Branch",
+                    "unit_level": "provincial_branch",
+                }
+            ]
+        }
+    )
+
     code: str = Field(pattern=CODE_PATTERN, description="cooperation unit code, e.g. ICBC_JS")
     name: str = Field(min_length=1, max_length=100, description="合作银行名称")
     name_en: str | None = Field(None, max_length=100)
@@ -59,6 +89,42 @@ class BankOut(Out):
 
 # --- funds ---------------------------------------------------------------------------
 class FundCreate(In):
+    """A fund: an SKD city or county fund (`kind: city`, with its region; its finance
+    bureau is registered as contributor), or an XB sub-fund of the pool (`kind:
+    sub_fund`, with `parent_code` and its XB-S1 ratios)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "SKD_CITY_320200",
+                    "name": "无锡市苏科贷风险补偿资金",
+                    "name_en": "SKD Wuxi city fund",
+                    "program": "SKD",
+                    "kind": "city",
+                    "region_code": "320200",
+                },
+                {
+                    "code": "XB_NYD",
+                    "name": "农业贷（专项子基金）",
+                    "name_en": "XB agriculture sub-fund",
+                    "program": "XB",
+                    "kind": "sub_fund",
+                    "region_code": "320700",
+                    "parent_code": "XB_POOL",
+                    "params": {
+                        "rule": "XB-S1",
+                        "ratios_bp": {
+                            "credit": {"fund": 7000, "bank": 3000},
+                            "guaranteed": {"fund": 4000, "guarantor": 4000, "bank": 2000},
+                        },
+                        "limits": {"bank_limit_bp": 300, "warning_share_bp": 5000},
+                    },
+                },
+            ]
+        }
+    )
+
     code: str = Field(pattern=CODE_PATTERN)
     name: str = Field(min_length=1, max_length=100)
     name_en: str | None = Field(None, max_length=100)
@@ -92,6 +158,19 @@ class FundCreate(In):
 class ContributorCreate(In):
     """Who pays capital into a fund (出资人): SKD — 省财政 for the province fund, the city
     or county finance bureau for a city fund; XB — the XB-F0 contributors of the pool."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "GUANNAN",
+                    "name": "灌南县",
+                    "region_code": "320724",
+                    "committed": "50000000.00",
+                }
+            ]
+        }
+    )
 
     code: str = Field(
         pattern=CODE_PATTERN,
@@ -139,7 +218,24 @@ class FundDetail(FundOut):
 
 # --- agreements ----------------------------------------------------------------------
 class AgreementCreate(In):
-    bank_code: str = Field(min_length=1, max_length=32)
+    """A signed cooperation agreement 合作协议: SKD between a bank and a city/county fund
+    (for the fund's region); XB between a bank and a sub-fund."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "bank_code": "CCB_JS",
+                    "program": "SKD",
+                    "fund_code": "SKD_CITY_320100",
+                    "region_code": "320100",
+                    "start_on": "2026-04-01",
+                }
+            ]
+        }
+    )
+
+    bank_code: str = Field(min_length=1, max_length=32, description="合作银行 code")
     program: Program
     fund_code: str = Field(
         min_length=1, max_length=32, description="SKD: the city/county fund; XB: the (sub-)fund"
@@ -147,7 +243,7 @@ class AgreementCreate(In):
     region_code: str | None = Field(
         None, min_length=1, max_length=16, description="SKD: the cooperating region"
     )
-    start_on: date
+    start_on: date = Field(description="生效日期 the day the agreement takes effect")
     term_months: int | None = Field(
         None, ge=1, le=120, description="defaults to the programme's term (SKD 36)"
     )
@@ -155,6 +251,12 @@ class AgreementCreate(In):
 
 
 class AgreementAction(In):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"reason": "季末不良率达到3%，按苏科贷办法暂停新增贷款投放"}]
+        }
+    )
+
     reason: str = Field(min_length=2, max_length=2000, description="原因 reason, recorded")
 
 
@@ -186,6 +288,10 @@ class AgreementDetail(AgreementOut):
 
 # --- LPR -----------------------------------------------------------------------------
 class LprCreate(In):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"effective_on": "2026-11-20", "rate_bp": 300}]}
+    )
+
     effective_on: date = Field(description="date from which this 1-year LPR is in force")
     rate_bp: int = Field(gt=0, lt=10000, description="1-year LPR in basis points (310 = 3.10 %)")
 
@@ -263,7 +369,25 @@ class EnterpriseFacts(In):
     )
 
 
+EXAMPLE_ENTERPRISE: dict[str, Any] = {
+    "credit_code": "91320200MA1XD00016",
+    "name": "无锡芯联微电子科技有限公司",
+    "region_code": "320200",
+    "registered_on": "2019-03-15",
+    "prior_year_revenue": "26000000.00",
+    "employees": 96,
+    "rd_staff_share_bp": 2200,
+    "rd_spend_share_bp": 750,
+    "ip_count": 14,
+    "tax_credit_rating": "A",
+    "env_credit_rating": "green",
+    "controller": {"name": "张伟", "id_number": "11010519491231002X"},
+}
+
+
 class EnterpriseCreate(EnterpriseFacts):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_ENTERPRISE]})
+
     credit_code: str = Field(
         min_length=18, max_length=18, description="统一社会信用代码, 18 characters with check digit"
     )
@@ -273,6 +397,19 @@ class EnterpriseCreate(EnterpriseFacts):
 
 class EnterprisePatch(In):
     """Every field optional; only the fields sent are changed."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "prior_year_revenue": "21500000.00",
+                    "employees": 92,
+                    "tax_credit_rating": "B",
+                    "dishonest_debtor": False,
+                }
+            ]
+        }
+    )
 
     name: str | None = Field(None, min_length=1, max_length=200)
     region_code: str | None = Field(None, min_length=1, max_length=16)
@@ -327,6 +464,40 @@ ENTERPRISE_BATCH_MAX = 10_000
 
 class EnterpriseBatchIn(In):
     """Up to 10,000 enterprises, each checked exactly like `POST /enterprises`."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "credit_code": "91320200MA1XD00029",
+                            "name": "无锡澄星精密机械有限公司",
+                            "region_code": "320200",
+                            "registered_on": "2016-08-01",
+                            "prior_year_revenue": "15800000.00",
+                            "employees": 62,
+                            "rd_staff_share_bp": 1200,
+                            "rd_spend_share_bp": 400,
+                            "ip_count": 6,
+                        },
+                        {
+                            "credit_code": "91320400MA1XD0003N",
+                            "name": "常州龙城新材料科技有限公司",
+                            "region_code": "320400",
+                            "registered_on": "2020-11-20",
+                            "prior_year_revenue": "9300000.00",
+                            "employees": 38,
+                            "rd_staff_share_bp": 1500,
+                            "rd_spend_share_bp": 600,
+                            "ip_count": 4,
+                            "tax_credit_rating": "B",
+                        },
+                    ]
+                }
+            ]
+        }
+    )
 
     items: list[dict[str, Any]] = Field(
         min_length=1,

@@ -11,10 +11,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
-from app.errors import Conflict, Forbidden, NotFound, Unprocessable, Violation
+from app.errors import (
+    AlreadyExists,
+    NotFound,
+    RoleNotAllowed,
+    Unprocessable,
+    ValidationFailed,
+    Violation,
+    refusal,
+)
 from app.kit.calendar import add_months
 from app.kit.pagination import PageParams, paginate
-from app.kit.statemachine import Transition, TransitionTable
+from app.kit.statemachine import InvalidTransition, Transition, TransitionTable
 from app.models import (
     Agreement,
     AgreementEvent,
@@ -31,27 +39,48 @@ from app.programs.base import get_program
 from app.reference import persons
 from app.reference import repository as repo
 from app.reference import schemas as s
+from app.reference.errors import FieldNotAllowed, FieldRequired, UnknownReference
 
 
 def _exists(session: Session, model: type[Base], key: Any) -> bool:
     return key is not None and session.get(model, key) is not None
 
 
+class RegionNotFound(NotFound):
+    title, title_zh = "Region not found", "行政区划不存在"
+
+
+class BankNotFound(NotFound):
+    title, title_zh = "Bank not found", "合作银行不存在"
+
+
+class AgreementNotFound(NotFound):
+    title, title_zh = "Agreement not found", "合作协议不存在"
+
+
+class LprNotFound(NotFound):
+    title, title_zh = "No LPR in force on the date", "该日无适用的贷款市场报价利率"
+
+
+class EnterpriseNotFound(NotFound):
+    title, title_zh = "Enterprise not found", "企业不存在"
+
+
 def _missing_ref(loc: str, what: str, key: Any) -> Violation:
-    return Violation(loc=("body", loc), msg=f"unknown {what} {key!r}", code="unknown_reference")
+    return UnknownReference.violation(f"unknown {what} {key!r}", "body", loc)
 
 
-def _already_exists(what: str, key: Any, loc: str) -> Conflict:
-    return Conflict(
+def _already_exists(what: str, key: Any, loc: str) -> AlreadyExists:
+    return AlreadyExists(
         f"{what} {key!r} already exists",
-        [Violation(loc=("body", loc), msg=f"{what} already exists", code="already_exists")],
-        code="already_exists",
+        [AlreadyExists.violation(f"{what} already exists", "body", loc)],
     )
 
 
 def _refuse(detail: str, violations: list[Violation]) -> None:
+    """Refuse with every violation listed; the code is the first one's."""
     if violations:
-        raise Unprocessable(detail, violations, code="invalid_reference")
+        raise refusal(violations, detail)
 
 
 # --- regions -------------------------------------------------------------------------
@@ -62,7 +91,9 @@ def create_region(session: Session, *, data: s.RegionCreate) -> Region:
     if data.parent_code is not None and not _exists(session, Region, data.parent_code):
         errors.append(_missing_ref("parent_code", "region", data.parent_code))
     if data.level != "province" and not data.parent_code:
-        errors.append(Violation(loc=("body", "parent_code"), msg="required below province level"))
+        errors.append(
+            FieldRequired.violation("required below province level", "body", "parent_code")
+        )
     _refuse("the region refers to data that does not exist", errors)
     region = Region(**data.model_dump())
     session.add(region)
@@ -73,7 +104,7 @@ def create_region(session: Session, *, data: s.RegionCreate) -> Region:
 def get_region(session: Session, code: str) -> Region:
     region = session.get(Region, code)
     if region is None:
-        raise NotFound(f"region {code!r} not found")
+        raise RegionNotFound(f"region {code!r} not found")
     return region
 
 
@@ -92,21 +123,71 @@ def create_bank(session: Session, *, data: s.BankCreate) -> Bank:
 def get_bank(session: Session, code: str) -> Bank:
     bank = session.get(Bank, code)
     if bank is None:
-        raise NotFound(f"bank {code!r} not found")
+        raise BankNotFound(f"bank {code!r} not found")
     return bank
 
 
 # --- funds ---------------------------------------------------------------------------
 class FundNotFound(NotFound):
-    title = "Fund not found"
+    title, title_zh = "Fund not found", "基金不存在"
 
 
-class ContributorExists(Conflict):
-    code, title = "already_exists", "Contributor already registered"
+class ContributorExists(AlreadyExists):
+    title, title_zh = "Contributor already registered", "出资人已登记"
 
 
 class ContributorRefused(Unprocessable):
-    code, title = "invalid_contributor", "Contributor refused"
+    """The finance bureau of a city fund's region cannot be registered as the fund's
+    contributor (e.g. the region's name is too long for a contributor's); `errors` lists
+    why. The fund was not created."""
+
+    code, title, title_zh = "invalid_contributor", "Contributor refused", "出资人登记被拒"
+
+
+class CommitmentRequired(Unprocessable):
+    """A contributor of this programme's fund commits its capital (认缴出资): `committed`
+    is required and more than 0.00 (XB-F0)."""
+
+    code, rule = "commitment_required", "XB-F0"
+    title, title_zh = "Committed capital required", "须认缴出资额"
+
+
+class ParentFundInvalid(Unprocessable):
+    """A sub-fund's `parent_code` names an existing pool of the same programme."""
+
+    code = "invalid_parent_fund"
+    title, title_zh = "Not a pool of the programme", "子基金须隶属同一项目的基金池"
+
+
+class FundProgramMismatch(Unprocessable):
+    """The fund named belongs to another programme than the one the request is for."""
+
+    code = "fund_program_mismatch"
+    title, title_zh = "Fund of another programme", "基金不属于该项目"
+
+
+class AgreementRegionMismatch(Unprocessable):
+    """An agreement with an SKD city/county fund covers that fund's region: its
+    `region_code` is the fund's."""
+
+    code = "agreement_region_mismatch"
+    title, title_zh = "Region other than the fund's", "合作地区与市县资金所属地区不一致"
+
+
+class ControllerNameMismatch(Unprocessable):
+    """The actual controller's ID number is recorded (or given earlier in the same
+    batch) under another name: one ID number is one person. Nothing was written."""
+
+    code = "controller_name_mismatch"
+    title, title_zh = "Controller's name does not match", "实际控制人姓名与已登记的不一致"
+
+
+class FundNotStopped(InvalidTransition):
+    title, title_zh = "Fund not stopped", "基金未处于暂停新增业务状态"
+
+
+class AgreementAuthorityOnly(RoleNotAllowed):
+    title, title_zh = "Decided by the programme's authority", "须由该项目的主管角色决定"
 
 
 def create_fund(session: Session, *, data: s.FundCreate) -> Fund:
@@ -118,18 +199,23 @@ def create_fund(session: Session, *, data: s.FundCreate) -> Fund:
     if data.region_code is not None and not _exists(session, Region, data.region_code):
         errors.append(_missing_ref("region_code", "region", data.region_code))
     if data.kind == "city" and data.region_code is None:
-        errors.append(Violation(loc=("body", "region_code"), msg="a city fund needs its region"))
+        errors.append(
+            FieldRequired.violation("a city fund needs its region", "body", "region_code")
+        )
     if data.kind == "sub_fund":
         parent = session.get(Fund, data.parent_code) if data.parent_code is not None else None
         if parent is None or parent.kind != "pool" or parent.program != data.program:
             errors.append(
-                Violation(
-                    loc=("body", "parent_code"),
-                    msg="a sub-fund needs an existing pool of the same programme",
+                ParentFundInvalid.violation(
+                    "a sub-fund needs an existing pool of the same programme",
+                    "body",
+                    "parent_code",
                 )
             )
     elif data.parent_code is not None:
-        errors.append(Violation(loc=("body", "parent_code"), msg="only a sub-fund has a parent"))
+        errors.append(
+            FieldNotAllowed.violation("only a sub-fund has a parent", "body", "parent_code")
+        )
     _refuse("the fund is not consistent", errors)
     fund = Fund(**data.model_dump())
     session.add(fund)
@@ -156,11 +242,7 @@ def register_contributor(
     clashes = repo.contributor_clashes(session, fund.code, code=data.code, name=data.name)
     if clashes:
         taken = [
-            Violation(
-                loc=("body", field),
-                msg=f"{fund.code} already has a contributor {value}",
-                code="already_exists",
-            )
+            AlreadyExists.violation(f"{fund.code} already has a contributor {value}", "body", field)
             for field, value in (("code", data.code), ("name", data.name))
             if any(getattr(c, field) == value for c in clashes)
         ]
@@ -171,15 +253,13 @@ def register_contributor(
     committed = data.committed or 0
     if get_program(fund.program).policy.capital_commitment_required and committed <= 0:
         errors.append(
-            Violation(
-                loc=("body", "committed"),
-                msg=f"a {fund.program} contributor commits its capital: more than 0.00",
-                code="commitment_required",
-                rule="XB-F0",
+            CommitmentRequired.violation(
+                f"a {fund.program} contributor commits its capital: more than 0.00",
+                "body",
+                "committed",
             )
         )
-    if errors:
-        raise ContributorRefused(f"the contributor of {fund.code} was refused", errors)
+    _refuse(f"the contributor of {fund.code} was refused", errors)
     contributor = FundContributor(
         fund_code=fund.code,
         code=data.code,
@@ -212,7 +292,10 @@ def register_city_fund_contributor(session: Session, fund: Fund) -> FundContribu
     except ValidationError as exc:  # e.g. a region name too long for a contributor's
         raise ContributorRefused(
             f"the finance bureau of {region.code} cannot be registered with {fund.code}",
-            [Violation(loc=("body", "region_code"), msg=e["msg"]) for e in exc.errors()],
+            [
+                ContributorRefused.violation(str(e["msg"]), "body", "region_code")
+                for e in exc.errors()
+            ],
         ) from None
     return register_contributor(session, fund_code=fund.code, data=data)
 
@@ -254,18 +337,20 @@ def create_agreement(session: Session, *, data: s.AgreementCreate, actor: Princi
         errors.append(_missing_ref("fund_code", "fund", data.fund_code))
     elif fund.program != data.program:
         errors.append(
-            Violation(
-                loc=("body", "fund_code"),
-                msg=f"fund {fund.code} belongs to {fund.program}, not {data.program}",
+            FundProgramMismatch.violation(
+                f"fund {fund.code} belongs to {fund.program}, not {data.program}",
+                "body",
+                "fund_code",
             )
         )
     if data.region_code is not None and not _exists(session, Region, data.region_code):
         errors.append(_missing_ref("region_code", "region", data.region_code))
     if fund is not None and fund.kind == "city" and data.region_code != fund.region_code:
         errors.append(
-            Violation(
-                loc=("body", "region_code"),
-                msg=f"a city-fund agreement covers the fund's region {fund.region_code}",
+            AgreementRegionMismatch.violation(
+                f"a city-fund agreement covers the fund's region {fund.region_code}",
+                "body",
+                "region_code",
             )
         )
     _refuse("the agreement refers to data that does not exist or does not fit", errors)
@@ -299,7 +384,7 @@ def create_agreement(session: Session, *, data: s.AgreementCreate, actor: Princi
 def get_agreement(session: Session, agreement_id: int, *, principal: Principal) -> Agreement:
     agreement = session.get(Agreement, agreement_id)
     if agreement is None or not principal.can_see_bank(agreement.bank_code):
-        raise NotFound(f"agreement {agreement_id} not found")
+        raise AgreementNotFound(f"agreement {agreement_id} not found")
     return agreement
 
 
@@ -318,12 +403,11 @@ def change_agreement_status(
     decided by the province reviewer, XB agreements by the committee."""
     agreement = repo.agreement_for_update(session, agreement_id)
     if agreement is None or not actor.can_see_bank(agreement.bank_code):
-        raise NotFound(f"agreement {agreement_id} not found")
+        raise AgreementNotFound(f"agreement {agreement_id} not found")
     program = get_program(agreement.program).policy
     if actor.role not in (program.agreement_authority_role, "admin"):
-        raise Forbidden(
-            f"{agreement.program} agreements are {action}ed by {program.agreement_authority_role}",
-            code="role_not_allowed",
+        raise AgreementAuthorityOnly(
+            f"{agreement.program} agreements are {action}ed by {program.agreement_authority_role}"
         )
     to_status = AGREEMENT_TRANSITIONS.target(action, agreement.status)
     session.add(
@@ -354,7 +438,7 @@ def create_lpr(session: Session, *, data: s.LprCreate) -> LprRate:
 def lpr_in_force(session: Session, on: date) -> LprRate:
     rate = repo.lpr_in_force(session, on)
     if rate is None:
-        raise NotFound(f"no 1-year LPR is recorded in force on {on.isoformat()}")
+        raise LprNotFound(f"no 1-year LPR is recorded in force on {on.isoformat()}")
     return rate
 
 
@@ -380,16 +464,9 @@ def _controller_id(
     digest = persons.id_hash(controller.id_number, key)
     known = persons.ensure_persons(session, {digest: controller.name})[digest]
     if persons.name_mismatch(known, controller.name):
-        raise Unprocessable(
+        raise ControllerNameMismatch(
             "the actual controller's name does not match",
-            [
-                Violation(
-                    loc=("body", "controller", "name"),
-                    msg=persons.NAME_MISMATCH,
-                    code="controller_name_mismatch",
-                )
-            ],
-            code="controller_name_mismatch",
+            [ControllerNameMismatch.violation(persons.NAME_MISMATCH, "body", "controller", "name")],
         )
     return known.id
 
@@ -413,7 +490,7 @@ def create_enterprise(
 def get_enterprise(session: Session, credit_code: str) -> Enterprise:
     enterprise = repo.enterprise_by_code(session, credit_code.strip().upper())
     if enterprise is None:
-        raise NotFound(f"enterprise {credit_code!r} not found")
+        raise EnterpriseNotFound(f"enterprise {credit_code!r} not found")
     return enterprise
 
 
@@ -426,7 +503,7 @@ def update_enterprise(
     enterprise = get_enterprise(session, credit_code)
     sent = data.model_fields_set
     nulls = [f for f in sent if getattr(data, f) is None and f not in NULLABLE]
-    errors = [Violation(loc=("body", f), msg="may not be null") for f in sorted(nulls)]
+    errors = [ValidationFailed.violation("may not be null", "body", f) for f in sorted(nulls)]
     if data.region_code is not None and not _exists(session, Region, data.region_code):
         errors.append(_missing_ref("region_code", "region", data.region_code))
     _refuse("the update is not valid", errors)
@@ -471,10 +548,15 @@ def set_fund_status(
 
 def resume_fund(session: Session, *, code: str, reason: str, actor: Principal) -> Fund:
     """XB-Q2: only the committee lifts a fund-wide stop; the change is recorded."""
-    fund = session.scalars(select(Fund).where(Fund.code == code).with_for_update()).first()
+    fund = session.scalars(
+        select(Fund).where(Fund.code == code).with_for_update(key_share=True)
+    ).first()
     if fund is None:
-        raise NotFound(f"fund {code} not found")
+        raise FundNotFound(f"fund {code} not found")
     if fund.status != "stopped":
-        raise Conflict(f"fund {code} is {fund.status}, not stopped", code="invalid_transition")
+        raise FundNotStopped(
+            f"fund {code} is {fund.status}, not stopped",
+            [FundNotStopped.violation(f"fund status is {fund.status}", "status")],
+        )
     set_fund_status(session, fund, "resume", reason=reason, actor=actor)
     return fund

@@ -34,7 +34,7 @@ from sqlalchemy import String, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
-from app.errors import Unprocessable, Violation
+from app.errors import ValidationFailed
 from app.models import Agreement, Claim, ClaimRecovery, FilingRefusal, Loan
 from app.programs.base import get_program, is_late_filing_flag
 from app.reports import bank_books as books
@@ -378,10 +378,8 @@ def build_annual(
     evaluation is due by November 30) — from rows recorded by `cutoff_at`."""
     prog = get_program(program)
     if not 2000 <= year <= 2100:
-        raise Unprocessable(
-            "the year is out of range",
-            [Violation(loc=("query", "year"), msg="2000–2100", code="validation_error")],
-            code="validation_error",
+        raise ValidationFailed(
+            "the year is out of range", [ValidationFailed.violation("2000–2100", "query", "year")]
         )
     start, end = date(year, 1, 1), date(year, 12, 31)
     on = max(min(end, as_of), start) if as_of is not None else end

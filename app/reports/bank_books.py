@@ -24,7 +24,7 @@ from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
-from app.errors import Forbidden
+from app.errors import RoleNotAllowed
 from app.loans.arrears import BankView, Instalment, compute
 from app.models import (
     Bank,
@@ -411,9 +411,8 @@ def banks_in_scope(session: Session, principal: Principal, program: str) -> set[
     if principal.role == "fund_manager":
         fund_program = session.scalar(select(Fund.program).where(Fund.code == principal.fund_code))
         if fund_program != program:
-            raise Forbidden(
+            raise RoleNotAllowed(
                 f"a fund manager of {principal.fund_code} reads the reports of its fund's "
-                f"programme, not {program}",
-                code="role_not_allowed",
+                f"programme, not {program}"
             )
     return visible_banks(session, principal)

@@ -7,20 +7,22 @@ import re
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.principal import CurrentPrincipal, Principal
 from app.db import get_session
-from app.errors import Conflict, Forbidden, NotFound, Unprocessable, Violation, problem_responses
+from app.errors import AppError, RoleNotAllowed, problems
 from app.kit.clock import get_clock
-from app.kit.pagination import ObjectId, Page, PageParams, page_params, paginate
+from app.kit.location import set_location
+from app.kit.pagination import PAGE_REFUSALS, ObjectId, Page, PageParams, page_params, paginate
 from app.kit.uow import TransactionalRoute
 from app.models import ReportRun
 from app.programs.fields import ProgramCode
 from app.reports import runs
+from app.reports.quarterly import QuarterNotBegun
 from app.reports.render_csv import render_csv
 from app.reports.render_html import MEDIA_TYPE as HTML_MEDIA_TYPE
 from app.reports.render_html import render_html
@@ -47,17 +49,48 @@ EXTENSIONS = {"json": "json", "csv": "csv", "xlsx": "xlsx", "html": "html"}
 # the page is self-contained: no script, no fetch, no external asset
 PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
-Year = Annotated[int, Query(ge=2000, le=2100, description="the year")]
-Quarter = Annotated[int, Query(ge=1, le=4, description="the quarter, 1–4")]
-Month = Annotated[int, Query(ge=1, le=12, description="the month, 1–12")]
+Year = Annotated[int, Query(ge=2000, le=2100, description="the year 年度", examples=[2026])]
+Quarter = Annotated[int, Query(ge=1, le=4, description="the quarter 季度, 1–4", examples=[3])]
+Month = Annotated[int, Query(ge=1, le=12, description="the month 月份, 1–12", examples=[11])]
+Programme = Annotated[
+    ProgramCode, Query(description="programme 项目: SKD 苏科贷 or XB 信保基金", examples=["SKD"])
+]
 FormatQuery = Annotated[
     Format,
     Query(
         alias="format",
         description="`json` (default; the canonical JSON), `csv` (UTF-8 with BOM, one "
-        "block per section) or `xlsx` (one sheet per section)",
+        "block per section) or `xlsx` (one sheet per section) 输出格式",
+        examples=["json"],
     ),
 ]
+# the refusals every report read shares: a fund manager of another programme (403), a
+# bank the caller may not see (404)
+_READ_REFUSALS: tuple[type[AppError], ...] = (RoleNotAllowed, runs.ReportNotFound)
+_RUN_EXAMPLES: dict[str, Any] = {
+    "quarterly": {
+        "summary": "SKD 2026-Q3, whole programme 季度报告（全省）",
+        "value": {"kind": "quarterly", "program": "SKD", "period": "2026-Q3", "scope": ""},
+    },
+    "monthly": {
+        "summary": "XB 2026-11 of 连云港农商行 月度报告（单家银行）",
+        "value": {"kind": "monthly", "program": "XB", "period": "2026-11", "scope": "bank:LYG_RCB"},
+    },
+    "annual": {
+        "summary": "XB 2025 annual evaluation 年度报告",
+        "value": {"kind": "annual", "program": "XB", "period": "2025", "scope": ""},
+    },
+}
+_SUBMISSION_EXAMPLES: dict[str, Any] = {
+    "default": {
+        "summary": "To the programme's recipient 报送默认对象",
+        "value": {"comment": "2026年第三季度报告已按期报送"},
+    },
+    "named": {
+        "summary": "To a named recipient 指定报送对象",
+        "value": {"submitted_to": "江苏省科学技术厅", "comment": "季度报告纸质版同步寄送"},
+    },
+}
 
 _HEADERS_DOC = {
     "X-Report-Run-Id": {
@@ -76,7 +109,9 @@ _HEADERS_DOC = {
 }
 
 
-def _report_responses(*, page: bool = False) -> dict[int | str, dict[str, Any]]:
+def _report_responses(
+    *refusals: type[AppError], page: bool = False
+) -> dict[int | str, dict[str, Any]]:
     if page:
         ok: dict[str, Any] = {
             "description": "the report page: tables and server-side SVG charts",
@@ -97,7 +132,7 @@ def _report_responses(*, page: bool = False) -> dict[int | str, dict[str, Any]]:
     return {
         200: ok,
         304: {"description": "not modified: `If-None-Match` names the current ETag"},
-        **problem_responses(Forbidden, NotFound, validation=True),
+        **problems(*_READ_REFUSALS, *refusals),
     }
 
 
@@ -180,13 +215,13 @@ _RUNS = (
     "recoveries, compensation rate and limit usage, leverage, suspensions, steps past "
     f"their deadline. {_SCOPES} {_RUNS}",
     response_model=None,
-    responses=_report_responses(),
+    responses=_report_responses(QuarterNotBegun),
 )
 def quarterly(
     request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
-    program: ProgramCode,
+    program: Programme,
     year: Year,
     quarter: Quarter,
     fmt: FormatQuery = "json",
@@ -209,13 +244,13 @@ def quarterly(
     "3 % line, compensation rate and limit usage per bank, the quarterly trend). Sent to "
     "a bearer-authenticated request like every endpoint. " + _RUNS,
     response_class=HTMLResponse,
-    responses=_report_responses(page=True),
+    responses=_report_responses(QuarterNotBegun, page=True),
 )
 def quarterly_page(
     request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
-    program: ProgramCode,
+    program: Programme,
     year: Year,
     quarter: Quarter,
 ) -> Response:
@@ -238,32 +273,34 @@ def quarterly_page(
     "A bank reads its own (another `bank_code`: 404); other roles name a bank they may "
     "see with `bank_code` (422 `bank_code_required` without it). " + _RUNS,
     response_model=None,
-    responses={
-        **_report_responses(),
-        422: problem_responses((Unprocessable, "bank_code_required"), validation=True)[422],
-    },
+    responses=_report_responses(runs.BankCodeRequired),
 )
 def monthly(
     request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
-    program: ProgramCode,
+    program: Programme,
     year: Year,
     month: Month,
-    bank_code: Annotated[str | None, Query(max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")] = None,
+    bank_code: Annotated[
+        str | None,
+        Query(
+            max_length=32,
+            pattern=r"^[A-Za-z0-9_.-]+$",
+            description="the bank 合作银行代码 (required unless the caller is a bank)",
+            examples=["LYG_RCB"],
+        ),
+    ] = None,
     fmt: FormatQuery = "json",
 ) -> Response:
     if bank_code is None and not principal.is_bank:
-        raise Unprocessable(
+        raise runs.BankCodeRequired(
             "name the bank with bank_code",
             [
-                Violation(
-                    loc=("query", "bank_code"),
-                    msg=f"required for role {principal.role}",
-                    code="bank_code_required",
+                runs.BankCodeRequired.violation(
+                    f"required for role {principal.role}", "query", "bank_code"
                 )
             ],
-            code="bank_code_required",
         )
     scope = runs.viewer_scope(session, principal, program, bank_code=bank_code)
     key = runs.ReportKey("monthly", program, runs.month(year, month), scope)
@@ -284,7 +321,7 @@ def annual(
     request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
-    program: ProgramCode,
+    program: Programme,
     year: Year,
     fmt: FormatQuery = "json",
 ) -> Response:
@@ -328,14 +365,28 @@ def _runs_out(session: Session, items: list[ReportRun]) -> list[RunOut]:
     description="The stored runs the caller may read, oldest first (paginated): filters "
     "`kind`, `program`, `period`. A bank sees its own runs, a city reviewer its region's, "
     "a fund manager its programme's (whole-programme and its banks').",
+    responses=problems(*PAGE_REFUSALS),
 )
 def list_runs(
     session: SessionDep,
     principal: CurrentPrincipal,
     page: Annotated[PageParams, Depends(page_params)],
-    kind: ReportKind | None = None,
-    program: ProgramCode | None = None,
-    period: Annotated[str | None, Query(max_length=8)] = None,
+    kind: Annotated[
+        ReportKind | None,
+        Query(description="quarterly 季度 / monthly 月度 / annual 年度", examples=["quarterly"]),
+    ] = None,
+    program: Annotated[
+        ProgramCode | None,
+        Query(description="programme 项目: SKD 苏科贷 or XB 信保基金", examples=["SKD"]),
+    ] = None,
+    period: Annotated[
+        str | None,
+        Query(
+            max_length=8,
+            description="`YYYY-Qn`, `YYYY-MM` or `YYYY` 报告期",
+            examples=["2026-Q3"],
+        ),
+    ] = None,
 ) -> Page[RunOut]:
     stmt = select(ReportRun)
     clause = runs.run_filter(session, principal)
@@ -351,10 +402,14 @@ def list_runs(
     return Page[RunOut](items=_runs_out(session, list(items)), next_cursor=cursor)
 
 
+class RunNotFound(runs.ReportNotFound):
+    title, title_zh = "Report run not found", "报告存档不存在或不在权限范围内"
+
+
 def _readable_run(session: Session, principal: Principal, run_id: int) -> ReportRun:
     run = session.get(ReportRun, run_id)
     if run is None or not runs.can_read(session, principal, run):
-        raise NotFound(f"report run {run_id} not found")
+        raise RunNotFound(f"report run {run_id} not found")
     return run
 
 
@@ -379,7 +434,7 @@ def _readable_run(session: Session, principal: Principal, run_id: int) -> Report
             "headers": _HEADERS_DOC,
         },
         304: {"description": "not modified: `If-None-Match` names the current ETag"},
-        **problem_responses(NotFound, validation=True),
+        **problems(RunNotFound),
     },
 )
 def get_run(
@@ -389,7 +444,11 @@ def get_run(
     run_id: ObjectId,
     fmt: Annotated[
         RunFormat | None,
-        Query(alias="format", description="the report in this format instead of the metadata"),
+        Query(
+            alias="format",
+            description="the report in this format instead of the metadata 输出格式",
+            examples=["html"],
+        ),
     ] = None,
 ) -> Response | RunOut:
     run = _readable_run(session, principal, run_id)
@@ -408,17 +467,21 @@ def get_run(
     "version, listing in `changes` every figure that differs from the previous version "
     "(section, row, column, old, new); later pulls serve it. By the regulator or the "
     "province reviewer (any scope), or a fund manager of the programme (its whole "
-    "programme, or one of its banks). An open period: 422 `period_not_closed`.",
-    responses=problem_responses(
-        Forbidden,
-        (Forbidden, "scope_not_allowed"),
-        (Unprocessable, "period_not_closed"),
-        (Conflict, "report_run_conflict"),
-        validation=True,
+    "programme, or one of its banks). An open period: 422 `period_not_closed`. "
+    "`Location`: the new run.",
+    responses=problems(
+        RoleNotAllowed,
+        runs.ScopeNotAllowed,
+        runs.PeriodNotClosed,
+        runs.ReportRunConflict,
     ),
 )
 def rerun(
-    request: Request, session: SessionDep, principal: CurrentPrincipal, body: RunIn
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    body: Annotated[RunIn, Body(openapi_examples=_RUN_EXAMPLES)],
 ) -> RunOut:
     key = runs.ReportKey(
         body.kind, body.program, runs.parse_period(body.kind, body.period), body.scope
@@ -426,6 +489,7 @@ def rerun(
     runs.check_rerun(session, principal, key)
     clock = get_clock(request)
     run = runs.rerun(session, key, actor=principal, today=clock.today(), now=clock.now())
+    set_location(request, response, "get_run", run_id=run.id)
     return _runs_out(session, [run])[0]
 
 
@@ -438,22 +502,23 @@ def rerun(
     "report to the 领导小组办公室 (XB-Rep: due on the 15th of January, April, July and "
     "October for the quarter before): `due_on`, and `late` when today's business date is "
     "after it. By a fund manager of the run's programme or the province reviewer; only "
-    "the latest version (409 `run_superseded`), once (409 `already_submitted`).",
-    responses=problem_responses(
-        Forbidden,
-        NotFound,
-        (Conflict, "run_superseded"),
-        (Conflict, "already_submitted"),
-        (Unprocessable, "submitted_to_required"),
-        validation=True,
+    "the latest version (409 `run_superseded`), once (409 `already_submitted`). "
+    "`Location`: the run, which lists its submissions.",
+    responses=problems(
+        RoleNotAllowed,
+        RunNotFound,
+        runs.RunSuperseded,
+        runs.AlreadySubmitted,
+        runs.SubmittedToRequired,
     ),
 )
-def submit(
+def submit_report_run(
     request: Request,
+    response: Response,
     session: SessionDep,
     principal: CurrentPrincipal,
     run_id: ObjectId,
-    body: SubmissionIn,
+    body: Annotated[SubmissionIn, Body(openapi_examples=_SUBMISSION_EXAMPLES)],
 ) -> SubmissionOut:
     run = _readable_run(session, principal, run_id)
     clock = get_clock(request)
@@ -466,4 +531,5 @@ def submit(
         today=clock.today(),
         now=clock.now(),
     )
+    set_location(request, response, "get_run", run_id=run.id)
     return SubmissionOut.model_validate(made, from_attributes=True)

@@ -36,7 +36,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
-from app.errors import NotFound, Unprocessable, Violation
+from app.errors import NotFound, ValidationFailed
 from app.kit.clock import CHINA_TZ
 from app.models import (
     Bank,
@@ -657,13 +657,15 @@ def reconciliation(
     return side_by_side, listed
 
 
+class BankReportNotFound(NotFound):
+    title, title_zh = "No report of this bank for the caller", "无权查看该银行的报告或银行不存在"
+
+
 # --- the document --------------------------------------------------------------------------
 def _check_month(month: int) -> None:
     if not 1 <= month <= 12:
-        raise Unprocessable(
-            "the month is 1–12",
-            [Violation(loc=("query", "month"), msg="1–12", code="validation_error")],
-            code="validation_error",
+        raise ValidationFailed(
+            "the month is 1–12", [ValidationFailed.violation("1–12", "query", "month")]
         )
 
 
@@ -688,7 +690,7 @@ def build_monthly(
     scope = books.banks_in_scope(session, principal, program)
     bank = session.get(Bank, bank_code)
     if bank is None or (scope is not None and bank_code not in scope):
-        raise NotFound(f"no report of bank {bank_code} for this caller")
+        raise BankReportNotFound(f"no report of bank {bank_code} for this caller")
     start = date(year, month, 1)
     end = date(year, month, calendar.monthrange(year, month)[1])
     on = max(min(end, as_of), start) if as_of is not None else end

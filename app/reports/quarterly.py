@@ -57,7 +57,7 @@ from sqlalchemy.sql import Subquery
 
 from app.auth.principal import Principal
 from app.claims.repository import region_descendants
-from app.errors import Forbidden, Unprocessable, Violation
+from app.errors import RoleNotAllowed, Unprocessable, ValidationFailed
 from app.evaluations.service import quarter_end
 from app.kit.clock import CHINA_TZ
 from app.loans import arrears
@@ -91,6 +91,14 @@ from app.reports.document import Chart, Column, ReportDocument, Section, Value, 
 APPROVED = ("approved", "closed")
 REJECTED = "rejected"
 DECIDED = (*APPROVED, REJECTED)
+
+
+class QuarterNotBegun(Unprocessable):
+    """The quarter asked for begins after today's business date: there is nothing to
+    report yet."""
+
+    code = "quarter_not_begun"
+    title, title_zh = "Quarter not begun", "该季度尚未开始"
 
 
 # --- who sees what -------------------------------------------------------------------------
@@ -150,10 +158,9 @@ def scope_of(session: Session, program: Program, principal: Principal) -> Scope:
             return Scope()
         fund = session.get(Fund, principal.fund_code or "")
         if fund is None or fund.program != program.code:
-            raise Forbidden(
+            raise RoleNotAllowed(
                 f"a manager of {principal.fund_code} reads its own programme's reports, not "
-                f"{program.code}'s",
-                code="role_not_allowed",
+                f"{program.code}'s"
             )
         return Scope(f"fund:{fund.code}", funds=(fund.code,))
     return Scope()
@@ -345,10 +352,9 @@ def build_quarterly(
     `closed: false`; a quarter not yet begun is refused."""
     prog = get_program(program)
     if not 1 <= quarter <= 4:
-        raise Unprocessable(
+        raise ValidationFailed(
             f"quarter {quarter} does not exist",
-            [Violation(loc=("query", "quarter"), msg="1, 2, 3 or 4", code="invalid_quarter")],
-            code="invalid_quarter",
+            [ValidationFailed.violation("1, 2, 3 or 4", "query", "quarter")],
         )
     if cutoff_at.tzinfo is None:
         raise ValueError("cutoff_at must carry a timezone")
@@ -356,10 +362,9 @@ def build_quarterly(
     start = date(year, 3 * quarter - 2, 1)
     today = today or cutoff_at.astimezone(CHINA_TZ).date()
     if today < start:
-        raise Unprocessable(
+        raise QuarterNotBegun(
             f"{year}-Q{quarter} begins on {start}, after today {today}",
-            [Violation(loc=("query", "quarter"), msg="the quarter has not begun")],
-            code="quarter_not_begun",
+            [QuarterNotBegun.violation("the quarter has not begun", "query", "quarter")],
         )
     q = Quarter(
         session=session,

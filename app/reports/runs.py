@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
-from app.errors import Conflict, Forbidden, NotFound, Unprocessable, Violation
+from app.errors import Conflict, Forbidden, NotFound, RoleNotAllowed, Unprocessable
 from app.models import Fund, LedgerEntry, LedgerLeg, ReportRun, ReportSubmission
 from app.programs.base import get_program
 from app.reports.document import (
@@ -45,6 +45,64 @@ RERUN_ROLES = ("regulator", "province_reviewer", "fund_manager")
 SUBMIT_ROLES = ("fund_manager", "province_reviewer")
 # roles that see a whole programme
 PROGRAMME_ROLES = ("regulator", "admin", "province_reviewer", "committee", "fund_manager")
+
+
+class BankCodeRequired(Unprocessable):
+    """A bank's report (the monthly report, a status file) is asked for by a caller who
+    is not that bank: name the bank with `bank_code`."""
+
+    code = "bank_code_required"
+    title, title_zh = "Name the bank", "须指定银行 (bank_code)"
+
+
+class ReportNotFound(NotFound):
+    title, title_zh = "No such report for the caller", "报告不存在或不在权限范围内"
+
+
+class ScopeNotAllowed(Forbidden):
+    """A fund manager re-runs the reports of its own scope (its programme, or its fund)
+    or the monthly report of a bank of its programme, not another scope."""
+
+    code = "scope_not_allowed"
+    title, title_zh = "Scope not allowed", "无权重新生成该范围的报告"
+
+
+class PeriodNotClosed(Unprocessable):
+    """The period has not closed (its last day is not before today's business date): its
+    report is computed on every pull and cannot be stored as a run yet."""
+
+    code = "period_not_closed"
+    title, title_zh = "Period not closed", "报告期尚未结束"
+
+
+class ReportRunConflict(Conflict):
+    """Another request stored this version of the report meanwhile; pull it, or run the
+    report again for the next version."""
+
+    code = "report_run_conflict"
+    title, title_zh = "Version stored meanwhile", "该版本报告已由其他请求生成"
+
+
+class RunSuperseded(Conflict):
+    """A later version of the report exists; only the latest version is submitted."""
+
+    code = "run_superseded"
+    title, title_zh = "A later version exists", "已有更新版本的报告"
+
+
+class AlreadySubmitted(Conflict):
+    """The run is already marked submitted; a run is submitted once."""
+
+    code = "already_submitted"
+    title, title_zh = "Already submitted", "报告已报送"
+
+
+class SubmittedToRequired(Unprocessable):
+    """The programme names no default recipient for the report: say to whom it was
+    submitted with `submitted_to`."""
+
+    code = "submitted_to_required"
+    title, title_zh = "Recipient required", "须填写报送对象"
 
 
 # --- periods -------------------------------------------------------------------------
@@ -138,10 +196,9 @@ def _fund_program(session: Session, principal: Principal) -> str | None:
 def check_programme(session: Session, principal: Principal, program: str) -> None:
     """A fund manager reads the reports of its own fund's programme only."""
     if principal.role == "fund_manager" and _fund_program(session, principal) != program:
-        raise Forbidden(
+        raise RoleNotAllowed(
             f"a fund manager of {principal.fund_code} reads the reports of its fund's "
-            f"programme, not {program}",
-            code="role_not_allowed",
+            f"programme, not {program}"
         )
 
 
@@ -167,12 +224,12 @@ def viewer_scope(
     if principal.is_bank:
         own = principal.bank_code or ""
         if bank_code not in (None, own):
-            raise NotFound(f"no report of bank {bank_code} for this caller")
+            raise ReportNotFound(f"no report of bank {bank_code} for this caller")
         return f"bank:{own}"
     if bank_code is not None:
         visible = visible_banks(session, principal)
         if visible is not None and bank_code not in visible:
-            raise NotFound(f"no report of bank {bank_code} for this caller")
+            raise ReportNotFound(f"no report of bank {bank_code} for this caller")
         return f"bank:{bank_code}"
     if principal.role == "city_reviewer":
         return f"region:{principal.region_code or ''}"
@@ -235,19 +292,17 @@ def check_rerun(session: Session, actor: Principal, key: ReportKey) -> None:
     scope; a fund manager of its programme, in its own scope or the monthly report of a
     bank it may see."""
     if actor.role not in RERUN_ROLES:
-        raise Forbidden(
-            f"role {actor.role} may not do this; allowed: {', '.join(RERUN_ROLES)}",
-            code="role_not_allowed",
+        raise RoleNotAllowed(
+            f"role {actor.role} may not do this; allowed: {', '.join(RERUN_ROLES)}"
         )
     check_programme(session, actor, key.program)
     if actor.role != "fund_manager" or key.scope == manager_scope(actor, key.program):
         return
     visible = visible_banks(session, actor) or set()
     if key.kind != "monthly" or key.bank_code not in visible:
-        raise Forbidden(
+        raise ScopeNotAllowed(
             f"a fund manager of {actor.fund_code} re-runs the reports of its own scope or of "
-            f"a bank of the programme, not scope {key.scope!r}",
-            code="scope_not_allowed",
+            f"a bank of the programme, not scope {key.scope!r}"
         )
 
 
@@ -405,17 +460,10 @@ def rerun(
     """A new version of a closed period's report, computed now, with the figures that
     changed against the latest version."""
     if not key.period.closed(today):
-        raise Unprocessable(
+        raise PeriodNotClosed(
             f"{key.period.label} ends on {key.period.end}: a period is closed, and its "
             "report stored, once its last day is before today",
-            [
-                Violation(
-                    loc=("body", "period"),
-                    msg="the period is not closed",
-                    code="period_not_closed",
-                )
-            ],
-            code="period_not_closed",
+            [PeriodNotClosed.violation("the period is not closed", "body", "period")],
         )
     previous = latest(session, key)
     return store(session, key, actor=actor, today=today, now=now, previous=previous)
@@ -478,9 +526,8 @@ def store(
             stored = latest(session, key)
             if stored is not None:
                 return stored
-        raise Conflict(
-            f"version {version} of this report was stored meanwhile; pull it or run again",
-            code="report_run_conflict",
+        raise ReportRunConflict(
+            f"version {version} of this report was stored meanwhile; pull it or run again"
         ) from None
     return run
 
@@ -562,9 +609,8 @@ def due_on(kind: str, period: Period, day: int | None) -> date | None:
 
 def check_submitter(session: Session, actor: Principal, run: ReportRun) -> None:
     if actor.role not in SUBMIT_ROLES:
-        raise Forbidden(
-            f"role {actor.role} may not do this; allowed: {', '.join(SUBMIT_ROLES)}",
-            code="role_not_allowed",
+        raise RoleNotAllowed(
+            f"role {actor.role} may not do this; allowed: {', '.join(SUBMIT_ROLES)}"
         )
     check_programme(session, actor, run.program)
 
@@ -585,26 +631,18 @@ def submit(
     key = ReportKey(run.kind, run.program, parse_period(run.kind, run.period), run.scope)
     newest = latest(session, key)
     if newest is not None and newest.id != run.id:
-        raise Conflict(
+        raise RunSuperseded(
             f"run {run.id} is version {run.version}; version {newest.version} (run "
-            f"{newest.id}) supersedes it",
-            code="run_superseded",
+            f"{newest.id}) supersedes it"
         )
     if session.scalar(select(ReportSubmission.id).where(ReportSubmission.run_id == run.id)):
-        raise Conflict(f"run {run.id} is already submitted", code="already_submitted")
+        raise AlreadySubmitted(f"run {run.id} is already submitted")
     day, default_to = submission_rule(run.program)
     recipient = submitted_to or default_to
     if not recipient:
-        raise Unprocessable(
+        raise SubmittedToRequired(
             "name the recipient of the report",
-            [
-                Violation(
-                    loc=("body", "submitted_to"),
-                    msg="required for this programme",
-                    code="submitted_to_required",
-                )
-            ],
-            code="submitted_to_required",
+            [SubmittedToRequired.violation("required for this programme", "body", "submitted_to")],
         )
     due = due_on(run.kind, key.period, day)
     made = ReportSubmission(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from app.kit.schemas import In
 from app.programs.fields import ProgramCode
@@ -109,12 +109,18 @@ class RunOut(BaseModel):
 
 
 class RunIn(In):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"kind": "quarterly", "program": "SKD", "period": "2026-Q3", "scope": ""}]
+        }
+    )
+
     kind: ReportKind
     program: ProgramCode
     period: str = Field(
         max_length=8,
         description="`YYYY-Qn` (quarterly), `YYYY-MM` (monthly), `YYYY` (annual)",
-        examples=["2026-Q1"],
+        examples=["2026-Q3"],
     )
     scope: str = Field(
         "",
@@ -144,10 +150,14 @@ class RunIn(In):
 
 
 class SubmissionIn(In):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"comment": "2026年第三季度报告已按期报送"}]}
+    )
+
     submitted_to: str | None = Field(
         None,
         min_length=1,
         max_length=100,
         description="the recipient; default the programme's (XB-Rep: 领导小组办公室)",
     )
-    comment: str = Field("", max_length=2000)
+    comment: str = Field("", max_length=2000, description="备注 comment, kept with the submission")

@@ -33,6 +33,8 @@ from app.models import (
 from app.models.base import Base
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from app.auth.principal import Principal
 
 DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 - demo only; production refuses demo data
@@ -1002,6 +1004,62 @@ def _demo_xb(session: Session) -> None:
                 now=now,
             )
     claim(waiting, date(2026, 3, 2))  # the manager's opinion was due on 2026-03-11
+    _demo_xb_queues(session, file, manager, now)
+
+
+def _demo_xb_queues(
+    session: Session, file: Callable[..., int], manager: Principal, now: datetime
+) -> None:
+    """What the console walk-through finds in the XB queues (`GET /claims?awaiting=me`):
+    a claim the manager recommends with no finding, waiting for the committee, and one
+    the manager returned to the bank for correction (XB-C2). Their loans were disbursed
+    after the 2025-Q4 quarter end, so the stored XB-Q1 basis is as it was."""
+    from app.auth.principal import Principal
+    from app.claims import returns
+    from app.claims import service as claims
+
+    bank = Principal.of(session.scalars(select(User).where(User.username == "bank_lyg")).one())
+    ready = file(1_200_000, date(2026, 1, 6), date(2026, 4, 6), date(2026, 1, 6))
+    with_bank = file(900_000, date(2026, 1, 6), date(2026, 4, 6), date(2026, 1, 6))
+    filed = {}
+    for loan_id in (ready, with_bank):
+        filed[loan_id] = file_claim_with_documents(
+            session,
+            loan_id=loan_id,
+            bank=bank,
+            on=date(2026, 6, 1),  # 56 days past due
+            now=now,
+            documents=[
+                ("application", "补偿申请书.pdf"),
+                ("collection_plan", "贷款催收方案.pdf"),
+                ("due_diligence", "尽职情况说明.pdf"),
+            ],
+            lawsuit=(f"(2026)苏0706民初{3000 + loan_id}号", date(2026, 5, 25)),
+            comment="逾期超过45天，已起诉并获受理 (demo)",
+        )
+    claims.step(
+        session,
+        claim_id=filed[ready],
+        stage="manager_review",
+        approve=True,
+        findings=(),
+        opinion="已尽职审查：贷前调查、放款审批和贷后催收记录齐全，未发现不予补偿情形 (demo)",
+        actor=manager,
+        today=date(2026, 6, 3),
+        now=now,
+    )
+    returns.return_for_correction(
+        session,
+        claim_id=filed[with_bank],
+        deficiencies=[
+            returns.Deficiency("collection_plan_incomplete", "催收方案缺少时间安排和责任人"),
+            returns.Deficiency("other", "借款合同复印件不清晰，请重新扫描上传"),
+        ],
+        comment="请补正后重新提交 (demo)",
+        actor=manager,
+        today=date(2026, 6, 2),
+        now=now,
+    )
 
 
 def _demo_arrears(session: Session, *, today: date) -> None:

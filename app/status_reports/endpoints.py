@@ -12,12 +12,15 @@ from sqlalchemy.orm import Session
 
 from app.auth.principal import CurrentPrincipal, Principal, require_roles
 from app.db import get_session
-from app.errors import Forbidden, NotFound, Unprocessable, Violation, problem_responses
+from app.errors import NotFound, UnsupportedMediaType, problems
 from app.kit.clock import get_today
-from app.kit.pagination import Page, PageParams, page_params, paginate
+from app.kit.location import set_location
+from app.kit.pagination import PAGE_REFUSALS, Page, PageParams, page_params, paginate
 from app.kit.uow import TransactionalRoute
 from app.models import StatusReport, StatusReportDifference
+from app.reports.runs import BankCodeRequired
 from app.status_reports import files, service
+from app.status_reports.files import FileTooLarge, StatusFileRefused
 from app.status_reports.schemas import (
     BankMonthOut,
     DifferenceOut,
@@ -26,12 +29,17 @@ from app.status_reports.schemas import (
     StatusReportOut,
     request_body,
 )
+from app.status_reports.service import MonthNotOver
 
 router = APIRouter(route_class=TransactionalRoute)
 SessionDep = Annotated[Session, Depends(get_session)]
 Today = Annotated[date, Depends(get_today)]
-Year = Annotated[int, Path(ge=2000, le=2100, description="the year reported on")]
-Month = Annotated[int, Path(ge=1, le=12, description="the month reported on, 1–12")]
+Year = Annotated[
+    int, Path(ge=2000, le=2100, description="the year reported on 报送年份", examples=[2026])
+]
+Month = Annotated[
+    int, Path(ge=1, le=12, description="the month reported on, 1–12 报送月份", examples=[11])
+]
 TAG = "status-reports"
 
 
@@ -64,17 +72,10 @@ async def raw_body(request: Request) -> bytes:
             "written (`replayed: true`)",
             "model": StatusReportOut,
         },
-        **problem_responses(
-            Forbidden,
-            files.FileTooLarge,
-            files.UnsupportedMediaType,
-            (Unprocessable, "status_file_refused"),
-            (Unprocessable, "month_not_over"),
-            validation=True,
-        ),
+        **problems(FileTooLarge, UnsupportedMediaType, StatusFileRefused, MonthNotOver),
     },
 )
-def submit(
+def submit_status_report(
     response: Response,
     request: Request,
     session: SessionDep,
@@ -95,7 +96,10 @@ def submit(
         actor=bank,
         today=today,
     )
-    if not created:
+    if created:
+        set_location(request, response, "get_status_report", year=year, month=month)
+        response.headers["Location"] += f"?version={report.version}"
+    else:
         response.status_code = status.HTTP_200_OK
     page = PageParams(limit=50, cursor=None)
     return _out(session, report, page, kind=None, replayed=not created)
@@ -112,12 +116,16 @@ def submit(
     "of its programme, a city reviewer the banks with an agreement in its region; "
     "`difference_count` is of the differences the caller sees (`scoped`).",
 )
-def month_overview(
+def status_report_overview(
     session: SessionDep,
     principal: CurrentPrincipal,
     today: Today,
-    year: Annotated[int, Query(ge=2000, le=2100)],
-    month: Annotated[int, Query(ge=1, le=12)],
+    year: Annotated[
+        int, Query(ge=2000, le=2100, description="the year reported on 报送年份", examples=[2026])
+    ],
+    month: Annotated[
+        int, Query(ge=1, le=12, description="the month reported on 报送月份", examples=[11])
+    ],
 ) -> MonthOut:
     banks = service.visible_banks(session, principal)
     rows = service.month_overview(session, year, month, today=today, banks=banks)
@@ -159,33 +167,42 @@ def month_overview(
     "of its region's enterprises' loans, a fund manager those of its programme's loans — "
     "neither sees unknown contracts — and the counts are of what the caller sees "
     "(`scoped: true`).",
-    responses=problem_responses(NotFound, (Unprocessable, "bank_code_required")),
+    responses=problems(NotFound, BankCodeRequired, *PAGE_REFUSALS),
 )
-def get_report(
+def get_status_report(
     session: SessionDep,
     principal: CurrentPrincipal,
     year: Year,
     month: Month,
     page: Annotated[PageParams, Depends(page_params)],
-    bank_code: Annotated[str | None, Query(max_length=32)] = None,
-    version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
-    kind: Kind | None = None,
+    bank_code: Annotated[
+        str | None,
+        Query(
+            max_length=32,
+            description="the bank whose file to read (a bank reads its own without it) 银行代码",
+            examples=["LYG_RCB"],
+        ),
+    ] = None,
+    version: Annotated[
+        int | None,
+        Query(ge=1, le=1_000_000, description="a version (default: the latest)", examples=[1]),
+    ] = None,
+    kind: Annotated[
+        Kind | None, Query(description="only differences of this kind 差异类型")
+    ] = None,
 ) -> StatusReportOut:
     if principal.is_bank:
         code = principal.bank_code or ""
         if bank_code not in (None, code):
             raise NotFound(f"no status file of bank {bank_code} for {year}-{month:02d}")
     elif bank_code is None:
-        raise Unprocessable(
+        raise BankCodeRequired(
             "name the bank with bank_code",
             [
-                Violation(
-                    loc=("query", "bank_code"),
-                    msg=f"required for role {principal.role}",
-                    code="bank_code_required",
+                BankCodeRequired.violation(
+                    f"required for role {principal.role}", "query", "bank_code"
                 )
             ],
-            code="bank_code_required",
         )
     else:
         code = bank_code

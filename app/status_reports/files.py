@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from app.errors import AppError, Unprocessable, Violation
+from app.errors import PayloadTooLarge, Unprocessable, UnsupportedMediaType, Violation
 from app.kit.money import MoneyFormatError, parse_yuan
 
 FIELDS = (
@@ -54,12 +54,140 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _CANONICAL_TAG = "status-file/1"
 
 
-class UnsupportedMediaType(AppError):
-    status, code, title = 415, "unsupported_media_type", "Unsupported media type"
+class FileTooLarge(PayloadTooLarge):
+    """A status file larger than the request limit."""
 
 
-class FileTooLarge(AppError):
-    status, code, title = 413, "payload_too_large", "Payload too large"
+class StatusFileRefused(Unprocessable):
+    """The status file is refused as a whole and nothing was recorded: `errors` names
+    every failure (where: `["body", "rows", <row>, <field>]`, the header, or the file;
+    each with its own code). Correct them all and send the file again (XB-Rep)."""
+
+    code, rule = "status_file_refused", "XB-Rep"
+    title, title_zh = "Status file refused", "月度报送文件未通过校验"
+
+
+# --- what `errors` of a refused file name (each code's page says what it means) --------
+class NotUtf8(Unprocessable):
+    """The file is not UTF-8 text (a byte-order mark is allowed)."""
+
+    code = "not_utf8"
+    title, title_zh = "Not UTF-8 text", "文件不是 UTF-8 编码的文本"
+
+
+class TooManyRows(Unprocessable):
+    """The file has more rows than one file may carry; split the book or contact the fund
+    manager."""
+
+    code = "too_many_rows"
+    title, title_zh = "Too many rows", "文件行数超过上限"
+
+
+class MissingHeader(Unprocessable):
+    """A CSV status file starts with a header row naming its six columns."""
+
+    code = "missing_header"
+    title, title_zh = "No header row", "CSV 文件缺少表头行"
+
+
+class InvalidCsv(Unprocessable):
+    """The CSV cannot be read (e.g. an unterminated quote)."""
+
+    code = "invalid_csv"
+    title, title_zh = "CSV cannot be read", "CSV 格式错误，无法读取"
+
+
+class InvalidHeader(Unprocessable):
+    """The CSV header names an unknown column, lacks one of the six, or names one twice."""
+
+    code = "invalid_header"
+    title, title_zh = "Invalid header row", "表头列名有误"
+
+
+class InvalidJson(Unprocessable):
+    """The JSON body does not parse, or is not an object `{"rows": [...]}`."""
+
+    code = "invalid_json"
+    title, title_zh = "Not a JSON status file", 'JSON 格式错误或不是 {"rows": [...]}'
+
+
+class UnknownField(Unprocessable):
+    """A field (or a key of the JSON body) that a status file does not have."""
+
+    code = "unknown_field"
+    title, title_zh = "Unknown field", "未知字段"
+
+
+class InvalidRow(Unprocessable):
+    """A row that cannot be read at all: a CSV line with another number of cells than
+    the header, a JSON item that is not an object."""
+
+    code = "invalid_row"
+    title, title_zh = "Unusable row", "该行格式错误，无法读取"
+
+
+class InvalidContractNo(Unprocessable):
+    """`contract_no` is not a string of 1–64 printable characters."""
+
+    code = "invalid_contract_no"
+    title, title_zh = "Invalid contract number", "合同编号格式错误"
+
+
+class MissingField(Unprocessable):
+    """A required field of the row is missing or empty (`contract_no`, or an amount:
+    give `"0.00"` for none)."""
+
+    code = "missing_field"
+    title, title_zh = "Required field missing", "缺少必填字段"
+
+
+class InvalidAmount(Unprocessable):
+    """An amount is not a yuan string with at most two decimals (M-1); a JSON number is
+    refused."""
+
+    code = "invalid_amount"
+    title, title_zh = "Invalid amount", "金额格式错误（元，最多两位小数）"
+
+
+class InvalidStatus(Unprocessable):
+    """`status` is not one of `current`, `overdue`, `settled`, `written_off`."""
+
+    code = "invalid_status"
+    title, title_zh = "Invalid status", "状态取值无效"
+
+
+class DuplicateContract(Unprocessable):
+    """The same contract is in two rows: one row per contract."""
+
+    code = "duplicate_contract"
+    title, title_zh = "Contract listed twice", "同一合同出现在多行"
+
+
+class OverdueSinceAfterMonthEnd(Unprocessable):
+    """`overdue_since` is after the last day of the month reported on."""
+
+    code = "overdue_since_after_month_end"
+    title, title_zh = "Overdue date after the month end", "逾期起始日晚于报送月份月末"
+
+
+class OverdueSinceWithoutAmounts(Unprocessable):
+    """`overdue_since` is set but principal and interest overdue are both 0."""
+
+    code = "overdue_since_without_amounts"
+    title, title_zh = "Overdue date without amounts", "有逾期起始日但逾期金额均为零"
+
+
+class OverdueAmountsWithoutSince(Unprocessable):
+    """Principal or interest is overdue, so `overdue_since` (the first day in arrears) is
+    required."""
+
+    code = "overdue_amounts_without_since"
+    title, title_zh = "Overdue amounts without a date", "有逾期金额但缺少逾期起始日"
+
+
+# `invalid_date` (a date that is not YYYY-MM-DD) is the code of app.claims.steps'
+# InvalidStepDate: one code, one class
+INVALID_DATE = "invalid_date"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +222,8 @@ def media_type_of(content_type: str | None) -> str:
         raise UnsupportedMediaType(
             f"send the status file as {CSV_TYPE} or {JSON_TYPE}, not {media or 'no type'}",
             [
-                Violation(
-                    loc=("header", "Content-Type"),
-                    msg=f"must be {CSV_TYPE} or {JSON_TYPE}",
-                    code="unsupported_media_type",
+                UnsupportedMediaType.violation(
+                    f"must be {CSV_TYPE} or {JSON_TYPE}", "header", "Content-Type"
                 )
             ],
         )
@@ -122,7 +248,7 @@ def parse(body: bytes, media_type: str, *, month_end: date) -> list[FileRow]:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise _file_error(
-            f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})", "not_utf8"
+            f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})", NotUtf8
         ) from None
     reader = _csv_rows if media_type == CSV_TYPE else _json_rows
     errors: list[Violation] = []
@@ -141,18 +267,16 @@ def parse(body: bytes, media_type: str, *, month_end: date) -> list[FileRow]:
     return rows
 
 
-def refusal(errors: list[Violation], bad_rows: int) -> Unprocessable:
-    """The file refused as a whole: one 422 listing the rows' errors (at most
-    MAX_LISTED_ERRORS of them, the rest counted)."""
+def refusal(errors: list[Violation], bad_rows: int) -> StatusFileRefused:
+    """The file refused as a whole: one 422 `status_file_refused` listing the rows'
+    errors (at most MAX_LISTED_ERRORS of them, the rest counted)."""
     listed = errors[:MAX_LISTED_ERRORS]
     more = len(errors) - len(listed)
     tail = f"; the first {len(listed)} are listed" if more else ""
-    return Unprocessable(
+    return StatusFileRefused(
         f"the status file has {len(errors)} error(s) in {bad_rows} row(s){tail}; "
         "nothing was recorded",
         listed,
-        code="status_file_refused",
-        rule="XB-Rep",
     )
 
 
@@ -160,17 +284,17 @@ def refusal(errors: list[Violation], bad_rows: int) -> Unprocessable:
 Raw = tuple[int, dict[str, Any], str]
 
 
-def _file_error(msg: str, code: str, loc: tuple[str | int, ...] = ("body",)) -> Unprocessable:
-    return Unprocessable(
-        msg, [Violation(loc=loc, msg=msg, code=code)], code="status_file_refused", rule="XB-Rep"
-    )
+def _file_error(
+    msg: str, error: type[Unprocessable], loc: tuple[str | int, ...] = ("body",)
+) -> StatusFileRefused:
+    return StatusFileRefused(msg, [error.violation(msg, *loc)])
 
 
 def _too_many(count: int) -> Unprocessable:
     return _file_error(
         f"a status file may have at most {MAX_ROWS:,} rows; split the book or contact the "
         f"fund manager (more than {count - 1:,} rows sent)",
-        "too_many_rows",
+        TooManyRows,
     )
 
 
@@ -181,7 +305,7 @@ def _csv_rows(text: str) -> list[Raw]:
         if header is None or not any(c.strip() for c in header):
             raise _file_error(
                 f"the file has no header row; it needs the columns {', '.join(FIELDS)}",
-                "missing_header",
+                MissingHeader,
                 ("body", "header"),
             )
         names = [c.strip().lower() for c in header]
@@ -201,7 +325,7 @@ def _csv_rows(text: str) -> list[Raw]:
                 continue
             out.append((row_no, dict(zip(names, cells, strict=True)), where))
     except csv.Error as exc:
-        raise _file_error(f"the CSV cannot be read: {exc}", "invalid_csv") from None
+        raise _file_error(f"the CSV cannot be read: {exc}", InvalidCsv) from None
     return out
 
 
@@ -217,11 +341,9 @@ def _check_header(names: list[str]) -> None:
     if twice:
         problems.append(f"column(s) named twice: {', '.join(twice)}")
     if problems:
-        raise Unprocessable(
+        raise StatusFileRefused(
             "the header row must name the columns " + ", ".join(FIELDS),
-            [Violation(loc=("body", "header"), msg=p, code="invalid_header") for p in problems],
-            code="status_file_refused",
-            rule="XB-Rep",
+            [InvalidHeader.violation(p, "body", "header") for p in problems],
         )
 
 
@@ -229,18 +351,18 @@ def _json_rows(text: str) -> list[Raw]:
     try:
         doc = json.loads(text)
     except ValueError as exc:
-        raise _file_error(f"the body is not valid JSON: {exc}", "invalid_json") from None
+        raise _file_error(f"the body is not valid JSON: {exc}", InvalidJson) from None
     except RecursionError:  # nested deeper than the decoder goes; a file is two levels
         raise _file_error(
-            'the body is nested too deeply to be a status file {"rows": [...]}', "invalid_json"
+            'the body is nested too deeply to be a status file {"rows": [...]}', InvalidJson
         ) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("rows"), list):
-        raise _file_error('the body must be an object {"rows": [...]}', "invalid_json")
+        raise _file_error('the body must be an object {"rows": [...]}', InvalidJson)
     extra = sorted(k for k in doc if k != "rows")
     if extra:
         raise _file_error(
             f'unknown field(s) {", ".join(extra)}; the body is {{"rows": [...]}}',
-            "unknown_field",
+            UnknownField,
         )
     items = doc["rows"]
     if len(items) > MAX_ROWS:
@@ -258,26 +380,27 @@ def _json_rows(text: str) -> list[Raw]:
 def _row(row_no: int, raw: dict[str, Any], where: str, errors: list[Violation]) -> FileRow | None:
     before = len(errors)
 
-    def fail(field: str, msg: str, code: str) -> None:
+    def fail(field: str, msg: str, error: type[Unprocessable] | str) -> None:
         loc: tuple[str | int, ...] = ("body", "rows", row_no) + ((field,) if field else ())
+        code = error if isinstance(error, str) else error.code
         errors.append(Violation(loc=loc, msg=f"{msg}{where}", code=code))
 
     if "" in raw:  # the row itself is unusable
-        fail("", str(raw[""]), "invalid_row")
+        fail("", str(raw[""]), InvalidRow)
         return None
     for key in raw:
         if key not in FIELDS:
-            fail(str(key), "unknown field", "unknown_field")
+            fail(str(key), "unknown field", UnknownField)
     contract = _text(raw.get("contract_no"))
     if raw.get("contract_no") is not None and not isinstance(raw.get("contract_no"), str):
-        fail("contract_no", "must be a string", "invalid_contract_no")
+        fail("contract_no", "must be a string", InvalidContractNo)
     elif contract is None:
-        fail("contract_no", "required: the loan's contract number", "missing_field")
+        fail("contract_no", "required: the loan's contract number", MissingField)
     elif not contract.isprintable() or len(contract) > MAX_CONTRACT_NO:
         fail(
             "contract_no",
             f"must be 1–{MAX_CONTRACT_NO} printable characters",
-            "invalid_contract_no",
+            InvalidContractNo,
         )
     amounts: dict[str, int] = {}
     for field in AMOUNTS:
@@ -285,27 +408,27 @@ def _row(row_no: int, raw: dict[str, Any], where: str, errors: list[Violation]) 
         if isinstance(value, str):
             value = value.strip()
         if value is None or value == "":
-            fail(field, 'required: a yuan amount such as "0.00"', "missing_field")
+            fail(field, 'required: a yuan amount such as "0.00"', MissingField)
             continue
         try:
             amounts[field] = parse_yuan(value)
         except MoneyFormatError as exc:
-            fail(field, str(exc), "invalid_amount")
+            fail(field, str(exc), InvalidAmount)
     since: date | None = None
     value = raw.get("overdue_since")
     if value is not None and not isinstance(value, str):
-        fail("overdue_since", "must be a date YYYY-MM-DD, empty or null", "invalid_date")
+        fail("overdue_since", "must be a date YYYY-MM-DD, empty or null", INVALID_DATE)
     elif value is not None and value.strip():
         try:
             if not _DATE.fullmatch(value.strip()):
                 raise ValueError
             since = date.fromisoformat(value.strip())
         except ValueError:
-            fail("overdue_since", f"{value!r} is not a date YYYY-MM-DD", "invalid_date")
+            fail("overdue_since", f"{value!r} is not a date YYYY-MM-DD", INVALID_DATE)
     status = raw.get("status")
     status = status.strip() if isinstance(status, str) else status
     if status not in STATUSES:
-        fail("status", f"{status!r} is not one of {', '.join(STATUSES)}", "invalid_status")
+        fail("status", f"{status!r} is not one of {', '.join(STATUSES)}", InvalidStatus)
     if len(errors) > before:
         return None
     assert contract is not None and isinstance(status, str)
@@ -331,8 +454,8 @@ def _consistency(rows: list[FileRow], month_end: date, errors: list[Violation]) 
     bad: set[int] = set()
     first: dict[str, int] = {}
 
-    def fail(row: FileRow, field: str, msg: str, code: str) -> None:
-        errors.append(Violation(loc=("body", "rows", row.row_no, field), msg=msg, code=code))
+    def fail(row: FileRow, field: str, msg: str, error: type[Unprocessable]) -> None:
+        errors.append(error.violation(msg, "body", "rows", row.row_no, field))
         bad.add(row.row_no)
 
     for row in rows:
@@ -342,7 +465,7 @@ def _consistency(rows: list[FileRow], month_end: date, errors: list[Violation]) 
                 row,
                 "contract_no",
                 f"contract {row.contract_no} is also in row {seen}: one row per contract",
-                "duplicate_contract",
+                DuplicateContract,
             )
         owing = row.principal_overdue_fen > 0 or row.interest_overdue_fen > 0
         if row.overdue_since is not None and row.overdue_since > month_end:
@@ -350,14 +473,14 @@ def _consistency(rows: list[FileRow], month_end: date, errors: list[Violation]) 
                 row,
                 "overdue_since",
                 f"{row.overdue_since} is after the month end {month_end}",
-                "overdue_since_after_month_end",
+                OverdueSinceAfterMonthEnd,
             )
         if row.overdue_since is not None and not owing:
             fail(
                 row,
                 "overdue_since",
                 "overdue_since is set but principal and interest overdue are both 0",
-                "overdue_since_without_amounts",
+                OverdueSinceWithoutAmounts,
             )
         if row.overdue_since is None and owing:
             fail(
@@ -365,6 +488,6 @@ def _consistency(rows: list[FileRow], month_end: date, errors: list[Violation]) 
                 "overdue_since",
                 "principal or interest is overdue, so overdue_since (the first day in "
                 "arrears) is required",
-                "overdue_amounts_without_since",
+                OverdueAmountsWithoutSince,
             )
     return bad

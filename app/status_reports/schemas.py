@@ -41,24 +41,25 @@ class StatusRowIn(BaseModel):
     )
 
 
+# bank_jsb's file for 2026-11 in the demo (`make run`): its two SKD loans, both current
 CSV_EXAMPLE = (
     ",".join(FIELDS) + "\n"
-    "HT-2025-0001,2000000.00,2026-03-11,2000000.00,0.00,overdue\n"
-    "HT-2026-0007,5000000.00,,0.00,0.00,current\n"
+    "JSB-SKD-2026-0001,5000000.00,,0.00,0.00,current\n"
+    "JSB-SKD-2026-0002,20000000.00,,0.00,0.00,current\n"
 )
 JSON_EXAMPLE: dict[str, Any] = {
     "rows": [
         {
-            "contract_no": "HT-2025-0001",
-            "outstanding": "2000000.00",
-            "overdue_since": "2026-03-11",
-            "principal_overdue": "2000000.00",
+            "contract_no": "JSB-SKD-2026-0001",
+            "outstanding": "5000000.00",
+            "overdue_since": None,
+            "principal_overdue": "0.00",
             "interest_overdue": "0.00",
-            "status": "overdue",
+            "status": "current",
         },
         {
-            "contract_no": "HT-2026-0007",
-            "outstanding": "5000000.00",
+            "contract_no": "JSB-SKD-2026-0002",
+            "outstanding": "20000000.00",
             "overdue_since": None,
             "principal_overdue": "0.00",
             "interest_overdue": "0.00",
@@ -79,7 +80,12 @@ def request_body() -> dict[str, Any]:
         f"at most {MAX_ROWS:,} rows.",
         "content": {
             CSV_TYPE: {
-                "schema": {"type": "string", "description": "CSV with a header row"},
+                # binary: a generated client sends the file's bytes as they are
+                "schema": {
+                    "type": "string",
+                    "format": "binary",
+                    "description": "CSV with a header row",
+                },
                 "example": CSV_EXAMPLE,
             },
             JSON_TYPE: {

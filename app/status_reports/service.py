@@ -48,7 +48,7 @@ from app.kit.money import format_fen
 from app.loans.arrears import Arrears, arrears_of
 from app.loans.repository import scoped_loans
 from app.loans.schemas import DelinquencyIn
-from app.loans.servicing import REPORTABLE, delinquency_violations
+from app.loans.servicing import REPORTABLE, LoanNotOwing, delinquency_violations
 from app.models import (
     Agreement,
     Bank,
@@ -82,6 +82,22 @@ LOAN_FIELDS = (
 SEES_ALL = ("admin", "province_reviewer", "committee", "regulator")
 
 
+class MonthNotOver(Unprocessable):
+    """A month's status file is sent once the month is over: from the first day of the
+    next month (XB-Rep)."""
+
+    code, rule = "month_not_over", "XB-Rep"
+    title, title_zh = "Month not over yet", "报送月份尚未结束"
+
+
+class LoanNotDisbursed(Unprocessable):
+    """A row names a loan disbursed after the month end: it has nothing to report for
+    the month (XB-Rep)."""
+
+    code = "loan_not_disbursed"
+    title, title_zh = "Loan not disbursed by the month end", "月末时该笔贷款尚未放款"
+
+
 def month_end(year: int, month: int) -> date:
     return date(year, month, calendar.monthrange(year, month)[1])
 
@@ -90,19 +106,10 @@ def require_month_over(year: int, month: int, today: date) -> date:
     """The month's last day, once the month is over; else 422 `month_not_over`."""
     end = month_end(year, month)
     if today <= end:
-        raise Unprocessable(
+        raise MonthNotOver(
             f"{year}-{month:02d} is not over yet (today is {today}); its status file can be "
             f"sent from {date.fromordinal(end.toordinal() + 1)}",
-            [
-                Violation(
-                    loc=("path", "month"),
-                    msg=f"the month ends on {end}",
-                    code="month_not_over",
-                    rule="XB-Rep",
-                )
-            ],
-            code="month_not_over",
-            rule="XB-Rep",
+            [MonthNotOver.violation(f"the month ends on {end}", "path", "month")],
         )
     return end
 
@@ -203,7 +210,7 @@ def submit(
     rows = files.parse(body, media_type, month_end=end)
     sha = files.content_sha256(rows)
     # one submission at a time per bank: versions are numbered in order
-    session.execute(select(Bank.code).where(Bank.code == bank_code).with_for_update())
+    session.execute(select(Bank.code).where(Bank.code == bank_code).with_for_update(key_share=True))
     last = find(session, bank_code, year, month)
     if last is not None and last.content_sha256 == sha:
         return last, False
@@ -320,11 +327,13 @@ def check_rows(rows: list[FileRow], books: Books, today: date) -> set[int]:
         if loan.disbursed_on <= end and not owing and in_arrears:
             settled = f"settled on {loan.settled_on}" if loan.settled_on else loan.status
             failed.append(
-                Violation(
-                    loc=("body", "rows", r.row_no, "overdue_since"),
-                    msg=f"loan {loan.id} (contract {r.contract_no}) owed nothing at the month "
+                LoanNotOwing.violation(
+                    f"loan {loan.id} (contract {r.contract_no}) owed nothing at the month "
                     f"end {end} ({settled}): list it with nothing overdue, status settled",
-                    code="loan_not_owing",
+                    "body",
+                    "rows",
+                    r.row_no,
+                    "overdue_since",
                 )
             )
         if failed:
@@ -344,10 +353,12 @@ def _row_violation(r: FileRow, loan: Loan, v: Violation, end: date) -> Violation
         f"with principal {format_fen(loan.principal_fen)}"
     )
     if v.code == "before_disbursement":  # the report's `as_of` is the month end
-        return Violation(
-            loc=("body", "rows", r.row_no, "contract_no"),
-            msg=f"{about}, after the month end {end}: it has nothing to report for the month",
-            code="loan_not_disbursed",
+        return LoanNotDisbursed.violation(
+            f"{about}, after the month end {end}: it has nothing to report for the month",
+            "body",
+            "rows",
+            r.row_no,
+            "contract_no",
         )
     field = v.loc[-1] if v.loc else ""
     return Violation(

@@ -5,7 +5,7 @@ with history, payments) is `app.claims.steps`; this is what 苏科贷 adds to it
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from fractions import Fraction
 
@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 from app.auth.principal import Principal
 from app.claims import repository as repo
 from app.claims import steps
-from app.claims.steps import Outcome
+from app.claims.steps import DocumentsMissing, Outcome
 from app.claims.workflow import StepContext
-from app.errors import Unprocessable, Violation
+from app.errors import Unprocessable, Violation, refusal
 from app.kit.allocation import allocate
 from app.kit.money import format_fen
 from app.ledger import service as ledger
@@ -31,6 +31,14 @@ from app.programs.sukedai.funds import PROVINCE_FUND
 from app.programs.sukedai.policy import CAPS, CLAIMS, PRODUCTS, product_by_code
 
 PROGRAM_CODE = "SKD"
+
+
+class ProductNotInProgramme(Unprocessable):
+    """The claimed loan's product is not one of the programme's (SKD1/SKD2/SKD3), so its
+    loss cannot be shared (SKD-S1)."""
+
+    code, rule = "program_not_supported", "SKD-S1"
+    title, title_zh = "Product not in the programme", "贷款产品不属于本项目"
 
 
 # --- filing --------------------------------------------------------------------------
@@ -57,19 +65,13 @@ def new_claim(
     product = product_by_code(loan.product or "")
     if product is None:
         problems.append(
-            Violation(
-                loc=("body", "loan_id"),
-                msg=f"no SKD product {loan.product!r}",
-                code="program_not_supported",
-            )
+            ProductNotInProgramme.violation(f"no SKD product {loan.product!r}", "body", "loan_id")
         )
-    if problems:
-        only = problems[0].code if len(problems) == 1 else None
-        raise Unprocessable(
+    if problems:  # the first rule's code, every rule in errors
+        raise refusal(
+            problems,
             f"the claim breaks {len(problems)} rule(s): "
             + ", ".join(f"{v.rule or ''} {v.code}".strip() for v in problems),
-            problems,
-            code=only or "claim_refused",
         )
     assert product is not None
     shares = rules.loss_shares(position.outstanding_fen, product)
@@ -104,10 +106,12 @@ def documents_present(ctx: StepContext) -> list[Violation]:
     if count >= CLAIMS.required_documents:
         return []
     return [
-        Violation(
-            msg=f"{count} document(s); at least {CLAIMS.required_documents}: the bank must "
-            "upload its application files",
-            code="documents_missing",
+        replace(
+            DocumentsMissing.violation(
+                f"{count} document(s); at least {CLAIMS.required_documents}: the bank must "
+                "upload its application files",
+                "documents",
+            ),
             rule="SKD-C1",
         )
     ]

@@ -8,10 +8,67 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from app.errors import Unprocessable
 from app.kit.money import format_fen, percent
 from app.programs.sukedai.policy import LIBRARY, LibraryCriteria
 
-__all__ = ["CRITERIA", "Criterion", "LibraryFacts", "check_library_criteria", "percent"]
+__all__ = [
+    "CRITERIA",
+    "LIBRARY_REFUSALS",
+    "Criterion",
+    "LibraryFacts",
+    "check_library_criteria",
+    "percent",
+]
+
+
+# --- a failed criterion, as a refusal of the admission (each its own code) --------------
+class NotJiangsuIndependentLegalPerson(Unprocessable):
+    """SKD-E1, 2017 rules (一): the enterprise is registered in Jiangsu as an independent
+    legal person."""
+
+    code, rule = "jiangsu_independent_legal_person", "SKD-E1"
+    title = "Not a Jiangsu independent legal person"
+    title_zh = "不是在江苏省内注册的独立法人企业"
+
+
+class NoIntellectualProperty(Unprocessable):
+    """SKD-E1, 2017 rules (二): the enterprise owns intellectual property."""
+
+    code, rule = "owns_ip", "SKD-E1"
+    title, title_zh = "No intellectual property", "企业未拥有知识产权"
+
+
+class TooLargeForLibrary(Unprocessable):
+    """SKD-E1, 2017 rules (三): prior-year revenue below 400,000,000 yuan or fewer than
+    1,000 employees."""
+
+    code, rule = "size", "SKD-E1"
+    title, title_zh = "Enterprise too large", "企业规模超过入库标准（销售收入与职工人数）"
+
+
+class RdStaffShareTooLow(Unprocessable):
+    """SKD-E1, 2017 rules (四): R&D staff at least 10 % of the employees."""
+
+    code, rule = "rd_staff_share", "SKD-E1"
+    title, title_zh = "R&D staff share too low", "研发人员占职工总数比例不足"
+
+
+class RdSpendShareTooLow(Unprocessable):
+    """SKD-E1, 2017 rules (五): R&D spend at least 3 % of sales."""
+
+    code, rule = "rd_spend_share", "SKD-E1"
+    title, title_zh = "R&D spend share too low", "研发经费占销售收入比例不足"
+
+
+# the refusals of an admission, one per criterion, in the order of the 2017 rules
+LIBRARY_REFUSALS: tuple[type[Unprocessable], ...] = (
+    NotJiangsuIndependentLegalPerson,
+    NoIntellectualProperty,
+    TooLargeForLibrary,
+    RdStaffShareTooLow,
+    RdSpendShareTooLow,
+)
 
 
 class LibraryFacts(Protocol):

@@ -4,6 +4,7 @@ quarter-end NPL evaluation (SKD-Q3) and the bank's exposure view (SKD-Q1…Q3)."
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import date, datetime
 from fractions import Fraction
 
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session
 from app.auth.principal import Principal
 from app.claims.schemas import ExemptionOut, ExposureOut, ProductExposure
 from app.claims.workflow import Workflow
-from app.errors import Violation
+from app.errors import AppError, Violation
 from app.evaluations.service import (
     BankRatio,
     bank_ratios,
@@ -36,9 +37,20 @@ from app.models import (
 from app.programs.base import Program, ProgramBase, ProgramPolicy
 from app.programs.sukedai import annual, claim_steps, report
 from app.programs.sukedai.claims import loss_shares
-from app.programs.sukedai.filing import FilingFacts, check_filing, quota_exceeded
+from app.programs.sukedai.filing import (
+    FILING_REFUSALS,
+    AnnualQuotaExceeded,
+    FilingFacts,
+    check_filing,
+    quota_exceeded,
+)
 from app.programs.sukedai.funds import PROVINCE_FUND
-from app.programs.sukedai.library import Criterion, check_library_criteria, percent
+from app.programs.sukedai.library import (
+    LIBRARY_REFUSALS,
+    Criterion,
+    check_library_criteria,
+    percent,
+)
 from app.programs.sukedai.policy import CAPS, PROGRAM_POLICY, QUARTER_END, product_by_code
 from app.programs.sukedai.workflow import WORKFLOW
 from app.reference.service import change_agreement_status
@@ -63,6 +75,12 @@ class Sukedai(ProgramBase):
     # the library of tech enterprises (科技型企业库, SKD-E1) belongs to this programme
     has_library = True
     has_quota = True  # SKD-F6: the province sets an annual issuance quota
+    # what its rules refuse, by operation (app.programs.base.declared_refusals)
+    refusals: Mapping[str, tuple[type[AppError], ...]] = {
+        "file_loan": (*FILING_REFUSALS, AnnualQuotaExceeded),
+        "quota": (AnnualQuotaExceeded,),
+        "library": LIBRARY_REFUSALS,
+    }
 
     def library_criteria(self, enterprise: Enterprise) -> list[Criterion]:
         """SKD-E1: the library's admission criteria, each passed or not."""

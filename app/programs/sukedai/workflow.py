@@ -9,20 +9,17 @@ Both reviews may return the claim for correction (退回补正, SKD-C1)."""
 
 from __future__ import annotations
 
-from app.claims.workflow import Stage, TransitionRule, Workflow
+from app.claims.steps import DocumentsMissing, InsufficientFunds, InvalidStepDate
+from app.claims.workflow import FundOf, Stage, TransitionRule, Workflow
 from app.kit.statemachine import Transition
-from app.models import Claim
+from app.programs.common import CLAIM_REFUSALS
 from app.programs.sukedai import claim_steps as cs
 from app.programs.sukedai.funds import PROVINCE_FUND
 from app.programs.sukedai.policy import DEFICIENCIES
 
-
-def _city_fund(claim: Claim) -> str | None:
-    return claim.city_fund_code
-
-
-def _province_fund(_claim: Claim) -> str | None:
-    return PROVINCE_FUND
+# the claim's city fund pays the bank; the province fund reimburses the city fund
+_CITY_FUND = FundOf(column="city_fund_code")
+_PROVINCE_FUND = FundOf(fixed=PROVINCE_FUND)
 
 
 CITY_REVIEW = Stage(
@@ -33,6 +30,7 @@ CITY_REVIEW = Stage(
     cs.city_review,
     path="city-review",
     takes=frozenset({"ineligible_at_grant"}),
+    refusals=(DocumentsMissing,),
 )
 PROVINCE_REVIEW = Stage(
     "province_review",
@@ -49,8 +47,9 @@ CITY_PAYMENT = Stage(
     "the city fund's manager 市县资金拨付",
     "payment",
     cs.city_payment,
-    acting_fund=_city_fund,
+    acting_fund=_CITY_FUND,
     path="city-payment",
+    refusals=(InvalidStepDate, InsufficientFunds),
 )
 PROVINCE_REIMBURSEMENT = Stage(
     "province_reimbursement",
@@ -58,8 +57,9 @@ PROVINCE_REIMBURSEMENT = Stage(
     "the province fund's manager 省级资金归垫",
     "payment",
     cs.province_reimbursement,
-    acting_fund=_province_fund,
+    acting_fund=_PROVINCE_FUND,
     path="province-reimbursement",
+    refusals=(InvalidStepDate, InsufficientFunds),
 )
 
 WORKFLOW = Workflow(
@@ -93,4 +93,5 @@ WORKFLOW = Workflow(
     rules={"city_approve": (TransitionRule("SKD-C1", cs.documents_present),)},
     documents_open=frozenset({"submitted", "city_approved", "returned"}),
     compensated=frozenset({"paid", "reimbursed"}),
+    refusals={"file_claim": (*CLAIM_REFUSALS, cs.ProductNotInProgramme)},
 )

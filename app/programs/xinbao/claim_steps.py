@@ -6,7 +6,7 @@ machinery (scope, guard, transition with history, payments) is `app.claims.steps
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from sqlalchemy import func, select
@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 from app.auth.principal import Principal
 from app.claims import deadlines, steps
 from app.claims import repository as repo
-from app.claims.steps import Outcome
+from app.claims.steps import DocumentsMissing, InvalidStepDate, NotCompensated, Outcome
 from app.claims.workflow import StepContext
-from app.errors import Conflict, Forbidden, Unprocessable, Violation
+from app.errors import Conflict, RoleNotAllowed, Unprocessable, Violation, refusal
 from app.evaluations.service import quarter_end
 from app.kit.money import format_fen
 from app.ledger import service as ledger
@@ -43,6 +43,43 @@ from app.reference.service import change_agreement_status, set_fund_status
 PROGRAM_CODE = "XB"
 
 
+class UnknownFinding(Unprocessable):
+    """A due-diligence finding that is not one of XB-N1…XB-N9."""
+
+    code, rule = "unknown_finding", "XB-N"
+    title, title_zh = "Unknown finding", "未知的不予补偿情形"
+
+
+class FindingsBarCompensation(Unprocessable):
+    """XB-N1…N9: a finding of the manager's due-diligence review means no compensation:
+    the manager cannot recommend paying with a finding, and the committee cannot approve
+    a claim the review found barred. Each error's `rule` is the finding."""
+
+    code = "findings_bar_compensation"
+    title, title_zh = "A finding bars compensation", "存在不予补偿情形"
+
+
+class NothingToRefund(Conflict):
+    """XB-R2: the claim's compensation has been returned in full; there is nothing left
+    to refund."""
+
+    code, rule = "nothing_to_refund", "XB-R2"
+    title, title_zh = "Nothing left to refund", "补偿资金已全部返还"
+
+
+class ReceiptExceedsReceivable(Unprocessable):
+    """The amount received is more than the bank owes the fund on the claim (XB-R1
+    distributions and XB-R2 refunds not yet received)."""
+
+    code = "receipt_exceeds_receivable"
+    title, title_zh = "More than the bank owes", "收款金额超过银行应返还金额"
+
+
+# what the refunds and receipts after payment may answer
+CLAWBACK_REFUSALS = (RoleNotAllowed, NotCompensated, InvalidStepDate, NothingToRefund)
+RECEIPT_REFUSALS = (RoleNotAllowed, NotCompensated, InvalidStepDate, ReceiptExceedsReceivable)
+
+
 def new_claim(
     session: Session,
     *,
@@ -65,13 +102,11 @@ def new_claim(
             lawsuit_accepted_on=lawsuit_accepted_on,
         )
     )
-    if problems:
-        only = problems[0].code if len(problems) == 1 else None
-        raise Unprocessable(
+    if problems:  # the first rule's code, every rule in errors
+        raise refusal(
+            problems,
             f"the claim breaks {len(problems)} rule(s): "
             + ", ".join(f"{v.rule} {v.code}" for v in problems),
-            problems,
-            code=only or "claim_refused",
         )
     shares = rules.loss_shares(position.outstanding_fen, loan.extra.get("ratios_bp", {}))
     enterprise = session.get(Enterprise, loan.enterprise_id)
@@ -104,10 +139,10 @@ def documents_present(ctx: StepContext) -> list[Violation]:
     """XB-C1: the manager reviews a claim with every required document."""
     kinds = {d.kind for d in repo.documents(ctx.session, [ctx.claim.id])[ctx.claim.id]}
     return [
-        Violation(
-            loc=("documents",),
-            msg=f"the {kind.replace('_', ' ')} document is missing",
-            code="documents_missing",
+        replace(
+            DocumentsMissing.violation(
+                f"the {kind.replace('_', ' ')} document is missing", "documents"
+            ),
             rule="XB-C1",
         )
         for kind in CLAIMS.required_documents
@@ -119,13 +154,7 @@ def known_findings(ctx: StepContext) -> list[Violation]:
     unknown = rules.unknown_findings(list(ctx.step.findings))
     if not unknown:
         return []
-    return [
-        Violation(
-            loc=("body", "findings"),
-            msg=f"unknown findings: {', '.join(unknown)}",
-            code="unknown_finding",
-        )
-    ]
+    return [UnknownFinding.violation(f"unknown findings: {', '.join(unknown)}", "body", "findings")]
 
 
 def recommendation_agrees(ctx: StepContext) -> list[Violation]:
@@ -134,10 +163,12 @@ def recommendation_agrees(ctx: StepContext) -> list[Violation]:
     if not (ctx.step.approve and ctx.step.findings):
         return []
     return [
-        Violation(
-            loc=("body", "decision"),
-            msg="a finding (XB-N1…N9) means no compensation: recommend rejection",
-            code="findings_bar_compensation",
+        replace(
+            FindingsBarCompensation.violation(
+                "a finding (XB-N1…N9) means no compensation: recommend rejection",
+                "body",
+                "decision",
+            ),
             rule=ctx.step.findings[0],
         )
     ]
@@ -146,10 +177,8 @@ def recommendation_agrees(ctx: StepContext) -> list[Violation]:
 def findings_bar(ctx: StepContext) -> list[Violation]:
     """XB-N: the committee approves nothing the manager's review found barred."""
     return [
-        Violation(
-            loc=("body", "decision"),
-            msg=f"{f}: {rules.FINDINGS[f]}",
-            code="findings_bar_compensation",
+        replace(
+            FindingsBarCompensation.violation(f"{f}: {rules.FINDINGS[f]}", "body", "decision"),
             rule=f,
         )
         for f in ctx.claim.findings or []
@@ -354,10 +383,10 @@ def payment(ctx: StepContext) -> None:
 def _paid_claim(session: Session, claim_id: int, actor: Principal) -> Claim:
     claim = steps.claim_for_step(session, claim_id, actor)
     if claim.program != PROGRAM_CODE or claim.status != "paid":
-        raise Conflict(
+        raise NotCompensated(
             f"claim {claim.id} is {claim.program} {claim.status}; this applies to paid "
             f"{PROGRAM_CODE} claims",
-            code="not_compensated",
+            [NotCompensated.violation(f"claim status is {claim.status}", "status")],
         )
     return claim
 
@@ -456,14 +485,12 @@ def clawback(
     the bank's XB agreements are terminated."""
     role = "fund_manager" if kind == "abandonment" else "committee"
     if actor.role != role:
-        raise Forbidden(f"the {kind} refund is decided by the {role}", code="role_not_allowed")
+        raise RoleNotAllowed(f"the {kind} refund is decided by the {role}")
     claim = _paid_claim(session, claim_id, actor)
     steps.dated(decided_on, not_before=claim.paid_on, today=today, field="decided_on")
     amount = int(claim.approved_fen or 0) - claim.returned_fen
     if amount <= 0:
-        raise Conflict(
-            f"claim {claim.id}'s compensation has been returned in full", code="nothing_to_refund"
-        )
+        raise NothingToRefund(f"claim {claim.id}'s compensation has been returned in full")
     entry = ledger.post(
         session,
         event_type=f"claim.{kind}_refund",
@@ -522,19 +549,14 @@ def receive(
     """The fund manager records money received from the bank against the claim's
     receivable (XB-R1 distributions, XB-R2 refunds)."""
     if actor.role != "fund_manager":
-        raise Forbidden("receipts are recorded by the fund manager", code="role_not_allowed")
+        raise RoleNotAllowed("receipts are recorded by the fund manager")
     claim = _paid_claim(session, claim_id, actor)
     steps.dated(received_on, not_before=claim.paid_on, today=today, field="received_on")
     owed = receivable(session, claim.id)
     if amount_fen > owed:
-        raise Unprocessable(
+        raise ReceiptExceedsReceivable(
             f"the bank owes {format_fen(owed)} on claim {claim.id}",
-            [
-                Violation(
-                    loc=("body", "amount"), msg=f"at most {format_fen(owed)}", code="overpayment"
-                )
-            ],
-            code="overpayment",
+            [ReceiptExceedsReceivable.violation(f"at most {format_fen(owed)}", "body", "amount")],
         )
     number = len(repo.receipts(session, [claim.id])[claim.id]) + 1
     entry = ledger.post(

@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from app.errors import Violation
+from app.errors import Unprocessable, Violation
 from app.kit.allocation import allocate
 from app.programs import common
-from app.programs.rules import Rule, refusal, rule, run, violations
+from app.programs.rules import Rule, rule, run, violations
 from app.programs.xinbao.policy import (
     BASE_SUB_FUND,
     CLAIMS,
@@ -44,6 +44,16 @@ class ClaimFacts:
 
 XbClaimRule = Rule[ClaimFacts, ClaimPolicy]
 
+
+class LawsuitRequired(Unprocessable):
+    """XB-C1: an XB claim is filed once the bank has sued and the court accepted the
+    case: the claim names the court's case number (`lawsuit_case_no`) and the date the
+    case was accepted (`lawsuit_accepted_on`)."""
+
+    code, rule = "lawsuit_required", "XB-C1"
+    title, title_zh = "Lawsuit details required", "须提供法院受理的案号和立案日期"
+
+
 # XB-C1 and XB-N7, shared with SKD (`app/programs/common.py`), tagged with XB's IDs
 loan_active: XbClaimRule = Rule("XB-C1", common.loan_active)
 filed_in_time: XbClaimRule = Rule(
@@ -57,7 +67,9 @@ def lawsuit_case_no(f: ClaimFacts, p: ClaimPolicy) -> Violation | None:
     """The bank sued and the court accepted the case: its case number."""
     if f.lawsuit_case_no:
         return None
-    return refusal("lawsuit_required", "the court's case number is required", "lawsuit_case_no")
+    return LawsuitRequired.violation(
+        "the court's case number is required", "body", "lawsuit_case_no"
+    )
 
 
 @rule("XB-C1")
@@ -65,10 +77,8 @@ def lawsuit_accepted_on(f: ClaimFacts, p: ClaimPolicy) -> Violation | None:
     """… and the date the court accepted it."""
     if f.lawsuit_accepted_on is not None:
         return None
-    return refusal(
-        "lawsuit_required",
-        "the date the court accepted the case is required",
-        "lawsuit_accepted_on",
+    return LawsuitRequired.violation(
+        "the date the court accepted the case is required", "body", "lawsuit_accepted_on"
     )
 
 

@@ -4,6 +4,7 @@ basis (XB-Q1), the bank's exposure view and the fund's leverage (XB-F1)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 from app.auth.principal import Principal
 from app.claims.schemas import XbExposureOut, XbLimitOut
 from app.claims.workflow import Workflow
+from app.errors import AppError
 from app.evaluations.service import bank_ratios, suspended_agreements
 from app.ledger.service import EntrySpec
 from app.loans import repository as loans_repo
@@ -29,7 +31,7 @@ from app.models import (
 from app.programs.base import Program, ProgramBase, ProgramPolicy
 from app.programs.xinbao import annual, claim_steps, limits, report
 from app.programs.xinbao.claims import loss_shares
-from app.programs.xinbao.filing import FilingFacts, check_filing
+from app.programs.xinbao.filing import FILING_REFUSALS, FilingFacts, check_filing
 from app.programs.xinbao.policy import (
     BASE_SUB_FUND,
     CLAIMS,
@@ -59,6 +61,8 @@ class Xinbao(ProgramBase):
     quarter_end_rule = "XB-Q1"
     # the fields a filing may carry only under this programme
     filing_fields = frozenset({"sub_fund"})
+    # what its rules refuse, by operation (app.programs.base.declared_refusals)
+    refusals: Mapping[str, tuple[type[AppError], ...]] = {"file_loan": FILING_REFUSALS}
 
     def check_fund_params(self, params: dict[str, Any]) -> None:
         """XB-Q1 settings of a sub-fund, when given: known keys, whole basis points."""

@@ -10,9 +10,12 @@ stored on the claim."""
 
 from __future__ import annotations
 
+from app.claims.steps import DocumentsMissing, InsufficientFunds, InvalidStepDate
 from app.claims.workflow import ClaimDeadline, Stage, TransitionRule, Workflow
 from app.kit.statemachine import Transition
+from app.programs.common import CLAIM_REFUSALS
 from app.programs.xinbao import claim_steps as cs
+from app.programs.xinbao.claims import LawsuitRequired
 from app.programs.xinbao.policy import CLAIM_DEADLINES, DEFICIENCIES
 
 MANAGER_REVIEW = Stage(
@@ -24,6 +27,7 @@ MANAGER_REVIEW = Stage(
     path="manager-review",
     takes=frozenset({"findings", "opinion"}),
     requires=frozenset({"opinion"}),
+    refusals=(DocumentsMissing, cs.UnknownFinding, cs.FindingsBarCompensation),
 )
 COMMITTEE_DECISION = Stage(
     "committee_decision",
@@ -32,6 +36,7 @@ COMMITTEE_DECISION = Stage(
     "review",
     cs.committee_decision,
     path="committee-decision",
+    refusals=(cs.FindingsBarCompensation,),
 )
 PAYMENT = Stage(
     "payment",
@@ -40,6 +45,7 @@ PAYMENT = Stage(
     "payment",
     cs.payment,
     path="payment",
+    refusals=(InvalidStepDate, InsufficientFunds),
 )
 _STAGE_OF = {"manager_opinion": "manager_review", "payment": "payment"}
 
@@ -81,5 +87,10 @@ WORKFLOW = Workflow(
     deadlines={
         name: ClaimDeadline(status, base, days, _STAGE_OF[name])
         for name, (status, base, days) in CLAIM_DEADLINES.items()
+    },
+    refusals={
+        "file_claim": (*CLAIM_REFUSALS, LawsuitRequired),
+        "clawback": cs.CLAWBACK_REFUSALS,
+        "receipt": cs.RECEIPT_REFUSALS,
     },
 )
