@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Connection, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -19,7 +22,7 @@ from app.kit.money import parse_yuan
 from app.ledger import service as ledger
 from app.ledger.export import export_beancount
 from app.ledger.postings import GENESIS_HASH, credit, debit
-from app.models import LedgerEntry, LedgerLeg
+from app.models import LedgerAccount, LedgerEntry, LedgerLeg
 from tests.fixtures.ledger import NOW, post, raw_refused, reversed_contribution, skd_example_1
 
 CITY, PROV, POOL = "SKD_CITY_320100", "SKD_PROV", "XB_POOL"
@@ -178,6 +181,25 @@ def test_l2_database_refuses_update_and_delete(session: Session, connection: Con
         f"DELETE FROM ledger_legs WHERE entry_id = {e.id}",
         f"UPDATE ledger_entries SET description = 'x' WHERE id = {e.id}",
         f"DELETE FROM ledger_entries WHERE id = {e.id}",
+    ):
+        assert "append-only" in raw_refused(connection, sql)
+
+
+def test_l2_the_chart_of_accounts_is_append_only_too(
+    session: Session, connection: Connection
+) -> None:
+    """An `UPDATE ledger_accounts SET counterparty=…` once re-attributed a bank's
+    postings in every statement and export while `verify` still passed."""
+    post(session, [debit(CITY, "cash", 100), credit(CITY, "contributed_capital", 100, NANJING)])
+    session.flush()
+    code = session.scalars(
+        select(LedgerAccount.code).where(LedgerAccount.counterparty == NANJING)
+    ).first()
+    assert code is not None
+    for sql in (
+        f"UPDATE ledger_accounts SET counterparty = 'OTHER' WHERE code = '{code}'",
+        f"UPDATE ledger_accounts SET code = code || 'X' WHERE code = '{code}'",
+        f"DELETE FROM ledger_accounts WHERE code = '{code}'",
     ):
         assert "append-only" in raw_refused(connection, sql)
 
@@ -603,3 +625,36 @@ def test_cli_verify_exits_1_on_a_break(
     monkeypatch.setattr(cli, "_session", lambda: Session())
     assert cli.verify_cmd() == 1
     assert "LEDGER BROKEN at entry 2: content does not match" in capsys.readouterr().out
+
+
+def test_l5_codes_that_differ_only_in_dash_and_underscore_keep_their_own_accounts(
+    session: Session, tmp_path: Path
+) -> None:
+    """`LYG-RCB` and `LYG_RCB` once merged into one Beancount account and bean-check
+    passed: every different code now names a different account."""
+    from app.models import Bank
+
+    if session.get(Bank, "LYG_RCB") is None:
+        session.add(Bank(code="LYG_RCB", name="连云港农商行", unit_level="head_office"))
+    session.add(Bank(code="LYG-RCB", name="另一家银行", unit_level="head_office"))
+    session.flush()
+    post(session, [debit(POOL, "cash", 100), credit(POOL, "recovery_income", 100, "LYG_RCB")])
+    post(session, [debit(POOL, "cash", 7), credit(POOL, "recovery_income", 7, "LYG-RCB")])
+    text_export = "".join(export_beancount(session))
+    path = tmp_path / "ledger.beancount"
+    path.write_text(text_export, encoding="utf-8")
+    ok = _bean_check(path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    lines = text_export.splitlines()
+    assert any(ln.endswith(":LYG-RCB -1.00 CNY") for ln in lines), text_export[-2000:]
+    assert any(ln.endswith(":XxLYGx2dRCB -0.07 CNY") for ln in lines), text_export[-2000:]
+
+
+@given(st.text(min_size=1, max_size=12), st.text(min_size=1, max_size=12))
+def test_l5_account_components_are_valid_and_never_shared(a: str, b: str) -> None:
+    from app.ledger.postings import bean_component
+
+    for code in (a, b):
+        assert re.fullmatch(r"[A-Z0-9][A-Za-z0-9-]*", bean_component(code)), code
+    if a != b:
+        assert bean_component(a) != bean_component(b)

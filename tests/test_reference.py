@@ -223,6 +223,14 @@ def test_agreement_authority_per_programme(client: TestClient, auth) -> None:  #
         f"/api/v1/agreements/{xb_id}/resume", headers=auth("bank_lyg"), json={"reason": "please"}
     )
     assert bank.status_code == 403
+    # API.md names the province reviewer (SKD) and the committee (XB), not the admin
+    for action in ("resume", "suspend", "terminate"):
+        admin = client.post(
+            f"/api/v1/agreements/{xb_id}/{action}", headers=auth("admin"), json={"reason": "x"}
+        )
+        assert admin.status_code == 403 and admin.json()["code"] == "role_not_allowed"
+    status = client.get(f"/api/v1/agreements/{xb_id}", headers=auth("regulator")).json()
+    assert status["status"] == "suspended"
 
 
 def test_agreement_refusal_lists_every_problem_and_writes_nothing(

@@ -652,8 +652,8 @@ def overdue(
 ) -> Page[OverdueOut]:
     after = None
     if page.cursor is not None:
-        after = decode_cursor(page.cursor)
-        if not isinstance(after, str) or after.count("|") != 2:
+        after = decode_cursor(page.cursor, str)
+        if after.count("|") != 2:
             raise InvalidCursor(
                 "the cursor is not one this service issued",
                 [InvalidCursor.violation("invalid cursor", "query", "cursor")],

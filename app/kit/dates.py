@@ -7,7 +7,7 @@ outside it is a 422 naming the parameter, like any other invalid query value."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 from fastapi import Query
@@ -25,3 +25,24 @@ AsOf = Annotated[
         description=f"as of this date (default: today); {BUSINESS_RANGE}",
     ),
 ]
+
+
+# Any date in a request body: facts (an enterprise registered in 1988) back to 1950,
+# plans (a maturity, a schedule) up to 50 years ahead of the day the request is made.
+# Outside that window a date is a typing error, and one near the ends of the calendar
+# would overflow every computation and export that later reads it.
+MIN_INPUT_DATE = date(1950, 1, 1)
+INPUT_YEARS_AHEAD = 50
+
+
+def input_date_problem(value: date) -> str | None:
+    """Why `value` cannot be a date of a request body, or None."""
+    today = datetime.now(UTC).date()
+    latest = today.replace(year=today.year + INPUT_YEARS_AHEAD, day=min(today.day, 28))
+    if value < MIN_INPUT_DATE:
+        return f"must be on or after {MIN_INPUT_DATE.isoformat()}"
+    if value > latest:
+        return (
+            f"must be on or before {latest.isoformat()} (at most {INPUT_YEARS_AHEAD} years ahead)"
+        )
+    return None

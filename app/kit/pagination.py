@@ -69,12 +69,17 @@ MAX_BIGINT = 2**63 - 1
 ObjectId = Annotated[int, Path(ge=1, le=MAX_BIGINT, description="object id 对象编号", examples=[1])]
 
 
-def decode_cursor(cursor: str) -> Any:
+def decode_cursor(cursor: str, expect: type | None = None) -> Any:
+    """The key a `next_cursor` carries; `expect`: the type the list's key must have (a
+    cursor of another list, or crafted, never reaches the database as a wrong type)."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
         if "d" in payload:
-            return date.fromisoformat(payload["d"])
+            day = date.fromisoformat(payload["d"])
+            if expect is not None and expect is not date:
+                raise TypeError("a date cursor on a list not keyed by date")
+            return day
         value = payload["k"]
         if isinstance(value, bool) or not isinstance(value, int | str):
             raise TypeError("cursor key must be an integer or a string")
@@ -82,12 +87,22 @@ def decode_cursor(cursor: str) -> Any:
             raise ValueError("cursor key out of range")
         if isinstance(value, str) and len(value) > 200:
             raise ValueError("cursor key too long")
+        if expect is not None and not isinstance(value, expect):
+            raise TypeError(f"cursor key of this list must be a {expect.__name__}")
         return value
     except (binascii.Error, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InvalidCursor(
             "the cursor is not one this service issued",
             [InvalidCursor.violation("invalid cursor", "query", "cursor")],
         ) from exc
+
+
+def _key_type(key: InstrumentedAttribute[Any]) -> type | None:
+    try:
+        python_type: type = key.type.python_type
+    except NotImplementedError:  # pragma: no cover - every key column has one
+        return None
+    return python_type
 
 
 def paginate(
@@ -101,7 +116,7 @@ def paginate(
     """Run `stmt` (selecting ORM entities) ordered by the unique `key` (newest first with
     `descending`), one page at a time."""
     if params.cursor is not None:
-        after = decode_cursor(params.cursor)
+        after = decode_cursor(params.cursor, _key_type(key))
         stmt = stmt.where(key < after if descending else key > after)
     order = key.desc() if descending else key
     rows = session.scalars(stmt.order_by(order).limit(params.limit + 1)).all()

@@ -1,11 +1,15 @@
 """Base API shapes. Every request model forbids unknown fields, strips whitespace, and
-refuses text a database cannot store (NUL characters, unpaired UTF-16 surrogates)."""
+refuses text a database cannot store (NUL characters, unpaired UTF-16 surrogates) and
+dates outside the input window (app/kit/dates.py: 1950-01-01 … 50 years ahead)."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
+
+from app.kit.dates import input_date_problem
 
 
 def unstorable_text(value: Any) -> str | None:
@@ -37,7 +41,19 @@ class In(BaseModel):
     def _storable_text(cls, value: Any) -> Any:
         if (why := unstorable_text(value)) is not None:
             raise ValueError(why)
+        if (why := _date_problem(value)) is not None:
+            raise ValueError(why)
         return value
+
+
+def _date_problem(value: Any) -> str | None:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return input_date_problem(value)
+    if isinstance(value, list | tuple):
+        for item in value:
+            if (why := _date_problem(item)) is not None:
+                return why
+    return None
 
 
 class Out(BaseModel):

@@ -153,7 +153,7 @@ def list_accounts(
     funds = visible_funds(session, principal)
     if fund_code:
         funds = {fund_code} if funds is None or fund_code in funds else set()
-    after = decode_cursor(page.cursor) if page.cursor else None
+    after = decode_cursor(page.cursor, str) if page.cursor else None
     rows = repo.balances(session, as_of=as_of, funds=funds, after_code=after, limit=page.limit + 1)
     cursor = encode_cursor(rows[page.limit - 1][0].code) if len(rows) > page.limit else None
     return Page(items=[_balance_out(a, t) for a, t in rows[: page.limit]], next_cursor=cursor)

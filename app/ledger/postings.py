@@ -221,15 +221,30 @@ def entry_hash(
     return hashlib.sha256((prev_hash + payload).encode()).hexdigest()
 
 
-_BEAN_COMPONENT = re.compile(r"[^A-Za-z0-9-]")
+_READABLE = re.compile(r"[A-Z0-9][A-Z0-9_]*")
 
 
 def bean_component(text: str) -> str:
-    """A Beancount account component: starts with a capital or digit; letters, digits, '-'."""
-    cleaned = _BEAN_COMPONENT.sub("-", text.replace("_", "-"))
-    if not cleaned or not (cleaned[0].isupper() or cleaned[0].isdigit()):
-        cleaned = "X" + cleaned
-    return cleaned
+    """A Beancount account component (starts with a capital or a digit; letters, digits,
+    '-'), different for every different code, so that no two counterparties or books
+    share an account in the export:
+
+    * a code of capitals, digits and '_' starting with a capital or a digit (`XB_POOL`,
+      `LYG_RCB`) reads as itself with '-' for '_' (`XB-POOL`): such names hold no
+      lower-case letter;
+    * any other code (`LYG-RCB`, `320700-XWXQ`, `abc`) is `Xx` followed by the code with
+      every character but capitals and digits written `x` + its UTF-8 bytes in lower-case
+      hex (`XxLYGx2dRCB`): such names always hold a lower-case `x`, and each escape
+      starts with one, so they never meet a name of the first kind, nor each other."""
+    if _READABLE.fullmatch(text):
+        return text.replace("_", "-")
+    escaped = "".join(
+        ch
+        if ch.isascii() and (ch.isupper() or ch.isdigit())
+        else "".join(f"x{b:02x}" for b in ch.encode("utf-8"))
+        for ch in text
+    )
+    return "Xx" + escaped
 
 
 def beancount_account(fund_code: str, kind: str, counterparty: str | None) -> str:

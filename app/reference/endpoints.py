@@ -26,7 +26,8 @@ router = APIRouter(route_class=TransactionalRoute)
 SessionDep = Annotated[Session, Depends(get_session)]
 PageDep = Annotated[PageParams, Depends(page_params)]
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
-Authority = Annotated[Principal, Depends(require_roles("province_reviewer", "committee", "admin"))]
+# API.md: suspend / resume / terminate are the programme's authority's (not the admin's)
+Authority = Annotated[Principal, Depends(require_roles("province_reviewer", "committee"))]
 CapitalReader = Annotated[Principal, Depends(require_roles("admin", "fund_manager", "regulator"))]
 
 # --- parameters ----------------------------------------------------------------------

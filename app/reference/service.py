@@ -405,7 +405,7 @@ def change_agreement_status(
     if agreement is None or not actor.can_see_bank(agreement.bank_code):
         raise AgreementNotFound(f"agreement {agreement_id} not found")
     program = get_program(agreement.program).policy
-    if actor.role not in (program.agreement_authority_role, "admin"):
+    if actor.role != program.agreement_authority_role:
         raise AgreementAuthorityOnly(
             f"{agreement.program} agreements are {action}ed by {program.agreement_authority_role}"
         )

@@ -597,6 +597,7 @@ def _demo_loans(session: Session) -> None:
 def _demo_agreements(session: Session, admin: User) -> None:
     """Through the agreement service, so the demo history is what a real one looks like."""
     from app.auth.principal import Principal
+    from app.programs.base import get_program
     from app.reference import service as reference
     from app.reference.schemas import AgreementCreate
 
@@ -609,13 +610,17 @@ def _demo_agreements(session: Session, admin: User) -> None:
             ),
             actor=actor,
         )
-        if status == "suspended":
+        if status == "suspended":  # decided by the programme's authority (API.md)
+            role = get_program(program).policy.agreement_authority_role
+            authority = session.scalars(select(User).where(User.role == role)).first()
+            if authority is None:
+                raise LookupError(f"the demo has no {role} to suspend the agreement")
             reference.change_agreement_status(
                 session,
                 agreement_id=agreement.id,
                 action="suspend",
                 reason=reason or "",
-                actor=actor,
+                actor=Principal.of(authority),
             )
 
 
