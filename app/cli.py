@@ -87,18 +87,92 @@ def create_admin_cmd(username: str, password: str) -> None:
     print("created" if created else "already exists")
 
 
-def verify_cmd() -> int:
-    """Recompute the journal's hash chain and per-book sums; exit 1 on the first break."""
+def backup_cmd(out: str) -> None:
+    """A consistent copy of the database while the service runs: SQLite's online backup
+    into `out`, or `pg_dump --format=custom` of PostgreSQL into `out`."""
+    import shutil
+    import sqlite3
+    import subprocess
+
+    from sqlalchemy.engine import make_url
+
+    from app.db import normalize_url
+
+    url = make_url(normalize_url(get_settings().database_url))
+    target = Path(out)
+    if target.exists():
+        raise SystemExit(f"{out} exists; choose a new file")
+    if url.get_backend_name() == "sqlite":
+        if not url.database or url.database == ":memory:":
+            raise SystemExit("an in-memory database cannot be backed up")
+        with sqlite3.connect(url.database) as source, sqlite3.connect(out) as copy:
+            source.backup(copy)
+        print(
+            f"wrote {out} (SQLite online backup); restore: stop the service, put it back "
+            "as the database file, run `ledger verify`"
+        )
+        return
+    pg_dump = shutil.which("pg_dump")
+    if pg_dump is None:
+        raise SystemExit("pg_dump is not on PATH (Debian: apt-get install postgresql-client)")
+    plain = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    subprocess.run(  # noqa: S603 - our own URL, no shell
+        [pg_dump, "--format=custom", "--no-owner", "--file", out, plain], check=True
+    )
+    print(
+        f"wrote {out} (pg_dump custom format); restore: createdb NEW && pg_restore "
+        f"--no-owner --dbname NEW {out}, then DATABASE_URL=…/NEW ledger verify"
+    )
+
+
+def _checkpoint_key() -> bytes:
+    key = get_settings().ledger_checkpoint_key
+    if key is None:
+        raise SystemExit("LEDGER_CHECKPOINT_KEY is not set: checkpoints are signed with it")
+    return key.get_secret_value().encode()
+
+
+def checkpoint_cmd(out: str | None) -> None:
+    """Sign the chain head and print it, or append it to `out` (a JSON line)."""
+    from datetime import UTC, datetime
+
+    from app.ledger.checkpoints import take
+
+    key = _checkpoint_key()
+    with _session() as session:
+        line = take(session, key=key, now=datetime.now(UTC)).line()
+    if out is None:
+        print(line)
+        return
+    with open(out, "a", encoding="utf-8") as fh:
+        fh.write(line + "\n")
+    print(f"appended to {out}: {line}")
+
+
+def verify_cmd(checkpoints: str | None = None) -> int:
+    """Recompute the journal's hash chain and per-book sums; exit 1 on the first break.
+    With `checkpoints`, also check every signed checkpoint in that file."""
+    from app.ledger.checkpoints import Checkpoint, problems
     from app.ledger.service import verify
 
+    found: list[str] = []
     with _session() as session:
         report = verify(session)
+        if checkpoints is not None:
+            with open(checkpoints, encoding="utf-8") as fh:
+                kept = [Checkpoint.parse(ln) for ln in fh if ln.strip()]
+            found = problems(session, kept, key=_checkpoint_key())
+            print(f"checkpoints checked: {len(kept)}")
+    for problem in found:
+        print(f"LEDGER BROKEN: {problem}")
     sums = ", ".join(f"{book} {total}" for book, total in report.book_sums.items())
     print(f"entries checked: {report.entries_checked}; chain head: {report.head_entry_id}")
     print(f"book sums (fen): {sums or '-'}")
-    if report.ok:
+    if report.ok and not found:
         print("ledger verified: hash chain intact, every book sums to zero")
         return 0
+    if report.ok:
+        return 1
     brk = report.first_break
     where = f"entry {brk.entry_id}" if brk and brk.entry_id is not None else "journal"
     print(f"LEDGER BROKEN at {where}: {brk.problem if brk else 'a book does not sum to zero'}")
@@ -249,7 +323,21 @@ def main(argv: list[str] | None = None) -> None:
     admin = sub.add_parser("create-admin", help="create an admin user if absent")
     admin.add_argument("username")
     admin.add_argument("password")
-    sub.add_parser("verify", help="recompute the ledger's hash chain and book sums")
+    ver = sub.add_parser("verify", help="recompute the ledger's hash chain and book sums")
+    ver.add_argument(
+        "--checkpoints",
+        metavar="FILE",
+        help="also check the signed checkpoints of this file (`ledger checkpoint --out`)",
+    )
+    bak = sub.add_parser(
+        "backup", help="a consistent copy of the database (SQLite online backup, pg_dump)"
+    )
+    bak.add_argument("--out", required=True, metavar="FILE", help="a new file")
+    chk = sub.add_parser(
+        "checkpoint",
+        help="sign the chain head (LEDGER_CHECKPOINT_KEY) to keep outside the database",
+    )
+    chk.add_argument("--out", metavar="FILE", help="append it to this file (default: print)")
     sub.add_parser(
         "metrics-dir",
         help="empty PROMETHEUS_MULTIPROC_DIR before the workers start (nothing if unset)",
@@ -335,7 +423,11 @@ def main(argv: list[str] | None = None) -> None:
     elif args.cmd == "openapi":
         openapi_cmd(args.out)
     elif args.cmd == "verify":
-        sys.exit(verify_cmd())
+        sys.exit(verify_cmd(args.checkpoints))
+    elif args.cmd == "backup":
+        backup_cmd(args.out)
+    elif args.cmd == "checkpoint":
+        checkpoint_cmd(args.out)
     elif args.cmd == "metrics-dir":
         metrics_dir_cmd()
     elif args.cmd == "purge-expired":

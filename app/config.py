@@ -71,6 +71,12 @@ class Settings(BaseSettings):
         description="HMAC-SHA256 key of the actual controllers' resident ID numbers (only "
         "the keyed hash is stored); set once per deployment and never changed",
     )
+    ledger_checkpoint_key: SecretStr | None = Field(
+        None,
+        min_length=32,
+        description="HMAC key of the chain checkpoints kept outside the database (`ledger "
+        "checkpoint`, `ledger verify --checkpoints`); kept away from the database",
+    )
     jwt_ttl_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600)
     jwt_issuer: str = "risk-fund-ledger"
     login_failures_per_user: int = Field(
