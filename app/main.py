@@ -54,11 +54,6 @@ DESCRIPTION = """
 """
 
 
-def _token_user(settings: Settings, token: str) -> int | None:
-    claims = decode_token(settings, token)
-    return claims.user_id if claims else None
-
-
 def _description(settings: Settings, demo_docs: bool | None) -> str:
     """The document's description; in demo mode it lists the demo users to log in as
     (never in production, nor in the committed contract)."""
@@ -139,7 +134,7 @@ def create_app(
         per_client=settings.client_concurrency,
         wait_seconds=settings.admission_wait_ms / 1000,
         client_wait_seconds=settings.client_wait_ms / 1000,
-        user_of=lambda token: _token_user(settings, token),
+        verify=lambda token: decode_token(settings, token),
     )
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)

@@ -11,11 +11,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.tokens import decode_token
 from app.db import get_session
 from app.errors import InvalidToken, RoleNotAllowed, Unauthorized
+from app.kit.admission import VERIFIED_TOKEN
 from app.kit.requestid import set_request_user_id
 from app.models import RevokedToken, User
 
@@ -65,13 +67,21 @@ def current_principal(
 ) -> Principal:
     if not token:
         raise Unauthorized("a bearer token is required", headers=_BEARER)
-    claims = decode_token(request.app.state.settings, token)
+    # verified once per request: by admission control where it ran, else here
+    verified = getattr(request.state, VERIFIED_TOKEN, None)
+    if verified is not None and verified[0] == token:
+        claims = verified[1]
+    else:
+        claims = decode_token(request.app.state.settings, token)
     if claims is None:
         raise InvalidToken("the token is invalid or expired", headers=_BEARER)
-    user = session.get(User, claims.user_id)
-    if user is None or not user.is_active:
+    # the user and whether the token was revoked, in one round trip
+    revoked = select(RevokedToken.jti).where(RevokedToken.jti == claims.jti).exists()
+    row = session.execute(select(User, revoked).where(User.id == claims.user_id)).first()
+    if row is None or not row[0].is_active:
         raise InvalidToken("the token's user is unknown or disabled", headers=_BEARER)
-    if session.get(RevokedToken, claims.jti) is not None:
+    user, is_revoked = row
+    if is_revoked:
         raise InvalidToken("the token was revoked (logged out)", headers=_BEARER)
     request.state.token_claims = claims
     set_request_user_id(user.id)  # into every log line of this request, the access log's too

@@ -79,6 +79,8 @@ from app.kit.etag import (
 from app.kit.location import set_location
 from app.kit.pagination import (
     PAGE_REFUSALS,
+    ContractNoFilter,
+    CreditCodeFilter,
     InvalidCursor,
     Page,
     PageParams,
@@ -584,24 +586,8 @@ def list_claims(
         int | None,
         Query(ge=1, le=2**63 - 1, description="贷款编号 the loan claimed", examples=[7]),
     ] = None,
-    contract_no: Annotated[
-        str | None,
-        Query(
-            min_length=1,
-            max_length=64,
-            description="借款合同编号 the claimed loan's contract number",
-            examples=["CCB-SKD-2026-0003"],
-        ),
-    ] = None,
-    enterprise_credit_code: Annotated[
-        str | None,
-        Query(
-            min_length=18,
-            max_length=18,
-            description="统一社会信用代码 the borrowing enterprise's",
-            examples=["91320500MA1XB0003C"],
-        ),
-    ] = None,
+    contract_no: ContractNoFilter = None,
+    enterprise_credit_code: CreditCodeFilter = None,
     awaiting: Annotated[
         Literal["me"] | None,
         Query(

@@ -265,7 +265,9 @@ def act(
     found = steps.stage_of(claim, stage)
     steps.guard(session, claim, actor, found)
     _check_input(found, step)
-    found.handler(StepContext(session, claim, actor, step, today, now))
+    ctx = StepContext(session, claim, actor, step, today, now)
+    found.handler(ctx)
+    steps.finish(ctx)  # the ledger entries last: the chain head is the last lock taken
     return claim
 
 

@@ -28,6 +28,7 @@ from app.kit.money import format_fen
 from app.kit.statemachine import InvalidTransition
 from app.ledger import service as ledger
 from app.ledger.postings import LegSpec, credit, debit
+from app.ledger.service import EntrySpec
 from app.loans import repository as loans_repo
 from app.loans import status as loan_status
 from app.models import Claim, ClaimTransition, Loan
@@ -185,11 +186,12 @@ def guard(session: Session, claim: Claim, actor: Principal, stage: Stage) -> Non
 @dataclass(frozen=True)
 class Outcome:
     """What an action's work produced: the action actually taken (an approval of
-    nothing closes the claim), the history comment and the ledger entries."""
+    nothing closes the claim), the history comment and the ledger entries to post (last,
+    by `finish`)."""
 
     action: str
     comment: str = ""
-    entries: list[int] = field(default_factory=list)
+    postings: list[EntrySpec] = field(default_factory=list)
 
 
 def transition(
@@ -220,7 +222,7 @@ def transition(
             default=Conflict if conflict else Unprocessable,
         )
     outcome = work() if work is not None else Outcome(action, ctx.step.comment)
-    return record(
+    row = record(
         ctx.session,
         claim,
         outcome.action,
@@ -228,8 +230,28 @@ def transition(
         on=on or ctx.today,
         now=ctx.now,
         comment=outcome.comment,
-        entries=outcome.entries,
+        defer=bool(outcome.postings),
     )
+    if outcome.postings:
+        ctx.pending.append((row, outcome.postings))
+    return row
+
+
+def finish(ctx: StepContext) -> None:
+    """The step's last writes: its ledger entries, then the history rows naming them.
+    Every other change of the request is flushed first, so the ledger's chain head — the
+    hottest lock, taken by posting — is held from here to the commit only, and always
+    after the claim, fund, bank and loan rows (one lock order for every request)."""
+    if not ctx.pending:
+        return
+    ctx.session.flush()
+    for row, postings in ctx.pending:
+        row.ledger_entry_ids = ledger.post_many(
+            ctx.session, postings, now=ctx.now, actor_id=ctx.actor.user_id
+        )
+        ctx.session.add(row)
+    ctx.pending.clear()
+    ctx.session.flush()
 
 
 def _current(claim: Claim, action: str) -> str:
@@ -246,10 +268,11 @@ def record(
     on: date,
     now: datetime,
     comment: str = "",
-    entries: list[int] | None = None,
+    defer: bool = False,
 ) -> ClaimTransition:
     """Status change and history row, checked against the programme's table (`submit`
-    opens the history of a new claim)."""
+    opens the history of a new claim). `defer`: the row is written by `finish`, after
+    the ledger entries it names."""
     before = None if action == "submit" else claim.status
     claim.status = workflow_of(claim).table.target(action, _current(claim, action))
     row = ClaimTransition(
@@ -262,10 +285,11 @@ def record(
         comment=comment,
         business_date=on,
         at=now,
-        ledger_entry_ids=entries or [],
+        ledger_entry_ids=[],
     )
-    session.add(row)
-    session.flush()
+    if not defer:
+        session.add(row)
+        session.flush()
     return row
 
 
@@ -333,8 +357,7 @@ def pay_bank(ctx: StepContext, *, payer: str, action: str, event_type: str) -> N
         dated(paid_on, not_before=claim.approved_on, today=ctx.today, field="paid_on")
         amount = int(claim.approved_fen or 0)
         check_cash(ctx.session, payer, amount)
-        entry = ledger.post(
-            ctx.session,
+        entry = EntrySpec(
             event_type=event_type,
             event_id=str(claim.id),
             idempotency_key=f"claim:{claim.id}:{event_type.removeprefix('claim.')}",
@@ -343,13 +366,11 @@ def pay_bank(ctx: StepContext, *, payer: str, action: str, event_type: str) -> N
                 debit(payer, "payable_bank", amount, claim.bank_code),
                 credit(payer, "cash", amount),
             ],
-            now=ctx.now,
-            actor_id=ctx.actor.user_id,
             description=f"claim {claim.id}: {payer} pays {format_fen(amount)} to {claim.bank_code}",
         )
         claim.paid_on = paid_on
         comment = (ctx.step.comment + after_deadline(claim, "payment", paid_on)).strip()
-        return Outcome(action, comment, [entry.id])
+        return Outcome(action, comment, [entry])
 
     transition(ctx, action, work=work, on=paid_on)
 
@@ -377,32 +398,28 @@ def exposure_release_legs(loan: Loan, principal_fen: int) -> list[LegSpec]:
     return legs
 
 
-def post_approval(
-    session: Session,
+def approval_posting(
     claim: Claim,
     legs: list[LegSpec],
     *,
     approved_fen: int,
     capped_by: str | None,
     label: str,
-    actor: Principal,
     today: date,
-    now: datetime,
-) -> list[int]:
+) -> list[EntrySpec]:
     """The approval's one ledger entry (the reserve and the end of the exposure), or
-    none when there is nothing to post; the entry ids for the claim's history."""
+    none when there is nothing to post; posted by `finish`."""
     if not legs:
         return []
-    entry = ledger.post(
-        session,
-        event_type="claim.approved",
-        event_id=str(claim.id),
-        idempotency_key=f"claim:{claim.id}:approved",
-        business_date=today,
-        legs=legs,
-        now=now,
-        actor_id=actor.user_id,
-        description=f"{label} {claim.id} approved: {format_fen(approved_fen)} of "
-        f"{format_fen(claim.requested_fen)}" + (f", capped by {capped_by}" if capped_by else ""),
-    )
-    return [entry.id]
+    return [
+        EntrySpec(
+            event_type="claim.approved",
+            event_id=str(claim.id),
+            idempotency_key=f"claim:{claim.id}:approved",
+            business_date=today,
+            legs=legs,
+            description=f"{label} {claim.id} approved: {format_fen(approved_fen)} of "
+            f"{format_fen(claim.requested_fen)}"
+            + (f", capped by {capped_by}" if capped_by else ""),
+        )
+    ]

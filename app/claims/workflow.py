@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from app.auth.principal import Principal
-    from app.models import Claim
+    from app.ledger.service import EntrySpec
+    from app.models import Claim, ClaimTransition
 
 # With the bank for correction (退回补正): the bank corrects, uploads, and resubmits.
 RETURNED = "returned"
@@ -75,6 +76,8 @@ class StepContext:
     step: StepInput
     today: date
     now: datetime
+    # history rows whose ledger entries are posted last (`app.claims.steps.finish`)
+    pending: list[tuple[ClaimTransition, list[EntrySpec]]] = field(default_factory=list)
 
 
 Handler = Callable[[StepContext], None]

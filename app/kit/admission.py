@@ -22,11 +22,23 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import ServiceBusy, TooManyRequests
 from app.kit.middleware import _send_json
+
+# request.state key: (bearer token, its verified claims), set when admission checked it
+VERIFIED_TOKEN = "verified_token"  # noqa: S105 (a state key, not a secret)
+
+
+class Verified(Protocol):
+    """A bearer token's verified claims (`app.auth.tokens.Claims`)."""
+
+    @property
+    def user_id(self) -> int: ...
+
 
 _EXEMPT = (
     "/healthz",
@@ -136,11 +148,11 @@ class AdmissionMiddleware:
         per_client: int,
         wait_seconds: float,
         client_wait_seconds: float,
-        user_of: Callable[[str], int | None],
+        verify: Callable[[str], Verified | None],
     ) -> None:
         self.app = app
         self.admission = Admission(max_in_flight, per_client, wait_seconds, client_wait_seconds)
-        self.user_of = user_of
+        self.verify = verify
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(_EXEMPT):
@@ -149,14 +161,18 @@ class AdmissionMiddleware:
         await self.admission.run(self._client_key(scope), scope, receive, send, self.app)
 
     def _client_key(self, scope: Scope) -> str:
-        """The user a valid bearer token names (`user_of`: the token's verified subject),
-        else the client's address: a forged or expired token queues with its address."""
+        """The user a valid bearer token names (`verify`: the token's verified claims),
+        else the client's address: a forged or expired token queues with its address.
+        The verified claims are kept in the request's state (`VERIFIED_TOKEN`), so that
+        authentication does not check the signature a second time."""
         headers = dict(scope.get("headers") or [])
         auth = headers.get(b"authorization", b"").decode("latin-1")
         scheme, _, token = auth.partition(" ")
         if scheme.lower() == "bearer" and token:
-            user = self.user_of(token.strip())
-            if user is not None:
-                return f"user:{user}"
+            token = token.strip()
+            claims = self.verify(token)
+            if claims is not None:
+                scope.setdefault("state", {})[VERIFIED_TOKEN] = (token, claims)
+                return f"user:{claims.user_id}"
         client = scope.get("client")
         return f"addr:{client[0] if client else '-'}"

@@ -68,6 +68,27 @@ MAX_BIGINT = 2**63 - 1
 # An id in a path: a positive 64-bit integer (the database's BIGINT), else 422.
 ObjectId = Annotated[int, Path(ge=1, le=MAX_BIGINT, description="object id 对象编号", examples=[1])]
 
+# Filters shared by the loan and claim lists: a contract number (exact) and an
+# enterprise's unified social credit code.
+ContractNoFilter = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=64,
+        description="the loan with this contract number (exact) 借款合同编号",
+        examples=["CCB-SKD-2026-0003"],
+    ),
+]
+CreditCodeFilter = Annotated[
+    str | None,
+    Query(
+        min_length=18,
+        max_length=18,
+        description="only this enterprise's 统一社会信用代码",
+        examples=["91320500MA1XB0003C"],
+    ),
+]
+
 
 def decode_cursor(cursor: str, expect: type | None = None) -> Any:
     """The key a `next_cursor` carries; `expect`: the type the list's key must have (a

@@ -30,7 +30,16 @@ from app.kit.etag import (
     not_modified_response,
 )
 from app.kit.location import set_location
-from app.kit.pagination import MAX_BIGINT, PAGE_REFUSALS, Page, PageParams, page_params, paginate
+from app.kit.pagination import (
+    MAX_BIGINT,
+    PAGE_REFUSALS,
+    ContractNoFilter,
+    CreditCodeFilter,
+    Page,
+    PageParams,
+    page_params,
+    paginate,
+)
 from app.kit.statemachine import InvalidTransition
 from app.kit.uow import TransactionalRoute
 from app.loans import arrears, schedule, service, servicing
@@ -163,24 +172,8 @@ def list_loans(
         LoanStatus | None,
         Query(description="only loans in this status 贷款状态", examples=["active"]),
     ] = None,
-    contract_no: Annotated[
-        str | None,
-        Query(
-            min_length=1,
-            max_length=64,
-            description="the loan with this contract number (exact) 借款合同编号",
-            examples=["JSB-SKD-2026-0001"],
-        ),
-    ] = None,
-    enterprise_credit_code: Annotated[
-        str | None,
-        Query(
-            min_length=18,
-            max_length=18,
-            description="only this enterprise's loans 统一社会信用代码",
-            examples=["91320500MA1XB0006M"],
-        ),
-    ] = None,
+    contract_no: ContractNoFilter = None,
+    enterprise_credit_code: CreditCodeFilter = None,
     as_of: AsOf = None,
 ) -> Page[LoanView]:
     stmt = repo.filter_loans(

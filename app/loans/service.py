@@ -94,17 +94,12 @@ def file_loan(
 
 def refuse(violations: list[Violation]) -> AppError:
     """The refusal of a filing that broke every rule in `violations` (in the order the
-    programme checks them): its `code` is the first failure's, whatever the count, and
-    `errors` lists them all; the top-level `rule` is named only when every failure rests
-    on the same rule."""
-    error = refusal(
+    programme checks them), as `errors.refusal` builds every refusal."""
+    return refusal(
         violations,
         f"the filing breaks {len(violations)} rule(s): "
         + ", ".join(f"{v.rule} {v.code}" for v in violations),
     )
-    rules = {v.rule for v in violations}
-    error.rule = rules.pop() if len(rules) == 1 else None
-    return error
 
 
 def bank_and_enterprise(

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Generic, TypeAlias, TypeVar
 
-from app.errors import ERRORS, AppError, Violation
+from app.errors import AppError, Violation
 from app.kit.money import percent
 
 __all__ = [
@@ -119,15 +119,10 @@ def flags(findings: Iterable[Finding]) -> list[Flag]:
     return [f for f in findings if isinstance(f, Flag)]
 
 
-def refusal(error: type[AppError] | str, msg: str, *loc: str | int) -> Violation:
+def refusal(error: type[AppError], msg: str, *loc: str | int) -> Violation:
     """A refusal of the request body field `loc`, named by its error class (which owns
-    the code, its titles and its `/problems` page); the tag adds the rule ID, or checks
-    the class's own `rule` against it. A code given as a string must be a registered
-    class's (the transitional form, being replaced by classes)."""
-    cls = error if isinstance(error, type) else ERRORS.get(error)
-    if cls is None:
-        return Violation(msg=msg, loc=("body", *loc), code=str(error))
-    return Violation(msg=msg, loc=("body", *loc), code=cls.code, rule=cls.rule)
+    the code, its titles, its rule and its `/problems` page)."""
+    return Violation(msg=msg, loc=("body", *loc), code=error.code, rule=error.rule)
 
 
 # --- policy numbers in words ----------------------------------------------------------

@@ -21,6 +21,7 @@ from app.kit.allocation import allocate
 from app.kit.money import format_fen
 from app.ledger import service as ledger
 from app.ledger.postings import LegSpec, credit, debit
+from app.ledger.service import EntrySpec
 from app.loans import repository as loans_repo
 from app.loans.servicing import Position
 from app.models import Claim, ClaimRecovery, Enterprise, Loan
@@ -177,16 +178,13 @@ def province_review(ctx: StepContext) -> None:
         legs = approval_legs(claim, decision.shares) + steps.exposure_release_legs(
             loan, claim.loss_fen
         )
-        entries = steps.post_approval(
-            session,
+        entries = steps.approval_posting(
             claim,
             legs,
             approved_fen=decision.approved_fen,
             capped_by=decision.capped_by,
             label="claim",
-            actor=ctx.actor,
             today=ctx.today,
-            now=ctx.now,
         )
         note = ctx.step.comment
         if decision.capped_by:
@@ -241,11 +239,10 @@ def province_reimbursement(ctx: StepContext) -> None:
         steps.dated(paid_on, not_before=claim.paid_on, today=ctx.today, field="paid_on")
         part = int((claim.approved_shares or {}).get("province", 0))
         city = str(claim.city_fund_code)
-        entries = []
+        entries: list[EntrySpec] = []
         if part:
             steps.check_cash(ctx.session, PROVINCE_FUND, part)
-            entry = ledger.post(
-                ctx.session,
+            entry = EntrySpec(
                 event_type="claim.province_reimbursement",
                 event_id=str(claim.id),
                 idempotency_key=f"claim:{claim.id}:reimbursement",
@@ -256,12 +253,10 @@ def province_reimbursement(ctx: StepContext) -> None:
                     debit(city, "cash", part),
                     credit(city, "due_from_fund", part, PROVINCE_FUND),
                 ],
-                now=ctx.now,
-                actor_id=ctx.actor.user_id,
                 description=f"claim {claim.id}: {PROVINCE_FUND} reimburses {city} "
                 f"{format_fen(part)}",
             )
-            entries.append(entry.id)
+            entries.append(entry)
         claim.reimbursed_on = paid_on
         return Outcome("province_reimburse", ctx.step.comment, entries)
 
@@ -305,9 +300,10 @@ def record_recovery(
         returned_shares=parts,
         recorded_by_id=actor.user_id,
     )
+    claim.returned_fen += returned
+    session.flush()  # every other change first: the ledger's chain head is the last lock
     recovery.ledger_entry_ids = _post_recovery(session, claim, recovery, number, actor, now)
     session.add(recovery)
-    claim.returned_fen += returned
     session.flush()
     return recovery
 
@@ -333,29 +329,25 @@ def _post_recovery(
             debit(PROVINCE_FUND, "due_from_fund", prov_part, city),
             credit(PROVINCE_FUND, "recovery_income", prov_part, bank),
         ]
-    common = {
-        "event_id": str(claim.id),
-        "business_date": recovery.recovered_on,
-        "now": now,
-        "actor_id": actor.user_id,
-    }
-    ids = [
-        ledger.post(
-            session,
+    on, event = recovery.recovered_on, str(claim.id)
+    specs = [
+        EntrySpec(
             event_type="claim.recovery",
+            event_id=event,
             idempotency_key=f"claim:{claim.id}:recovery:{number}",
+            business_date=on,
             legs=legs,
             description=f"claim {claim.id}: {bank} returns {format_fen(prov_part + city_part)} "
             f"of a {format_fen(recovery.amount_fen)} recovery to {city}",
-            **common,  # type: ignore[arg-type]
-        ).id
+        )
     ]
     if prov_part:
-        ids.append(
-            ledger.post(
-                session,
+        specs.append(
+            EntrySpec(
                 event_type="claim.recovery_pass_on",
+                event_id=event,
                 idempotency_key=f"claim:{claim.id}:recovery:{number}:pass_on",
+                business_date=on,
                 legs=[
                     debit(city, "due_to_fund", prov_part, PROVINCE_FUND),
                     credit(city, "cash", prov_part),
@@ -364,10 +356,9 @@ def _post_recovery(
                 ],
                 description=f"claim {claim.id}: {city} passes the province's "
                 f"{format_fen(prov_part)} on",
-                **common,  # type: ignore[arg-type]
-            ).id
+            )
         )
-    return ids
+    return ledger.post_many(session, specs, now=now, actor_id=actor.user_id)
 
 
 # --- cap statistics (SKD-Q1, Q2) -------------------------------------------------------

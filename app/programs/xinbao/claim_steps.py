@@ -264,16 +264,13 @@ def committee_decision(ctx: StepContext) -> None:
         repo.record_shares(session, claim.id, "approved", shares)
         deadlines.set_deadline(session, claim, "payment")  # XB-C2: 20 working days
         legs = _approval_legs(claim, shares) + steps.exposure_release_legs(loan, claim.loss_fen)
-        entries = steps.post_approval(
-            session,
+        entries = steps.approval_posting(
             claim,
             legs,
             approved_fen=approved,
             capped_by=capped_by,
             label="XB claim",
-            actor=actor,
             today=today,
-            now=ctx.now,
         )
         notes = [ctx.step.comment] if ctx.step.comment else []
         if capped_by:
@@ -441,6 +438,8 @@ def record_recovery(
         recorded_by_id=actor.user_id,
     )
     number = len(repo.recoveries(session, [claim.id])[claim.id]) + 1
+    claim.returned_fen += returned
+    session.flush()  # every other change first: the ledger's chain head is the last lock
     recovery.ledger_entry_ids = (
         [
             ledger.post(
@@ -464,7 +463,6 @@ def record_recovery(
         else []
     )
     session.add(recovery)
-    claim.returned_fen += returned
     session.flush()
     return recovery
 
@@ -491,6 +489,23 @@ def clawback(
     amount = int(claim.approved_fen or 0) - claim.returned_fen
     if amount <= 0:
         raise NothingToRefund(f"claim {claim.id}'s compensation has been returned in full")
+    claim.returned_fen += amount
+    if kind == "fraud":
+        for agreement in session.scalars(
+            select(Agreement).where(
+                Agreement.bank_code == claim.bank_code,
+                Agreement.program == PROGRAM_CODE,
+                Agreement.status.in_(("active", "suspended")),
+            )
+        ):
+            change_agreement_status(
+                session,
+                agreement_id=agreement.id,
+                action="terminate",
+                reason=f"XB-R2 fraud / NPL substitution on claim {claim.id}: {reason}",
+                actor=actor,
+            )
+    session.flush()  # every other change first: the ledger's chain head is the last lock
     entry = ledger.post(
         session,
         event_type=f"claim.{kind}_refund",
@@ -516,22 +531,6 @@ def clawback(
         ledger_entry_ids=[entry.id],
     )
     session.add(row)
-    claim.returned_fen += amount
-    if kind == "fraud":
-        for agreement in session.scalars(
-            select(Agreement).where(
-                Agreement.bank_code == claim.bank_code,
-                Agreement.program == PROGRAM_CODE,
-                Agreement.status.in_(("active", "suspended")),
-            )
-        ):
-            change_agreement_status(
-                session,
-                agreement_id=agreement.id,
-                action="terminate",
-                reason=f"XB-R2 fraud / NPL substitution on claim {claim.id}: {reason}",
-                actor=actor,
-            )
     session.flush()
     return row
 
