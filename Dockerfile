@@ -32,5 +32,20 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
 # Migrations first, then the reference data every deployment needs, then the server.
 # Replicas starting together take turns for the first two (app.bootstrap.startup_lock).
 # Two workers: /metrics adds up both through PROMETHEUS_MULTIPROC_DIR (emptied at start).
+#
+# PostgreSQL, two URLs: the schema's owner migrates and the service runs as a role that
+# owns nothing (.env.example says how to create both), e.g.
+#   -e MIGRATION_DATABASE_URL=postgresql://ledger_owner:…@db:5432/ledger   (ledger migrate)
+#   -e DATABASE_URL=postgresql://ledger_app:…@db:5432/ledger               (seed-reference, uvicorn)
+#   -e DB_APP_ROLE=ledger_app      (default: the user of DATABASE_URL)
+# `ledger migrate` grants DB_APP_ROLE the service's privileges after every upgrade. So
+# that the service's containers never hold the owner's password, run `ledger migrate`
+# as a one-off job with MIGRATION_DATABASE_URL and start the service without it: its
+# own `ledger migrate` then finds the schema current and changes nothing.
+#
+# SIGTERM (docker stop): uvicorn stops taking connections and lets requests in flight
+# finish for up to 8 s, inside Docker's default 10 s before SIGKILL; a request still
+# running then is cut off and its transaction rolled back (tests/test_shutdown.py). Raise
+# both together (docker stop -t / stop_grace_period) for longer batches.
 ENV PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus
-CMD ["sh", "-c", "ledger metrics-dir && ledger migrate && ledger seed-reference && exec uvicorn --factory app.main:app_factory --host 0.0.0.0 --port ${PORT:-8000} --workers 2 --no-access-log --proxy-headers"]
+CMD ["sh", "-c", "ledger metrics-dir && ledger migrate && ledger seed-reference && exec uvicorn --factory app.main:app_factory --host 0.0.0.0 --port ${PORT:-8000} --workers 2 --no-access-log --proxy-headers --timeout-graceful-shutdown 8"]

@@ -32,7 +32,8 @@ seed: migrate
 
 ## Start the service with demo data on embedded SQLite: http://127.0.0.1:8000/docs
 run: seed
-	$(BIN)/uvicorn --factory app.main:app_factory --host $(HOST) --port $(PORT) --no-access-log
+	$(BIN)/uvicorn --factory app.main:app_factory --host $(HOST) --port $(PORT) --no-access-log \
+		--timeout-graceful-shutdown 8
 
 ## Run the whole suite (SQLite always; PostgreSQL too when TEST_POSTGRES_URL is set)
 test: install-dev

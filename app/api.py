@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from app.audit.endpoints import router as audit_router
 from app.auth.endpoints import router as auth_router
 from app.calendar.endpoints import router as calendar_router
 from app.claims.endpoints import router as claims_router
@@ -32,3 +33,4 @@ api_router.include_router(evaluations_router)
 api_router.include_router(status_reports_router)
 api_router.include_router(reports_router)
 api_router.include_router(calendar_router)
+api_router.include_router(audit_router)

@@ -21,26 +21,56 @@ def _alembic_config():  # type: ignore[no-untyped-def]
     return cfg
 
 
-def migrate(url: str | None = None, revision: str = "head") -> None:
-    """Upgrade under the start-up lock, so replicas starting together migrate in turn."""
+def migrate(url: str | None = None, revision: str = "head", *, app_role: str | None = None) -> None:
+    """Upgrade under the start-up lock, so replicas starting together migrate in turn;
+    then, on PostgreSQL with `app_role`, grant that role the service's privileges (and no
+    more: app/db_roles.py). `url` defaults to MIGRATION_DATABASE_URL, else DATABASE_URL."""
     from alembic import command
 
     from app.bootstrap import startup_lock
 
+    url = url or get_settings().migration_url
     cfg = _alembic_config()
-    if url:
-        cfg.attributes["database_url"] = url
-    with startup_lock(url or get_settings().database_url):
+    cfg.attributes["database_url"] = url
+    with startup_lock(url):
         command.upgrade(cfg, revision)
+        if app_role:
+            grant_privileges(url, app_role)
+
+
+def grant_privileges(url: str, role: str) -> None:
+    """Grant `role` the service's privileges on the database at `url` (its owner's URL)."""
+    from sqlalchemy.engine import make_url
+
+    from app.db import make_engine, normalize_url
+    from app.db_roles import RoleSetupError, grant_app_role
+
+    if make_url(normalize_url(url)).get_backend_name() != "postgresql":
+        print(f"DB_APP_ROLE {role} ignored: SQLite has no roles")
+        return
+    engine = make_engine(url, pool_size=1)
+    try:
+        with engine.begin() as conn:
+            grants = grant_app_role(conn, role)
+    except RoleSetupError as exc:
+        raise SystemExit(f"refused: {exc}") from exc
+    finally:
+        engine.dispose()
+    if grants is None:
+        print(f"migrated as {role} itself: nothing granted (the owner's `ledger migrate` does)")
+        return
+    print(f"privileges of {role}: {grants.summary()}")
 
 
 def _session():  # type: ignore[no-untyped-def]
+    from app.audit import capture as audit
     from app.calendar.service import MODE_KEY
     from app.db import make_engine, make_sessionmaker
 
     settings = get_settings()
     session = make_sessionmaker(make_engine(settings.database_url))()
     session.info[MODE_KEY] = settings.calendar_unpublished
+    audit.acting_as(session, "cli")  # the audit trail names the command line as the actor
     return session
 
 
@@ -317,8 +347,15 @@ def purge_expired_cmd(days: int | None) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="ledger", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("migrate", help="alembic upgrade head on DATABASE_URL")
-    sub.add_parser("seed-reference", help="regions, LPR history, programme funds")
+    sub.add_parser(
+        "migrate",
+        help="alembic upgrade head on MIGRATION_DATABASE_URL (default DATABASE_URL), then "
+        "grant DB_APP_ROLE the service's privileges (PostgreSQL)",
+    )
+    sub.add_parser(
+        "seed-reference",
+        help="regions, LPR history, programme funds (as the service, on DATABASE_URL)",
+    )
     sub.add_parser("seed-demo", help="demo banks, funds, agreements, enterprises, users")
     admin = sub.add_parser("create-admin", help="create an admin user if absent")
     admin.add_argument("username")
@@ -413,7 +450,7 @@ def main(argv: list[str] | None = None) -> None:
             )
         )
     if args.cmd == "migrate":
-        migrate()
+        migrate(app_role=get_settings().app_role)
     elif args.cmd == "seed-reference":
         seed_reference_cmd()
     elif args.cmd == "seed-demo":

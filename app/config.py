@@ -24,6 +24,18 @@ class Settings(BaseSettings):
     database_url: str = Field(
         DEFAULT_DATABASE_URL, description="SQLAlchemy URL (sqlite / postgresql)"
     )
+    migration_database_url: str | None = Field(
+        None,
+        description="the URL `ledger migrate` connects with: the role that owns the schema "
+        "(PostgreSQL); unset: DATABASE_URL",
+    )
+    db_app_role: str | None = Field(
+        None,
+        pattern=r"^([A-Za-z_][A-Za-z0-9_$]{0,62})?$",
+        description="PostgreSQL: the role the service runs as, which owns nothing; `ledger "
+        "migrate` grants it what the service needs and no more (default: the user of "
+        "DATABASE_URL when MIGRATION_DATABASE_URL names another user)",
+    )
     db_pool_size: int = Field(10, ge=1, le=200)
     db_pool_timeout_seconds: float = Field(
         5.0,
@@ -61,6 +73,18 @@ class Settings(BaseSettings):
         ge=0,
         le=30_000,
         description="how long a request waits for one of its client's slots",
+    )
+    input_date_min: date = Field(
+        date(1950, 1, 1),
+        ge=date(1900, 1, 1),
+        le=date(2100, 1, 1),
+        description="the earliest date a request body may carry (an enterprise's founding)",
+    )
+    input_years_ahead: int = Field(
+        50,
+        ge=1,
+        le=100,
+        description="how many years ahead of today a request body's date may lie (a maturity)",
     )
     db_pool_pre_ping: bool = Field(
         False, description="test each pooled connection before use (one more round trip)"
@@ -157,6 +181,29 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.app_env == "production"
+
+    @property
+    def migration_url(self) -> str:
+        """Where `ledger migrate` connects: MIGRATION_DATABASE_URL, else DATABASE_URL."""
+        return self.migration_database_url or self.database_url
+
+    @property
+    def app_role(self) -> str | None:
+        """The role `ledger migrate` grants the service's privileges to: DB_APP_ROLE, else
+        the user of DATABASE_URL when the migration URL names another user (PostgreSQL);
+        None: the service runs as the schema's owner (SQLite, or one URL for both)."""
+        if self.db_app_role:
+            return self.db_app_role
+        from sqlalchemy.engine import make_url
+
+        from app.db import normalize_url
+
+        service, owner = (
+            make_url(normalize_url(u)) for u in (self.database_url, self.migration_url)
+        )
+        if service.get_backend_name() != "postgresql" or not service.username:
+            return None
+        return service.username if service.username != owner.username else None
 
 
 @lru_cache

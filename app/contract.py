@@ -87,6 +87,7 @@ CLAIM_READ = "代偿·查询与跟踪 Claims · lists, deadlines, exposure"
 LEDGER = "台账 Ledger · journal, balances, export, verification"
 REPORTS = "监管报告 Regulators' reports · quarterly, monthly, annual, evaluations"
 CALENDAR = "工作日历 Working-day calendar"
+AUDIT = "审计日志 Audit trail · who changed what"
 OPERATIONS = "运行与错误代码 Operations · health, error codes"
 
 TAGS: list[dict[str, str]] = [
@@ -158,6 +159,11 @@ TAGS: list[dict[str, str]] = [
         "name": CALENDAR,
         "description": "the PRC working-day calendar every deadline is counted on (M-3)",
     },
+    {
+        "name": AUDIT,
+        "description": "regulators and admins: every change and state-changing request, "
+        "with who, when, the request id, before and after; append-only",
+    },
     {"name": OPERATIONS, "description": "liveness, readiness, and the page of every error code"},
 ]
 
@@ -189,6 +195,7 @@ _TAG_RULES: list[tuple[str, str, tuple[str, ...]]] = [
     ("*", r"/api/v1/ledger\b", (LEDGER,)),
     ("*", r"/api/v1/(reports|evaluations)\b", (REPORTS,)),
     ("*", r"/api/v1/calendar\b", (CALENDAR,)),
+    ("*", r"/api/v1/audit\b", (AUDIT,)),
     ("*", r"/(healthz|readyz|problems)\b", (OPERATIONS,)),
 ]
 

@@ -28,6 +28,7 @@ from app.config import Settings, get_settings
 from app.contract import TAGS, install_contract, operation_id
 from app.db import make_engine, make_sessionmaker
 from app.errors import install_error_handlers
+from app.kit import dates
 from app.kit.admission import AdmissionMiddleware
 from app.kit.clock import Clock
 from app.kit.logging import configure_logging
@@ -119,6 +120,7 @@ def create_app(
     app.state.engine = engine
     app.state.sessionmaker = session_factory or make_sessionmaker(engine)
     app.state.clock = clock or Clock(settings.app_today)
+    dates.configure(settings.input_date_min, settings.input_years_ahead)
     app.state.initial_admin = InitialAdmin(app.state.sessionmaker, settings)
 
     install_error_handlers(app)

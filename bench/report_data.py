@@ -55,15 +55,17 @@ their reserve without the exposure release).
 How the rows are written: `COPY` (psycopg 3) for every bulk table, from files written in
 one planning pass (`--workdir`). Enterprises and loans with their records are copied with
 the triggers off for the transaction (`session_replication_role = replica`), which turns
-off the per-row foreign-key checks and the day-total triggers of `loans` and
-`loan_repayments` (migrations 0012, 0017); CHECK, NOT NULL and unique constraints still
-apply row by row. Then, in the same transaction: every foreign key of the copied tables
-is checked with one anti-join (an orphan aborts the stage), and `loan_day_totals` is
-built in one INSERT … SELECT, as migration 0017 backfills it; `loans.settled_on` is
-written with each loan, as the repayments' trigger would set it. Claims and the ledger
-are written with every trigger on. At the end the script checks the day totals and
-`settled_on` against the loans and repayments, verifies the ledger's hash chain, and
-checks that ids follow recording times.
+off the per-row foreign-key checks, the day-total triggers of `loans` and
+`loan_repayments` (migrations 0012, 0017) and the late-instalment triggers of the loans
+and their records (0024); CHECK, NOT NULL and unique constraints still apply row by row.
+Then, in the same transaction: every foreign key of the copied tables is checked with one
+anti-join (an orphan aborts the stage), `loan_day_totals` is built in one INSERT …
+SELECT, as migration 0017 backfills it, and `loan_late_instalments` with the SQL of
+migration 0024's backfill; `loans.settled_on` is written with each loan, as the
+repayments' trigger would set it. Claims and the ledger are written with every trigger
+on. At the end the script checks the day totals, the late instalments and `settled_on`
+against the loans and their records, verifies the ledger's hash chain, and checks that
+ids follow recording times.
 
 Ids follow recording times, as in the service (a row's id is drawn when it is written):
 timestamps (`created_at`, `recorded_at`, `at`) are those of the business dates (office
@@ -80,6 +82,7 @@ import argparse
 import bisect
 import contextlib
 import functools
+import importlib.util
 import json
 import os
 import random
@@ -1781,6 +1784,18 @@ FROM (
 ) x GROUP BY program, bank_code, fund_code, product, day"""
 
 
+def _late_instalments_sql() -> tuple[str, str]:
+    """(INSERT, SELECT) of `loan_late_instalments` for every loan, as migration 0024
+    backfills it (its own SQL, read from the migration)."""
+    path = ROOT / "app" / "migrations" / "versions" / "0024_late_instalments.py"
+    spec = importlib.util.spec_from_file_location("late_instalments_0024", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    select_all = module.late_rows("1 = 1", "1 = 1")
+    return f"INSERT INTO loan_late_instalments ({module.COLUMNS}) {select_all}", select_all
+
+
 def stage_enterprises(url: str, w: Writers, say: Progress) -> None:
     with psycopg.connect(driver_url(url)) as conn, conn.cursor() as cur:
         low_priority(conn)
@@ -1807,8 +1822,9 @@ LOAN_TABLES = (
 
 def stage_loans(url: str, w: Writers, book: Book, ref: Reference, say: Progress) -> None:
     """The loans and their records in one transaction. `settled_on` is in the loan rows
-    as the repayments' trigger would set it; the day totals are built from the rows in
-    one statement (as migration 0017 backfills them); both are checked at the end."""
+    as the repayments' trigger would set it; the day totals and the late instalments are
+    built from the rows in one statement each (as migrations 0017 and 0024 backfill
+    them); all are checked at the end."""
     with psycopg.connect(driver_url(url)) as conn, conn.cursor() as cur:
         low_priority(conn)
         bulk_mode(cur)
@@ -1820,6 +1836,9 @@ def stage_loans(url: str, w: Writers, book: Book, ref: Reference, say: Progress)
         t = time.perf_counter()
         cur.execute(DAY_TOTALS)
         say.say(f"  loan_day_totals: {cur.rowcount:,} rows ({time.perf_counter() - t:.1f} s)")
+        t = time.perf_counter()
+        cur.execute(_late_instalments_sql()[0])
+        say.say(f"  loan_late_instalments: {cur.rowcount:,} rows ({time.perf_counter() - t:.1f} s)")
         cur.execute("SET LOCAL session_replication_role = origin")
         cur.execute("SELECT setval('loans_id_seq', (SELECT max(id) FROM loans))")
         # SKD-F6: the province's yearly quota, with what the loans used of it
@@ -2087,7 +2106,15 @@ def stage_finish(url: str, say: Progress) -> dict[str, int]:
         t = time.perf_counter()
         conn.execute("VACUUM (ANALYZE)")
         say.say(f"  VACUUM ANALYZE: {time.perf_counter() - t:.1f} s")
-        for name, sql in CHECKS.items():
+        late = _late_instalments_sql()[1]
+        kept = "SELECT loan_id, seq, due_on, principal_paid_on, interest_paid_on"
+        kept += " FROM loan_late_instalments"
+        checks = CHECKS | {
+            "late instalments as migration 0024 computes them": f"""
+                SELECT count(*) FROM ((({late}) EXCEPT ({kept}))
+                                      UNION ALL (({kept}) EXCEPT ({late}))) diff"""
+        }
+        for name, sql in checks.items():
             found = conn.execute(sql).fetchone()
             bad = int(found[0]) if found else -1
             say.say(f"  check: {name}: {'ok' if bad == 0 else f'{bad} FAILED'}")

@@ -2,7 +2,10 @@
 
 PostgreSQL runs when TEST_POSTGRES_URL names a reachable server (the test creates its
 own databases there); otherwise the PostgreSQL variants skip with the reason. Each test
-runs inside one transaction that is rolled back (the app's commits become savepoints)."""
+runs inside one transaction that is rolled back (the app's commits become savepoints).
+The only other variables read, by name in their own modules, size the long runs:
+TEST_CRASH_CONTRIBUTIONS (tests/test_crash.py) and TEST_FUZZ_EXAMPLES
+(tests/test_api_fuzz.py); RELIABILITY.md gives the full-size commands."""
 
 from __future__ import annotations
 

@@ -141,16 +141,13 @@ def review(ctx: StepContext) -> None:
                 credit(fund, "payable_bank", approved[party], claim.bank_code),
             ]
         legs += steps.exposure_release_legs(loan, claim.loss_fen)
-        entries = steps.post_approval(
-            session,
+        entries = steps.approval_posting(
             claim,
             legs,
             approved_fen=claim.approved_fen,
             capped_by=None,
             label="SMD claim",
-            actor=ctx.actor,
             today=ctx.today,
-            now=ctx.now,
         )
         return Outcome("approve", ctx.step.comment, entries)
 
@@ -172,19 +169,16 @@ def payment(ctx: StepContext) -> None:
                 debit(fund, "payable_bank", part, claim.bank_code),
                 credit(fund, "cash", part),
             ]
-        entry = ledger.post(
-            ctx.session,
+        entry = EntrySpec(  # posted by the step's end, after every other change
             event_type="claim.payment",
             event_id=str(claim.id),
             idempotency_key=f"claim:{claim.id}:payment",
             business_date=paid_on,
             legs=legs,
-            now=ctx.now,
-            actor_id=ctx.actor.user_id,
             description=f"SMD claim {claim.id}: both funds pay {claim.bank_code}",
         )
         claim.paid_on = paid_on
-        return Outcome("pay", ctx.step.comment, [entry.id])
+        return Outcome("pay", ctx.step.comment, [entry])
 
     steps.transition(ctx, "pay", work=work, on=paid_on)
 

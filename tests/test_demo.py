@@ -175,6 +175,25 @@ def test_make_run_seeds_the_demo_and_its_journal_verifies(
     assert _count(session, Loan) and _count(session, Claim) and _count(session, LoanRepayment)
 
 
+def test_the_demo_leaves_an_audit_trail_to_read(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
+    """What the seed wrote is in the audit trail as `system:seed`, newest first, for a
+    regulator to read in Swagger UI: the filed loans, the claims' steps."""
+    r = client.get(
+        "/api/v1/audit",
+        params={"actor": "system:seed", "action": "loan.filed", "limit": 500},
+        headers=auth("regulator"),
+    )
+    assert r.status_code == 200, r.text
+    filed = r.json()["items"]
+    assert filed and all(e["actor_user_id"] is None and e["request_id"] is None for e in filed)
+    assert [e["id"] for e in filed] == sorted((e["id"] for e in filed), reverse=True)
+    assert all(e["after"]["principal_fen"] > 0 for e in filed)
+    steps = client.get(
+        "/api/v1/audit", params={"action": "claim.*", "limit": 500}, headers=auth("regulator")
+    ).json()["items"]
+    assert {"claim.filed", "claim.city_approved", "claim.approved"} <= {e["action"] for e in steps}
+
+
 def test_demo_contributors_go_through_the_service_and_seeding_twice_adds_none(
     session: Session,
 ) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -13,6 +14,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings
+from app.kit import dates
+from app.main import create_app
 
 PATH_VALUES = {
     "bank_code": "JSB",
@@ -177,3 +184,24 @@ def test_absurd_dates_in_bodies_are_422_and_write_nothing(
     )
     assert r.status_code == 422
     assert any(e["loc"][:2] == ["body", "effective_on"] for e in r.json()["errors"]), r.json()
+
+
+def test_the_input_window_is_a_setting(
+    engine: Engine, session_factory: sessionmaker[Session]
+) -> None:
+    """INPUT_DATE_MIN and INPUT_YEARS_AHEAD set the window of body dates: a service
+    configured for 2000-01-01 … 5 years ahead refuses 1999-12-31 and a date 6 years
+    ahead, which the default window (1950 … 50 years) accepts."""
+    base = Settings(_env_file=None, database_url=str(engine.url))  # type: ignore[call-arg]
+    first = datetime.now(UTC).date().replace(day=1)
+    ahead = first.replace(year=first.year + 6)
+    narrow = base.model_copy(update={"input_date_min": date(2000, 1, 1), "input_years_ahead": 5})
+    try:
+        create_app(narrow, engine=engine, session_factory=session_factory)
+        assert dates.input_date_problem(date(1999, 12, 31)) == "must be on or after 2000-01-01"
+        assert "at most 5 years ahead" in (dates.input_date_problem(ahead) or "")
+        assert dates.input_date_problem(date(2000, 1, 1)) is None
+    finally:
+        create_app(base, engine=engine, session_factory=session_factory)
+    assert dates.input_date_problem(date(1999, 12, 31)) is None
+    assert dates.input_date_problem(ahead) is None

@@ -14,6 +14,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.audit import capture as audit
 from app.auth.tokens import decode_token
 from app.db import get_session
 from app.errors import InvalidToken, RoleNotAllowed, Unauthorized
@@ -85,6 +86,7 @@ def current_principal(
         raise InvalidToken("the token was revoked (logged out)", headers=_BEARER)
     request.state.token_claims = claims
     set_request_user_id(user.id)  # into every log line of this request, the access log's too
+    audit.set_user(session, user_id=user.id, username=user.username, role=user.role)
     return Principal.of(user)
 
 

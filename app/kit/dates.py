@@ -8,7 +8,7 @@ outside it is a 422 naming the parameter, like any other invalid query value."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import Query
 
@@ -27,22 +27,29 @@ AsOf = Annotated[
 ]
 
 
-# Any date in a request body: facts (an enterprise registered in 1988) back to 1950,
-# plans (a maturity, a schedule) up to 50 years ahead of the day the request is made.
-# Outside that window a date is a typing error, and one near the ends of the calendar
-# would overflow every computation and export that later reads it.
+# Any date in a request body: facts (an enterprise registered in 1988) back to
+# INPUT_DATE_MIN (1950-01-01), plans (a maturity, a schedule) up to INPUT_YEARS_AHEAD (50)
+# years ahead of the day the request is made — the settings of the same names, applied
+# by `configure` when the application is created. Outside that window a date is a
+# typing error, and one near the ends of the calendar would overflow every computation
+# and export that later reads it.
 MIN_INPUT_DATE = date(1950, 1, 1)
 INPUT_YEARS_AHEAD = 50
+_window = {"min": MIN_INPUT_DATE, "years": INPUT_YEARS_AHEAD}
+
+
+def configure(min_date: date, years_ahead: int) -> None:
+    """The input window of this process (`Settings.input_date_min`, `input_years_ahead`)."""
+    _window["min"], _window["years"] = min_date, years_ahead
 
 
 def input_date_problem(value: date) -> str | None:
     """Why `value` cannot be a date of a request body, or None."""
+    earliest, years = cast(date, _window["min"]), cast(int, _window["years"])
     today = datetime.now(UTC).date()
-    latest = today.replace(year=today.year + INPUT_YEARS_AHEAD, day=min(today.day, 28))
-    if value < MIN_INPUT_DATE:
-        return f"must be on or after {MIN_INPUT_DATE.isoformat()}"
+    latest = today.replace(year=today.year + years, day=min(today.day, 28))
+    if value < earliest:
+        return f"must be on or after {earliest.isoformat()}"
     if value > latest:
-        return (
-            f"must be on or before {latest.isoformat()} (at most {INPUT_YEARS_AHEAD} years ahead)"
-        )
+        return f"must be on or before {latest.isoformat()} (at most {years} years ahead)"
     return None

@@ -2,7 +2,9 @@
 `Idempotency-Key` handling for POSTs (SPEC L-4, API.md Conventions).
 
 A successful response commits the transaction together with the stored response of its
-idempotency key; any error rolls everything back, so a refused request writes nothing —
+idempotency key and the request's rows of the audit trail (app/audit/capture.py: its
+changes, and a row for the request itself); any error rolls everything back, so a
+refused request writes nothing —
 except what the request registered with `after_rollback`: the record of a refused
 filing (SKD-A1) is written after the rollback, on the request's own connection, in a
 transaction of its own.
@@ -29,10 +31,12 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from app.audit import capture as audit
 from app.auth.tokens import decode_token
 from app.calendar.service import MODE_KEY as CALENDAR_MODE
 from app.calendar.service import share_with_writers
 from app.errors import Conflict, ServiceBusy, ValidationFailed, Violation
+from app.kit.admission import VERIFIED_TOKEN
 from app.models import IdempotencyRecord, User
 
 log = logging.getLogger("app.idempotency")
@@ -223,7 +227,17 @@ def _begin(
     return _Pending(record)
 
 
-def _finish(session: Session, pending: _Pending | None, response: Response) -> None:
+def _finish(
+    session: Session, pending: _Pending | None, response: Response, request: Request
+) -> None:
+    # the audit trail's rows of this request (its changes and the request itself), in
+    # its transaction (app/audit/capture.py)
+    audit.finish_request(
+        session,
+        status=response.status_code,
+        path_params=request.path_params,
+        location=response.headers.get("location"),
+    )
     if pending is not None:
         pending.record.status_code = response.status_code
         pending.record.content_type = response.media_type or response.headers.get(
@@ -265,6 +279,13 @@ class TransactionalRoute(APIRoute):
         async def once(request: Request) -> Response:
             session: Session = request.app.state.sessionmaker()
             session.info[CALENDAR_MODE] = request.app.state.settings.calendar_unpublished
+            audit.start_request(
+                session,
+                method=request.method,
+                path=request.url.path,
+                operation_id=self.name,
+                route_path=self.path_format,
+            )
             request.state.session = session
             try:
                 if self.share_calendar and request.method not in ("GET", "HEAD", "OPTIONS"):
@@ -291,7 +312,7 @@ class TransactionalRoute(APIRoute):
                         pending = outcome
                 response = await handler(request)
                 if response.status_code < 400:
-                    await run_in_threadpool(_finish, session, pending, response)
+                    await run_in_threadpool(_finish, session, pending, response, request)
                     session.info.pop(_AFTER_ROLLBACK, None)
                 else:
                     await run_in_threadpool(session.rollback)
@@ -340,5 +361,11 @@ def _token_user_id(request: Request) -> int | None:
     scheme, _, token = auth.partition(" ")
     if scheme.lower() != "bearer" or not token:
         return None
-    claims = decode_token(request.app.state.settings, token.strip())
+    token = token.strip()
+    verified = getattr(request.state, VERIFIED_TOKEN, None)  # checked by admission control
+    claims = (
+        verified[1]
+        if verified is not None and verified[0] == token
+        else decode_token(request.app.state.settings, token)
+    )
     return claims.user_id if claims else None

@@ -19,12 +19,26 @@ The figures over many loans at once (the NPL sums) are in SQL, `late_loans`."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, CompoundSelect, and_, exists, func, or_, select, true
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    and_,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    union,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from app.models import (
@@ -32,6 +46,7 @@ from app.models import (
     Loan,
     LoanInstalment,
     LoanInterestPayment,
+    LoanLateInstalment,
     LoanRepayment,
 )
 from app.programs.base import ArrearsRule
@@ -271,28 +286,44 @@ def late_loans(
     bank_code: str | None = None,
     where: Sequence[ColumnElement[bool]] = (),
     recorded: Recorded | None = None,
-) -> CompoundSelect[tuple[int]]:
+    columns: Sequence[ColumnElement[Any]] = (),
+) -> Select[Any]:
     """The ids of the programme's loans (of one bank, when given; meeting `where` on
     `loans`) at least `rule.days` past due as of the date, by `rule`'s basis and the
     worse view, with principal still owing on the date (not settled, or settled after
-    it). A loan is that late exactly when the instalments due on or before the cutoff
-    (as_of − days) carry more principal — or interest, where the rule counts it — than
-    was paid by the date, or its bank's latest report by the date has it in arrears since
-    the cutoff + 1 or earlier. A loan without instalment rows (written outside the
-    service) is its bullet instalment at maturity, as `arrears_of` reads it. With
-    `recorded`, only loans, payments and reports recorded by its cut-off count (a loan
-    settled by a repayment recorded after it still owes)."""
+    it); with `columns` (of `loans`) after the id. A loan is that late exactly when an
+    instalment due on or before the cutoff (as_of − days) is not paid in full by the date
+    — its principal, or its interest where the rule counts it, with every earlier
+    instalment's — or its bank's latest report by the date has it in arrears since the
+    cutoff + 1 or earlier. A loan without instalment rows (written outside the service)
+    is its bullet instalment at maturity, as `arrears_of` reads it. With `recorded`,
+    only loans, payments and reports recorded by its cut-off count (a loan settled by a
+    repayment recorded after it still owes).
+
+    Our books' view reads `loan_late_instalments` (the instalments not paid on time or not
+    paid yet, with the dates they were paid in full; migration 0024): an index scan of the
+    instalments due by the cutoff among them, not a sum of every schedule and payment.
+    Those dates count every payment, so the loans with a payment dated by the date but
+    recorded after the cut-off (`recorded.after`; few) are summed from their schedules
+    and the payments recorded by it instead (`_summed`). The candidates of both views
+    are found first, then `loans` is read once for them."""
     cutoff = as_of - timedelta(days=rule.days)
 
     def counted(model: Any) -> ColumnElement[bool]:
         return recorded.by(model) if recorded is not None else true()
 
     settled = or_(Loan.settled_on.is_(None), Loan.settled_on > as_of)
+    later: CompoundSelect[Any] | None = None
     if recorded is not None:
         repaid_later = select(LoanRepayment.loan_id).where(
             recorded.after(LoanRepayment), LoanRepayment.paid_on <= as_of
         )
         settled = or_(settled, Loan.id.in_(repaid_later))
+        later = repaid_later.union_all(
+            select(LoanInterestPayment.loan_id).where(
+                recorded.after(LoanInterestPayment), LoanInterestPayment.paid_on <= as_of
+            )
+        )
     owing = and_(
         Loan.program == program,
         Loan.disbursed_on <= as_of,
@@ -301,7 +332,60 @@ def late_loans(
         *([Loan.bank_code == bank_code] if bank_code is not None else []),
         *where,
     )
-    due = (
+    kept = LoanLateInstalment
+    unpaid = or_(kept.principal_paid_on.is_(None), kept.principal_paid_on > as_of)
+    if rule.interest:
+        unpaid = or_(unpaid, kept.interest_paid_on.is_(None), kept.interest_paid_on > as_of)
+    own = select(kept.loan_id.label("loan_id")).where(kept.due_on <= cutoff, unpaid)
+    parts: list[Select[Any]] = [own]
+    if later is not None:
+        parts = [
+            own.where(kept.loan_id.not_in(later)),
+            _summed(and_(owing, Loan.id.in_(later)), as_of, cutoff, rule, counted),
+        ]
+    # the bank's latest report by the date, where it has the loan late enough
+    ranked = (
+        select(
+            DelinquencyReport.loan_id,
+            DelinquencyReport.overdue_since,
+            DelinquencyReport.principal_overdue_fen,
+            DelinquencyReport.interest_overdue_fen,
+            func.row_number()
+            .over(
+                partition_by=DelinquencyReport.loan_id,
+                order_by=(DelinquencyReport.as_of.desc(), DelinquencyReport.id.desc()),
+            )
+            .label("rank"),
+        )
+        .where(DelinquencyReport.as_of <= as_of, counted(DelinquencyReport))
+        .subquery()
+    )
+    amount = ranked.c.principal_overdue_fen > 0
+    if rule.interest:
+        amount = or_(amount, ranked.c.interest_overdue_fen > 0)
+    reported = select(ranked.c.loan_id).where(
+        ranked.c.rank == 1,
+        ranked.c.overdue_since.is_not(None),
+        ranked.c.overdue_since <= cutoff + DAY,
+        amount,
+    )
+    candidates = union(*parts, reported).subquery()
+    return select(Loan.id, *columns).join(candidates, candidates.c.loan_id == Loan.id).where(owing)
+
+
+def _summed(
+    owing: ColumnElement[bool],
+    as_of: date,
+    cutoff: date,
+    rule: ArrearsRule,
+    counted: Callable[[Any], ColumnElement[bool]],
+) -> Select[Any]:
+    """Our books' view of the loans matched by `owing`, from their schedules (a loan
+    without instalment rows: its bullet at maturity) and the payments `counted`: late
+    exactly when the instalments due on or before the cutoff carry more principal (or
+    interest, where the rule counts it) than was paid by the date, as payments settle
+    the earliest instalments first."""
+    scheduled = (
         select(
             LoanInstalment.loan_id.label("loan_id"),
             func.sum(LoanInstalment.principal_fen).label("principal"),
@@ -310,8 +394,13 @@ def late_loans(
         .join(Loan, Loan.id == LoanInstalment.loan_id)
         .where(owing, LoanInstalment.due_on <= cutoff)
         .group_by(LoanInstalment.loan_id)
-        .cte("due")
     )
+    bullet = select(Loan.id, Loan.principal_fen, literal(0, BigInteger)).where(
+        owing,
+        Loan.maturity_on <= cutoff,
+        ~exists().where(LoanInstalment.loan_id == Loan.id),
+    )
+    due = union_all(scheduled, bullet).cte("due")
     paid = (
         select(LoanRepayment.loan_id, func.sum(LoanRepayment.principal_fen).label("fen"))
         .where(
@@ -340,37 +429,4 @@ def late_loans(
         )
         own = own.outerjoin(interest_paid, interest_paid.c.loan_id == due.c.loan_id)
         late = or_(late, due.c.interest > func.coalesce(interest_paid.c.fen, 0))
-    own = own.where(late)
-    # the bank's latest report by the date, where it has the loan late enough
-    ranked = (
-        select(
-            DelinquencyReport.loan_id,
-            DelinquencyReport.overdue_since,
-            DelinquencyReport.principal_overdue_fen,
-            DelinquencyReport.interest_overdue_fen,
-            func.row_number()
-            .over(
-                partition_by=DelinquencyReport.loan_id,
-                order_by=(DelinquencyReport.as_of.desc(), DelinquencyReport.id.desc()),
-            )
-            .label("rank"),
-        )
-        .join(Loan, Loan.id == DelinquencyReport.loan_id)
-        .where(owing, DelinquencyReport.as_of <= as_of, counted(DelinquencyReport))
-        .subquery()
-    )
-    amount = ranked.c.principal_overdue_fen > 0
-    if rule.interest:
-        amount = or_(amount, ranked.c.interest_overdue_fen > 0)
-    reported = select(ranked.c.loan_id).where(
-        ranked.c.rank == 1,
-        ranked.c.overdue_since.is_not(None),
-        ranked.c.overdue_since <= cutoff + DAY,
-        amount,
-    )
-    bare = select(Loan.id).where(
-        owing,
-        Loan.maturity_on <= cutoff,
-        ~exists().where(LoanInstalment.loan_id == Loan.id),
-    )
-    return own.union(reported, bare)
+    return own.where(late)

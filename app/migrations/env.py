@@ -1,5 +1,6 @@
 """Alembic owns the schema. The URL comes from `config.attributes["database_url"]`, a
-connection passed in `config.attributes["connection"]`, or DATABASE_URL."""
+connection passed in `config.attributes["connection"]`, or MIGRATION_DATABASE_URL (default
+DATABASE_URL)."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    url = config.attributes.get("database_url") or get_settings().database_url
+    url = config.attributes.get("database_url") or get_settings().migration_url
     engine = make_engine(url)
     with engine.connect() as conn:
         _configure(conn)

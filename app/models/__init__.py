@@ -5,10 +5,12 @@ from app.models.arrears import (
     DelinquencyReport,
     LoanInstalment,
     LoanInterestPayment,
+    LoanLateInstalment,
     StatusReport,
     StatusReportDifference,
     StatusReportRow,
 )
+from app.models.audit import AuditEvent
 from app.models.base import Base
 from app.models.calendar import CalendarDay, CalendarPublication
 from app.models.claim import (
@@ -46,6 +48,7 @@ from app.models.user import LoginFailure, RevokedToken, User
 __all__ = [
     "Agreement",
     "AgreementEvent",
+    "AuditEvent",
     "Bank",
     "Base",
     "CalendarDay",
@@ -75,6 +78,7 @@ __all__ = [
     "LoanEvent",
     "LoanInstalment",
     "LoanInterestPayment",
+    "LoanLateInstalment",
     "LoanRepayment",
     "LoanTransition",
     "LoginFailure",
@@ -93,3 +97,7 @@ __all__ = [
     "StatusReportRow",
     "User",
 ]
+
+# every session records the audit trail (app/audit/capture.py); installed once the
+# tables above are mapped
+from app.audit import capture as _audit_capture  # noqa: F401

@@ -43,6 +43,34 @@ class LoanInstalment(Base):
     interest_fen: Mapped[int] = mapped_column(BigInteger)
 
 
+class LoanLateInstalment(Base):
+    """An instalment not paid in full by its due date (SPEC M-6): the dates its principal
+    and its interest were paid in full — with every earlier instalment's, as payments
+    settle the earliest instalments first — or NULL while they are not (the due date
+    itself where nothing of that kind is due). Instalments paid on time have no row; a
+    loan without instalment rows is its bullet instalment at maturity (seq 0). Kept by
+    the database (migration 0024): triggers on `loans`, `loan_instalments`,
+    `loan_repayments` and `loan_interest_payments` recompute a loan's rows whenever one
+    of them is written. `app.loans.arrears.late_loans` reads it."""
+
+    __tablename__ = "loan_late_instalments"
+    __table_args__ = (
+        Index(
+            "ix_loan_late_instalments_due",
+            "due_on",
+            "loan_id",
+            "principal_paid_on",
+            "interest_paid_on",
+        ),
+    )
+
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(primary_key=True)
+    due_on: Mapped[date]
+    principal_paid_on: Mapped[date | None]
+    interest_paid_on: Mapped[date | None]
+
+
 class LoanInterestPayment(CreatedAt, Base):
     """Interest the bank reports paid (principal goes to loan_repayments)."""
 

@@ -15,7 +15,13 @@ class LoanRepayment(CreatedAt, Base):
     __table_args__ = (
         CheckConstraint("principal_fen > 0", name="principal_positive"),
         CheckConstraint("kind IN ('cash', 'renewal')", name="kind"),
-        Index("ix_loan_repayments_loan_paid", "loan_id", "paid_on"),
+        # PostgreSQL: with what the sums by loan and date read (migration 0024)
+        Index(
+            "ix_loan_repayments_loan_paid",
+            "loan_id",
+            "paid_on",
+            postgresql_include=["principal_fen", "created_at"],
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)

@@ -10,6 +10,7 @@ from sqlalchemy import RowMapping, Select, Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from app.audit import capture as audit
 from app.models import (
     Agreement,
     AgreementEvent,
@@ -165,6 +166,13 @@ _ENTERPRISE_COLUMNS = [c.name for c in Enterprise.__table__.columns if c.name !=
 
 
 def insert_enterprises(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert these enterprises (`_write_enterprises`), recorded in the audit trail."""
+    ids = _write_enterprises(session, rows)
+    audit.record_created(session, Enterprise, list(zip(ids, rows, strict=True)))
+    return ids
+
+
+def _write_enterprises(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     """Insert these enterprises (column values, all present; none recorded yet); their
     ids, in order. Created and updated now, like a single insert. PostgreSQL: ids drawn
     from the sequence in one statement, then COPY (a multi-row INSERT of 10,000 rows

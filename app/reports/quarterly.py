@@ -30,7 +30,7 @@ reconciles) comes from `get_program(code).quarterly_report()`, a `QuarterlyPart`
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -676,44 +676,109 @@ def outstanding(q: Quarter, on: date, *, by: str) -> dict[Key, int]:
     return {k: v for k, v in out.items() if v}
 
 
+def outstanding_sums(q: Quarter, ends: Sequence[date]) -> dict[date, int]:
+    """Per date: the principal outstanding in scope, Σ `outstanding(q, end, by="fund")`,
+    for all the dates in one pass over the day totals and each correction."""
+    if not ends:
+        return {}
+    last = max(ends)
+
+    def upto(day: Any, value: Any) -> list[Any]:
+        return [func.coalesce(func.sum(case((day <= end, value), else_=0)), 0) for end in ends]
+
+    paid = LoanRepayment.principal_fen
+    late_loan = [Loan.program == q.code, q.cut.after(Loan), *q.scope.loans()]
+    statements = [
+        (
+            select(*upto(LoanDayTotal.day, LoanDayTotal.disbursed_fen - LoanDayTotal.repaid_fen))
+            .where(LoanDayTotal.program == q.code, LoanDayTotal.day <= last)
+            .where(*q.scope.day_totals()),
+            1,
+        ),
+        # loans recorded after the cut-off: not lent as of the cut-off, nor repaid
+        (
+            select(*upto(Loan.disbursed_on, Loan.principal_fen)).where(
+                *late_loan, Loan.disbursed_on <= last
+            ),
+            -1,
+        ),
+        (
+            select(*upto(LoanRepayment.paid_on, paid))
+            .select_from(Loan)
+            .join(LoanRepayment, LoanRepayment.loan_id == Loan.id)
+            .where(*late_loan, LoanRepayment.paid_on <= last),
+            1,
+        ),
+        # repayments recorded after the cut-off on loans recorded by it
+        (
+            select(*upto(LoanRepayment.paid_on, paid))
+            .select_from(LoanRepayment)
+            .join(Loan, Loan.id == LoanRepayment.loan_id)
+            .where(
+                q.cut.after(LoanRepayment),
+                LoanRepayment.paid_on <= last,
+                Loan.program == q.code,
+                q.cut.by(Loan),
+                *q.scope.loans(),
+            ),
+            1,
+        ),
+    ]
+    out = dict.fromkeys(ends, 0)
+    for stmt, sign in statements:
+        sums = q.session.execute(stmt).one()
+        for end, fen in zip(ends, sums, strict=True):
+            out[end] += sign * int(fen or 0)
+    return out
+
+
 def late_loans(q: Quarter, on: date) -> Subquery:
     """The programme's loans in scope that are non-performing on `on` by the programme's
     NPL rule, as of the cut-off (`app.loans.arrears.late_loans` with the cut-off's rows),
     each with its bank, product and the principal it still owes on `on` by the
-    repayments recorded by the cut-off (`loan_id`, `bank_code`, `product`, `left`)."""
+    repayments recorded by the cut-off (`loan_id`, `bank_code`, `product`, `left`). The
+    repayments are summed per late loan by index lookups (a few tens of thousands of
+    loans, against millions of repayments)."""
     rule = q.program.policy.arrears_rule("npl")
-    ids = arrears.late_loans(q.code, on, rule, where=tuple(q.scope.loans()), recorded=q.cut)
+    late = arrears.late_loans(
+        q.code,
+        on,
+        rule,
+        where=tuple(q.scope.loans()),
+        recorded=q.cut,
+        columns=(
+            Loan.bank_code.label("bank_code"),
+            q.part.loan_product().label("product"),
+            Loan.principal_fen.label("principal_fen"),
+        ),
+    ).subquery()
     paid = (
-        select(LoanRepayment.loan_id, func.sum(LoanRepayment.principal_fen).label("fen"))
+        select(func.coalesce(func.sum(LoanRepayment.principal_fen), 0))
         .where(
-            LoanRepayment.loan_id.in_(ids),
+            LoanRepayment.loan_id == late.c.id,
             LoanRepayment.paid_on <= on,
             q.cut.by(LoanRepayment),
         )
-        .group_by(LoanRepayment.loan_id)
-        .subquery()
+        .scalar_subquery()
     )
-    return (
-        select(
-            Loan.id.label("loan_id"),
-            Loan.bank_code.label("bank_code"),
-            q.part.loan_product().label("product"),
-            (Loan.principal_fen - func.coalesce(paid.c.fen, 0)).label("left"),
-        )
-        .outerjoin(paid, paid.c.loan_id == Loan.id)
-        .where(Loan.id.in_(ids))
-        .subquery()
-    )
+    return select(
+        late.c.id.label("loan_id"),
+        late.c.bank_code,
+        late.c.product,
+        (late.c.principal_fen - paid).label("left"),
+    ).subquery()
 
 
 def npl(q: Quarter, on: date) -> dict[Key, int]:
     """Per (bank, product): the principal still owing on `on` (repayments recorded by the
     cut-off) of the loans non-performing then (`late_loans`)."""
     bad = late_loans(q, on)
-    left = bad.c.left
-    stmt = select(
-        bad.c.bank_code, bad.c.product, func.sum(case((left > 0, left), else_=0))
-    ).group_by(bad.c.bank_code, bad.c.product)
+    # the larger of what is left and 0, each loan's repayments summed once (a CASE would
+    # repeat the sum PostgreSQL inlines from the subquery)
+    positive = func.greatest if q.session.get_bind().dialect.name == "postgresql" else func.max
+    stmt = select(bad.c.bank_code, bad.c.product, func.sum(positive(bad.c.left, 0))).group_by(
+        bad.c.bank_code, bad.c.product
+    )
     return {(str(b), str(p or "")): int(fen or 0) for b, p, fen in q.session.execute(stmt) if fen}
 
 
@@ -1258,14 +1323,14 @@ def _trend_section(q: Quarter) -> Section:
         y, n = (y, n - 1) if n > 1 else (y - 1, 4)
     ends.reverse()
     stored = _evaluated(q, [e for _, e in ends[:-1]])
+    computed = outstanding_sums(q, [e for _, e in ends[:-1] if e not in stored])
     rows: list[dict[str, Value]] = []
     for period, end in ends[:-1]:
         if end in stored:
             evaluation_id, out, bad = stored[end]
             rows.append(_trend_row(period, end, out, bad, f"evaluation {evaluation_id}"))
         else:
-            out = sum(outstanding(q, end, by="fund").values())
-            rows.append(_trend_row(period, end, out, None, "computed, not evaluated"))
+            rows.append(_trend_row(period, end, computed[end], None, "computed, not evaluated"))
     rows.append(
         _trend_row(q.period, q.as_of, q.totals["outstanding"], q.totals["npl"], "this report")
     )

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from stdnum.cn import uscc
 
+from app.audit import capture as audit
 from app.auth.passwords import hash_password
 from app.calendar.service import seed_from_library
 from app.kit.clock import CHINA_TZ
@@ -81,6 +82,10 @@ def register_missing_contributors(session: Session, rows: list[dict[str, Any]]) 
     return added
 
 
+# who the audit trail names for what the seed writes
+SEED_ACTOR = "system:seed"
+
+
 def seed_reference(session: Session) -> dict[str, int]:
     """Jiangsu regions, the LPR history, the SKD province fund with 省财政 as its
     contributor, the XB pool, its base sub-fund and the XB-F0 contributor schedule; and
@@ -88,6 +93,8 @@ def seed_reference(session: Session) -> dict[str, int]:
     from app.reference import repository as reference_repo
     from app.reference import service as reference
     from app.reference.programs import ensure_program_rows
+
+    audit.acting_as(session, SEED_ACTOR)
 
     ensure_program_rows(session)  # every registered programme's `programs` row (0017)
     counts = {"regions": _add_missing(session, Region, "code", _json("regions.json")["regions"])}
@@ -356,7 +363,7 @@ DEMO_USERS = [
 def seed_demo(session: Session) -> list[tuple[str, str, str]]:
     """Demo banks, city funds, a second XB sub-fund, agreements (one suspended),
     enterprises and one user per role. Returns (username, role, scope) of demo users."""
-    seed_reference(session)
+    seed_reference(session)  # recorded in the audit trail as `system:seed`
     _add_missing(session, Bank, "code", DEMO_BANKS)
     _add_missing(session, Fund, "code", DEMO_FUNDS)
     _add_missing(

@@ -11,7 +11,7 @@ from types import ModuleType
 
 import pytest
 
-from app.errors import Violation
+from app.errors import Unprocessable, ValidationFailed, Violation
 from app.programs import rules as machinery
 from app.programs.rules import Flag, Rule, RuleTagError, months, percent, refusal, rule, run, years
 from app.programs.sukedai import claims as skd_claims
@@ -29,23 +29,23 @@ class Facts:
 
 @rule("SKD-F3")
 def odd(f: Facts, p: int) -> Violation | None:
-    return refusal("odd", f"{f.n} is odd", "n") if f.n % 2 else None
+    return refusal(Unprocessable, f"{f.n} is odd", "n") if f.n % 2 else None
 
 
 @rule("SKD-F4")
 def above(f: Facts, p: int) -> list[Violation | Flag]:
-    return [Flag(f"{f.n} > {p}"), refusal("above", "too big")] if f.n > p else []
+    return [Flag(f"{f.n} > {p}"), refusal(ValidationFailed, "too big")] if f.n > p else []
 
 
 def test_a_rule_stamps_its_id_and_run_keeps_the_order_of_the_list() -> None:
     assert (odd.id, odd.name) == ("SKD-F3", "odd")
     assert odd(Facts(2), 0) == []
-    assert odd(Facts(3), 0) == [Violation("3 is odd", ("body", "n"), "odd", "SKD-F3")]
+    assert odd(Facts(3), 0) == [Violation("3 is odd", ("body", "n"), "rule_violation", "SKD-F3")]
     found = run([odd, above], Facts(5), 4)
     assert found == [
-        Violation("5 is odd", ("body", "n"), "odd", "SKD-F3"),
+        Violation("5 is odd", ("body", "n"), "rule_violation", "SKD-F3"),
         Flag("5 > 4", "SKD-F4"),
-        Violation("too big", ("body",), "above", "SKD-F4"),
+        Violation("too big", ("body",), "validation_error", "SKD-F4"),
     ]
     assert machinery.violations(found) == [found[0], found[2]]
     assert machinery.flags(found) == [found[1]]
