@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.ledger import service as ledger
 from app.ledger.checkpoints import Checkpoint, problems, take
-from app.ledger.postings import credit, debit, entry_hash
+from app.ledger.postings import credit, debit
 from app.ledger.repository import chain_rows
 from tests.fixtures.ledger import post
 
@@ -87,18 +87,7 @@ def test_l2_a_chain_re_hashed_from_an_altered_entry_is_caught(
     )
     session.expire_all()
     entry, legs = next((e, legs) for e, legs in chain_rows(session) if e.id == last)
-    forged = entry_hash(
-        prev_hash=entry.prev_hash,
-        seq=entry.id,
-        event_type=entry.event_type,
-        event_id=entry.event_id,
-        idempotency_key=entry.idempotency_key,
-        business_date=entry.business_date,
-        recorded_at=entry.recorded_at,
-        description=entry.description,
-        reverses_entry_id=entry.reverses_entry_id,
-        legs=[(code, leg.amount_fen) for code, leg in legs],
-    )
+    forged = ledger.content_hash(entry, legs)
     connection.execute(
         text("UPDATE ledger_entries SET hash = :h WHERE id = :id"), {"h": forged, "id": last}
     )

@@ -15,10 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit import capture as audit
-from app.auth.tokens import decode_token
+from app.auth.tokens import request_claims
 from app.db import get_session
 from app.errors import InvalidToken, RoleNotAllowed, Unauthorized
-from app.kit.admission import VERIFIED_TOKEN
 from app.kit.requestid import set_request_user_id
 from app.models import RevokedToken, User
 
@@ -68,12 +67,7 @@ def current_principal(
 ) -> Principal:
     if not token:
         raise Unauthorized("a bearer token is required", headers=_BEARER)
-    # verified once per request: by admission control where it ran, else here
-    verified = getattr(request.state, VERIFIED_TOKEN, None)
-    if verified is not None and verified[0] == token:
-        claims = verified[1]
-    else:
-        claims = decode_token(request.app.state.settings, token)
+    claims = request_claims(request, token)
     if claims is None:
         raise InvalidToken("the token is invalid or expired", headers=_BEARER)
     # the user and whether the token was revoked, in one round trip

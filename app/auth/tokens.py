@@ -6,11 +6,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from jose import JWTError, jwt
+from starlette.requests import Request
 
 from app.config import Settings
+from app.kit.admission import VERIFIED_TOKEN
 
 ALGORITHM = "HS256"  # the one algorithm accepted; `none` and others are refused
 
@@ -69,3 +71,12 @@ def decode_token(settings: Settings, token: str) -> Claims | None:
         )
     except (JWTError, KeyError, ValueError, TypeError):
         return None
+
+
+def request_claims(request: Request, token: str) -> Claims | None:
+    """The claims of the request's bearer token, verified once per request: admission
+    control keeps what it verified in the request's state (`VERIFIED_TOKEN`)."""
+    verified = getattr(request.state, VERIFIED_TOKEN, None)
+    if verified is not None and verified[0] == token:
+        return cast(Claims, verified[1])
+    return decode_token(request.app.state.settings, token)

@@ -32,11 +32,10 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.audit import capture as audit
-from app.auth.tokens import decode_token
+from app.auth.tokens import request_claims
 from app.calendar.service import MODE_KEY as CALENDAR_MODE
 from app.calendar.service import share_with_writers
 from app.errors import Conflict, ServiceBusy, ValidationFailed, Violation
-from app.kit.admission import VERIFIED_TOKEN
 from app.models import IdempotencyRecord, User
 
 log = logging.getLogger("app.idempotency")
@@ -361,11 +360,5 @@ def _token_user_id(request: Request) -> int | None:
     scheme, _, token = auth.partition(" ")
     if scheme.lower() != "bearer" or not token:
         return None
-    token = token.strip()
-    verified = getattr(request.state, VERIFIED_TOKEN, None)  # checked by admission control
-    claims = (
-        verified[1]
-        if verified is not None and verified[0] == token
-        else decode_token(request.app.state.settings, token)
-    )
+    claims = request_claims(request, token.strip())
     return claims.user_id if claims else None

@@ -447,18 +447,9 @@ class VerifyReport:
         return self.first_break is None and all(v == 0 for v in self.book_sums.values())
 
 
-def _entry_problem(
-    entry: LedgerEntry, legs: list[tuple[str, LegSpec]], expected_id: int, expected_prev: str
-) -> str | None:
-    if entry.id != expected_id:
-        return f"sequence gap: expected entry {expected_id}, found {entry.id}"
-    if entry.prev_hash != expected_prev:
-        return "prev_hash does not match the preceding entry's hash"
-    try:
-        validate_legs([leg for _, leg in legs])
-    except LedgerRuleError as exc:
-        return "legs break L-1: " + "; ".join(exc.problems)
-    recomputed = entry_hash(
+def content_hash(entry: LedgerEntry, legs: Sequence[tuple[str, LegSpec]]) -> str:
+    """The hash an entry's stored content (with its legs: account code, leg) gives."""
+    return entry_hash(
         prev_hash=entry.prev_hash,
         seq=entry.id,
         event_type=entry.event_type,
@@ -470,7 +461,20 @@ def _entry_problem(
         reverses_entry_id=entry.reverses_entry_id,
         legs=[(code, leg.amount_fen) for code, leg in legs],
     )
-    if recomputed != entry.hash:
+
+
+def _entry_problem(
+    entry: LedgerEntry, legs: list[tuple[str, LegSpec]], expected_id: int, expected_prev: str
+) -> str | None:
+    if entry.id != expected_id:
+        return f"sequence gap: expected entry {expected_id}, found {entry.id}"
+    if entry.prev_hash != expected_prev:
+        return "prev_hash does not match the preceding entry's hash"
+    try:
+        validate_legs([leg for _, leg in legs])
+    except LedgerRuleError as exc:
+        return "legs break L-1: " + "; ".join(exc.problems)
+    if content_hash(entry, legs) != entry.hash:
         return "content does not match its stored hash (altered after posting)"
     return None
 
