@@ -63,7 +63,8 @@ class Settings(BaseSettings):
         ge=1,
         le=1000,
         description="requests one client (user, or address without a valid token) may have "
-        "in flight per worker; more wait CLIENT_WAIT_MS, then 429 too_many_requests",
+        "in flight per worker; as many more wait CLIENT_WAIT_MS, then 429 too_many_requests; "
+        "beyond those, 429 at once",
     )
     admission_wait_ms: int = Field(
         1000, ge=0, le=30_000, description="how long a request waits for a free worker slot"

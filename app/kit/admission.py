@@ -2,15 +2,15 @@
 
 Every API request takes two slots before it runs: one of its client's (a client is the
 user its bearer token names, else its address) and one of the process's. A client
-holds at most `CLIENT_CONCURRENCY` requests in flight; more wait up to `CLIENT_WAIT_MS`
-(250 ms) for one of their own to finish and are then refused with **429
-`too_many_requests`** and `Retry-After`. The process runs at most `MAX_IN_FLIGHT`
-requests (by default 40, its thread pool; those beyond the database pool wait for a
-connection up to `DB_POOL_TIMEOUT_SECONDS`, then 503); more wait up to
-`ADMISSION_WAIT_MS` (1 s) and are then refused with **503 `service_busy`** and
-`Retry-After`. So a bank retrying one request 200 times in parallel
-gets most of them refused within a fraction of a second, and another user's request
-still finds a free slot.
+holds at most `CLIENT_CONCURRENCY` requests in flight; as many more may wait up to
+`CLIENT_WAIT_MS` (250 ms) for one of their own to finish and are then refused with **429
+`too_many_requests`** and `Retry-After`; beyond that queue a request is refused at once,
+without waiting (a queue that long could not drain within the wait anyway). The process
+runs at most `MAX_IN_FLIGHT` requests (by default 40, its thread pool; those beyond the
+database pool wait for a connection up to `DB_POOL_TIMEOUT_SECONDS`, then 503); more wait
+up to `ADMISSION_WAIT_MS` (1 s) and are then refused with **503 `service_busy`** and
+`Retry-After`. So a bank retrying one request 200 times in parallel gets most of them
+refused at once, and another user's request still finds a free slot.
 
 Probes (`/healthz`, `/readyz`), `/metrics` and the documentation are not counted."""
 
@@ -107,7 +107,9 @@ class Admission:
         if state is None:  # semaphores belong to one loop
             state = self._loops[loop] = _Loop(asyncio.Semaphore(self.max_in_flight))
         with self._client(state, key) as client:
-            if not await self._acquire(client.slots, self.client_wait_seconds):
+            # at most `per_client` running and as many waiting: the rest are refused now
+            queue_full = client.users > 2 * self.per_client
+            if queue_full or not await self._acquire(client.slots, self.client_wait_seconds):
                 await self._refuse(
                     send,
                     TooManyRequests(
