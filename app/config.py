@@ -87,6 +87,12 @@ class Settings(BaseSettings):
         le=100,
         description="how many years ahead of today a request body's date may lie (a maturity)",
     )
+    server_timing: bool = Field(
+        False,
+        description="answer with a Server-Timing header: the request's time, its time in "
+        "SQL and its statement count (for benchmarks and browser developer tools; it tells "
+        "callers how the service spends its time)",
+    )
     db_pool_pre_ping: bool = Field(
         False, description="test each pooled connection before use (one more round trip)"
     )

@@ -39,6 +39,7 @@ from app.kit.middleware import (
     RequestContextMiddleware,
     SafeTextMiddleware,
 )
+from app.kit.timing import count_statements
 from app.metrics import install_metrics
 from app.problems import router as problems_router
 
@@ -118,6 +119,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.engine = engine
+    count_statements(engine)
     app.state.sessionmaker = session_factory or make_sessionmaker(engine)
     app.state.clock = clock or Clock(settings.app_today)
     dates.configure(settings.input_date_min, settings.input_years_ahead)
@@ -138,7 +140,7 @@ def create_app(
         client_wait_seconds=settings.client_wait_ms / 1000,
         verify=lambda token: decode_token(settings, token),
     )
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, server_timing=settings.server_timing)
     app.include_router(health.router)
     app.include_router(problems_router)
     app.include_router(api_router)

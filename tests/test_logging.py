@@ -153,3 +153,42 @@ def test_text_lines_have_the_offset_time_too() -> None:
     first = stream.getvalue().split(" ", 1)[0]
     assert TIME.match(first), stream.getvalue()
     assert "user=None" in stream.getvalue()
+
+
+def test_access_lines_count_the_requests_sql_and_server_timing_is_opt_in(
+    log_stream: io.StringIO,
+    settings: Any,
+    engine: Any,
+    session_factory: Any,
+    auth: Any,
+) -> None:
+    """Each access line carries the SQL its request ran (`sql_statements`, `sql_ms`); a
+    request without SQL carries 0. The `Server-Timing` header is sent only with
+    SERVER_TIMING on, and names the same statement count as the log line."""
+    from app.kit.clock import Clock
+    from app.main import create_app
+    from tests.conftest import TEST_TODAY
+
+    answers = {}
+    for on in (False, True):
+        app = create_app(
+            settings.model_copy(update={"server_timing": on}),
+            engine=engine,
+            session_factory=session_factory,
+            clock=Clock(TEST_TODAY),
+        )
+        with TestClient(app, raise_server_exceptions=False) as c:
+            answers[on] = c.get("/api/v1/loans?limit=5", headers=auth("regulator"))
+            assert answers[on].status_code == 200, answers[on].text
+            assert c.get("/healthz").status_code == 200
+    access = [x for x in lines(log_stream) if x["logger"] == "app.access"]
+    loans = [x for x in access if x["path"] == "/api/v1/loans"]
+    health = [x for x in access if x["path"] == "/healthz"]
+    assert len(loans) == 2 and len(health) == 2
+    assert all(x["sql_statements"] >= 2 and x["sql_ms"] > 0 for x in loans), loans
+    assert all(x["sql_statements"] == 0 and x["sql_ms"] == 0 for x in health), health
+    assert "server-timing" not in answers[False].headers
+    timing = answers[True].headers["server-timing"]
+    found = re.fullmatch(r'app;dur=[\d.]+, db;dur=[\d.]+;desc="(\d+) statements"', timing)
+    assert found, timing
+    assert int(found.group(1)) == loans[1]["sql_statements"]

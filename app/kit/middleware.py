@@ -20,6 +20,7 @@ from app.kit.requestid import (
     set_request_id,
     start_request_user,
 )
+from app.kit.timing import reset_request_cost, server_timing, start_request_cost
 
 access_log = logging.getLogger("app.access")
 error_log = logging.getLogger("app.errors")
@@ -43,8 +44,9 @@ class RequestContextMiddleware:
     writes one access-log line with method, path, status, duration and the authenticated
     user id (a fresh holder per request, filled in by the principal dependency)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, server_timing: bool = False) -> None:
         self.app = app
+        self.server_timing = server_timing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,6 +56,7 @@ class RequestContextMiddleware:
         rid = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
         token = set_request_id(rid)
         user_token = start_request_user()
+        cost, cost_token = start_request_cost()
         started = time.perf_counter()
         status = 500
         response_started = False
@@ -65,6 +68,9 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", rid.encode("latin-1")))
+                if self.server_timing:
+                    timing = server_timing(cost, time.perf_counter() - started)
+                    headers.append((b"server-timing", timing.encode("latin-1")))
                 message["headers"] = headers
             await send(message)
 
@@ -92,8 +98,11 @@ class RequestContextMiddleware:
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                     "user_id": current_user_id(),
+                    "sql_statements": cost.statements,
+                    "sql_ms": round(cost.sql_seconds * 1000, 2),
                 },
             )
+            reset_request_cost(cost_token)
             reset_request_user(user_token)
             reset_request_id(token)
 
