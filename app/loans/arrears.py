@@ -241,14 +241,35 @@ def latest_bank_views(session: Session, loan_ids: list[int], as_of: date) -> dic
     return out
 
 
-def arrears_of(session: Session, loans: Sequence[Loan], as_of: date) -> dict[int, Arrears]:
-    """Every loan's arrears as of the date, a handful of queries for the whole list."""
+@dataclass(frozen=True)
+class Facts:
+    """What the arrears of some loans rest on, read once: their schedules, what was paid
+    by the date and the bank's latest reports."""
+
+    schedules: dict[int, list[Instalment]]
+    principal_paid: dict[int, int]
+    interest_paid: dict[int, int]
+    banks: dict[int, BankView]
+
+    def schedule(self, loan: Loan) -> list[Instalment]:
+        return self.schedules.get(loan.id) or bullet(loan)
+
+
+def facts_of(session: Session, ids: list[int], as_of: date) -> Facts:
+    principal, interest = paid_by(session, ids, as_of)
+    banks = latest_bank_views(session, ids, as_of)
+    return Facts(schedules(session, ids), principal, interest, banks)
+
+
+def arrears_of(
+    session: Session, loans: Sequence[Loan], as_of: date, facts: Facts | None = None
+) -> dict[int, Arrears]:
+    """Every loan's arrears as of the date, a handful of queries for the whole list (none
+    when the caller read the `facts` already)."""
     ids = [x.id for x in loans]
     if not ids:
         return {}
-    plan = schedules(session, ids)
-    principal, interest = paid_by(session, ids, as_of)
-    banks = latest_bank_views(session, ids, as_of)
+    f = facts or facts_of(session, ids, as_of)
     out = {}
     for loan in loans:
         # a loan not yet disbursed on the date owes nothing yet
@@ -257,11 +278,11 @@ def arrears_of(session: Session, loans: Sequence[Loan], as_of: date) -> dict[int
             continue
         out[loan.id] = compute(
             loan.principal_fen,
-            plan.get(loan.id) or bullet(loan),
-            principal.get(loan.id, 0),
-            interest.get(loan.id, 0),
+            f.schedule(loan),
+            f.principal_paid.get(loan.id, 0),
+            f.interest_paid.get(loan.id, 0),
             as_of,
-            banks.get(loan.id),
+            f.banks.get(loan.id),
         )
     return out
 

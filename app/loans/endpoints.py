@@ -333,7 +333,8 @@ def get_loan(
 
 
 def _detail(session: Session, loan: Loan, on: date) -> LoanDetail:
-    view = _views(session, [loan], on)[0]
+    facts = arrears.facts_of(session, [loan.id], on)  # the position's and the schedule's
+    view = _views(session, [loan], on, facts=facts)[0]
     events = [LoanEventOut.model_validate(e) for e in repo.events(session, loan.id)]
     changes = [LoanTransitionOut.model_validate(t) for t in repo.transitions(session, loan.id)]
     reports = [DelinquencyOut.model_validate(r) for r in repo.delinquency_reports(session, loan.id)]
@@ -341,7 +342,7 @@ def _detail(session: Session, loan: Loan, on: date) -> LoanDetail:
         **view.model_dump(),
         history=events,
         status_history=changes,
-        schedule=_schedule(session, loan, on),
+        schedule=_schedule(loan, on, facts),
         delinquency_reports=reports,
     )
 
@@ -504,13 +505,14 @@ def _views(
     as_of: date,
     *,
     new: Sequence[Instalment] | None = None,
+    facts: arrears.Facts | None = None,
 ) -> list[LoanView]:
-    """The loans as of a date; a `new` loan was just filed with that schedule, so nothing
-    is paid or reported yet."""
+    """The loans as of a date (from `facts` when read already); a `new` loan was just
+    filed with that schedule, so nothing is paid or reported yet."""
     if new is not None:
         at = {x.id: servicing.new_position(x, new, as_of) for x in loans}
     else:
-        at = servicing.positions(session, loans, as_of)
+        at = servicing.positions(session, loans, as_of, facts)
     enterprises = repo.enterprises_of(session, loans)
     return [_view(x, at[x.id], *enterprises[x.enterprise_id]) for x in loans]
 
@@ -562,11 +564,10 @@ def _view(loan: Loan, at: servicing.Position, credit_code: str, name: str) -> Lo
     )
 
 
-def _schedule(session: Session, loan: Loan, as_of: date) -> list[InstalmentOut]:
-    plan = arrears.schedules(session, [loan.id]).get(loan.id) or arrears.bullet(loan)
-    principal, interest = arrears.paid_by(session, [loan.id], as_of)
-    repaid = principal.get(loan.id, 0)
-    settled = arrears.allocation(plan, repaid, interest.get(loan.id, 0))
+def _schedule(loan: Loan, as_of: date, facts: arrears.Facts) -> list[InstalmentOut]:
+    plan = facts.schedule(loan)
+    repaid = facts.principal_paid.get(loan.id, 0)
+    settled = arrears.allocation(plan, repaid, facts.interest_paid.get(loan.id, 0))
     closed = repaid >= loan.principal_fen  # repaid or renewed: no interest falls due after
     out = []
     for n, (inst, (p, i)) in enumerate(zip(plan, settled, strict=True), start=1):

@@ -169,8 +169,10 @@ def new_position(loan: Loan, schedule: Sequence[arr.Instalment], as_of: date) ->
     return position_of(loan, arr.compute(loan.principal_fen, schedule, 0, 0, as_of))
 
 
-def positions(session: Session, loans: list[Loan], as_of: date) -> dict[int, Position]:
-    at = arr.arrears_of(session, loans, as_of)
+def positions(
+    session: Session, loans: list[Loan], as_of: date, facts: arr.Facts | None = None
+) -> dict[int, Position]:
+    at = arr.arrears_of(session, loans, as_of, facts)
     return {x.id: position_of(x, at[x.id]) for x in loans}
 
 
