@@ -19,8 +19,10 @@ suite checks every problem response the service gives against them."""
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Iterator
+from datetime import date, timedelta
 from typing import Any
 
 from fastapi import FastAPI
@@ -340,13 +342,73 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
-def install_contract(app: FastAPI) -> None:
-    """`app.openapi()` answers the finished document (built once, then cached)."""
+# The business date the request examples are written for: a loan disbursed that day is
+# within its filing window (SKD-F2 5, XB-F2 10 working days) on that day.
+EXAMPLES_DATE = date(2026, 12, 1)
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _moved(value: Any, days: int) -> Any:
+    """`value` with every ISO date in it `days` later."""
+    if isinstance(value, str) and _ISO_DATE.match(value):
+        try:
+            return (date.fromisoformat(value) + timedelta(days=days)).isoformat()
+        except ValueError:
+            return value
+    if isinstance(value, dict):
+        return {k: _moved(v, days) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_moved(v, days) for v in value]
+    return value
+
+
+def _files_a_loan(example: Any) -> bool:
+    """A filing, a renewal or a batch of filings: it carries a `disbursed_on`."""
+    if isinstance(example, dict):
+        return "disbursed_on" in example or any(_files_a_loan(v) for v in example.values())
+    if isinstance(example, list):
+        return any(_files_a_loan(v) for v in example)
+    return False
+
+
+def examples_dated(document: dict[str, Any], today: date) -> dict[str, Any]:
+    """The document with its loan filings' examples moved to `today`: every date in an
+    example that files a loan (`disbursed_on`, `maturity_on`, a schedule's `due_on`, a
+    consent letter's `dated_on`) moved by the days since EXAMPLES_DATE, so that what
+    Swagger UI prefills is still within its filing window on a later business date. The
+    document itself is not changed; on or before EXAMPLES_DATE it is returned as is."""
+    days = (today - EXAMPLES_DATE).days
+    if days <= 0:
+        return document
+    out = copy.deepcopy(document)
+    for methods in out["paths"].values():
+        for operation in methods.values():
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            for named in (body or {}).get("examples", {}).values():
+                if _files_a_loan(named.get("value")):
+                    named["value"] = _moved(named["value"], days)
+    for schema in out.get("components", {}).get("schemas", {}).values():
+        if "examples" in schema and _files_a_loan(schema["examples"]):
+            schema["examples"] = _moved(schema["examples"], days)
+    return out
+
+
+def install_contract(app: FastAPI, *, dated_examples: bool = False) -> None:
+    """`app.openapi()` answers the finished document (built once, then cached). With
+    `dated_examples` (the demo's documentation) the loan filings' examples are moved to
+    the app's business date (`examples_dated`), once per date."""
+    served: dict[date, dict[str, Any]] = {}
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = build_openapi(app)
-        return app.openapi_schema
+        if not dated_examples:
+            return app.openapi_schema
+        today = app.state.clock.today()
+        if today not in served:
+            served.clear()
+            served[today] = examples_dated(app.openapi_schema, today)
+        return served[today]
 
     app.openapi = openapi  # type: ignore[method-assign]
 

@@ -56,10 +56,16 @@ DESCRIPTION = """
 """
 
 
+def _shows_demo(settings: Settings, demo_docs: bool | None) -> bool:
+    """Whether the documentation is the demo's: not in production, nor in the committed
+    contract (`demo_docs=False`)."""
+    return not (demo_docs is False or (demo_docs is None and settings.is_production))
+
+
 def _description(settings: Settings, demo_docs: bool | None) -> str:
     """The document's description; in demo mode it lists the demo users to log in as
     (never in production, nor in the committed contract)."""
-    if demo_docs is False or (demo_docs is None and settings.is_production):
+    if not _shows_demo(settings, demo_docs):
         return DESCRIPTION
     from app.seed.loader import DEMO_PASSWORD, DEMO_USERS
 
@@ -144,7 +150,8 @@ def create_app(
     app.include_router(health.router)
     app.include_router(problems_router)
     app.include_router(api_router)
-    install_contract(app)
+    # the demo's Swagger UI prefills filings dated on its business date
+    install_contract(app, dated_examples=_shows_demo(settings, demo_docs))
     _mount_docs(app, demo=not settings.is_production)
     return app
 

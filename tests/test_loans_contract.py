@@ -8,6 +8,7 @@ once, and request examples that the service accepts."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
@@ -483,3 +484,36 @@ def test_every_request_body_of_the_loans_side_has_an_example(client: TestClient)
         assert schemas[name].get("examples"), name
     filing = doc["paths"][URL]["post"]["requestBody"]["content"]["application/json"]
     assert {"skd", "xb_credit", "xb_guaranteed"} <= set(filing["examples"])
+
+
+def test_the_demo_documents_filing_examples_move_with_its_business_date(
+    settings: Any, engine: Any, session_factory: Any, session: Session, auth: Headers
+) -> None:
+    """The demo's Swagger UI prefills a filing disbursed on its business date, whatever
+    that date (SKD-F2, XB-F2: the examples, written for 2026-12-01, would be filed late a
+    week later): on 2027-03-15 every filing example of `POST /loans` is disbursed that day
+    with its other dates moved alike, and the SKD one, sent as served (this suite's
+    enterprise), is filed on time. The committed contract keeps the written dates."""
+    from app.kit.clock import Clock
+    from app.main import create_app
+    from app.openapi_export import export_openapi
+
+    later = create_app(
+        settings, engine=engine, session_factory=session_factory, clock=Clock(date(2027, 3, 15))
+    )
+    doc = later.openapi()
+    named = doc["paths"]["/api/v1/loans"]["post"]["requestBody"]["content"]["application/json"]
+    served = {name: e["value"] for name, e in named["examples"].items()}
+    assert served and {e["disbursed_on"] for e in served.values()} == {"2027-03-15"}
+    assert {e["maturity_on"] for e in served.values()} == {"2028-03-14"}  # 104 days later too
+    consent = [e["guarantor_consent"]["dated_on"] for e in served.values() if "guarantor" in e]
+    assert consent == ["2027-03-11"]  # four days before, as written
+    skd = next(e for e in served.values() if e["program"] == "SKD" and "schedule" not in e)
+    member = member_enterprise(session, region="320100")
+    body = {**skd, "enterprise_credit_code": member.credit_code}
+    with TestClient(later, raise_server_exceptions=False) as c:
+        r = c.post("/api/v1/loans", json=body, headers=auth("bank_jsb"))
+    assert r.status_code == 201, r.text
+    assert r.json()["filed_late"] is False and r.json()["compensable"] is True
+    assert SKD_FILING_EXAMPLE["disbursed_on"] == "2026-12-01"  # the written examples unmoved
+    assert '"disbursed_on": "2026-12-01"' in export_openapi()
