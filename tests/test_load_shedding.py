@@ -134,18 +134,23 @@ def test_one_clients_flood_is_shed_and_others_are_served(
 def test_no_free_connection_is_503_in_about_the_pool_timeout(
     postgres_engine: Engine, settings: Settings
 ) -> None:
+    """Every pooled connection held: a request waits the pool's timeout (0.3 s here) and
+    answers 503 `service_busy` with Retry-After, not 500 after the default 30 s. The bound
+    on its time is loose (5 s) because the machine may be busy with other work; what it
+    tells apart is the pool's timeout from SQLAlchemy's default of 30 s."""
     url = postgres_engine.url.render_as_string(hide_password=False)
+    admin = _headers(settings, postgres_engine, "admin")
     tiny = make_engine(url, pool_size=1, pool_timeout=0.3)
     held = [tiny.connect(), tiny.connect()]  # the pool's one connection and its overflow
     try:
         app = create_app(settings, engine=tiny, clock=Clock(TEST_TODAY))
         with TestClient(app, raise_server_exceptions=False) as c:
             t = time.perf_counter()
-            r = c.get("/api/v1/auth/me", headers=_headers(settings, postgres_engine, "admin"))
+            r = c.get("/api/v1/auth/me", headers=admin)
             elapsed = time.perf_counter() - t
         assert r.status_code == 503, r.text
         assert r.json()["code"] == "service_busy" and r.headers["retry-after"] == "1"
-        assert elapsed < 2.0
+        assert elapsed < 5.0, elapsed
     finally:
         for conn in held:
             conn.close()
