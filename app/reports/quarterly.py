@@ -1212,7 +1212,13 @@ def _overdue_rows(
             t.to_status,
             func.row_number().over(partition_by=t.claim_id, order_by=t.id.desc()).label("n"),
         )
-        .where(t.business_date <= q.as_of, q.cut.by(t))
+        .where(
+            t.business_date <= q.as_of,
+            q.cut.by(t),
+            # the latest step of each claim in scope: the histories of the other
+            # programme's claims are not ranked
+            t.claim_id.in_(select(Claim.id).where(*q.claims_in_scope())),
+        )
         .subquery()
     )
     waiting = {d.status for d in deadlines.values()}
