@@ -901,15 +901,19 @@ def under_review(
     the bank for correction), counting only what was recorded by `cutoff_at` (None:
     everything). What the claims still under review would take if all were approved."""
     t = ClaimTransition
-    decided = select(t.claim_id).where(t.to_status.in_(DECIDED), t.business_date <= on)
+    decided = select(t.claim_id).where(
+        t.claim_id == Claim.id, t.to_status.in_(DECIDED), t.business_date <= on
+    )
     filed = [Claim.program == program, Claim.filed_on <= on]
     if cutoff_at is not None:
         decided = decided.where(t.at <= cutoff_at)
         filed.append(Claim.created_at <= cutoff_at)
     if bank_code is not None:
         filed.append(Claim.bank_code == bank_code)
+    # an anti-join on each claim's history (its index), not a hashed list of every
+    # decided claim of both programmes
     stmt = select(Claim.bank_code, Claim.fund_code, func.sum(Claim.requested_fen)).where(
-        *filed, Claim.id.not_in(decided)
+        *filed, ~decided.exists()
     )
     rows = session.execute(stmt.group_by(Claim.bank_code, Claim.fund_code))
     return {(str(b), str(f or "")): int(fen or 0) for b, f, fen in rows}
