@@ -608,8 +608,9 @@ def outstanding(q: Quarter, on: date, *, by: str) -> dict[Key, int]:
     """Principal outstanding on `on` per (bank, product) (`by="product"`) or per (bank,
     fund) (`by="fund"`): Σ principal of the loans disbursed by then less Σ principal repaid
     by then, both recorded by the cut-off. From the day totals (the database's running
-    sums per bank, fund, product and day) less the loans and repayments recorded after the
-    cut-off; summed over the loans where the programme's product is not a day-total key."""
+    sums per bank, fund, product, security and day) less the loans and repayments
+    recorded after the cut-off; summed over the loans where the programme's product is
+    not made of day-total keys (`QuarterlyPart.day_total_product`)."""
     session = q.session
     by_fund = by == "fund"
     loan_key = func.coalesce(Loan.fund_code, "") if by_fund else q.part.loan_product()
