@@ -5,15 +5,22 @@ psycopg directly, in one run, interleaved.
 
     nice -n 10 .venv/bin/python bench/report_data.py          # the data, once (~15 min)
     .venv/bin/python bench/report_bench.py [--runs 5] [--year 2026 --quarter 3]
-        [--variant jit=off] [--http] [--profile] [--append]
+        [--variant jit=off] [--http] [--profile] [--no-pulls] [--append]
+    .venv/bin/python bench/report_bench.py --digests     # the figures' SHA-256 only
 
 Each figure is warmed up once, then timed `--runs` times; the table shows the median and
 the maximum. Per run the document is built once and rendered to both formats, so "JSON"
 is that run's build + canonical JSON, "XLSX" its build + workbook. The report is built
 for the regulator (the whole programme) with the cut-off at the end of the book
 (`report_data.AS_OF`). `--variant SETTINGS` times the same again with server settings
-for the session (e.g. `jit=off`), in the same rounds. `--http` also times the service
-in-process (TestClient): the closed quarter computed and stored as a new version
+for the session (e.g. `jit=off`), in the same rounds. In the same rounds again (unless
+`--no-pulls`), the closed quarter as the service serves it, `app.reports.runs.pull` (what
+`GET /reports/quarterly` calls): the first pull, which computes the document and stores it
+as version 1, and the re-pull of that stored run (what a regulator gets on every later
+pull), each in JSON and XLSX, in a transaction rolled back per round. `--digests` only
+prints the SHA-256 of each programme's canonical JSON (the closed quarter at two cut-offs,
+the open quarter), to show a change leaves every figure as it was. `--http` also times the
+service in-process (TestClient): the closed quarter computed and stored as a new version
 (`POST /reports/runs`), pulled from its stored run (`GET /reports/quarterly`), and the
 open quarter, computed per request. `--profile` (or a figure over its target: JSON 1 s,
 XLSX 5 s) adds a cProfile of one build and every SQL statement of it with its time, the
@@ -53,7 +60,8 @@ sys.path.insert(0, str(ROOT))
 from app.auth.principal import Principal  # noqa: E402
 from app.db import make_engine  # noqa: E402
 from app.models import User  # noqa: E402
-from app.reports.document import ReportDocument, canonical_json, to_json_obj  # noqa: E402
+from app.reports import runs  # noqa: E402
+from app.reports.document import ReportDocument, canonical_json, sha256, to_json_obj  # noqa: E402
 from app.reports.render_xlsx import render_xlsx  # noqa: E402
 from bench.report_data import AS_OF, database_url, driver_url  # noqa: E402
 
@@ -143,6 +151,49 @@ class Bench:
             assert user is not None, "no regulator user: run bench/report_data.py first"
             self.regulator = Principal.of(user)
 
+    def key(self, program: str) -> runs.ReportKey:
+        """The closed quarter's report as the regulator pulls it (whole programme)."""
+        with Session(self.engine) as s:
+            scope = runs.viewer_scope(s, self.regulator, program)
+        period = runs.quarter(self.year, self.quarter)
+        return runs.ReportKey("quarterly", program, period, scope)
+
+    def pulls(self, t: Timings | None, program: str) -> dict[str, Any]:
+        """The closed quarter as the service serves it: `app.reports.runs.pull`, what `GET
+        /reports/quarterly` calls, with the book's last day as the business date. First
+        the first pull, which computes the document and stores it as version 1; then,
+        from a new session as a later request, the pull of that stored run. JSON is the
+        served bytes; XLSX is rendered from them as the endpoint does. Both in one
+        transaction rolled back at the end, so each round's first pull computes (when the
+        database already holds a stored run of the quarter, the first pull is that one and
+        the "first pull" figure is not a computation: reported in `stored_before`)."""
+        key = self.key(program)
+        pull: Callable[[Session], runs.Served] = lambda s: runs.pull(  # noqa: E731
+            s, key, actor=self.regulator, today=AS_OF, now=self.cutoff
+        )
+        with self.engine.connect() as conn:
+            outer = conn.begin()
+            try:
+                with Session(bind=conn) as s:
+                    stored_before = runs.latest(s, key) is not None
+                    first_s, served = timed(lambda: pull(s))
+                    s.flush()
+                    first_xlsx_s, _ = timed(lambda: render_xlsx(served.document))
+                    first = served.content
+                with Session(bind=conn) as s:  # a later request reads the stored row
+                    again_s, served = timed(lambda: pull(s))
+                    again_xlsx_s, _ = timed(lambda: render_xlsx(served.document))
+                    assert served.run is not None and served.content == first
+            finally:
+                outer.rollback()
+        if t is not None:
+            k = f"{program} defaults"
+            t.add(f"{k} pull first json", first_s)
+            t.add(f"{k} pull first xlsx", first_s + first_xlsx_s)
+            t.add(f"{k} pull stored json", again_s)
+            t.add(f"{k} pull stored xlsx", again_s + again_xlsx_s)
+        return {"stored_before": stored_before, "run_bytes": len(first)}
+
     def plain_sql(self, program: str) -> list[tuple[Any, ...]]:
         params = {"program": program, "start": self.start, "end": self.end}
         return self.conn.execute(PLAIN_SQL, params).fetchall()
@@ -160,11 +211,12 @@ class Bench:
                 cutoff_at=self.cutoff,
             )
 
-    def one_round(self, t: Timings | None, program: str) -> dict[str, Any]:
+    def one_round(self, t: Timings | None, program: str, *, pulls: bool = False) -> dict[str, Any]:
         sql_s, rows = timed(lambda: self.plain_sql(program))
         build_s, doc = timed(lambda: self.build(program))
         json_s, body = timed(lambda: canonical_json(to_json_obj(doc)))
         xlsx_s, book = timed(lambda: render_xlsx(doc))
+        served = self.pulls(t, program) if pulls else {}
         if t is not None:
             k = f"{program} {self.label}"
             t.add(f"{k} sql", sql_s)
@@ -179,7 +231,43 @@ class Bench:
             "rows": sum(len(s.rows) for s in doc.sections),
             "json_bytes": len(body),
             "xlsx_bytes": len(book),
+            "sha256": sha256(body),
+            **served,
         }
+
+
+# --- the figures themselves -------------------------------------------------------------
+def digests(bench: Bench) -> list[str]:
+    """The SHA-256 of each programme's canonical JSON (the document, no run metadata) for
+    the quarter at the bench's cut-off and at 2026-10-20 15:59 UTC, and for the open
+    quarter of the book's last day: equal digests before and after a change of the
+    builder or of what it reads mean the same figures to the byte."""
+    open_q = (AS_OF.month - 1) // 3 + 1
+    early = datetime(2026, 10, 20, 15, 59, tzinfo=UTC)
+    cases = [
+        (bench.year, bench.quarter, bench.cutoff, None),
+        (bench.year, bench.quarter, early, None),
+        (AS_OF.year, open_q, bench.cutoff, AS_OF),
+    ]
+    from app.reports.quarterly import build_quarterly
+
+    out = []
+    for program in PROGRAMMES:
+        for year, quarter, cutoff, today in cases:
+            with Session(bench.engine) as s:
+                doc = build_quarterly(
+                    s,
+                    program=program,
+                    year=year,
+                    quarter=quarter,
+                    principal=bench.regulator,
+                    cutoff_at=cutoff,
+                    today=today,
+                )
+            digest = sha256(canonical_json(to_json_obj(doc)))
+            out.append(f"{program} {year}-Q{quarter} cut-off {cutoff:%Y-%m-%d %H:%M} UTC: {digest}")
+            print(out[-1], flush=True)
+    return out
 
 
 # --- HTTP (optional) ------------------------------------------------------------------
@@ -381,6 +469,45 @@ def conditions(conn: psycopg.Connection[Any]) -> dict[str, str]:
     }
 
 
+PULL_COLUMNS = (
+    ("sql", "plain SQL aggregate"),
+    ("pull first json", "first pull, JSON (computes, stores version 1)"),
+    ("pull first xlsx", "first pull, XLSX"),
+    ("pull stored json", "re-pull of the stored run, JSON"),
+    ("pull stored xlsx", "re-pull of the stored run, XLSX"),
+)
+
+
+def pull_table(t: Timings, facts: dict[str, dict[str, Any]]) -> str:
+    head = "| programme | " + " | ".join(label for _, label in PULL_COLUMNS) + " |"
+    lines = [head, "|" + "---|" * (len(PULL_COLUMNS) + 1)]
+    for p in PROGRAMMES:
+        cells = [t.cell(f"{p} defaults {key}") for key, _ in PULL_COLUMNS]
+        lines.append(f"| {p} | " + " | ".join(cells) + " |")
+    lines.append("")
+
+    def met(key: str, fmt: str) -> str:
+        return "met" if t.median(f"{key} {fmt}") <= TARGETS[fmt] else "NOT met"
+
+    lines.append(
+        "Targets on the pulls (JSON ≤ 1 s, XLSX ≤ 5 s, medians): "
+        + "; ".join(
+            f"{p} {when} JSON {met(f'{p} defaults pull {when}', 'json')}, "
+            f"XLSX {met(f'{p} defaults pull {when}', 'xlsx')}"
+            for p in PROGRAMMES
+            for when in ("first", "stored")
+        )
+    )
+    before = [p for p, f in facts.items() if f.get("stored_before")]
+    if before:
+        lines.append(
+            "A stored run of the quarter existed before this run for "
+            + ", ".join(before)
+            + ": its first pull served that run and did not compute."
+        )
+    return "\n".join(lines)
+
+
 def table(t: Timings, facts: dict[str, dict[str, Any]], labels: list[str]) -> str:
     head = (
         "| programme | server settings | plain SQL aggregate | build the document "
@@ -413,6 +540,10 @@ def table(t: Timings, facts: dict[str, dict[str, Any]], labels: list[str]) -> st
             f"XLSX {f['xlsx_bytes']:,} B, plain SQL {f['banks']} banks"
             for p, f in facts.items()
         )
+    )
+    lines.append(
+        "Canonical JSON SHA-256 (the document as built): "
+        + "; ".join(f"{p} {f['sha256']}" for p, f in facts.items())
     )
     lines.append(
         "Targets (JSON ≤ 1 s, XLSX ≤ 5 s, medians): "
@@ -456,6 +587,17 @@ def main() -> None:
     p.add_argument("--explain", type=int, default=3, help="statements to EXPLAIN ANALYZE")
     p.add_argument("--append", action="store_true", help="append the section to RESULTS.md")
     p.add_argument(
+        "--no-pulls",
+        action="store_true",
+        help="skip the service's pulls of the closed quarter (first pull and stored re-pull)",
+    )
+    p.add_argument(
+        "--digests",
+        action="store_true",
+        help="only print the SHA-256 of each programme's canonical JSON (closed quarter at two "
+        "cut-offs, the open quarter) and stop",
+    )
+    p.add_argument(
         "--variant",
         action="append",
         default=[],
@@ -470,24 +612,30 @@ def main() -> None:
     benches = [Bench(url, a.year, a.quarter, cutoff)]
     benches += [Bench(url, a.year, a.quarter, cutoff, v) for v in a.variant]
     bench = benches[0]
+    if a.digests:
+        digests(bench)
+        return
     before = conditions(bench.conn)
     print(f"{a.db}: {before['rows']}", flush=True)
     t = Timings()
     facts: dict[str, dict[str, Any]] = {}
+    pulls = not a.no_pulls
     for b in benches:  # warm-up
         for program in PROGRAMMES:
-            s, facts[program] = timed(lambda pr=program, b=b: b.one_round(None, pr))
+            s, facts[program] = timed(
+                lambda pr=program, b=b: b.one_round(None, pr, pulls=pulls and b is bench)
+            )
             print(f"warm-up {program} ({b.label}): {s:.2f} s, {facts[program]}", flush=True)
     for i in range(a.runs):
         for program in PROGRAMMES:
             for b in benches:
-                b.one_round(t, program)
+                b.one_round(t, program, pulls=pulls and b is bench)
         print(
             f"run {i + 1}: "
             + ", ".join(
                 f"{k} {v[-1] * 1000:,.0f} ms"
                 for k, v in t.runs.items()
-                if k.endswith((" sql", " json", " xlsx"))
+                if k.endswith((" sql", " json", " xlsx")) and " pull " not in k
             ),
             flush=True,
         )
@@ -495,6 +643,13 @@ def main() -> None:
         http_rounds(url, a.http_runs, t, a.year, a.quarter, a.http_settings)
     load_end = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     result = table(t, facts, [b.label for b in benches])
+    if pulls:
+        result += (
+            "\n\nThe closed quarter as the service serves it (`app.reports.runs.pull`, what "
+            "`GET /reports/quarterly` calls; same rounds, one transaction per round rolled "
+            "back), milliseconds, median / max:\n\n"
+        )
+        result += pull_table(t, facts)
     if a.http:
         result += (
             f"\n\nThe service in-process (TestClient; {a.http_runs} runs after a warm-up; server "

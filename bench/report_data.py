@@ -56,11 +56,11 @@ How the rows are written: `COPY` (psycopg 3) for every bulk table, from files wr
 one planning pass (`--workdir`). Enterprises and loans with their records are copied with
 the triggers off for the transaction (`session_replication_role = replica`), which turns
 off the per-row foreign-key checks, the day-total triggers of `loans` and
-`loan_repayments` (migrations 0012, 0017) and the late-instalment triggers of the loans
+`loan_repayments` (migrations 0012, 0017, 0025) and the late-instalment triggers of the loans
 and their records (0024); CHECK, NOT NULL and unique constraints still apply row by row.
 Then, in the same transaction: every foreign key of the copied tables is checked with one
 anti-join (an orphan aborts the stage), `loan_day_totals` is built in one INSERT …
-SELECT, as migration 0017 backfills it, and `loan_late_instalments` with the SQL of
+SELECT, as migration 0025 backfills it, and `loan_late_instalments` with the SQL of
 migration 0024's backfill; `loans.settled_on` is written with each loan, as the
 repayments' trigger would set it. Claims and the ledger are written with every trigger
 on. At the end the script checks the day totals, the late instalments and `settled_on`
@@ -1761,37 +1761,30 @@ def bulk_mode(cur: psycopg.Cursor[Any]) -> None:
     """Triggers off for this transaction (`session_replication_role = replica`): the
     per-row foreign-key checks and the day-total triggers. CHECK, NOT NULL and unique
     constraints still hold row by row; the keys and the totals are done set-based after
-    the copy (`check_foreign_keys`, `DAY_TOTALS`)."""
+    the copy (`check_foreign_keys`, `_day_totals_sql`)."""
     cur.execute("SET LOCAL session_replication_role = replica")
 
 
-# as migration 0017 backfills them: every loan's disbursement and every repayment
-DAY_TOTALS = """
-INSERT INTO loan_day_totals (program, bank_code, fund_code, product, day, loans,
-  disbursed_fen, disbursed_days_fen, repaid_fen)
-SELECT program, bank_code, fund_code, product, day, sum(loans), sum(disbursed),
-  sum(disbursed_days), sum(repaid)
-FROM (
-  SELECT program, bank_code, COALESCE(fund_code, '') AS fund_code,
-    COALESCE(product, '') AS product, disbursed_on AS day, 1 AS loans,
-    principal_fen AS disbursed, principal_fen * (maturity_on - disbursed_on) AS disbursed_days,
-    0 AS repaid
-  FROM loans
-  UNION ALL
-  SELECT l.program, l.bank_code, COALESCE(l.fund_code, ''), COALESCE(l.product, ''),
-    r.paid_on, 0, 0, 0, r.principal_fen
-  FROM loan_repayments r JOIN loans l ON l.id = r.loan_id
-) x GROUP BY program, bank_code, fund_code, product, day"""
+def _migration(name: str) -> Any:
+    """A migration module of this checkout (its own SQL, read rather than copied)."""
+    path = ROOT / "app" / "migrations" / "versions" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"migration_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _day_totals_sql() -> str:
+    """INSERT … SELECT of `loan_day_totals` for every loan and repayment, as migration
+    0025 backfills it (keyed by fund, product and security)."""
+    return str(_migration("0025_day_totals_security").backfill("postgresql"))
 
 
 def _late_instalments_sql() -> tuple[str, str]:
     """(INSERT, SELECT) of `loan_late_instalments` for every loan, as migration 0024
     backfills it (its own SQL, read from the migration)."""
-    path = ROOT / "app" / "migrations" / "versions" / "0024_late_instalments.py"
-    spec = importlib.util.spec_from_file_location("late_instalments_0024", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _migration("0024_late_instalments")
     select_all = module.late_rows("1 = 1", "1 = 1")
     return f"INSERT INTO loan_late_instalments ({module.COLUMNS}) {select_all}", select_all
 
@@ -1823,7 +1816,7 @@ LOAN_TABLES = (
 def stage_loans(url: str, w: Writers, book: Book, ref: Reference, say: Progress) -> None:
     """The loans and their records in one transaction. `settled_on` is in the loan rows
     as the repayments' trigger would set it; the day totals and the late instalments are
-    built from the rows in one statement each (as migrations 0017 and 0024 backfill
+    built from the rows in one statement each (as migrations 0025 and 0024 backfill
     them); all are checked at the end."""
     with psycopg.connect(driver_url(url)) as conn, conn.cursor() as cur:
         low_priority(conn)
@@ -1834,7 +1827,7 @@ def stage_loans(url: str, w: Writers, book: Book, ref: Reference, say: Progress)
             say.say(f"  {table}: {n:,} rows ({n / (time.perf_counter() - t):,.0f}/s)")
         check_foreign_keys(cur, list(LOAN_TABLES), say)
         t = time.perf_counter()
-        cur.execute(DAY_TOTALS)
+        cur.execute(_day_totals_sql())
         say.say(f"  loan_day_totals: {cur.rowcount:,} rows ({time.perf_counter() - t:.1f} s)")
         t = time.perf_counter()
         cur.execute(_late_instalments_sql()[0])
@@ -2043,21 +2036,21 @@ def stage_evaluations(url: str, reached: list[list[str]], say: Progress) -> None
 CHECKS = {
     "day totals match the loans": """
         SELECT count(*) FROM (
-          SELECT program, bank_code, fund_code, product, day,
+          SELECT program, bank_code, fund_code, product, security, day,
                  sum(loans) l, sum(disbursed_fen) d, sum(disbursed_days_fen) dd, sum(repaid_fen) r
           FROM (
             SELECT program, bank_code, COALESCE(fund_code, '') fund_code,
-                   COALESCE(product, '') product, disbursed_on AS day, 1 loans,
+                   COALESCE(product, '') product, security, disbursed_on AS day, 1 loans,
                    principal_fen disbursed_fen,
                    principal_fen * (maturity_on - disbursed_on) disbursed_days_fen, 0 repaid_fen
             FROM loans
             UNION ALL
             SELECT l.program, l.bank_code, COALESCE(l.fund_code, ''), COALESCE(l.product, ''),
-                   r.paid_on, 0, 0, 0, r.principal_fen
+                   l.security, r.paid_on, 0, 0, 0, r.principal_fen
             FROM loan_repayments r JOIN loans l ON l.id = r.loan_id
-          ) x GROUP BY 1, 2, 3, 4, 5
+          ) x GROUP BY 1, 2, 3, 4, 5, 6
           EXCEPT
-          SELECT program, bank_code, fund_code, product, day, loans, disbursed_fen,
+          SELECT program, bank_code, fund_code, product, security, day, loans, disbursed_fen,
                  disbursed_days_fen, repaid_fen FROM loan_day_totals
         ) diff""",
     "settled_on as the repayment trigger sets it": """

@@ -1,15 +1,17 @@
-"""Loan day totals and settled dates, kept by the database (migrations 0012, 0017): they
-equal what they sum, per bank, programme, fund, product and day, whichever path wrote the
-loans and repayments (a filing, a batch, a repayment, a renewal); the loan terms they
-sum (the fund included) cannot change afterwards; and the figures built on them (SKD-Q1's
-cap sums, SKD-Q3's NPL ratio, XB-Q1's basis per sub-fund) agree with loan-by-loan sums,
-including a loan that was past due on one date and settled after it."""
+"""Loan day totals and settled dates, kept by the database (migrations 0012, 0017, 0025):
+they equal what they sum, per bank, programme, fund, product, security and day, whichever
+path wrote the loans and repayments (a filing, a batch, a repayment, a renewal); the loan
+terms they sum (the fund and the security included) cannot change afterwards; and the
+figures built on them (SKD-Q1's cap sums, SKD-Q3's NPL ratio, XB-Q1's basis per sub-fund,
+the quarterly report's outstanding per XB sub-fund × security) agree with loan-by-loan
+sums, including a loan that was past due on one date and settled after it."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import date
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, select, text
@@ -22,10 +24,10 @@ from app.models import Loan, LoanDayTotal, LoanRepayment
 from app.programs.sukedai.policy import QUARTER_END
 from app.programs.xinbao import limits
 from tests.fixtures.api import Api, api_fixture
-from tests.fixtures.factories import member_enterprise, xb_enterprise
+from tests.fixtures.factories import GUARANTOR, member_enterprise, xb_enterprise
 from tests.fixtures.ledger import raw_refused
 
-Key = tuple[str, str, str, str, date]  # programme, bank, fund, product, day
+Key = tuple[str, str, str, str, str, date]  # programme, bank, fund, product, security, day
 
 
 @pytest.fixture
@@ -40,20 +42,22 @@ def _summed_from_rows(session: Session) -> dict[Key, list[int]]:
     want: dict[Key, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     loans = {x.id: x for x in session.scalars(select(Loan))}
     for x in loans.values():
-        row = want[(x.program, x.bank_code, x.fund_code or "", x.product or "", x.disbursed_on)]
+        row = want[
+            (x.program, x.bank_code, x.fund_code or "", x.product or "", x.security, x.disbursed_on)
+        ]
         row[0] += 1
         row[1] += x.principal_fen
         row[2] += x.principal_fen * (x.maturity_on - x.disbursed_on).days
     for r in session.scalars(select(LoanRepayment)):
         x = loans[r.loan_id]
-        key = (x.program, x.bank_code, x.fund_code or "", x.product or "", r.paid_on)
+        key = (x.program, x.bank_code, x.fund_code or "", x.product or "", x.security, r.paid_on)
         want[key][3] += r.principal_fen
     return dict(want)
 
 
 def _kept(session: Session) -> dict[Key, list[int]]:
     return {
-        (t.program, t.bank_code, t.fund_code, t.product, t.day): [
+        (t.program, t.bank_code, t.fund_code, t.product, t.security, t.day): [
             t.loans,
             t.disbursed_fen,
             t.disbursed_days_fen,
@@ -79,27 +83,39 @@ def _settled_from_rows(session: Session) -> dict[int, date | None]:
     return out
 
 
-def _xb_loan(api: Api, session: Session, sub_fund: str, principal: str, day: str) -> int:
+def _xb_loan(
+    api: Api,
+    session: Session,
+    sub_fund: str,
+    principal: str,
+    day: str,
+    *,
+    guaranteed: bool = False,
+    maturity: str = "2026-07-05",
+) -> int:
+    """An XB credit loan, or (`guaranteed`) one guaranteed with the guarantor's consent
+    dated on the disbursement (XB-F2)."""
     code = xb_enterprise(session).credit_code
+    security: dict[str, Any] = {"rate": 380}
+    if guaranteed:
+        security = {
+            "security": "guaranteed",
+            "guarantor": GUARANTOR,
+            "rate": 330,
+            "guarantor_consent": {"reference": f"连信担确〔2026〕{principal}号", "dated_on": day},
+        }
     return int(
         api.file_loan(
-            "bank_lyg",
-            code,
-            principal,
-            day,
-            "2026-07-05",
-            program="XB",
-            rate=380,
-            sub_fund=sub_fund,
+            "bank_lyg", code, principal, day, maturity, program="XB", sub_fund=sub_fund, **security
         )
     )
 
 
 def test_day_totals_and_settled_dates_equal_what_they_sum(api: Api, session: Session) -> None:
     """A batch, single filings (one bank under two city funds on one day, XB under both
-    sub-funds), a renewal, partial and full repayments through the API: every day row —
-    one per fund — and every settled date equals the recomputation from the loans and
-    repayments themselves."""
+    sub-funds, credit and guaranteed), a renewal, partial and full repayments through the
+    API: every day row — one per fund and security — and every settled date equals the
+    recomputation from the loans and repayments themselves."""
     a, b, c = (member_enterprise(session, region="320500").credit_code for _ in range(3))
     body = {
         "principal": "1000000.00",
@@ -137,11 +153,13 @@ def test_day_totals_and_settled_dates_equal_what_they_sum(api: Api, session: Ses
     )
     _xb_loan(api, session, "XB_ZQCZD", "800000.00", "2026-01-05")
     kcd = _xb_loan(api, session, "XB_KCD", "600000.00", "2026-01-05")
+    guaranteed = _xb_loan(api, session, "XB_ZQCZD", "700000.00", "2026-01-05", guaranteed=True)
     api.repay("bank_ccb", first, "2026-05-20", "400000.00")
     api.repay("bank_ccb", first, "2026-06-01", "600000.00")  # settled
     api.repay("bank_ccb", single, "2026-06-01", "1.00")  # not settled
     api.repay("bank_jsb", nanjing, "2026-03-20", "500000.00")
     api.repay("bank_lyg", kcd, "2026-03-20", "600000.00")  # settled
+    api.repay("bank_lyg", guaranteed, "2026-03-20", "200000.00")
     api.call(
         "2026-08-31",
         "bank_jsb",
@@ -162,10 +180,13 @@ def test_day_totals_and_settled_dates_equal_what_they_sum(api: Api, session: Ses
 
     kept = _kept(session)
     assert kept == _summed_from_rows(session)
-    jsb_day = {k[2] for k in kept if k[1] == "JSB" and k[4] == date(2026, 3, 2)}
+    jsb_day = {k[2] for k in kept if k[1] == "JSB" and k[5] == date(2026, 3, 2)}
     assert jsb_day == {"SKD_CITY_320100", "SKD_CITY_320500"}  # one row per fund
-    xb_day = {k[2] for k in kept if k[0] == "XB" and k[4] == date(2026, 1, 5)}
-    assert xb_day == {"XB_ZQCZD", "XB_KCD"}
+    xb_day = {(k[2], k[4]) for k in kept if k[0] == "XB" and k[5] == date(2026, 1, 5)}
+    # one row per sub-fund and security
+    assert xb_day == {("XB_ZQCZD", "credit"), ("XB_ZQCZD", "guaranteed"), ("XB_KCD", "credit")}
+    xb_paid = {k[4]: v[3] for k, v in kept.items() if k[0] == "XB" and k[5] == date(2026, 3, 20)}
+    assert xb_paid == {"credit": 600_000_00, "guaranteed": 200_000_00}
     assert all(k[2] for k in kept)  # every filed loan names its fund
     settled = _settled(session)
     assert settled == _settled_from_rows(session)
@@ -176,8 +197,8 @@ def test_day_totals_and_settled_dates_equal_what_they_sum(api: Api, session: Ses
 def test_loan_terms_and_repayments_cannot_change(
     api: Api, session: Session, connection: Connection
 ) -> None:
-    """The rows the day totals sum are fixed once written (the fund included); other loan
-    columns are not."""
+    """The rows the day totals sum are fixed once written (the fund and the security
+    included); other loan columns are not."""
     code = member_enterprise(session, region="320500").credit_code
     loan_id = api.file_loan("bank_ccb", code, "1000000.00", "2026-03-02", "2026-09-02")
     api.repay("bank_ccb", loan_id, "2026-03-20", "1.00")
@@ -187,6 +208,7 @@ def test_loan_terms_and_repayments_cannot_change(
         f"UPDATE loans SET bank_code = 'ICBC_JS' WHERE id = {loan_id}",
         f"UPDATE loans SET fund_code = 'SKD_CITY_320100' WHERE id = {loan_id}",
         f"UPDATE loans SET fund_code = NULL WHERE id = {loan_id}",
+        f"UPDATE loans SET security = 'collateral' WHERE id = {loan_id}",
         f"DELETE FROM loans WHERE id = {loan_id}",
         "UPDATE loan_repayments SET principal_fen = principal_fen + 1",
         "DELETE FROM loan_repayments",

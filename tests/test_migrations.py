@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from app.claims import repository as claims_repo
 from app.cli import _alembic_config
 from app.db import make_engine
-from app.models import Base
+from app.models import Base, Loan
 from tests.conftest import drop_postgres_database, empty_database_url, pg_database_name
 from tests.fixtures import factories
 from tests.fixtures.factories import skd_claim, xb_claim
@@ -141,7 +141,7 @@ def _refused(engine: Engine, sql: str) -> str:
 
 LOANS = "SELECT id, program, fund_code FROM loans ORDER BY id"
 DAY_TOTALS = (
-    "SELECT program, bank_code, fund_code, product, day, loans, disbursed_fen,"
+    "SELECT program, bank_code, fund_code, product, security, day, loans, disbursed_fen,"
     " disbursed_days_fen, repaid_fen FROM loan_day_totals"
 )
 PER_BANK = (  # the day totals without the fund: what 0012 keeps and every figure reads
@@ -239,3 +239,102 @@ def test_0017_down_and_up_with_data(backend: str, tmp_path_factory: pytest.TempP
         engine.dispose()
         if backend == "postgresql":
             drop_postgres_database(pg_database_name("programmes"))
+
+
+PER_FUND = (  # the day totals without the security: what 0017 keeps
+    "SELECT program, bank_code, fund_code, product, day, sum(loans), sum(disbursed_fen),"
+    " sum(disbursed_days_fen), sum(repaid_fen) FROM loan_day_totals"
+    " GROUP BY program, bank_code, fund_code, product, day"
+)
+RECOMPUTED = (  # the day totals with the security, from the loans and repayments
+    "SELECT program, bank_code, COALESCE(fund_code, ''), COALESCE(product, ''), security, day,"
+    " sum(n), sum(lent), sum(lent_days), sum(paid) FROM ("
+    " SELECT program, bank_code, fund_code, product, security, disbursed_on AS day, 1 AS n,"
+    " principal_fen AS lent, 0 AS lent_days, 0 AS paid FROM loans"
+    " UNION ALL SELECT l.program, l.bank_code, l.fund_code, l.product, l.security, r.paid_on,"
+    " 0, 0, 0, r.principal_fen FROM loan_repayments r JOIN loans l ON l.id = r.loan_id"
+    ") x GROUP BY 1, 2, 3, 4, 5, 6"
+)
+
+
+def _fund_rows(engine: Engine) -> set[tuple[Any, ...]]:
+    return {
+        (p, b, f, pr, str(d), *map(int, rest)) for p, b, f, pr, d, *rest in _rows(engine, PER_FUND)
+    }
+
+
+def _kept_and_recomputed(engine: Engine) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
+    """(kept, recomputed) per programme, bank, fund, product, security and day: loans,
+    principal lent and repaid (Σ principal × days is checked by test_day_totals)."""
+    kept = {
+        (p, b, f, pr, sec, str(d), int(n), int(lent), int(paid))
+        for p, b, f, pr, sec, d, n, lent, _, paid in _rows(engine, DAY_TOTALS)
+    }
+    recomputed = {
+        (p, b, f, pr, sec, str(d), int(n), int(lent), int(paid))
+        for p, b, f, pr, sec, d, n, lent, _, paid in _rows(engine, RECOMPUTED)
+    }
+    return kept, recomputed
+
+
+@pytest.mark.xdist_group("migrations")
+def test_0025_security_key_down_and_up_with_data(
+    backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """0025 down and up on a database holding XB credit and guaranteed loans of one bank
+    and sub-fund disbursed on one day, repaid on one day, and an SKD loan: at head the day
+    totals hold a row per security equal to the loans and repayments; down, one row per
+    fund with the same sums, still kept by the 0017 triggers (a repayment recorded
+    there is added); up again, the rows per security equal the recomputation from the
+    loans and repayments, the repayment recorded while down included, and the security
+    is a fixed loan term."""
+    url = empty_database_url(backend, tmp_path_factory, "security")
+    cfg = _alembic_config()
+    cfg.attributes["database_url"] = url
+    cfg.attributes["skip_logging"] = True
+    engine = make_engine(url)
+    try:
+        command.upgrade(cfg, "head")
+        with Session(engine) as s:
+            seed_minimal(s)
+            s.commit()
+            day = date(2026, 1, 5)
+            credit = factories.xb_loan(s, disbursed=day, maturity=date(2026, 12, 5))
+            guaranteed = factories.xb_loan(
+                s, disbursed=day, maturity=date(2026, 12, 5), guaranteed=True
+            )
+            factories.skd_loan(s)
+            for loan, fen in ((credit, 100_000_00), (guaranteed, 200_000_00)):
+                factories.repayment(s, loan, on=date(2026, 3, 2), principal_fen=fen)
+            guaranteed_id = guaranteed.id
+        kept, recomputed = _kept_and_recomputed(engine)
+        assert kept == recomputed
+        xb_day = {(r[4], r[7]) for r in kept if r[0] == "XB" and r[5] == "2026-01-05"}
+        assert xb_day == {("credit", 1_000_000_00), ("guaranteed", 1_000_000_00)}
+        per_fund = _fund_rows(engine)
+
+        command.downgrade(cfg, "0024_late_instalments")
+        engine.dispose()
+        columns = {c["name"] for c in inspect(engine).get_columns("loan_day_totals")}
+        assert "security" not in columns and "fund_code" in columns
+        assert _fund_rows(engine) == per_fund
+        with Session(engine) as s:  # the 0017 triggers keep the totals per fund
+            loan = s.get(Loan, guaranteed_id)
+            assert loan is not None
+            factories.repayment(s, loan, on=date(2026, 3, 2), principal_fen=50_000_00)
+        paid = {r[8] for r in _fund_rows(engine) if r[0] == "XB" and r[4] == "2026-03-02"}
+        assert paid == {350_000_00}
+
+        command.upgrade(cfg, "head")
+        engine.dispose()
+        kept, recomputed = _kept_and_recomputed(engine)
+        assert kept == recomputed
+        xb_paid = {(r[4], r[8]) for r in kept if r[0] == "XB" and r[5] == "2026-03-02"}
+        assert xb_paid == {("credit", 100_000_00), ("guaranteed", 250_000_00)}
+        sql = f"UPDATE loans SET security = 'collateral' WHERE id = {guaranteed_id}"
+        assert "cannot change" in _refused(engine, sql)
+        command.check(cfg)
+    finally:
+        engine.dispose()
+        if backend == "postgresql":
+            drop_postgres_database(pg_database_name("security"))

@@ -23,13 +23,14 @@ from app.evaluations.service import bank_ratios, evaluate
 from app.ledger import service as ledger
 from app.loans import service as loans
 from app.loans import servicing
-from app.loans.schemas import DelinquencyIn, LoanFile
-from app.models import Claim, Fund, LedgerAccount, Loan
+from app.loans.schemas import DelinquencyIn, GuarantorConsentIn, LoanFile
+from app.models import Claim, Fund, LedgerAccount, Loan, LoanRepayment
 from app.programs.base import get_program
 from app.programs.sukedai.policy import QUARTER_END
 from app.reports.document import ReportDocument, canonical_json, to_json_obj
 from app.reports.quarterly import build_quarterly
 from tests.fixtures.factories import (
+    GUARANTOR,
     LoanBook,
     loan_book,
     member_enterprise,
@@ -39,6 +40,7 @@ from tests.fixtures.factories import (
     skd_claim,
     skd_loan,
     xb_claim,
+    xb_enterprise,
     xb_loan,
 )
 
@@ -491,6 +493,90 @@ def test_a_late_posting_after_the_cut_off_leaves_the_recomputation_unchanged(
     assert moved["outstanding"] == 8_500_000_00 - 1_000_000_00 + late_loan.principal_fen
     xb_now = rows(report(session, "XB", cutoff=datetime.now(UTC)), "banks")["LYG_RCB"]
     assert xb_now["received"] == 70_000_00
+
+
+def test_xb_outstanding_per_sub_fund_and_security_as_of_a_cut_off(
+    session: Session, book: Book
+) -> None:
+    """XB's products (sub-fund × security) read their outstanding from the day totals
+    (migration 0025): per product it equals the loan-by-loan sum over the loans and
+    repayments recorded by the cut-off; a guaranteed loan under the second sub-fund and a
+    repayment recorded after the cut-off change nothing in the recomputation with that
+    cut-off, and a later cut-off sees both."""
+    part = get_program("XB").quarterly_report()
+    assert part.day_total_product() is not None  # read from the day totals, not the loans
+
+    def reported(cutoff: datetime) -> dict[tuple[str, str], int]:
+        doc = report(session, "XB", cutoff=cutoff)
+        return {
+            (r["bank_code"], r["product"]): r["outstanding"]
+            for r in doc.section("products").rows
+            if r["outstanding"]
+        }
+
+    def summed(cutoff: datetime) -> dict[tuple[str, str], int]:
+        out: dict[tuple[str, str], int] = {}
+        for x in session.scalars(select(Loan).where(Loan.program == "XB")):
+            if x.created_at > cutoff or x.disbursed_on > Q3_END:
+                continue
+            paid = sum(
+                r.principal_fen
+                for r in session.scalars(select(LoanRepayment).where(LoanRepayment.loan_id == x.id))
+                if r.created_at <= cutoff and r.paid_on <= Q3_END
+            )
+            key = (x.bank_code, f"{x.fund_code or 'XB_ZQCZD'} · {x.security}")
+            out[key] = out.get(key, 0) + x.principal_fen - paid
+        return {k: v for k, v in out.items() if v}
+
+    cutoff = datetime.now(UTC)
+    before = reported(cutoff)
+    assert before == summed(cutoff)
+    assert {("LYG_RCB", "XB_ZQCZD · credit"), ("LYG_RCB", "XB_ZQCZD · guaranteed")} <= set(before)
+    later = cutoff + timedelta(seconds=1)
+    while datetime.now(UTC) <= later:  # the late rows carry the clock's time
+        pass
+    now = datetime.now(UTC)
+    lyg = principal(session, "bank_lyg")
+    servicing.repay(
+        session,
+        loan_id=book.loans.xb_guaranteed.id,
+        paid_on=date(2026, 9, 1),
+        principal_fen=100_000_00,
+        interest_fen=0,
+        actor=lyg,
+        today=date(2026, 9, 1),
+        now=now,
+    )
+    loans.file_loan(
+        session,
+        principal=lyg,
+        today=date(2026, 8, 3),
+        now=now,
+        data=LoanFile(
+            program="XB",
+            enterprise_credit_code=xb_enterprise(session).credit_code,
+            contract_no="XB-LATE-G1",
+            principal="900000.00",
+            annual_rate_bp=330,
+            disbursed_on=date(2026, 8, 3),
+            maturity_on=date(2027, 2, 3),
+            security="guaranteed",
+            controller_guarantee=True,
+            guarantor=GUARANTOR,
+            guarantor_consent=GuarantorConsentIn(
+                reference="连信担确〔2026〕901号", dated_on=date(2026, 8, 3)
+            ),
+            sub_fund="XB_KCD",
+        ),
+    )
+    session.commit()
+    session.expire_all()
+    assert reported(cutoff) == before
+    seen = reported(datetime.now(UTC))
+    assert seen == summed(datetime.now(UTC))
+    assert seen[("LYG_RCB", "XB_KCD · guaranteed")] == 900_000_00
+    guaranteed = ("LYG_RCB", "XB_ZQCZD · guaranteed")
+    assert seen[guaranteed] == before[guaranteed] - 100_000_00
 
 
 # --- scope ------------------------------------------------------------------------------------

@@ -164,8 +164,9 @@ def cap_sums(
 ) -> list[tuple[str, int, int]]:
     """Per product: Σ principal and Σ principal × contractual days of the bank's loans
     disbursed in [start, until] (SKD-Q1's annualized principal before the share), summed
-    over the bank's day totals (one row per fund, product and day, kept by the database;
-    summed over the funds here); renewals count as the new loans they are."""
+    over the bank's day totals (one row per fund, product, security and day, kept by the
+    database; summed over the funds and securities here); renewals count as the new loans
+    they are."""
     rows = session.execute(
         select(
             LoanDayTotal.product,

@@ -223,7 +223,8 @@ def last_compensation_on(session: Session, enterprise_id: int, program: str) -> 
     )
 
 
-# every column a filing sets, fund_code included (the day-totals triggers key on it)
+# every column a filing sets, fund_code and security included (the day-totals triggers
+# key on them)
 _LOAN_COLUMNS = [c.key for c in Loan.__table__.columns if c.key not in ("id", "closed_at")]
 _LOAN_JSON = {"flags", "extra"}
 

@@ -608,8 +608,9 @@ def outstanding(q: Quarter, on: date, *, by: str) -> dict[Key, int]:
     """Principal outstanding on `on` per (bank, product) (`by="product"`) or per (bank,
     fund) (`by="fund"`): Σ principal of the loans disbursed by then less Σ principal repaid
     by then, both recorded by the cut-off. From the day totals (the database's running
-    sums per bank, fund, product and day) less the loans and repayments recorded after the
-    cut-off; summed over the loans where the programme's product is not a day-total key."""
+    sums per bank, fund, product, security and day) less the loans and repayments
+    recorded after the cut-off; summed over the loans where the programme's product is
+    not made of day-total keys (`QuarterlyPart.day_total_product`)."""
     session = q.session
     by_fund = by == "fund"
     loan_key = func.coalesce(Loan.fund_code, "") if by_fund else q.part.loan_product()
@@ -901,15 +902,19 @@ def under_review(
     the bank for correction), counting only what was recorded by `cutoff_at` (None:
     everything). What the claims still under review would take if all were approved."""
     t = ClaimTransition
-    decided = select(t.claim_id).where(t.to_status.in_(DECIDED), t.business_date <= on)
+    decided = select(t.claim_id).where(
+        t.claim_id == Claim.id, t.to_status.in_(DECIDED), t.business_date <= on
+    )
     filed = [Claim.program == program, Claim.filed_on <= on]
     if cutoff_at is not None:
         decided = decided.where(t.at <= cutoff_at)
         filed.append(Claim.created_at <= cutoff_at)
     if bank_code is not None:
         filed.append(Claim.bank_code == bank_code)
+    # an anti-join on each claim's history (its index), not a hashed list of every
+    # decided claim of both programmes
     stmt = select(Claim.bank_code, Claim.fund_code, func.sum(Claim.requested_fen)).where(
-        *filed, Claim.id.not_in(decided)
+        *filed, ~decided.exists()
     )
     rows = session.execute(stmt.group_by(Claim.bank_code, Claim.fund_code))
     return {(str(b), str(f or "")): int(fen or 0) for b, f, fen in rows}
@@ -1212,7 +1217,13 @@ def _overdue_rows(
             t.to_status,
             func.row_number().over(partition_by=t.claim_id, order_by=t.id.desc()).label("n"),
         )
-        .where(t.business_date <= q.as_of, q.cut.by(t))
+        .where(
+            t.business_date <= q.as_of,
+            q.cut.by(t),
+            # the latest step of each claim in scope: the histories of the other
+            # programme's claims are not ranked
+            t.claim_id.in_(select(Claim.id).where(*q.claims_in_scope())),
+        )
         .subquery()
     )
     waiting = {d.status for d in deadlines.values()}

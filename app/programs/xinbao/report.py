@@ -14,7 +14,16 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from app.kit.money import format_fen
-from app.models import Agreement, Claim, Fund, FundEvent, Loan, QuarterBankResult, QuarterEvaluation
+from app.models import (
+    Agreement,
+    Claim,
+    Fund,
+    FundEvent,
+    Loan,
+    LoanDayTotal,
+    QuarterBankResult,
+    QuarterEvaluation,
+)
 from app.programs.xinbao.claim_steps import last_quarter_end
 from app.programs.xinbao.claims import fund_stop_reached
 from app.programs.xinbao.limits import percent
@@ -225,7 +234,10 @@ class XinbaoQuarter(QuarterlyPart):
         return func.coalesce(Loan.fund_code, BASE_SUB_FUND) + " · " + Loan.security
 
     def day_total_product(self) -> ColumnElement[str] | None:
-        return None  # the day totals carry the sub-fund, not the security
+        """The same over `loan_day_totals` (keyed by fund and security; "" for a loan
+        without a fund)."""
+        fund = func.coalesce(func.nullif(LoanDayTotal.fund_code, ""), BASE_SUB_FUND)
+        return fund + " · " + LoanDayTotal.security
 
     def extend(self, session: Session, q: Quarter) -> Extension:
         limits = bank_limits(q)
