@@ -292,6 +292,47 @@ def calendar_publish_cmd(
     return 0
 
 
+def store_reports_cmd(by: str, programs: list[str] | None) -> int:
+    """Store the whole-programme reports of the last closed quarter and year (as their
+    first pull would), each once; as the regulator or admin `by`."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from app.auth.principal import Principal
+    from app.kit.clock import CHINA_TZ
+    from app.models import User
+    from app.programs.base import registered_programs
+    from app.reports.runs import store_closed
+
+    with _session() as session, session.begin():
+        user = session.scalars(
+            select(User).where(
+                User.username == by, User.is_active, User.role.in_(("regulator", "admin"))
+            )
+        ).first()
+        if user is None:
+            print(f"refused: no active regulator or admin {by}", file=sys.stderr)
+            return 2
+        codes = programs or [p.code for p in registered_programs()]
+        unknown = sorted(set(codes) - {p.code for p in registered_programs()})
+        if unknown:
+            print(f"refused: no programme {', '.join(unknown)}", file=sys.stderr)
+            return 2
+        now = datetime.now(UTC)
+        actor = Principal(user.id, user.username, user.role)
+        done = store_closed(
+            session, codes, actor=actor, today=now.astimezone(CHINA_TZ).date(), now=now
+        )
+    for key, run, stored in done:
+        what = "stored" if stored else "already stored"
+        print(
+            f"{key.kind} {key.program} {key.period.label}: {what}, version {run.version}, "
+            f"sha256 {run.content_sha256}"
+        )
+    return 0
+
+
 def openapi_cmd(out: str) -> None:
     from app.openapi_export import export_openapi
 
@@ -385,6 +426,17 @@ def main(argv: list[str] | None = None) -> None:
         "revoked tokens and old log-in failures (run daily)",
     )
     purge.add_argument("--days", type=int, help="override the retention, in days (≥ 1)")
+    store = sub.add_parser(
+        "store-reports",
+        help="store each programme's report of the last closed quarter and year, once (run "
+        "daily: a regulator's first pull of a closed period is then served from storage)",
+    )
+    store.add_argument(
+        "--by", required=True, metavar="USERNAME", help="the regulator or admin it runs as"
+    )
+    store.add_argument(
+        "--program", action="append", metavar="CODE", help="one programme (default: all)"
+    )
     bean = sub.add_parser("export-beancount", help="write the journal in Beancount syntax")
     bean.add_argument("--out", default="ledger.beancount")
     api = sub.add_parser("openapi", help="write the OpenAPI document")
@@ -459,6 +511,8 @@ def main(argv: list[str] | None = None) -> None:
         create_admin_cmd(args.username, args.password)
     elif args.cmd == "openapi":
         openapi_cmd(args.out)
+    elif args.cmd == "store-reports":
+        sys.exit(store_reports_cmd(args.by, args.program))
     elif args.cmd == "verify":
         sys.exit(verify_cmd(args.checkpoints))
     elif args.cmd == "backup":

@@ -556,3 +556,93 @@ def test_parallel_first_pulls_store_one_run_and_serve_it_to_all(
     with Session(pg_engine) as s:
         stored = s.scalars(select(ReportRun).where(ReportRun.period == "2025-Q2")).all()
     assert [(r.id, r.version, r.content_sha256) for r in stored] == [(int(run_id), 1, digest)]
+
+
+# --- stored when the period closes ---------------------------------------------------
+def test_the_last_closed_quarter_and_year_of_a_business_date() -> None:
+    labels = {
+        day: [p.label for p in runs.last_closed(date.fromisoformat(day))]
+        for day in ("2026-12-04", "2026-01-01", "2026-03-31", "2026-04-01")
+    }
+    assert labels == {
+        "2026-12-04": ["2026-Q3", "2025"],
+        "2026-01-01": ["2025-Q4", "2025"],
+        "2026-03-31": ["2025-Q4", "2025"],
+        "2026-04-01": ["2026-Q1", "2025"],
+    }
+
+
+@STAND_IN
+def test_closed_periods_stored_ahead_are_what_the_first_pull_serves(
+    api: Api, session: Session
+) -> None:
+    """`store_closed` (`ledger store-reports`) stores each programme's report of the last
+    closed quarter and year once — a second call stores nothing — and a regulator's
+    first pull of that quarter is then the stored run, byte for byte, not a new build."""
+    regulator = principal(session, "regulator")
+    now = datetime.now(UTC)
+    done = runs.store_closed(
+        session, ["SKD", "XB"], actor=regulator, today=date(2026, 4, 2), now=now
+    )
+    session.commit()
+    assert [(k.kind, k.program, k.period.label, stored) for k, _, stored in done] == [
+        ("quarterly", "SKD", "2026-Q1", True),
+        ("annual", "SKD", "2025", True),
+        ("quarterly", "XB", "2026-Q1", True),
+        ("annual", "XB", "2025", True),
+    ]
+    again = runs.store_closed(
+        session, ["SKD", "XB"], actor=regulator, today=date(2026, 4, 3), now=datetime.now(UTC)
+    )
+    assert [stored for *_, stored in again] == [False] * 4
+    assert [run.id for _, run, _ in again] == [run.id for _, run, _ in done]
+    late_contribution(session, date(2026, 2, 1))  # would change a figure of a new build
+    pulled = get(api, "/reports/quarterly?program=SKD&year=2026&quarter=1", day="2026-04-02")
+    assert pulled.status_code == 200, pulled.text
+    stored = done[0][1]
+    assert pulled.headers["X-Report-Run-Id"] == str(stored.id)
+    assert pulled.content == stored.content.encode()
+    assert session.scalar(select(func.count()).select_from(ReportRun)) == 4
+
+
+def test_cli_store_reports_stores_once_and_refuses_an_unknown_user_or_programme(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ledger store-reports --by USER` on a fresh database builds the real reports of the
+    last closed quarter and year for both programmes (empty books), once; exit 2 and
+    nothing stored for a user who is not an active regulator or admin, or an unknown
+    programme."""
+    from app.auth.service import ensure_admin
+    from app.cli import main, migrate
+    from app.config import get_settings
+    from app.db import make_engine
+    from app.seed.loader import seed_reference
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    with Session(engine) as s, s.begin():
+        seed_reference(s)
+        ensure_admin(s, username="ops", password="ops-password-2026")
+    monkeypatch.setenv("DATABASE_URL", url)
+    get_settings.cache_clear()
+    try:
+        for argv in (["--by", "nobody"], ["--by", "ops", "--program", "NOPE"]):
+            with pytest.raises(SystemExit) as refused:
+                main(["store-reports", *argv])
+            assert refused.value.code == 2
+            assert "refused" in capsys.readouterr().err
+        with Session(engine) as s:
+            assert s.scalar(select(func.count()).select_from(ReportRun)) == 0
+        for expected in ("stored", "already stored"):
+            with pytest.raises(SystemExit) as done:
+                main(["store-reports", "--by", "ops"])
+            assert done.value.code == 0
+            out = capsys.readouterr().out.splitlines()
+            assert len(out) == 4 and all(f": {expected}, version 1" in line for line in out), out
+        with Session(engine) as s:
+            kept = s.scalars(select(ReportRun.program).order_by(ReportRun.id)).all()
+        assert kept == ["SKD", "SKD", "XB", "XB"]
+    finally:
+        get_settings.cache_clear()
+        engine.dispose()

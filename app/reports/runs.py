@@ -454,6 +454,35 @@ def pull(
     return served_run(run)
 
 
+def last_closed(today: date) -> list[Period]:
+    """The last quarter and the last year closed on the business date."""
+    this_quarter = quarter(today.year, (today.month - 1) // 3 + 1)
+    before = this_quarter.start - timedelta(days=1)
+    return [quarter(before.year, (before.month - 1) // 3 + 1), year_period(today.year - 1)]
+
+
+def store_closed(
+    session: Session, programs: list[str], *, actor: Principal, today: date, now: datetime
+) -> list[tuple[ReportKey, ReportRun, bool]]:
+    """Each programme's whole-programme report of the last closed quarter and year,
+    stored now unless a run of it is stored already — so a regulator's first pull of a
+    closed period is served from storage, never computed while they wait (run it once
+    a period has closed, e.g. daily: it stores nothing twice). (key, run, stored now)."""
+    out = []
+    for program in programs:
+        get_program(program)  # a registered programme, else KeyError
+        for period in last_closed(today):
+            key = ReportKey(period.kind, program, period)
+            run = latest(session, key)
+            if run is not None:
+                out.append((key, run, False))
+                continue
+            out.append(
+                (key, store(session, key, actor=actor, today=today, now=now, previous=None), True)
+            )
+    return out
+
+
 def rerun(
     session: Session, key: ReportKey, *, actor: Principal, today: date, now: datetime
 ) -> ReportRun:
