@@ -462,3 +462,37 @@ def test_demo_queues_and_the_console_examples_work(seeding_day_client: TestClien
     assert r.status_code == 201, r.text
     assert r.headers["Location"] == f"/api/v1/claims/{r.json()['id']}"
     assert r.json()["contract_no"] == loan["contract_no"]
+
+
+def test_the_demo_stores_the_last_closed_quarter_and_year_ahead(  # type: ignore[no-untyped-def]
+    seeding_day_client: TestClient, auth
+) -> None:
+    """`make run` shows stored report runs (`ledger store-reports` at seed time): each
+    programme's report of the last closed quarter and year, version 1, and a regulator's
+    pull of that quarter is the stored run."""
+    from datetime import datetime
+
+    from app.kit.clock import CHINA_TZ
+    from app.reports.runs import last_closed
+
+    client = seeding_day_client
+    quarter, year = last_closed(datetime.now(CHINA_TZ).date())
+    r = client.get("/api/v1/reports/runs", headers=auth("regulator"))
+    assert r.status_code == 200, r.text
+    listed = {(x["kind"], x["program"], x["period"]): x for x in r.json()["items"]}
+    expected = {
+        (kind, program, period.label)
+        for program in ("SKD", "XB")
+        for kind, period in (("quarterly", quarter), ("annual", year))
+    }
+    assert set(listed) == expected
+    assert {x["version"] for x in listed.values()} == {1}
+    pulled = client.get(
+        "/api/v1/reports/quarterly",
+        params={"program": "XB", "year": quarter.year, "quarter": quarter.number},
+        headers=auth("regulator"),
+    )
+    assert pulled.status_code == 200, pulled.text
+    assert pulled.headers["X-Report-Run-Id"] == str(
+        listed[("quarterly", "XB", quarter.label)]["id"]
+    )

@@ -29,6 +29,7 @@ from app.models import (
     Loan,
     LprRate,
     Region,
+    ReportRun,
     User,
 )
 from app.models.base import Base
@@ -417,7 +418,26 @@ def seed_demo(session: Session) -> list[tuple[str, str, str]]:
         _demo_claims(session)
         _demo_xb(session)
         _demo_arrears(session, today=datetime.now(CHINA_TZ).date())
+    if session.scalars(select(ReportRun.id)).first() is None:
+        _demo_reports(session)
     return [(u, r, b or g or f or "-") for u, r, b, g, f in DEMO_USERS]
+
+
+def _demo_reports(session: Session) -> None:
+    """The last closed quarter's and year's reports stored for both programmes, as
+    `ledger store-reports` stores them once a period closes (`GET /reports/runs`)."""
+    from app.auth.principal import Principal
+    from app.reports.runs import store_closed
+
+    user = session.scalars(select(User).where(User.username == "regulator")).one()
+    now = datetime.now(UTC)
+    store_closed(
+        session,
+        ["SKD", "XB"],
+        actor=Principal(user.id, user.username, user.role),
+        today=now.astimezone(CHINA_TZ).date(),
+        now=now,
+    )
 
 
 # SKD library (SKD-E1): (reviewer, enterprise org code, admitted on, removed on, reason)
