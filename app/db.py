@@ -88,7 +88,8 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
 
 
-def get_session(request: Request) -> Session:
-    """The request's session, opened and committed by the route boundary."""
+async def get_session(request: Request) -> Session:
+    """The request's session, opened and committed by the route boundary (a coroutine:
+    it only reads the request's state, so no trip to a worker thread)."""
     session: Session = request.state.session
     return session

@@ -319,7 +319,7 @@ def measure(
                 [
                     *(str(Path(sys.executable).parent / "py-spy"), "record"),
                     *("--pid", str(profile_pid), "--format", "raw", "--rate", "500"),
-                    *("--output", str(raw), "--threads"),
+                    *("--output", str(raw), "--threads", "--gil"),  # the GIL's holder only
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -371,7 +371,11 @@ def profiles(results: list[Measured]) -> list[str]:
     """Where the server's busy time went, per scenario (py-spy samples by layer)."""
     if not any(m.profile for m in results):
         return []
-    rows = ["Where the server's busy time goes (py-spy, share of samples by innermost layer):", ""]
+    rows = [
+        "Where the server's busy time goes (py-spy samples of the thread holding the GIL, "
+        "by innermost layer):",
+        "",
+    ]
     rows += [
         f"- {m.scenario.name}: "
         + ", ".join(f"{name} {share:.0%}" for name, share in m.profile.items() if share >= 0.02)

@@ -5,7 +5,7 @@ A bank user sees only its own bank's objects; another bank's object is reported 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -87,8 +87,8 @@ def current_principal(
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def require_roles(*roles: str) -> Callable[[Principal], Principal]:
-    def check(principal: CurrentPrincipal) -> Principal:
+def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
+    async def check(principal: CurrentPrincipal) -> Principal:  # no worker thread needed
         if principal.role not in roles:
             raise RoleNotAllowed(
                 f"role {principal.role} may not do this; allowed: {', '.join(roles)}"

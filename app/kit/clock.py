@@ -30,5 +30,6 @@ def get_clock(request: Request) -> Clock:
     return clock
 
 
-def get_today(request: Request) -> date:
+async def get_today(request: Request) -> date:
+    """The business date (a dependency; a coroutine, as it blocks on nothing)."""
     return get_clock(request).today()

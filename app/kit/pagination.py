@@ -42,7 +42,7 @@ class PageParams(BaseModel):
     cursor: str | None
 
 
-def page_params(
+async def page_params(
     limit: Annotated[
         int,
         Query(ge=1, le=500, description="page size (1–500) 每页条数", examples=[50]),

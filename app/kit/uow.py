@@ -249,6 +249,26 @@ def _finish(
     session.commit()
 
 
+def _commit_and_close(
+    session: Session, pending: _Pending | None, response: Response, request: Request
+) -> None:
+    """A request that succeeded: its audit rows and idempotency record, COMMIT, and the
+    session closed. A failing commit leaves the session open for the rollback."""
+    _finish(session, pending, response, request)
+    session.close()
+
+
+def _roll_back_and_close(session: Session, exc: BaseException | None, after: bool) -> None:
+    """A request refused or failed: ROLLBACK, what is kept after it (`after`: the refusal
+    records, not for an attempt that is retried), and the session closed."""
+    try:
+        session.rollback()
+        if after:
+            _run_after_rollback(session, exc)
+    finally:
+        session.close()
+
+
 def purge_expired(session: Session, *, now: datetime, retention_days: int) -> int:
     """Forget the answers of keys older than the retention (`IDEMPOTENCY_RETENTION_DAYS`):
     after it, a key may be used again for a new request. Returns how many were removed."""
@@ -286,6 +306,7 @@ class TransactionalRoute(APIRoute):
                 route_path=self.path_format,
             )
             request.state.session = session
+            closed = False
             try:
                 if self.share_calendar and request.method not in ("GET", "HEAD", "OPTIONS"):
                     await run_in_threadpool(share_with_writers, session)
@@ -310,20 +331,22 @@ class TransactionalRoute(APIRoute):
                             return outcome
                         pending = outcome
                 response = await handler(request)
+                # the end of the request in one trip to a worker thread, the session closed
                 if response.status_code < 400:
-                    await run_in_threadpool(_finish, session, pending, response, request)
                     session.info.pop(_AFTER_ROLLBACK, None)
+                    await run_in_threadpool(_commit_and_close, session, pending, response, request)
                 else:
-                    await run_in_threadpool(session.rollback)
-                    await run_in_threadpool(_run_after_rollback, session, None)
+                    await run_in_threadpool(_roll_back_and_close, session, None, True)
+                closed = True
                 return response
             except BaseException as exc:
-                await run_in_threadpool(session.rollback)
-                if not retryable(exc):  # a retried attempt leaves no trace
-                    await run_in_threadpool(_run_after_rollback, session, exc)
+                # a retried attempt leaves no trace
+                await run_in_threadpool(_roll_back_and_close, session, exc, not retryable(exc))
+                closed = True
                 raise
             finally:
-                await run_in_threadpool(session.close)
+                if not closed:
+                    await run_in_threadpool(session.close)
 
         async def route(request: Request) -> Response:
             """One attempt, again after a deadlock or a serialization failure (the

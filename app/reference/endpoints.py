@@ -103,7 +103,7 @@ _AGREEMENT_REFUSALS = (
 _ENTERPRISE_REFUSALS = (AlreadyExists, UnknownReference, service.ControllerNameMismatch)
 
 
-def _person_key(request: Request) -> str:
+async def _person_key(request: Request) -> str:
     """The key the actual controllers' ID numbers are hashed under (settings)."""
     return str(request.app.state.settings.person_id_key.get_secret_value())
 
