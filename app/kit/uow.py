@@ -333,8 +333,9 @@ class TransactionalRoute(APIRoute):
                 response = await handler(request)
                 # the end of the request in one trip to a worker thread, the session closed
                 if response.status_code < 400:
-                    session.info.pop(_AFTER_ROLLBACK, None)
+                    # a refusal at COMMIT (SKD-F6's quota) still runs what follows rollback
                     await run_in_threadpool(_commit_and_close, session, pending, response, request)
+                    session.info.pop(_AFTER_ROLLBACK, None)
                 else:
                     await run_in_threadpool(_roll_back_and_close, session, None, True)
                 closed = True
