@@ -107,6 +107,14 @@ def _run_after_rollback(session: Session, error: BaseException | None) -> None:
         session.rollback()
 
 
+def roll_back_and_keep(session: Session, error: BaseException | None) -> None:
+    """Roll the session's transaction back, then run its `after_rollback` steps (their
+    own transaction): what the request boundary does for a refused request, for work
+    outside a request (a batch job's chunk, app/loans/jobs.py)."""
+    session.rollback()
+    _run_after_rollback(session, error)
+
+
 @dataclass
 class _Pending:
     record: IdempotencyRecord
