@@ -244,9 +244,19 @@ class JobWorker:
             return len(stale)
 
     def claim(self) -> int | None:
-        """The oldest queued job, now this worker's; None when none waits."""
+        """A running job of this worker's (one it was stopped in), else the oldest
+        queued job, now this worker's; None when none waits."""
         now = self.clock.now()
         with self.sessions() as session:
+            own = session.scalar(
+                select(BatchJob.id)
+                .where(BatchJob.status == "running", BatchJob.worker == self.name)
+                .order_by(BatchJob.id)
+                .limit(1)
+            )
+            if own is not None:
+                session.rollback()
+                return int(own)
             job_id = session.scalar(
                 select(BatchJob.id)
                 .where(BatchJob.status == "queued")
