@@ -140,6 +140,51 @@ def _quota_refused(result: BatchItemResult, error: AppError) -> BatchItemResult:
     )
 
 
+def file_next(
+    session: Session, job: BatchJob, *, limit: int, now: datetime
+) -> list[BatchItemResult]:
+    """File the job's next `limit` items in the session's transaction, as the submitting
+    user on the job's business date, and record their results (`record`)."""
+    rows = session.scalars(
+        select(BatchJobItem)
+        .where(BatchJobItem.job_id == job.id, BatchJobItem.idx >= job.done)
+        .order_by(BatchJobItem.idx)
+        .limit(limit)
+    ).all()
+    user = session.get(User, job.submitted_by_id)
+    assert user is not None  # users are never deleted
+    principal = Principal(
+        user_id=user.id, username=user.username, role="bank", bank_code=job.bank_code
+    )
+    audit.set_user(session, user_id=user.id, username=user.username, role="bank")
+    results = service.file_batch(
+        session,
+        items=[r.item for r in rows],
+        principal=principal,
+        today=job.business_date,
+        now=now,
+        start=job.done,
+    )
+    record(job, rows, results, now=now)
+    return results
+
+
+def record(
+    job: BatchJob, rows: Sequence[BatchJobItem], results: list[BatchItemResult], *, now: datetime
+) -> None:
+    """A chunk's results into its items; the job's counters and heartbeat moved on, and
+    the job succeeded once every item has its result."""
+    for row, result in zip(rows, results, strict=True):
+        row.result = result.model_dump(mode="json")
+    accepted = sum(1 for r in results if r.status == "accepted")
+    job.done += len(results)
+    job.accepted += accepted
+    job.refused += len(results) - accepted
+    job.heartbeat_at = now
+    if job.done >= job.total:
+        job.status, job.finished_at, job.worker = "succeeded", now, None
+
+
 @dataclass
 class JobWorker:
     """Runs the queued batch jobs of the database its sessions use."""
@@ -311,28 +356,10 @@ class JobWorker:
             if job is None or job.status != "running" or job.worker != self.name:
                 session.rollback()  # taken back meanwhile: no longer this worker's
                 return False
-            rows = session.scalars(
-                select(BatchJobItem)
-                .where(BatchJobItem.job_id == job_id, BatchJobItem.idx >= job.done)
-                .order_by(BatchJobItem.idx)
-                .limit(self.settings.batch_job_chunk)
-            ).all()
-            user = session.get(User, job.submitted_by_id)
-            assert user is not None  # users are never deleted
-            principal = Principal(
-                user_id=user.id, username=user.username, role="bank", bank_code=job.bank_code
+            start = job.done
+            results = file_next(
+                session, job, limit=self.settings.batch_job_chunk, now=self.clock.now()
             )
-            audit.set_user(session, user_id=user.id, username=user.username, role="bank")
-            today, start = job.business_date, job.done
-            results = service.file_batch(
-                session,
-                items=[r.item for r in rows],
-                principal=principal,
-                today=today,
-                now=self.clock.now(),
-                start=start,
-            )
-            self._record(job, rows, results)
             try:
                 session.commit()
             except AppError as exc:  # SKD-F6 counted again at commit: the chunk refused
@@ -341,21 +368,6 @@ class JobWorker:
             return self._more(job_id)
         finally:
             session.close()
-
-    def _record(
-        self, job: BatchJob, rows: Sequence[BatchJobItem], results: list[BatchItemResult]
-    ) -> None:
-        """The chunk's results into its items, the job's counters and heartbeat on."""
-        for row, result in zip(rows, results, strict=True):
-            row.result = result.model_dump(mode="json")
-        accepted = sum(1 for r in results if r.status == "accepted")
-        job.done += len(results)
-        job.accepted += accepted
-        job.refused += len(results) - accepted
-        now = self.clock.now()
-        job.heartbeat_at = now
-        if job.done >= job.total:
-            job.status, job.finished_at, job.worker = "succeeded", now, None
 
     def _refused_at_commit(
         self, job_id: int, start: int, results: list[BatchItemResult], error: AppError
@@ -375,7 +387,7 @@ class JobWorker:
                 .limit(len(results))
             ).all()
             refused = [_quota_refused(r, error) if r.status == "accepted" else r for r in results]
-            self._record(job, rows, refused)
+            record(job, rows, refused, now=self.clock.now())
             session.commit()
         finally:
             session.close()
