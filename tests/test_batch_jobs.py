@@ -8,6 +8,7 @@ database of their own where commits are real."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -234,6 +235,34 @@ def test_a_job_left_running_by_a_dead_worker_is_resumed_after_its_last_chunk(
     assert [x["index"] for x in results] == [0, 1, 2, 3, 4]
     assert len({x["loan_id"] for x in results}) == 5
     assert session.scalar(select(BatchJob.attempts).where(BatchJob.id == job_id)) == 2
+
+
+def test_a_worker_stopped_with_the_app_gives_its_job_back_between_chunks(
+    client: TestClient, auth, session: Session, app: FastAPI, settings: Settings
+) -> None:  # type: ignore[no-untyped-def]
+    """#16 part 5: the app stopping (a deploy) lets the chunk in hand commit, then queues
+    the job again at once — the next worker resumes it without waiting for it to go
+    stale."""
+    bank = auth("bank_jsb")
+    items = [_skd(member_enterprise(session).credit_code, f"S-{i}") for i in range(3)]
+    r = client.post("/api/v1/loans/batch", headers={**bank, **ASYNC}, json={"items": items})
+    worker = _worker(app, settings)
+    worker._stop = asyncio.Event()
+    chunk = worker.run_chunk
+
+    def then_stop(job_id: int) -> bool:
+        more = chunk(job_id)
+        assert worker._stop is not None
+        worker._stop.set()
+        return more
+
+    worker.run_chunk = then_stop  # type: ignore[method-assign]
+    assert worker.run_pending() == 0
+    job = client.get(r.headers["location"], headers=bank).json()
+    assert (job["status"], job["done"]) == ("queued", 2)
+    assert _worker(app, settings).run_pending() == 1
+    job = client.get(r.headers["location"], headers=bank).json()
+    assert (job["status"], job["done"], job["accepted"]) == ("succeeded", 3, 3)
 
 
 def test_a_job_whose_worker_keeps_dying_fails(

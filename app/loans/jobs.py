@@ -31,9 +31,11 @@ one row per item — and answers 202 at once. A worker in each process of the se
   atomic (the dead worker's unfinished chunk was rolled back by the database with its
   connection) and `done` moved with it. A job taken back `MAX_ATTEMPTS` times is marked
   failed instead, so a batch that kills its worker cannot take every worker down in
-  turn. Re-queuing rather than failing keeps a deploy or a crash from losing the
-  submitter's batch; the stale delay keeps a slow but live worker's job from being
-  taken over (its next chunk would find the job no longer its own and stop).
+  turn. A worker stopped with the app (a deploy) gives its job back to the queue
+  between two chunks. Re-queuing rather than failing keeps a deploy or a crash from
+  losing the submitter's batch; the stale delay keeps a slow but live worker's job
+  from being taken over (its next chunk would find the job no longer its own and
+  stop).
 * **An error** that is not a refusal (a fault of the service) fails the job with a
   message; deadlocks and serialization failures are retried like a request's
   (`uow.ATTEMPTS`).
@@ -252,8 +254,27 @@ class JobWorker:
                 break
             while not self._stopping() and self.run_chunk(job_id):
                 pass
+            if self._stopping():
+                self.release(job_id)
+                break
             finished += 1
         return finished
+
+    def release(self, job_id: int) -> None:
+        """Give a running job of this worker's back to the queue (the app stops between
+        two chunks): the next worker resumes it at once, without waiting for it to go
+        stale."""
+        with self.sessions() as session:
+            session.execute(
+                update(BatchJob)
+                .where(
+                    BatchJob.id == job_id,
+                    BatchJob.status == "running",
+                    BatchJob.worker == self.name,
+                )
+                .values(status="queued", worker=None)
+            )
+            session.commit()
 
     def recover(self) -> int:
         """Queue again (or, after `MAX_ATTEMPTS`, fail) every running job whose worker
