@@ -3,17 +3,18 @@ app: synchronously (one request) and as a job (`Prefer: respond-async`, from the
 until the job has finished).
 
     .venv/bin/python bench/batch_job_bench.py [--items 10000] [--mode sync|job|both]
-        [--mix mixed|skd] [--profile cumulative|tottime] [--chunk N]
+        [--mix mixed|skd|xb] [--profile cumulative|tottime] [--chunk N]
 
 Each run builds a fresh migrated SQLite database in a temporary directory with the demo
 data, then adds `--items` enterprises spread over Nanjing, Suzhou (江苏银行's SKD
 agreements) and 连云区 (its XB agreement), admitted to the SKD library, and lifts the
 SKD quota out of the way. The batch is filed by `bank_jsb` on 2026-03-31 (`APP_TODAY`),
 loans disbursed on 2026-03-27; `--mix mixed` (default) makes every third item an XB
-filing and one in twenty a refusal (rate above the cap), `skd` all valid SKD filings.
-Reported: the wall time of the request (sync) or from the 202 to the job's end (job),
-items accepted and refused and the SQL statements issued. `--profile` prints the top of
-a cProfile of the app's threads and the most frequent SQL statements."""
+filing and one in twenty a refusal (rate above the cap), `skd` (`xb`) all valid SKD
+(XB, 连云区) filings. Reported: the wall time of the request (sync) or from the 202 to
+the job's end (job), items accepted and refused and the SQL statements issued.
+`--profile` prints the top of a cProfile of the app's threads and the most frequent SQL
+statements."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ NOW = datetime(2026, 3, 31, 8, tzinfo=UTC)
 
 
 def city(i: int, mix: str) -> str:
-    return CITIES[i % 3] if mix == "mixed" else CITIES[i % 2]
+    return {"mixed": CITIES[i % 3], "xb": CITIES[2]}.get(mix, CITIES[i % 2])
 
 
 def code(i: int, mix: str) -> str:
@@ -113,9 +114,10 @@ def setup(url: str, n: int, mix: str) -> int:
 
 
 def filing(i: int, run: str, mix: str) -> dict[str, Any]:
-    """An SKD filing; with `mix` "mixed", every third an XB filing (连云区) and one in
-    twenty refused (rate above the cap: SKD-P1 / XB-P1, kept as a refusal record)."""
-    xb = mix == "mixed" and i % 3 == 2
+    """An SKD filing; with `mix` "xb" an XB one (连云区); with "mixed", every third an
+    XB filing and one in twenty refused (rate above the cap: SKD-P1 / XB-P1, kept as a
+    refusal record)."""
+    xb = mix == "xb" or (mix == "mixed" and i % 3 == 2)
     refused = mix == "mixed" and i % 20 == 7
     return {
         "program": "XB" if xb else "SKD",
@@ -231,9 +233,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--mix",
-        choices=["skd", "mixed"],
+        choices=["skd", "xb", "mixed"],
         default="mixed",
-        help="all valid SKD filings, or a third XB and one in twenty refused",
+        help="all valid SKD (or XB) filings, or a third XB and one in twenty refused",
     )
     parser.add_argument("--chunk", type=int, help="items per job chunk (BATCH_JOB_CHUNK)")
     args = parser.parse_args()
