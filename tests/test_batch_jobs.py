@@ -366,6 +366,7 @@ def test_an_idempotent_retry_returns_the_same_job(
     assert first.status_code == again.status_code == 202
     assert again.headers["idempotent-replayed"] == "true"
     assert again.headers["location"] == first.headers["location"]
+    assert again.headers["preference-applied"] == "respond-async"
     assert again.json()["id"] == first.json()["id"]
     assert _count(session, BatchJob) == jobs_before + 1
     other = client.post("/api/v1/loans/batch", headers=h, json={"items": items * 2})

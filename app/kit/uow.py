@@ -163,7 +163,7 @@ def _without_boundary(media_type: str, params: str, body: bytes) -> bytes:
 
 
 # the headers of a stored answer that a replay repeats
-KEPT_HEADERS = ("location", "etag", "content-disposition")
+KEPT_HEADERS = ("location", "etag", "content-disposition", "preference-applied")
 
 
 def _replay(record: IdempotencyRecord) -> Response:
