@@ -228,16 +228,18 @@ class JobWorker:
 
     async def _serve(self) -> None:
         assert self._stop is not None and self._wake is not None
+        failures = 0
         while not self._stop.is_set():
             self._wake.clear()
             try:
                 await run_in_threadpool(self.run_pending)
-            except Exception:  # the database away: try again at the next poll
-                log.exception("the batch jobs' worker failed; retrying")
+                failures = 0
+            except Exception:  # the database away: try again, less and less often
+                failures += 1
+                log.exception("the batch jobs' worker failed (%d in a row); retrying", failures)
+            pause = self.settings.batch_job_poll_seconds * 2 ** min(failures, 6)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._wake.wait(), timeout=self.settings.batch_job_poll_seconds
-                )
+                await asyncio.wait_for(self._wake.wait(), timeout=min(pause, 60))
 
     def _stopping(self) -> bool:
         return self._stop is not None and self._stop.is_set()
