@@ -518,3 +518,51 @@ def sessionmaker_of(engine: Any) -> Any:
     from app.db import make_sessionmaker
 
     return make_sessionmaker(engine)
+
+
+def test_two_workers_never_take_the_same_job_and_neither_waits(pg_engine: Any) -> None:
+    """#16 part 5, PostgreSQL: a worker claims the oldest queued job with
+    `FOR UPDATE SKIP LOCKED` — while another worker's claim holds the first job's row,
+    this one takes the next job at once instead of waiting for it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.auth.principal import Principal
+    from app.db import make_sessionmaker
+    from app.models import User
+
+    settings = Settings(database_url="postgresql://unused", app_env="demo", log_json=False)
+    sessions = make_sessionmaker(pg_engine)
+    with sessions() as s:
+        user = s.scalars(select(User).where(User.username == "bank_jsb")).one()
+        first, second = (
+            jobs.submit(
+                s,
+                items=[_skd("91320100MA1ZZZZZZX", f"W-{n}")],
+                principal=Principal.of(user),
+                today=TEST_TODAY,
+                now=datetime.now(UTC),
+            ).id
+            for n in range(2)
+        )
+        s.commit()
+    holder, pool = sessions(), ThreadPoolExecutor(1)
+    try:
+        held = holder.scalar(
+            select(BatchJob.id)
+            .where(BatchJob.status == "queued")
+            .order_by(BatchJob.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        assert held == first  # a claim in flight on the oldest job
+        worker = JobWorker(sessions, settings, Clock(TEST_TODAY))
+        claimed = pool.submit(worker.claim).result(timeout=10)  # never waits for `held`
+        assert claimed == second
+    finally:
+        holder.rollback()
+        holder.close()
+        pool.shutdown()
+    assert JobWorker(sessions, settings, Clock(TEST_TODAY)).claim() == first
+    with sessions() as s:
+        s.execute(update(BatchJob).where(BatchJob.id.in_([first, second])).values(status="failed"))
+        s.commit()
