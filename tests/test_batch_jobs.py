@@ -268,8 +268,8 @@ def test_a_worker_stopped_with_the_app_gives_its_job_back_between_chunks(
 def test_a_job_whose_worker_keeps_dying_fails(
     client: TestClient, auth, session: Session, app: FastAPI, settings: Settings
 ) -> None:  # type: ignore[no-untyped-def]
-    """#16 part 5: taken back `MAX_ATTEMPTS` times, the job is failed with a reason, its
-    committed items kept — a batch that kills its worker does not take every worker
+    """#16 part 5: its worker dead for the `MAX_ATTEMPTS`-th time, the job is failed with
+    a reason, its committed items kept — a batch that kills its worker does not take every worker
     down in turn."""
     bank = auth("bank_jsb")
     items = [_skd(member_enterprise(session).credit_code, f"K-{i}") for i in range(3)]

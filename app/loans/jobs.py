@@ -29,13 +29,13 @@ one row per item — and answers 202 at once. A worker in each process of the se
   takes back a running job whose heartbeat is older than `BATCH_JOB_STALE_SECONDS`: it
   is queued again and resumes after its last committed chunk — safe because a chunk is
   atomic (the dead worker's unfinished chunk was rolled back by the database with its
-  connection) and `done` moved with it. A job taken back `MAX_ATTEMPTS` times is marked
-  failed instead, so a batch that kills its worker cannot take every worker down in
-  turn. A worker stopped with the app (a deploy) gives its job back to the queue
-  between two chunks. Re-queuing rather than failing keeps a deploy or a crash from
-  losing the submitter's batch; the stale delay keeps a slow but live worker's job
-  from being taken over (its next chunk would find the job no longer its own and
-  stop).
+  connection) and `done` moved with it. A job whose worker died for the
+  `MAX_ATTEMPTS`-th time (3) is marked failed instead, so a batch that kills its
+  worker cannot take every worker down in turn. A worker stopped with the app (a
+  deploy) gives its job back to the queue between two chunks. Re-queuing rather than
+  failing keeps a deploy or a crash from losing the submitter's batch; the stale delay
+  keeps a slow but live worker's job from being taken over (its next chunk would find
+  the job no longer its own and stop).
 * **An error** that is not a refusal (a fault of the service) fails the job with a
   message; deadlocks and serialization failures are retried like a request's
   (`uow.ATTEMPTS`).
