@@ -411,6 +411,40 @@ def test_bad_input_is_a_problem_never_a_500(
     assert sync.status_code == 200 and sync.json()["refused"] == 1
 
 
+def test_finished_jobs_are_forgotten_after_the_retention_their_loans_kept(
+    client: TestClient, auth, session: Session, app: FastAPI, settings: Settings
+) -> None:  # type: ignore[no-untyped-def]
+    """#16 part 5: `ledger purge-expired` forgets a job finished before the retention,
+    its items and results with it (404 afterwards); a job finished since, or not
+    finished, stays; the loans a job filed stay."""
+    bank = auth("bank_jsb")
+    urls = []
+    for n in range(3):
+        items = [_skd(member_enterprise(session).credit_code, f"G-{n}")]
+        r = client.post("/api/v1/loans/batch", headers={**bank, **ASYNC}, json={"items": items})
+        urls.append((r.json()["id"], r.headers["location"]))
+        if n < 2:
+            _worker(app, settings).run_pending()
+    old, recent, queued = (job_id for job_id, _ in urls)
+    now = datetime.now(UTC)
+    session.execute(
+        update(BatchJob).where(BatchJob.id == old).values(finished_at=now - timedelta(days=31))
+    )
+    loans = _count(session, Loan)
+    assert jobs.purge_finished(session, before=now - timedelta(days=30)) == 1
+    session.commit()
+    assert [client.get(url, headers=bank).status_code for _, url in urls] == [404, 200, 200]
+    assert (
+        session.scalar(
+            select(func.count()).select_from(BatchJobItem).where(BatchJobItem.job_id == old)
+        )
+        == 0
+    )
+    assert _count(session, Loan) == loans
+    assert session.scalar(select(BatchJob.status).where(BatchJob.id == queued)) == "queued"
+    assert recent != old
+
+
 def test_prefer_parsing() -> None:
     from app.loans.endpoints import _prefers_async
 

@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import delete, event, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -105,6 +105,21 @@ def submit(
         [{"job_id": job.id, "idx": i, "item": item} for i, item in enumerate(items)],
     )
     return job
+
+
+def purge_finished(session: Session, *, before: datetime) -> int:
+    """Forget the jobs that finished before `before`, with their items and results
+    (`ledger purge-expired`, after the idempotency retention: a retried submission can no
+    longer name them either); the loans they filed stay. Returns how many jobs."""
+    old = select(BatchJob.id).where(
+        BatchJob.status.in_(("succeeded", "failed")), BatchJob.finished_at < before
+    )
+    ids = list(session.scalars(old))
+    for start in range(0, len(ids), 1000):
+        part = ids[start : start + 1000]
+        session.execute(delete(BatchJobItem).where(BatchJobItem.job_id.in_(part)))
+        session.execute(delete(BatchJob).where(BatchJob.id.in_(part)))
+    return len(ids)
 
 
 def visible(job: BatchJob | None, principal: Principal) -> bool:
