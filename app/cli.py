@@ -358,12 +358,14 @@ def metrics_dir_cmd() -> None:
 
 def purge_expired_cmd(days: int | None) -> None:
     """Idempotency answers older than the retention, revoked tokens past their expiry
-    (they are refused by their expiry anyway) and log-in failures older than a day."""
+    (they are refused by their expiry anyway), log-in failures older than a day and
+    batch jobs that finished before the retention (with their items and results)."""
     from datetime import UTC, datetime, timedelta
 
     from sqlalchemy import delete
 
     from app.kit.uow import purge_expired
+    from app.loans import jobs
     from app.models import LoginFailure, RevokedToken
 
     settings = get_settings()
@@ -374,6 +376,7 @@ def purge_expired_cmd(days: int | None) -> None:
     window = max(timedelta(days=1), timedelta(seconds=settings.login_failure_window_seconds))
     with _session() as session, session.begin():
         removed = purge_expired(session, now=now, retention_days=retention)
+        finished = jobs.purge_finished(session, before=now - timedelta(days=retention))
         tokens = session.execute(delete(RevokedToken).where(RevokedToken.expires_at < now))
         failures = session.execute(
             delete(LoginFailure).where(LoginFailure.failed_at < now - window)
@@ -381,7 +384,8 @@ def purge_expired_cmd(days: int | None) -> None:
     print(
         f"removed {removed} idempotency record(s) older than {retention} day(s), "
         f"{getattr(tokens, 'rowcount', 0)} expired revoked token(s), "
-        f"{getattr(failures, 'rowcount', 0)} old log-in failure(s)"
+        f"{getattr(failures, 'rowcount', 0)} old log-in failure(s), "
+        f"{finished} batch job(s) finished more than {retention} day(s) ago"
     )
 
 
@@ -422,8 +426,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     purge = sub.add_parser(
         "purge-expired",
-        help="forget Idempotency-Key answers older than IDEMPOTENCY_RETENTION_DAYS, expired "
-        "revoked tokens and old log-in failures (run daily)",
+        help="forget Idempotency-Key answers and finished batch jobs older than "
+        "IDEMPOTENCY_RETENTION_DAYS, expired revoked tokens and old log-in failures (run "
+        "daily)",
     )
     purge.add_argument("--days", type=int, help="override the retention, in days (≥ 1)")
     store = sub.add_parser(

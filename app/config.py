@@ -142,6 +142,25 @@ class Settings(BaseSettings):
         "provisional (weekdays minus statutory holidays, every deadline marked provisional) "
         "or refuse (422 calendar_year_unsupported)",
     )
+    batch_job_worker: bool = Field(
+        True,
+        description="run the batch jobs' worker in this process (POST /loans/batch with "
+        "Prefer: respond-async); a process started with a session factory of its own "
+        "(the tests) drives jobs itself",
+    )
+    batch_job_chunk: int = Field(
+        1000, ge=1, le=10_000, description="items a batch job files per transaction"
+    )
+    batch_job_poll_seconds: float = Field(
+        1.0, gt=0, le=60, description="how often an idle worker looks for queued batch jobs"
+    )
+    batch_job_stale_seconds: int = Field(
+        120,
+        ge=5,
+        le=86_400,
+        description="a running batch job whose worker committed nothing for this long is "
+        "taken back and resumed after its last committed chunk",
+    )
     idempotency_retention_days: int = Field(
         30,
         ge=1,

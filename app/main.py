@@ -40,6 +40,7 @@ from app.kit.middleware import (
     SafeTextMiddleware,
 )
 from app.kit.timing import count_statements
+from app.loans.jobs import JobWorker
 from app.metrics import install_metrics
 from app.problems import router as problems_router
 
@@ -107,9 +108,15 @@ def create_app(
         # Never fails on an unreachable database: the first admin is retried in the
         # background and /readyz answers 503 until it exists.
         app.state.initial_admin.start()
+        # the batch jobs' worker (app/loans/jobs.py): takes back the jobs a dead worker
+        # left running, then runs the queued ones, until the app stops
+        if app.state.batch_jobs is not None:
+            app.state.batch_jobs.start()
         try:
             yield
         finally:
+            if app.state.batch_jobs is not None:
+                await app.state.batch_jobs.stop()
             await app.state.initial_admin.stop()
 
     app = FastAPI(
@@ -130,6 +137,13 @@ def create_app(
     app.state.clock = clock or Clock(settings.app_today)
     dates.configure(settings.input_date_min, settings.input_years_ahead)
     app.state.initial_admin = InitialAdmin(app.state.sessionmaker, settings)
+    # a caller that hands in its own session factory (the tests: one connection, rolled
+    # back) runs batch jobs itself, `JobWorker.run_pending`
+    app.state.batch_jobs = (
+        JobWorker(app.state.sessionmaker, settings, app.state.clock)
+        if settings.batch_job_worker and session_factory is None
+        else None
+    )
 
     install_error_handlers(app)
     install_metrics(app)

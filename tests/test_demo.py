@@ -496,3 +496,32 @@ def test_the_demo_stores_the_last_closed_quarter_and_year_ahead(  # type: ignore
     assert pulled.headers["X-Report-Run-Id"] == str(
         listed[("quarterly", "XB", quarter.label)]["id"]
     )
+
+
+def test_the_demo_batch_job_is_finished_and_shown_to_its_bank(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
+    """#16 part 5: 中国工商银行's batch filed as a job — one loan accepted, three items
+    refused (SKD-F3; three rules at once; a malformed item) — is job 1, readable by
+    `bank_icbc` and not by another bank."""
+    h = auth("bank_icbc")
+    job = client.get("/api/v1/loans/batch/jobs/1", headers=h).json()
+    assert (job["status"], job["total"], job["accepted"], job["refused"]) == (
+        "succeeded",
+        4,
+        1,
+        3,
+    )
+    results = client.get(job["results_url"], headers=h).json()["items"]
+    assert [(x["status"], x["code"]) for x in results] == [
+        ("accepted", None),
+        ("refused", "enterprise_has_active_loan"),
+        ("refused", "principal_above_max"),
+        ("refused", "validation_error"),
+    ]
+    assert {e["code"] for e in results[2]["errors"]} == {
+        "principal_above_max",
+        "rate_above_cap",
+        "enterprise_has_active_loan",
+    }
+    loan = client.get(f"/api/v1/loans/{results[0]['loan_id']}", headers=h).json()
+    assert loan["contract_no"] == "ICBC-SKD-2026-0201"
+    assert client.get("/api/v1/loans/batch/jobs/1", headers=auth("bank_jsb")).status_code == 404

@@ -23,7 +23,9 @@ refused filings (written after a refused request's rollback), status histories
 (`loan_transitions`, `claim_transitions`: the parent's status change is recorded),
 day totals, repayment schedules, late instalments, the rows, differences and arrears
 reports of a status file (its header row is recorded), controllers' person records (an
-upsert), and Core UPDATE/DELETE statements (the quota's use counter, purges)."""
+upsert), batch jobs and their items (the request that queued the job is recorded, and
+the loans a job files are, as the submitting user's), and Core UPDATE/DELETE
+statements (the quota's use counter, purges)."""
 
 from __future__ import annotations
 
@@ -79,6 +81,8 @@ EXCLUDED_TABLES = frozenset(
         "loan_late_instalments",
         "status_report_rows",
         "status_report_differences",
+        "batch_jobs",
+        "batch_job_items",
         "alembic_version",
     }
 )

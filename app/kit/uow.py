@@ -107,6 +107,14 @@ def _run_after_rollback(session: Session, error: BaseException | None) -> None:
         session.rollback()
 
 
+def roll_back_and_keep(session: Session, error: BaseException | None) -> None:
+    """Roll the session's transaction back, then run its `after_rollback` steps (their
+    own transaction): what the request boundary does for a refused request, for work
+    outside a request (a batch job's chunk, app/loans/jobs.py)."""
+    session.rollback()
+    _run_after_rollback(session, error)
+
+
 @dataclass
 class _Pending:
     record: IdempotencyRecord
@@ -155,7 +163,7 @@ def _without_boundary(media_type: str, params: str, body: bytes) -> bytes:
 
 
 # the headers of a stored answer that a replay repeats
-KEPT_HEADERS = ("location", "etag", "content-disposition")
+KEPT_HEADERS = ("location", "etag", "content-disposition", "preference-applied")
 
 
 def _replay(record: IdempotencyRecord) -> Response:
@@ -262,9 +270,10 @@ def _roll_back_and_close(session: Session, exc: BaseException | None, after: boo
     """A request refused or failed: ROLLBACK, what is kept after it (`after`: the refusal
     records, not for an attempt that is retried), and the session closed."""
     try:
-        session.rollback()
         if after:
-            _run_after_rollback(session, exc)
+            roll_back_and_keep(session, exc)
+        else:
+            session.rollback()
     finally:
         session.close()
 

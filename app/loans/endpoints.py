@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response, status
 from fastapi.openapi.models import Example
+from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from app.auth.principal import CurrentPrincipal, Principal, require_roles
@@ -42,7 +43,7 @@ from app.kit.pagination import (
 )
 from app.kit.statemachine import InvalidTransition
 from app.kit.uow import TransactionalRoute
-from app.loans import arrears, schedule, service, servicing
+from app.loans import arrears, jobs, schedule, service, servicing
 from app.loans import repository as repo
 from app.loans.arrears import Instalment
 from app.loans.schedule import SCHEDULE_REFUSALS
@@ -54,6 +55,8 @@ from app.loans.schemas import (
     XB_GUARANTEED_FILING_EXAMPLE,
     ArrearsOut,
     BankViewOut,
+    BatchItemResult,
+    BatchJobOut,
     DelinquencyIn,
     DelinquencyOut,
     InstalmentOut,
@@ -79,7 +82,7 @@ from app.loans.servicing import (
     RenewalBeforeLoan,
 )
 from app.loans.status import LoanStatus
-from app.models import Loan, ProgramQuota
+from app.models import BatchJob, BatchJobItem, Loan, ProgramQuota
 from app.programs.base import declared_refusals, get_program
 from app.programs.fields import ProgramCode, QuotaProgramCode
 
@@ -216,31 +219,162 @@ def file_loan(
     return _views(session, [loan], clock.today(), new=schedule.plan(body))[0]
 
 
+BATCH_DESCRIPTION = (
+    "Each item is checked exactly like `POST /loans`, in order; the answer lists every item "
+    "as accepted (with its loan id) or refused (with every failed rule, and the `code` "
+    "`POST /loans` would answer: the first failure's). Accepted items are committed "
+    "together; a refused item writes nothing. The batch is refused whole (422 "
+    "`annual_quota_exceeded`) when the accepted items no longer fit in the year's quota "
+    "as it is counted at commit (SKD-F6). Send an `Idempotency-Key`: a retried batch "
+    "returns the first answer.\n\n"
+    "**As a job** (`Prefer: respond-async`, for large batches): 202 Accepted at once "
+    "with the job (`Location`: `GET /loans/batch/jobs/{job_id}`, `Preference-Applied: "
+    "respond-async`). A worker files the items in chunks (1,000 items by default), in "
+    "order, each chunk in its own transaction: a job does **not** commit all its "
+    "accepted items together — each chunk's loans are committed when the chunk is, "
+    "later chunks see them, and a job that fails keeps the chunks before. When the "
+    "quota counted at a chunk's commit no longer fits, that chunk's accepted items are "
+    "refused (`annual_quota_exceeded`) and the job goes on. Otherwise every item's "
+    "result is exactly what the synchronous answer lists "
+    "(`GET /loans/batch/jobs/{job_id}/results`). An `Idempotency-Key` returns the same "
+    "job."
+)
+
+
+def _prefers_async(prefer: str | None) -> bool:
+    """Whether a `Prefer` header (RFC 7240) asks for `respond-async`."""
+    if not prefer:
+        return False
+    return any(
+        part.split(";", 1)[0].split("=", 1)[0].strip().lower() == "respond-async"
+        for part in prefer.split(",")
+    )
+
+
+def _job_out(request: Request, job: BatchJob) -> BatchJobOut:
+    return BatchJobOut(
+        id=job.id,
+        status=job.status,
+        bank_code=job.bank_code,
+        submitted_by_id=job.submitted_by_id,
+        business_date=job.business_date,
+        total=job.total,
+        done=job.done,
+        accepted=job.accepted,
+        refused=job.refused,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        error=job.error,
+        results_url=str(request.app.url_path_for("list_batch_job_results", job_id=str(job.id))),
+    )
+
+
 @router.post(
     "/loans/batch",
     tags=["loans"],
-    summary="File up to 10,000 loans at once 批量备案",
-    description="Each item is checked exactly like `POST /loans`, in order; the answer lists "
-    "every item as accepted (with its loan id) or refused (with every failed rule, and "
-    "the `code` `POST /loans` would answer: the first failure's). Accepted items are "
-    "committed together; a refused item writes nothing. The batch is refused whole (422 "
-    "`annual_quota_exceeded`) when the accepted items no longer fit in the year's quota "
-    "as it is counted at commit (SKD-F6). Send an `Idempotency-Key`: a retried batch "
-    "returns the first answer.",
-    responses=problems(*declared_refusals("quota")),
+    summary="File up to 10,000 loans at once 批量备案 (or as a job: Prefer: respond-async)",
+    description=BATCH_DESCRIPTION,
+    response_model=LoanBatchOut,
+    responses={
+        **problems(*declared_refusals("quota")),
+        202: {
+            "model": BatchJobOut,
+            "description": "with `Prefer: respond-async`: the job, queued (`Location` is the "
+            "job, `Preference-Applied: respond-async`)",
+        },
+    },
 )
 def file_loans_batch(
     request: Request,
     session: SessionDep,
     bank: Bank,
     body: LoanBatchIn,
-) -> LoanBatchOut:
+    prefer: Annotated[
+        str | None,
+        Header(
+            description="`respond-async`: file the batch as a job and answer 202 at once",
+            examples=["respond-async"],
+        ),
+    ] = None,
+) -> LoanBatchOut | Response:
     clock = get_clock(request)
+    if _prefers_async(prefer):
+        job = jobs.submit(
+            session, items=body.items, principal=bank, today=clock.today(), now=clock.now()
+        )
+        worker = getattr(request.app.state, "batch_jobs", None)
+        if worker is not None:
+            worker.wake_after_commit(session)
+        out = _job_out(request, job)
+        return JSONResponse(
+            out.model_dump(mode="json"),
+            status_code=status.HTTP_202_ACCEPTED,
+            headers={
+                "Location": str(request.app.url_path_for("get_batch_job", job_id=str(job.id))),
+                "Preference-Applied": "respond-async",
+            },
+        )
     results = service.file_batch(
         session, items=body.items, principal=bank, today=clock.today(), now=clock.now()
     )
     accepted = sum(1 for r in results if r.status == "accepted")
     return LoanBatchOut(accepted=accepted, refused=len(results) - accepted, results=results)
+
+
+JobId = Annotated[
+    int,
+    Path(
+        ge=1,
+        le=MAX_BIGINT,
+        description="the job's id (`id` of the 202 answer of `POST /loans/batch`)",
+        examples=[1],
+    ),
+]
+
+
+def _visible_job(session: Session, principal: Principal, job_id: int) -> BatchJob:
+    job = session.get(BatchJob, job_id)
+    if job is None or not jobs.visible(job, principal):
+        raise NotFound(f"no batch job {job_id}")
+    return job
+
+
+@router.get(
+    "/loans/batch/jobs/{job_id}",
+    tags=["loans"],
+    summary="A batch filed as a job 批量备案任务 (progress)",
+    description="The job's status (`queued`, `running`, `succeeded`, `failed` with its "
+    "`error`), its items `total`, `done` (their chunks committed), `accepted` and "
+    "`refused`, and when it was created, started and finished; `results_url` lists the "
+    "per-item results of the items done. The submitting bank's users and the "
+    "administrator see it; anyone else gets 404.",
+    responses=problems(NotFound),
+)
+def get_batch_job(
+    request: Request, session: SessionDep, principal: CurrentPrincipal, job_id: JobId
+) -> BatchJobOut:
+    return _job_out(request, _visible_job(session, principal, job_id))
+
+
+@router.get(
+    "/loans/batch/jobs/{job_id}/results",
+    tags=["loans"],
+    summary="A batch job's per-item results 批量备案任务结果 (paginated)",
+    description="The results of the items done so far, in the batch's order, each exactly "
+    "as the synchronous `POST /loans/batch` lists it (accepted with the loan id, or "
+    "refused with every failed rule). Paginated (`limit` up to 500).",
+    responses=problems(NotFound, *PAGE_REFUSALS),
+)
+def list_batch_job_results(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    job_id: JobId,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> Page[BatchItemResult]:
+    _visible_job(session, principal, job_id)
+    rows, cursor = paginate(session, jobs.results_stmt(job_id), BatchJobItem.idx, page)
+    return Page(items=[BatchItemResult.model_validate(r.result) for r in rows], next_cursor=cursor)
 
 
 @router.get(

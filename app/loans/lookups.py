@@ -67,6 +67,12 @@ class FilingLookups:
         self._contract_seen: dict[str, bool] = {}
         self._active_seen: set[int] = set()  # enterprises whose active loans were looked up
         self._overdue: dict[int, tuple[OverdueFact, ...]] = {}  # by enterprise id
+        self._funds_by_code: dict[str, Fund | None] = {}
+        # XB-P1, XB-E2 facts by enterprise id: what the database holds (read once for the
+        # whole batch), and the principal of the loans this request accepted meanwhile
+        self._owed: dict[int, int] = {}
+        self._compensated: dict[int, date | None] = {}
+        self._taken_by: dict[int, int] = {}
 
     def preload(self, credit_codes: Iterable[str], contracts: Iterable[str]) -> None:
         """A batch's facts in set-based queries; enterprises are locked in id order."""
@@ -289,11 +295,47 @@ class FilingLookups:
                 for loan, code, since, days in sorted(group, key=lambda x: (x[2], x[1], x[0].id))
             )
 
+    def fund(self, code: str) -> Fund | None:
+        """A fund by its code, read once per request (the session's identity map holds
+        rows only while something refers to them)."""
+        if code not in self._funds_by_code:
+            self._funds_by_code[code] = self.session.get(Fund, code)
+        return self._funds_by_code[code]
+
+    def outstanding(self, enterprise_id: int) -> int:
+        """Principal the enterprise owes on the programme's open loans, counting the loans
+        this request accepted before (a batch inserts them only at its end). In a batch,
+        read for all its enterprises together."""
+        if enterprise_id not in self._owed:
+            ids = self._batch_ids(enterprise_id)
+            owed = repo.outstanding_for_enterprises(self.session, ids, self.program)
+            self._owed |= {i: owed.get(i, 0) for i in ids}
+        return self._owed[enterprise_id] + self._taken_by.get(enterprise_id, 0)
+
+    def last_compensation_on(self, enterprise_id: int) -> date | None:
+        """When the programme last compensated a loan of the enterprise (XB-E2); in a
+        batch read for all its enterprises together."""
+        if enterprise_id not in self._compensated:
+            ids = self._batch_ids(enterprise_id)
+            paid = repo.last_compensations_on(self.session, ids, self.program)
+            self._compensated |= {i: paid.get(i) for i in ids}
+        return self._compensated[enterprise_id]
+
+    def _batch_ids(self, enterprise_id: int) -> list[int]:
+        """The enterprise and, in a batch that names it, every enterprise of the batch."""
+        batch = sorted({e.id for e in self._enterprises.values() if e is not None})
+        return batch if self.preloaded and enterprise_id in batch else [enterprise_id]
+
     # --- a batch's accepted items are facts for the next ones -------------------------
     def accepted(self, loan: Loan) -> None:
+        """Called for each accepted loan (more than once is harmless)."""
+        first = loan.contract_no not in self._contracts
         self._contracts.add(loan.contract_no)
         if loan.program == self.program:
             self._active.add(loan.enterprise_id)
+            if first:
+                taken = self._taken_by.get(loan.enterprise_id, 0)
+                self._taken_by[loan.enterprise_id] = taken + loan.principal_fen
 
 
 # Statements built once: SQLAlchemy then reuses their compiled form and cache key, which

@@ -27,7 +27,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Select, select
+from sqlalchemy import Select, insert, select
 from sqlalchemy.orm import Session
 
 from app.auth.principal import CurrentPrincipal, Principal
@@ -120,8 +120,8 @@ def _write(session: Session, rows: list[Row]) -> None:
         if (identity := _identity(row)) not in seen:
             seen.add(identity)
             fresh.append(row)
-    session.add_all(FilingRefusal(**row) for row in fresh)
-    session.flush()
+    if fresh:  # one multi-row statement (refusals are not in the audit trail)
+        session.execute(insert(FilingRefusal), fresh)
 
 
 # --- noting refusals during a filing request --------------------------------------------

@@ -497,3 +497,28 @@ class LoanBatchOut(BaseModel):
     accepted: int
     refused: int
     results: list[BatchItemResult]
+
+
+class BatchJobOut(BaseModel):
+    """A batch filed as a job (`POST /loans/batch` with `Prefer: respond-async`)."""
+
+    id: int
+    status: Literal["queued", "running", "succeeded", "failed"] = Field(
+        description="queued → running → succeeded (every item has its result) or failed "
+        "(`error` says why; the items before `done` keep their results)"
+    )
+    bank_code: str
+    submitted_by_id: int
+    business_date: date = Field(description="the day the items are filed on: the submission's")
+    total: int = Field(description="items in the batch")
+    done: int = Field(description="items whose chunk has committed (accepted + refused)")
+    accepted: int
+    refused: int
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+    results_url: str = Field(
+        description="the per-item results of the items done so far, in order, paginated: "
+        "each exactly as the synchronous POST /loans/batch lists it"
+    )

@@ -308,15 +308,18 @@ def file_batch(
     principal: Principal,
     today: date,
     now: datetime,
+    start: int = 0,
 ) -> list[BatchItemResult]:
     """Every item through the same checks as a single filing, in order: a refused item
     leaves nothing behind (refusals come before any write), accepted ones are committed
     together with the request and see each other (SKD-F3, F6 and XB-P1 apply across the
-    batch). SKD facts are looked up for the whole batch at once; the loans are inserted
-    together and their exposure entries posted together (COPY on PostgreSQL)."""
+    batch). The batch's facts are looked up for all its items at once; the loans are
+    inserted together and their exposure entries posted together (COPY on PostgreSQL).
+    `start`: the position of the first item in a larger batch filed in parts (a job's
+    chunk, `app.loans.jobs`), by which results and errors name the items."""
     results: dict[int, BatchItemResult] = {}
     parsed: list[tuple[int, LoanFile]] = []
-    for index, raw in enumerate(items):
+    for index, raw in enumerate(items, start):
         try:
             parsed.append((index, LoanFile.model_validate(raw)))
         except ValidationError as exc:
@@ -434,7 +437,7 @@ def file_batch(
             compensable=loan.compensable,
             flags=list(loan.flags),
         )
-    return [results[i] for i in range(len(items))]
+    return [results[i] for i in range(start, start + len(items))]
 
 
 def _quota_refusals(

@@ -12,6 +12,7 @@ from app.models.arrears import (
 )
 from app.models.audit import AuditEvent
 from app.models.base import Base
+from app.models.batch_job import BatchJob, BatchJobItem
 from app.models.calendar import CalendarDay, CalendarPublication
 from app.models.claim import (
     Claim,
@@ -51,6 +52,8 @@ __all__ = [
     "AuditEvent",
     "Bank",
     "Base",
+    "BatchJob",
+    "BatchJobItem",
     "CalendarDay",
     "CalendarPublication",
     "Claim",

@@ -269,6 +269,11 @@ DEMO_ENTERPRISES: list[tuple[str, str, str, int, int, int, int, int, dict[str, A
     ),
 ]
 
+# 南京 enterprise of 中国工商银行's demo batch job (SKD1 band, in the library since 2026-03-02)
+DEMO_ENTERPRISES += [
+    ("320100", "MA1XA0009", "南京芯联测控技术有限公司", 15_000_000, 48, 2000, 600, 7, {})
+]
+
 # 苏州 enterprises of 中国建设银行's demo loans and claims (SKD1 band)
 DEMO_ENTERPRISES += [
     ("320500", f"MA1XB00{i:02d}", name, revenue, staff, 1500, 500, ip, {})
@@ -418,6 +423,7 @@ def seed_demo(session: Session) -> list[tuple[str, str, str]]:
         _demo_claims(session)
         _demo_xb(session)
         _demo_arrears(session, today=datetime.now(CHINA_TZ).date())
+        _demo_batch_job(session)
     if session.scalars(select(ReportRun.id)).first() is None:
         _demo_reports(session)
     return [(u, r, b or g or f or "-") for u, r, b, g, f in DEMO_USERS]
@@ -455,6 +461,7 @@ DEMO_LIBRARY = [
     ),
     ("city_lyg", "320706", "MA1XA0005", date(2025, 4, 7), None, None),
     ("city_lyg", "320700", "MA1XA0006", date(2025, 4, 7), None, None),
+    ("city_nanjing", "320100", "MA1XA0009", date(2026, 3, 2), None, None),
     *[
         ("city_suzhou", "320500", f"MA1XB00{i:02d}", date(2026, 3, 2), None, None)
         for i in range(1, 8)
@@ -619,6 +626,64 @@ def _demo_loans(session: Session) -> None:
         today=date(2026, 7, 3),
         actor=province_reviewer,
     )
+
+
+# 中国工商银行's batch of 2026-03-31, filed as a job (`Prefer: respond-async`, #16 part 5)
+DEMO_BATCH_JOB: list[dict[str, Any]] = [
+    {  # accepted
+        "program": "SKD",
+        "enterprise_credit_code": demo_credit_code("320100", "MA1XA0009"),
+        "contract_no": "ICBC-SKD-2026-0201",
+        "principal": "3000000.00",
+        "annual_rate_bp": 340,
+        "disbursed_on": "2026-03-27",
+        "maturity_on": "2027-03-26",
+        "security": "credit",
+        "controller_guarantee": True,
+    },
+    {  # refused: 南京智芯 has its 江苏银行 loan (SKD-F3)
+        "program": "SKD",
+        "enterprise_credit_code": demo_credit_code("320100", "MA1XA0001"),
+        "contract_no": "ICBC-SKD-2026-0202",
+        "principal": "2000000.00",
+        "annual_rate_bp": 340,
+        "disbursed_on": "2026-03-27",
+        "maturity_on": "2027-03-26",
+        "security": "credit",
+        "controller_guarantee": True,
+    },
+    {  # refused on three rules: the enterprise taken by the first item, rate, principal
+        "program": "SKD",
+        "enterprise_credit_code": demo_credit_code("320100", "MA1XA0009"),
+        "contract_no": "ICBC-SKD-2026-0203",
+        "principal": "5000000.01",
+        "annual_rate_bp": 420,
+        "disbursed_on": "2026-03-27",
+        "maturity_on": "2027-03-26",
+        "security": "credit",
+        "controller_guarantee": True,
+    },
+    {"program": "SKD", "contract_no": "ICBC-SKD-2026-0204", "principal": "12.345"},  # malformed
+]
+
+
+def _demo_batch_job(session: Session) -> None:
+    """中国工商银行's batch job, finished: filed as the worker files it (chunks of 2), in
+    the seed's transaction, so `GET /loans/batch/jobs/{id}` shows it to `bank_icbc`."""
+    from app.auth.principal import Principal
+    from app.loans import jobs
+
+    user = session.scalars(select(User).where(User.username == "bank_icbc")).one()
+    at = datetime(2026, 3, 31, 2, 0, tzinfo=UTC)
+    job = jobs.submit(
+        session, items=DEMO_BATCH_JOB, principal=Principal.of(user), today=date(2026, 3, 31), now=at
+    )
+    job.status, job.started_at, job.attempts, job.worker = "running", at, 1, "seed"
+    actor = session.info.get(audit.ACTOR_KEY)
+    while job.status == "running":
+        jobs.file_next(session, job, limit=2, now=at)  # recorded as bank_icbc's
+    session.flush()
+    session.info[audit.ACTOR_KEY] = actor
 
 
 def _demo_agreements(session: Session, admin: User) -> None:

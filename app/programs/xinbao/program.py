@@ -17,7 +17,6 @@ from app.claims.workflow import Workflow
 from app.errors import AppError
 from app.evaluations.service import bank_ratios, suspended_agreements
 from app.ledger.service import EntrySpec
-from app.loans import repository as loans_repo
 from app.loans import service as filing
 from app.loans.delinquency import bank_buckets
 from app.loans.lookups import FilingLookups
@@ -91,16 +90,17 @@ class Xinbao(ProgramBase):
         """XB-E1, E2, P1, F2: refusals list every rule; a credit loan filed late is
         accepted but not compensable (XB-N7), a guaranteed one needs the guarantor's
         consent letter instead and is never late (XB-F2); exposure = principal × the
-        sub-fund's fund ratio (XB-S1)."""
+        sub-fund's fund ratio (XB-S1). In a batch the loan is returned unflushed and its
+        exposure is left to the batch."""
         lk = lookups
         bank, enterprise = filing.bank_and_enterprise(lk, data, principal)
         sub_code = data.sub_fund or BASE_SUB_FUND
-        sub_fund = session.get(Fund, sub_code)
+        sub_fund = lk.fund(sub_code)
         known = (
             sub_fund is not None and sub_fund.program == self.code and sub_fund.kind == "sub_fund"
         )
         agreement = lk.agreement(sub_code, data.disbursed_on) if known else None
-        pool = session.get(Fund, POOL)
+        pool = lk.fund(POOL)
         deadline = lk.deadline(data.disbursed_on)
         consent = data.guarantor_consent  # XB-F2
         decision = check_filing(
@@ -119,12 +119,8 @@ class Xinbao(ProgramBase):
                 lpr_bp=lk.lpr_bp(data.disbursed_on),
                 region_code=enterprise.region_code,
                 registered_on=enterprise.registered_on,
-                outstanding_fen=loans_repo.outstanding_for_enterprise(
-                    session, enterprise.id, self.code
-                ),
-                last_compensation_on=loans_repo.last_compensation_on(
-                    session, enterprise.id, self.code
-                ),
+                outstanding_fen=lk.outstanding(enterprise.id),
+                last_compensation_on=lk.last_compensation_on(enterprise.id),
                 enterprise_flags={k: getattr(enterprise, k) for k in ENTERPRISE_FLAGS},
                 agreement_status=agreement.status if agreement else None,
                 sub_fund_known=known,
@@ -151,11 +147,12 @@ class Xinbao(ProgramBase):
             flags=decision.flags,
             extra={"sub_fund": sub_code, "ratios_bp": dict(ratios)},
         )
-        session.add(loan)
-        session.flush()
         lk.accepted(loan)
-        filing.post_exposure(session, loan, now=now, actor_id=principal.user_id, into=exposures)
-        return loan
+        if not batch:
+            session.add(loan)
+            session.flush()
+            filing.post_exposure(session, loan, now=now, actor_id=principal.user_id, into=exposures)
+        return loan  # in a batch: not yet inserted (the batch inserts its loans together)
 
     def exposure_parts(self, loan: Loan, principal_fen: int) -> list[tuple[str, int]]:
         """XB-S1: the pool carries the sub-fund's fund share."""
