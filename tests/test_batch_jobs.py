@@ -600,3 +600,82 @@ def test_two_workers_never_take_the_same_job_and_neither_waits(pg_engine: Any) -
     with sessions() as s:
         s.execute(update(BatchJob).where(BatchJob.id.in_([first, second])).values(status="failed"))
         s.commit()
+
+
+def test_contention_runs_a_chunk_again_then_queues_the_job_never_fails_it(
+    client: TestClient,
+    auth,  # type: ignore[no-untyped-def]
+    session: Session,
+    app: FastAPI,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """#16 part 5: contention reported by the driver itself (psycopg's 40P01 from the
+    ledger's pipeline or COPY, 55P03 a lock timeout) is not a fault: the chunk runs again
+    and succeeds; when it never does, the job is queued again — not failed — the worker
+    pauses (`JobsBusy`), and the handing back is not counted as a worker's death."""
+    import psycopg
+
+    monkeypatch.setattr(jobs.time, "sleep", lambda _s: None)
+    bank = auth("bank_jsb")
+    items = [_skd(member_enterprise(session).credit_code, f"C-{i}") for i in range(3)]
+    r = client.post("/api/v1/loans/batch", headers={**bank, **ASYNC}, json={"items": items})
+    job_id = r.json()["id"]
+    worker = _worker(app, settings)
+    chunk = worker._chunk
+    raised: list[int] = []
+
+    def once_deadlocked(job: int) -> bool:
+        if not raised:
+            raised.append(job)
+            raise psycopg.errors.DeadlockDetected("deadlock detected")
+        return chunk(job)
+
+    worker._chunk = once_deadlocked  # type: ignore[method-assign]
+    assert worker.claim() == job_id
+    assert worker.run_chunk(job_id) is True and raised == [job_id]
+    job = client.get(r.headers["location"], headers=bank).json()
+    assert (job["status"], job["done"]) == ("running", 2)
+
+    def always_locked(job: int) -> bool:
+        raise psycopg.errors.LockNotAvailable("canceling statement due to lock timeout")
+
+    worker._chunk = always_locked  # type: ignore[method-assign]
+    with pytest.raises(jobs.JobsBusy):
+        worker.run_chunk(job_id)
+    stored = session.get(BatchJob, job_id)
+    assert stored is not None
+    session.refresh(stored)
+    assert (stored.status, stored.worker, stored.done, stored.attempts) == ("queued", None, 2, 0)
+    assert _worker(app, settings).run_pending() == 1
+    job = client.get(r.headers["location"], headers=bank).json()
+    assert (job["status"], job["done"], job["accepted"]) == ("succeeded", 3, 3)
+
+
+def test_a_submitter_disabled_meanwhile_fails_the_job_and_nothing_more_is_filed(
+    client: TestClient,
+    auth,  # type: ignore[no-untyped-def]
+    session: Session,
+    app: FastAPI,
+    settings: Settings,
+) -> None:
+    """#16 part 5: the items are filed in the submitter's name; once that user is
+    disabled, the job stops with the reason and the chunks already committed stay."""
+    from app.models import User
+
+    bank = auth("bank_jsb")
+    items = [_skd(member_enterprise(session).credit_code, f"D-{i}") for i in range(3)]
+    r = client.post("/api/v1/loans/batch", headers={**bank, **ASYNC}, json={"items": items})
+    job_id = r.json()["id"]
+    worker = _worker(app, settings)
+    assert worker.claim() == job_id and worker.run_chunk(job_id) is True
+    loans_before = _count(session, Loan)
+    session.execute(update(User).where(User.username == "bank_jsb").values(is_active=False))
+    session.commit()
+    assert worker.run_chunk(job_id) is False
+    stored = session.get(BatchJob, job_id)
+    assert stored is not None
+    session.refresh(stored)
+    assert (stored.status, stored.done, stored.accepted) == ("failed", 2, 2)
+    assert stored.error is not None and "bank_jsb was disabled" in stored.error
+    assert _count(session, Loan) == loans_before

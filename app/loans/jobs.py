@@ -13,7 +13,10 @@ one row per item — and answers 202 at once. A worker in each process of the se
   job's business date and the submitting user), in a transaction of its own that also
   stores the chunk's results in its items' rows and moves the job's counters (`done`,
   `accepted`, `refused`) and heartbeat on. A chunk is atomic: either its loans, ledger
-  entries, refusal records, results and counters are all committed, or none is. The
+  entries, results and counters are all committed, or none is (a chunk refused at its
+  commit keeps its refusal records in a transaction of their own first, then its
+  results and counters; a crash between the two runs the chunk again, and the refusal
+  records are not written twice). The
   chunk's transaction takes the job's row lock first and checks the job is still this
   worker's; then the locks of any batch (enterprises, the quota at commit, the ledger's
   chain head last).
@@ -37,8 +40,11 @@ one row per item — and answers 202 at once. A worker in each process of the se
   keeps a slow but live worker's job from being taken over (its next chunk would find
   the job no longer its own and stop).
 * **An error** that is not a refusal (a fault of the service) fails the job with a
-  message; deadlocks and serialization failures are retried like a request's
-  (`uow.ATTEMPTS`).
+  message; contention (deadlocks, serialization failures, lock and statement timeouts)
+  is retried like a request's (`uow.ATTEMPTS`), then the job is queued again and the
+  worker pauses. A submitter disabled (or moved to another bank) meanwhile fails the
+  job: its remaining items are not filed in their name. A job handed back by a stopping
+  worker does not count as one of its `MAX_ATTEMPTS`.
 """
 
 from __future__ import annotations
@@ -47,13 +53,16 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import socket
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import psycopg
 from sqlalchemy import delete, event, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -64,9 +73,9 @@ from app.auth.principal import Principal
 from app.calendar.service import MODE_KEY as CALENDAR_MODE
 from app.calendar.service import share_with_writers
 from app.config import Settings
-from app.errors import AppError
+from app.errors import BUSY_SQLSTATES, AppError
 from app.kit.clock import Clock
-from app.kit.uow import ATTEMPTS, retryable, roll_back_and_keep
+from app.kit.uow import ATTEMPTS, retryable, roll_back_and_keep, sqlstate
 from app.loans import service
 from app.loans.schemas import BatchItemError, BatchItemResult
 from app.models import BatchJob, BatchJobItem, User
@@ -170,6 +179,11 @@ def file_next(
     ).all()
     user = session.get(User, job.submitted_by_id)
     assert user is not None  # users are never deleted
+    if not user.is_active or user.role != "bank" or user.bank_code != job.bank_code:
+        raise SubmitterGone(
+            f"its submitter {user.username} was disabled or moved from bank {job.bank_code}; "
+            "the remaining items were not filed"
+        )
     principal = Principal(
         user_id=user.id, username=user.username, role="bank", bank_code=job.bank_code
     )
@@ -200,6 +214,20 @@ def record(
     job.heartbeat_at = now
     if job.done >= job.total:
         job.status, job.finished_at, job.worker = "succeeded", now, None
+
+
+class JobsBusy(Exception):
+    """The database refused a chunk under contention every time: the job is queued
+    again and the worker pauses before its next pass."""
+
+
+def _contended(exc: BaseException) -> bool:
+    return retryable(exc) or sqlstate(exc) in BUSY_SQLSTATES
+
+
+class SubmitterGone(Exception):
+    """The user who submitted the job was disabled, or no longer a user of its bank:
+    its remaining items are not filed in their name."""
 
 
 @dataclass
@@ -249,6 +277,9 @@ class JobWorker:
             try:
                 await run_in_threadpool(self.run_pending)
                 failures = 0
+            except JobsBusy as exc:  # contention: the job is queued again; pause
+                failures += 1
+                log.warning("%s; the job is queued again", exc)
             except Exception:  # the database away: try again, less and less often
                 failures += 1
                 log.exception("the batch jobs' worker failed (%d in a row); retrying", failures)
@@ -289,7 +320,8 @@ class JobWorker:
                     BatchJob.status == "running",
                     BatchJob.worker == self.name,
                 )
-                .values(status="queued", worker=None)
+                # a job handed back is not a worker's death (MAX_ATTEMPTS counts those)
+                .values(status="queued", worker=None, attempts=BatchJob.attempts - 1)
             )
             session.commit()
 
@@ -365,16 +397,21 @@ class JobWorker:
             return int(job_id)
 
     def run_chunk(self, job_id: int) -> bool:
-        """File the job's next chunk; True while items remain. A deadlock or
-        serialization failure runs the chunk again (bounded); another fault fails the
-        job."""
+        """File the job's next chunk; True while items remain. Contention — a deadlock,
+        a serialization failure, a lock or statement timeout, whether SQLAlchemy or the
+        driver reports it — runs the chunk again (bounded, backing off), then gives the
+        job back to the queue and raises `JobsBusy` so the worker waits before its next
+        pass; a request would have answered 503. Another fault fails the job."""
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 return self._chunk(job_id)
-            except (DBAPIError, AppError) as exc:
-                if isinstance(exc, DBAPIError) and retryable(exc) and attempt < ATTEMPTS:
-                    continue
-                return self._fail(job_id, exc)
+            except (DBAPIError, psycopg.Error) as exc:
+                if not _contended(exc):
+                    return self._fail(job_id, exc)
+                if attempt == ATTEMPTS:
+                    self.release(job_id)
+                    raise JobsBusy(f"batch job {job_id}: {sqlstate(exc)} {ATTEMPTS} times") from exc
+                time.sleep(random.uniform(0.01, 0.04) * 2**attempt)  # noqa: S311
             except Exception as exc:
                 return self._fail(job_id, exc)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -398,6 +435,7 @@ class JobWorker:
             results = file_next(
                 session, job, limit=self.settings.batch_job_chunk, now=self.clock.now()
             )
+            job.heartbeat_at = self.clock.now()  # the chunk's end, not its start
             try:
                 session.commit()
             except AppError as exc:  # SKD-F6 counted again at commit: the chunk refused
@@ -437,7 +475,13 @@ class JobWorker:
 
     def _fail(self, job_id: int, exc: BaseException) -> bool:
         log.error("batch job %d failed", job_id, exc_info=exc)
-        detail = exc.detail if isinstance(exc, AppError) else exc.__class__.__name__
+        detail = (
+            exc.detail
+            if isinstance(exc, AppError)
+            else str(exc)
+            if isinstance(exc, SubmitterGone)
+            else exc.__class__.__name__
+        )
         with self.sessions() as session:
             job = session.get(BatchJob, job_id)
             if job is not None and job.status == "running" and job.worker == self.name:
