@@ -10,22 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.models import LedgerEntry, Loan
-from tests.fixtures.factories import member_enterprise, xb_enterprise
-
-
-def _skd(code: str, contract: str, **over: Any) -> dict[str, Any]:
-    return {
-        "program": "SKD",
-        "enterprise_credit_code": code,
-        "contract_no": contract,
-        "principal": "1000000.00",
-        "annual_rate_bp": 340,
-        "disbursed_on": "2026-03-27",
-        "maturity_on": "2027-03-27",
-        "security": "credit",
-        "controller_guarantee": True,
-        **over,
-    }
+from tests.fixtures.factories import member_enterprise, skd_filing, xb_enterprise
 
 
 def _count(session: Session, model: Any) -> int:
@@ -41,12 +26,12 @@ def test_batch_results_per_item_and_only_accepted_items_written(
     x = xb_enterprise(session).credit_code
     loans, entries = _count(session, Loan), _count(session, LedgerEntry)
     items = [
-        _skd(a, "B-1"),
-        _skd(b, "B-2", annual_rate_bp=351, principal="5000000.01"),  # two rules broken
-        _skd(a, "B-3"),  # SKD-F3 across the batch: item 0 took the enterprise
+        skd_filing(a, "B-1"),
+        skd_filing(b, "B-2", annual_rate_bp=351, principal="5000000.01"),  # two rules broken
+        skd_filing(a, "B-3"),  # SKD-F3 across the batch: item 0 took the enterprise
         {"program": "SKD", "contract_no": "B-4", "principal": "12.345"},  # malformed
-        {**_skd(x, "B-5"), "program": "XB", "annual_rate_bp": 380},
-        _skd(b, "B-1"),  # the contract number item 0 used
+        {**skd_filing(x, "B-5"), "program": "XB", "annual_rate_bp": 380},
+        skd_filing(b, "B-1"),  # the contract number item 0 used
     ]
     r = client.post("/api/v1/loans/batch", headers=auth("bank_jsb"), json={"items": items})
     assert r.status_code == 200, r.text
@@ -77,8 +62,8 @@ def test_batch_results_per_item_and_only_accepted_items_written(
 
 
 def test_batch_is_idempotent_as_a_whole(client: TestClient, auth, session: Session) -> None:  # type: ignore[no-untyped-def]
-    items = [_skd(member_enterprise(session).credit_code, f"I-{i}") for i in range(1)]
-    items.append(_skd(member_enterprise(session).credit_code, "I-1"))
+    items = [skd_filing(member_enterprise(session).credit_code, f"I-{i}") for i in range(1)]
+    items.append(skd_filing(member_enterprise(session).credit_code, "I-1"))
     h = {**auth("bank_jsb"), "Idempotency-Key": "batch-1"}
     first = client.post("/api/v1/loans/batch", headers=h, json={"items": items})
     loans = _count(session, Loan)
@@ -116,14 +101,16 @@ def test_batch_and_single_filings_decide_alike(
         red = member_enterprise(session, env_credit_rating="red").credit_code
         outsider = member_enterprise(session, region="320500").credit_code
         return [
-            _skd(ok, f"{tag}-1"),
-            _skd(ok, f"{tag}-2"),  # SKD-F3 against item 0
-            _skd(big, f"{tag}-3", principal="10000000.00", annual_rate_bp=380),
-            _skd(big, f"{tag}-4", principal="10000000.01", annual_rate_bp=381, product="SKD1"),
-            _skd(red, f"{tag}-5"),
-            _skd(outsider, f"{tag}-6", disbursed_on="2026-03-20"),  # 6th working day
-            _skd("91320100MA1ZZZZZZX", f"{tag}-7"),  # no such enterprise
-            _skd(ok, f"{tag}-1"),  # contract of item 0
+            skd_filing(ok, f"{tag}-1"),
+            skd_filing(ok, f"{tag}-2"),  # SKD-F3 against item 0
+            skd_filing(big, f"{tag}-3", principal="10000000.00", annual_rate_bp=380),
+            skd_filing(
+                big, f"{tag}-4", principal="10000000.01", annual_rate_bp=381, product="SKD1"
+            ),
+            skd_filing(red, f"{tag}-5"),
+            skd_filing(outsider, f"{tag}-6", disbursed_on="2026-03-20"),  # 6th working day
+            skd_filing("91320100MA1ZZZZZZX", f"{tag}-7"),  # no such enterprise
+            skd_filing(ok, f"{tag}-1"),  # contract of item 0
         ]
 
     single_items, batch_items = scenario("S"), scenario("B")
@@ -157,8 +144,12 @@ def test_a_contract_number_is_taken_across_programmes_within_a_batch(
     auth,
     session: Session,  # type: ignore[no-untyped-def]
 ) -> None:
-    skd = _skd(member_enterprise(session).credit_code, "D-1")
-    xb = {**_skd(xb_enterprise(session).credit_code, "D-1"), "program": "XB", "annual_rate_bp": 380}
+    skd = skd_filing(member_enterprise(session).credit_code, "D-1")
+    xb = {
+        **skd_filing(xb_enterprise(session).credit_code, "D-1"),
+        "program": "XB",
+        "annual_rate_bp": 380,
+    }
     r = client.post("/api/v1/loans/batch", headers=auth("bank_jsb"), json={"items": [skd, xb]})
     assert r.status_code == 200, r.text
     assert [(x["status"], x["code"]) for x in r.json()["results"]] == [

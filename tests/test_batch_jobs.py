@@ -30,29 +30,18 @@ from app.loans.jobs import MAX_ATTEMPTS, JobWorker
 from app.main import create_app
 from app.models import BatchJob, BatchJobItem, FilingRefusal, LedgerEntry, Loan
 from tests.conftest import TEST_TODAY, drop_postgres_database, empty_database_url, pg_database_name
-from tests.fixtures.factories import member_enterprise, xb_enterprise
+from tests.fixtures.factories import member_enterprise, skd_filing, xb_enterprise
 from tests.fixtures.seed import seed_minimal
 
 ASYNC = {"Prefer": "respond-async"}
 
 
-def _skd(code: str, contract: str, **over: Any) -> dict[str, Any]:
-    return {
-        "program": "SKD",
-        "enterprise_credit_code": code,
-        "contract_no": contract,
-        "principal": "1000000.00",
-        "annual_rate_bp": 340,
-        "disbursed_on": "2026-03-27",
-        "maturity_on": "2027-03-27",
-        "security": "credit",
-        "controller_guarantee": True,
-        **over,
-    }
-
-
 def _xb(code: str, contract: str, principal: str) -> dict[str, Any]:
-    return {**_skd(code, contract, principal=principal), "program": "XB", "annual_rate_bp": 380}
+    return {
+        **skd_filing(code, contract, principal=principal),
+        "program": "XB",
+        "annual_rate_bp": 380,
+    }
 
 
 def _count(session: Session, model: Any) -> int:
@@ -70,15 +59,15 @@ def _items(session: Session, tag: str) -> list[dict[str, Any]]:
     a, b = member_enterprise(session).credit_code, member_enterprise(session).credit_code
     x = xb_enterprise(session).credit_code
     return [
-        _skd(a, f"{tag}-1"),
-        _skd(b, f"{tag}-2", annual_rate_bp=351, principal="5000000.01"),  # two rules broken
+        skd_filing(a, f"{tag}-1"),
+        skd_filing(b, f"{tag}-2", annual_rate_bp=351, principal="5000000.01"),  # two rules broken
         {"program": "SKD", "contract_no": f"{tag}-3", "principal": "12.345"},  # malformed
-        _skd(a, f"{tag}-4"),  # SKD-F3: item 0 (an earlier chunk) took the enterprise
+        skd_filing(a, f"{tag}-4"),  # SKD-F3: item 0 (an earlier chunk) took the enterprise
         _xb(x, f"{tag}-5", "2000000.00"),
         _xb(x, f"{tag}-6", "1000000.00"),  # 3,000,000 in all: XB-P1's limit, inclusive
         _xb(x, f"{tag}-7", "0.01"),  # over it, counting items 4 and 5 (another chunk)
-        _skd(b, f"{tag}-1"),  # the contract number item 0 used
-        _skd(b, f"{tag}-9"),
+        skd_filing(b, f"{tag}-1"),  # the contract number item 0 used
+        skd_filing(b, f"{tag}-9"),
     ]
 
 
@@ -208,7 +197,7 @@ def test_a_job_left_running_by_a_dead_worker_is_resumed_after_its_last_chunk(
     from the first uncommitted item — nothing filed twice, nothing skipped. The dead
     worker, were it to wake, finds the job no longer its own and writes nothing."""
     bank = auth("bank_jsb")
-    items = [_skd(member_enterprise(session).credit_code, f"R-{i}") for i in range(5)]
+    items = [skd_filing(member_enterprise(session).credit_code, f"R-{i}") for i in range(5)]
     r = client.post("/api/v1/loans/batch", headers={**bank, **ASYNC}, json={"items": items})
     job_id = r.json()["id"]
     loans = _count(session, Loan)
@@ -244,7 +233,7 @@ def test_a_worker_stopped_with_the_app_gives_its_job_back_between_chunks(
     the job again at once — the next worker resumes it without waiting for it to go
     stale."""
     bank = auth("bank_jsb")
-    items = [_skd(member_enterprise(session).credit_code, f"S-{i}") for i in range(3)]
+    items = [skd_filing(member_enterprise(session).credit_code, f"S-{i}") for i in range(3)]
     r = client.post("/api/v1/loans/batch", headers={**bank, **ASYNC}, json={"items": items})
     worker = _worker(app, settings)
     worker._stop = asyncio.Event()
@@ -272,7 +261,7 @@ def test_a_job_whose_worker_keeps_dying_fails(
     a reason, its committed items kept — a batch that kills its worker does not take every worker
     down in turn."""
     bank = auth("bank_jsb")
-    items = [_skd(member_enterprise(session).credit_code, f"K-{i}") for i in range(3)]
+    items = [skd_filing(member_enterprise(session).credit_code, f"K-{i}") for i in range(3)]
     r = client.post("/api/v1/loans/batch", headers={**bank, **ASYNC}, json={"items": items})
     job_id = r.json()["id"]
     stale = datetime.now(UTC) - timedelta(hours=1)
@@ -304,7 +293,7 @@ def test_a_chunk_refused_by_the_quota_at_commit_refuses_its_items_and_the_job_go
     errors; the next chunk is filed."""
     bank = auth("bank_jsb")
     a, b, c = (member_enterprise(session).credit_code for _ in range(3))
-    items = [_skd(a, "Q-1"), _skd(b, "Q-2", annual_rate_bp=351), _skd(c, "Q-3")]
+    items = [skd_filing(a, "Q-1"), skd_filing(b, "Q-2", annual_rate_bp=351), skd_filing(c, "Q-3")]
     r = client.post("/api/v1/loans/batch", headers={**bank, **ASYNC}, json={"items": items})
     loans, refusals = _count(session, Loan), _count(session, FilingRefusal)
     real, calls = loans_repo.add_to_quota, []
@@ -337,7 +326,7 @@ def test_only_the_submitting_bank_and_the_administrator_see_a_job(
 ) -> None:  # type: ignore[no-untyped-def]
     """#16 part 5: another bank, or another role, gets 404 for the job and its results,
     as for a job that does not exist."""
-    items = [_skd(member_enterprise(session).credit_code, "V-1")]
+    items = [skd_filing(member_enterprise(session).credit_code, "V-1")]
     r = client.post(
         "/api/v1/loans/batch", headers={**auth("bank_jsb"), **ASYNC}, json={"items": items}
     )
@@ -358,7 +347,7 @@ def test_an_idempotent_retry_returns_the_same_job(
 ) -> None:  # type: ignore[no-untyped-def]
     """#16 part 5, L-4: the same async batch sent again with its `Idempotency-Key` is the
     same job (replayed 202, same `Location`), and no second job is queued."""
-    items = [_skd(member_enterprise(session).credit_code, "I-1")]
+    items = [skd_filing(member_enterprise(session).credit_code, "I-1")]
     h = {**auth("bank_jsb"), **ASYNC, "Idempotency-Key": "job-1"}
     jobs_before = _count(session, BatchJob)
     first = client.post("/api/v1/loans/batch", headers=h, json={"items": items})
@@ -420,7 +409,7 @@ def test_finished_jobs_are_forgotten_after_the_retention_their_loans_kept(
     bank = auth("bank_jsb")
     urls = []
     for n in range(3):
-        items = [_skd(member_enterprise(session).credit_code, f"G-{n}")]
+        items = [skd_filing(member_enterprise(session).credit_code, f"G-{n}")]
         r = client.post("/api/v1/loans/batch", headers={**bank, **ASYNC}, json={"items": items})
         urls.append((r.json()["id"], r.headers["location"]))
         if n < 2:
@@ -497,7 +486,7 @@ def test_the_apps_worker_files_a_job_and_takes_back_a_dead_workers_job_at_start(
     )
     engine = make_engine(live_url)
     with Session(engine, expire_on_commit=False) as session:
-        items = [_skd(member_enterprise(session).credit_code, f"L-{i}") for i in range(5)]
+        items = [skd_filing(member_enterprise(session).credit_code, f"L-{i}") for i in range(5)]
         token = token_for(settings, session, "bank_jsb")
         # a job a worker of an earlier process claimed, filed 2 items of, and died
         from app.auth.principal import Principal
@@ -527,7 +516,7 @@ def test_the_apps_worker_files_a_job_and_takes_back_a_dead_workers_job_at_start(
     with TestClient(app, raise_server_exceptions=False) as client:
         left = _wait(client, headers, f"/api/v1/loans/batch/jobs/{job.id}")
         assert (left["status"], left["done"], left["accepted"]) == ("succeeded", 5, 5)
-        more = [_skd("91320100MA1ZZZZZZX", "L-9"), items[0]]
+        more = [skd_filing("91320100MA1ZZZZZZX", "L-9"), items[0]]
         r = client.post("/api/v1/loans/batch", headers={**headers, **ASYNC}, json={"items": more})
         assert r.status_code == 202, r.text
         new = _wait(client, headers, r.headers["location"])
@@ -571,7 +560,7 @@ def test_two_workers_never_take_the_same_job_and_neither_waits(pg_engine: Any) -
         first, second = (
             jobs.submit(
                 s,
-                items=[_skd("91320100MA1ZZZZZZX", f"W-{n}")],
+                items=[skd_filing("91320100MA1ZZZZZZX", f"W-{n}")],
                 principal=Principal.of(user),
                 today=TEST_TODAY,
                 now=datetime.now(UTC),
@@ -618,7 +607,7 @@ def test_contention_runs_a_chunk_again_then_queues_the_job_never_fails_it(
 
     monkeypatch.setattr(jobs.time, "sleep", lambda _s: None)
     bank = auth("bank_jsb")
-    items = [_skd(member_enterprise(session).credit_code, f"C-{i}") for i in range(3)]
+    items = [skd_filing(member_enterprise(session).credit_code, f"C-{i}") for i in range(3)]
     r = client.post("/api/v1/loans/batch", headers={**bank, **ASYNC}, json={"items": items})
     job_id = r.json()["id"]
     worker = _worker(app, settings)
@@ -664,7 +653,7 @@ def test_a_submitter_disabled_meanwhile_fails_the_job_and_nothing_more_is_filed(
     from app.models import User
 
     bank = auth("bank_jsb")
-    items = [_skd(member_enterprise(session).credit_code, f"D-{i}") for i in range(3)]
+    items = [skd_filing(member_enterprise(session).credit_code, f"D-{i}") for i in range(3)]
     r = client.post("/api/v1/loans/batch", headers={**bank, **ASYNC}, json={"items": items})
     job_id = r.json()["id"]
     worker = _worker(app, settings)
