@@ -668,3 +668,36 @@ def test_a_submitter_disabled_meanwhile_fails_the_job_and_nothing_more_is_filed(
     assert (stored.status, stored.done, stored.accepted) == ("failed", 2, 2)
     assert stored.error is not None and "bank_jsb was disabled" in stored.error
     assert _count(session, Loan) == loans_before
+
+
+def test_a_worker_blocked_on_the_database_does_not_hold_the_apps_shutdown(
+    app: FastAPI, settings: Settings
+) -> None:
+    """#16 part 5: the app's shutdown waits for the worker's chunk in hand for a bounded
+    time only — a worker stuck behind SQLite's write lock (held by a request the server's
+    graceful timeout cut off) must not keep the process from exiting."""
+    import threading
+
+    worker = _worker(app, settings)
+    blocked, release = threading.Event(), threading.Event()
+
+    def stuck() -> int:
+        blocked.set()
+        release.wait(10)
+        return 0
+
+    worker.run_pending = stuck  # type: ignore[method-assign]
+
+    async def main() -> float:
+        worker.start()
+        while not blocked.is_set():
+            await asyncio.sleep(0.01)
+        t = time.perf_counter()
+        await worker.stop(timeout=0.2)
+        return time.perf_counter() - t
+
+    try:
+        waited = asyncio.run(main())
+    finally:
+        release.set()
+    assert 0.2 <= waited < 5, waited

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import statistics
 import threading
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -236,3 +238,64 @@ def test_a_clients_queue_beyond_its_slots_is_refused_at_once() -> None:
 
 async def _receive() -> dict[str, Any]:
     return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def test_a_request_cut_off_by_the_server_is_no_server_error(
+    settings: Settings, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A request still running when the server's graceful shutdown runs out is cancelled:
+    its worker thread still holds the session, so the boundary leaves the session alone
+    (closing it under the thread raised IllegalStateChangeError, logged as a 500), and
+    the access line says 499 — no answer was sent — with no error logged."""
+    import threading
+
+    inside, release = threading.Event(), threading.Event()
+    router = APIRouter(route_class=TransactionalRoute)
+
+    @router.get("/api/v1/test-slow", include_in_schema=False)
+    def slow() -> dict[str, Any]:
+        inside.set()
+        release.wait(10)
+        return {}
+
+    app = create_app(settings, engine=engine, clock=Clock(TEST_TODAY))
+    app.include_router(router)
+
+    async def main() -> None:
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": "/api/v1/test-slow",
+            "raw_path": b"/api/v1/test-slow",
+            "query_string": b"",
+            "headers": [],
+            "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 80),
+            "scheme": "http",
+            "root_path": "",
+            "http_version": "1.1",
+        }
+        task = asyncio.ensure_future(app(scope, receive, send))
+        while not inside.is_set():
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert sent == []
+
+    caplog.set_level(logging.INFO)
+    try:
+        asyncio.run(main())
+    finally:
+        release.set()
+    access = [r for r in caplog.records if r.name == "app.access"]
+    assert [getattr(r, "status", None) for r in access] == [499]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text

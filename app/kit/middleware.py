@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -76,6 +77,12 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except asyncio.CancelledError:
+            # cut off by the server (shutdown past its grace): no answer is sent, so the
+            # access line says 499 (the request ended without one), not a server error
+            if not response_started:
+                status = 499
+            raise
         except Exception:
             # Unhandled error: answer 500 problem+json here, where the request id is known.
             error_log.exception("unhandled error")

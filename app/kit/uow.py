@@ -349,6 +349,12 @@ class TransactionalRoute(APIRoute):
                     await run_in_threadpool(_roll_back_and_close, session, None, True)
                 closed = True
                 return response
+            except asyncio.CancelledError:
+                # the server cut the request off (shutdown past its grace): its worker
+                # thread may still be using the session, which must not be closed under
+                # it; the transaction dies uncommitted with the thread or the process
+                closed = True
+                raise
             except BaseException as exc:
                 # a retried attempt leaves no trace
                 await run_in_threadpool(_roll_back_and_close, session, exc, not retryable(exc))

@@ -216,6 +216,10 @@ def record(
         job.status, job.finished_at, job.worker = "succeeded", now, None
 
 
+# how long the app's shutdown waits for the worker's chunk in hand
+STOP_SECONDS = 5.0
+
+
 class JobsBusy(Exception):
     """The database refused a chunk under contention every time: the job is queued
     again and the worker pauses before its next pass."""
@@ -251,13 +255,20 @@ class JobWorker:
         self._stop, self._wake = asyncio.Event(), asyncio.Event()
         self._task = asyncio.create_task(self._serve(), name="batch-jobs")
 
-    async def stop(self) -> None:
-        """Stop after the chunk in hand (committed or rolled back: never half)."""
+    async def stop(self, timeout: float = STOP_SECONDS) -> None:
+        """Stop after the chunk in hand (committed or rolled back: never half), waiting
+        at most `timeout` seconds: a worker blocked on the database (SQLite's write lock
+        held by a long request that the server's shutdown cut off) must not keep the
+        process alive. Left behind, its chunk's transaction is rolled back with the
+        process's connections, and the job, silent, is taken back by the next worker."""
         if self._task is None or self._stop is None:
             return
         self._stop.set()
         self.wake()
-        await self._task
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        except TimeoutError:
+            log.warning("the batch jobs' worker did not stop within %s s; left behind", timeout)
         self._task = None
 
     def wake(self) -> None:
