@@ -217,7 +217,7 @@ def record(
 
 
 # how long the app's shutdown waits for the worker's chunk in hand
-STOP_SECONDS = 5.0
+STOP_SECONDS = 1.0
 
 
 class JobsBusy(Exception):
