@@ -177,12 +177,13 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture(scope="session")
-def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A migrated database with the minimal seed committed (`tests.fixtures.seed`: the
-    reference data and the parties the tests act as, never the demo), one per backend
-    and worker."""
-    url = empty_database_url(backend, tmp_path_factory, "suite")
+def seeded_database_url(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, tag: str
+) -> Iterator[str]:
+    """A migrated database `tag` with the minimal seed committed (`tests.fixtures.seed`:
+    the reference data and the parties the tests act as, never the demo); a PostgreSQL
+    one is dropped after."""
+    url = empty_database_url(backend, tmp_path_factory, tag)
     migrate(url)
     eng = make_engine(url)
     with Session(eng) as session, session.begin():
@@ -190,7 +191,13 @@ def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     eng.dispose()
     yield url
     if backend == "postgresql":
-        drop_postgres_database(pg_database_name("suite"))
+        drop_postgres_database(pg_database_name(tag))
+
+
+@pytest.fixture(scope="session")
+def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The suite's seeded database, one per backend and worker."""
+    yield from seeded_database_url(backend, tmp_path_factory, "suite")
 
 
 @pytest.fixture(scope="session")

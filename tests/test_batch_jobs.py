@@ -20,7 +20,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.orm import Session
 
-from app.cli import migrate
 from app.config import Settings
 from app.db import make_engine
 from app.kit.clock import Clock
@@ -29,9 +28,8 @@ from app.loans import repository as loans_repo
 from app.loans.jobs import MAX_ATTEMPTS, JobWorker
 from app.main import create_app
 from app.models import BatchJob, BatchJobItem, FilingRefusal, LedgerEntry, Loan
-from tests.conftest import TEST_TODAY, drop_postgres_database, empty_database_url, pg_database_name
+from tests.conftest import TEST_TODAY, seeded_database_url
 from tests.fixtures.factories import member_enterprise, skd_filing, xb_enterprise
-from tests.fixtures.seed import seed_minimal
 
 ASYNC = {"Prefer": "respond-async"}
 
@@ -446,15 +444,7 @@ def test_prefer_parsing() -> None:
 # --- the worker the app starts, on a database of its own ---------------------------------
 @pytest.fixture
 def live_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = empty_database_url(backend, tmp_path_factory, "jobs")
-    migrate(url)
-    engine = make_engine(url)
-    with Session(engine) as s, s.begin():
-        seed_minimal(s)
-    engine.dispose()
-    yield url
-    if backend == "postgresql":
-        drop_postgres_database(pg_database_name("jobs"))
+    yield from seeded_database_url(backend, tmp_path_factory, "jobs")
 
 
 def _wait(client: TestClient, headers: dict[str, str], location: str) -> dict[str, Any]:
