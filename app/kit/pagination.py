@@ -106,8 +106,8 @@ def decode_cursor(cursor: str, expect: type | None = None) -> Any:
             raise TypeError("cursor key must be an integer or a string")
         if isinstance(value, int) and not -MAX_BIGINT <= value <= MAX_BIGINT:
             raise ValueError("cursor key out of range")
-        if isinstance(value, str) and len(value) > 200:
-            raise ValueError("cursor key too long")
+        if isinstance(value, str) and (len(value) > 200 or "\x00" in value):
+            raise ValueError("cursor key too long or holding a NUL (never a key of ours)")
         if expect is not None and not isinstance(value, expect):
             raise TypeError(f"cursor key of this list must be a {expect.__name__}")
         return value
