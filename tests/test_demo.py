@@ -308,6 +308,7 @@ def test_skd_c1_migration_0016_down_and_up_with_returned_claims(
                 for c in returned
             }
             total = s.scalar(select(func.count()).select_from(Claim))
+        cfg.attributes["discard_leg_loans"] = True  # 0027: exposure legs name loans
         command.downgrade(cfg, "0015_guarantor_consent")
         engine.dispose()
         assert "claim_returns" not in inspect(engine).get_table_names()
@@ -499,29 +500,37 @@ def test_the_demo_stores_the_last_closed_quarter_and_year_ahead(  # type: ignore
 
 
 def test_the_demo_batch_job_is_finished_and_shown_to_its_bank(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
-    """#16 part 5: 中国工商银行's batch filed as a job — one loan accepted, three items
+    """#16 part 5: 中国工商银行's batch filed as a job — two loans accepted, three items
     refused (SKD-F3; three rules at once; a malformed item) — is job 1, readable by
-    `bank_icbc` and not by another bank."""
+    `bank_icbc` and not by another bank. Its first chunk's two loans are one ledger
+    entry, a leg pair per loan and book (#16 part 3)."""
     h = auth("bank_icbc")
     job = client.get("/api/v1/loans/batch/jobs/1", headers=h).json()
     assert (job["status"], job["total"], job["accepted"], job["refused"]) == (
         "succeeded",
-        4,
-        1,
+        5,
+        2,
         3,
     )
     results = client.get(job["results_url"], headers=h).json()["items"]
     assert [(x["status"], x["code"]) for x in results] == [
         ("accepted", None),
+        ("accepted", None),
         ("refused", "enterprise_has_active_loan"),
         ("refused", "principal_above_max"),
         ("refused", "validation_error"),
     ]
-    assert {e["code"] for e in results[2]["errors"]} == {
+    assert {e["code"] for e in results[3]["errors"]} == {
         "principal_above_max",
         "rate_above_cap",
         "enterprise_has_active_loan",
     }
     loan = client.get(f"/api/v1/loans/{results[0]['loan_id']}", headers=h).json()
     assert loan["contract_no"] == "ICBC-SKD-2026-0201"
+    both = [results[0]["loan_id"], results[1]["loan_id"]]
+    (entry,) = client.get(
+        "/api/v1/ledger/entries", headers=auth("regulator"), params={"loan_id": both[1]}
+    ).json()["items"]
+    assert entry["event_type"] == "loan.batch_filed"
+    assert [g["loan_id"] for g in entry["legs"]] == [both[0]] * 4 + [both[1]] * 4
     assert client.get("/api/v1/loans/batch/jobs/1", headers=auth("bank_jsb")).status_code == 404

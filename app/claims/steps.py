@@ -392,8 +392,8 @@ def exposure_release_legs(loan: Loan, principal_fen: int) -> list[LegSpec]:
     for fund, part in get_program(loan.program).exposure_parts(loan, principal_fen):
         if part:
             legs += [
-                debit(fund, "exposure_contra", part, loan.bank_code),
-                credit(fund, "exposure_memo", part, loan.bank_code),
+                debit(fund, "exposure_contra", part, loan.bank_code, loan_id=loan.id),
+                credit(fund, "exposure_memo", part, loan.bank_code, loan_id=loan.id),
             ]
     return legs
 

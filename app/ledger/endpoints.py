@@ -19,6 +19,7 @@ from app.errors import problems
 from app.kit.clock import get_clock
 from app.kit.location import set_location
 from app.kit.pagination import (
+    MAX_BIGINT,
     PAGE_REFUSALS,
     InvalidCursor,
     ObjectId,
@@ -119,6 +120,7 @@ def _entries_out(session: Session, entries: list[LedgerEntry]) -> list[s.EntryOu
                     counterparty=a.counterparty,
                     side="debit" if g.amount_fen > 0 else "credit",
                     amount=g.amount_fen,
+                    loan_id=g.loan_id,
                 )
                 for g, a in legs[e.id]
             ],
@@ -206,6 +208,7 @@ def get_account(
                 description=ln.entry.description,
                 amount=ln.amount_fen,
                 running_balance=ln.running_fen,
+                loan_id=ln.loan_id,
             )
             for ln in st.lines
         ],
@@ -248,6 +251,17 @@ def list_entries(
             examples=["1"],
         ),
     ] = None,
+    loan_id: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=MAX_BIGINT,
+            description="entries concerning this loan 所涉贷款: its filing's exposure (its "
+            "own entry, or its leg pair in a batch's entry), repayments, renewal, claims' "
+            "release of its exposure",
+            examples=[1],
+        ),
+    ] = None,
     since: SinceQuery = None,
     until: UntilQuery = None,
 ) -> Page[s.EntryOut]:
@@ -259,6 +273,7 @@ def list_entries(
         event_id=event_id,
         since=since,
         until=until,
+        loan_id=loan_id,
     )
     rows, cursor = paginate(session, stmt, LedgerEntry.id, page)
     return Page(items=_entries_out(session, list(rows)), next_cursor=cursor)

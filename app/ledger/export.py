@@ -3,7 +3,9 @@
 Each entry becomes one Beancount transaction per fund book it touches, so bean-check
 proves every book balances on its own (L-1), not just the entry as a whole. Tolerance
 is zero: a one-fen error fails the check. Closing `balance` assertions restate every
-account's balance as this service computes it, so bean-check re-derives and confirms it."""
+account's balance as this service computes it, so bean-check re-derives and confirms it.
+A posting whose leg names a loan carries it as the posting's metadata (`loan: "123"`),
+so a batch's one entry still shows each loan's pair of postings."""
 
 from __future__ import annotations
 
@@ -71,5 +73,7 @@ def _transaction(entry: LedgerEntry, fund: str, legs: list[LegSpec]) -> list[str
     for leg in legs:
         name = beancount_account(leg.fund_code, leg.kind, leg.counterparty)
         lines.append(f"  {name}  {format_fen(leg.amount_fen)} CNY\n")
+        if leg.loan_id is not None:  # the posting's own metadata: the loan it concerns
+            lines.append(f"    loan: {_quote(str(leg.loan_id))}\n")
     lines.append("\n")
     return lines

@@ -134,24 +134,54 @@ class LedgerRuleError(ValueError):
 
 @dataclass(frozen=True)
 class LegSpec:
-    """One leg to post: the account by (fund, kind, counterparty) and signed fen."""
+    """One leg to post: the account by (fund, kind, counterparty) and signed fen; the loan
+    it concerns, when it concerns one (a guarantee exposure's legs name their loan, so
+    that one entry can carry a whole batch's loans, a leg pair each)."""
 
     fund_code: str
     kind: str
     amount_fen: int
     counterparty: str | None = None
+    loan_id: int | None = None
 
     @property
     def account_code(self) -> str:
         return account_code(self.fund_code, self.kind, self.counterparty)
 
+    @property
+    def hashed(self) -> HashedLeg:
+        return hashed_leg(self.account_code, self.amount_fen, self.loan_id)
 
-def debit(fund_code: str, kind: str, amount_fen: int, counterparty: str | None = None) -> LegSpec:
-    return LegSpec(fund_code, kind, amount_fen, counterparty)
+
+HashedLeg = tuple[str, int] | tuple[str, int, int]
 
 
-def credit(fund_code: str, kind: str, amount_fen: int, counterparty: str | None = None) -> LegSpec:
-    return LegSpec(fund_code, kind, -amount_fen, counterparty)
+def hashed_leg(code: str, amount_fen: int, loan_id: int | None) -> HashedLeg:
+    """A leg as its entry's content hash sees it: (account code, fen), with the loan's id
+    third when it names one (a leg naming no loan hashes as legs always have)."""
+    return (code, amount_fen) if loan_id is None else (code, amount_fen, loan_id)
+
+
+def debit(
+    fund_code: str,
+    kind: str,
+    amount_fen: int,
+    counterparty: str | None = None,
+    *,
+    loan_id: int | None = None,
+) -> LegSpec:
+    return LegSpec(fund_code, kind, amount_fen, counterparty, loan_id)
+
+
+def credit(
+    fund_code: str,
+    kind: str,
+    amount_fen: int,
+    counterparty: str | None = None,
+    *,
+    loan_id: int | None = None,
+) -> LegSpec:
+    return LegSpec(fund_code, kind, -amount_fen, counterparty, loan_id)
 
 
 def account_code(fund_code: str, kind: str, counterparty: str | None) -> str:
@@ -159,11 +189,14 @@ def account_code(fund_code: str, kind: str, counterparty: str | None) -> str:
 
 
 def validate_legs(legs: Sequence[LegSpec]) -> None:
-    """L-1: at least two non-zero integer legs summing to zero in each fund's book."""
+    """L-1: at least two non-zero integer legs summing to zero in each fund's book; the
+    legs naming a loan also sum to zero in each book on their own (an entry carrying many
+    loans is a balanced pair of legs per loan; docs/journal.md)."""
     problems: list[str] = []
     if len(legs) < 2:
         problems.append("an entry needs at least two legs")
     per_book: dict[str, int] = defaultdict(int)
+    per_loan: dict[tuple[str, int], int] = defaultdict(int)
     for i, leg in enumerate(legs):
         if not isinstance(leg.amount_fen, int) or isinstance(leg.amount_fen, bool):
             problems.append(f"leg {i}: amount must be integer fen")
@@ -177,15 +210,20 @@ def validate_legs(legs: Sequence[LegSpec]) -> None:
             need = "needs" if spec.counterparty else "takes no"
             problems.append(f"leg {i}: account kind {leg.kind} {need} a counterparty")
         per_book[leg.fund_code] += leg.amount_fen
+        if leg.loan_id is not None:
+            per_loan[(leg.fund_code, leg.loan_id)] += leg.amount_fen
     for fund, total in sorted(per_book.items()):
         if total != 0:
             problems.append(f"legs in book {fund} sum to {total} fen, not zero")
+    for (fund, loan), total in sorted(per_loan.items()):
+        if total != 0:
+            problems.append(f"legs of loan {loan} in book {fund} sum to {total} fen, not zero")
     if problems:
         raise LedgerRuleError(problems)
 
 
 def negate(legs: Iterable[LegSpec]) -> list[LegSpec]:
-    return [LegSpec(g.fund_code, g.kind, -g.amount_fen, g.counterparty) for g in legs]
+    return [LegSpec(g.fund_code, g.kind, -g.amount_fen, g.counterparty, g.loan_id) for g in legs]
 
 
 def _timestamp(value: datetime) -> str:
@@ -203,9 +241,10 @@ def entry_hash(
     recorded_at: datetime,
     description: str,
     reverses_entry_id: int | None,
-    legs: Iterable[tuple[str, int]],
+    legs: Iterable[HashedLeg],
 ) -> str:
-    """SHA-256 over the predecessor's hash and a canonical form of the entry's content."""
+    """SHA-256 over the predecessor's hash and a canonical form of the entry's content.
+    A leg is (account code, fen), with its loan's id third when it names one."""
     content = {
         "seq": seq,
         "event_type": event_type,

@@ -91,7 +91,7 @@ def account_ids_by_code(session: Session, codes: Iterable[str]) -> dict[str, int
     return {str(c): int(i) for c, i in rows}
 
 
-LEG_COLUMNS = ("entry_id", "position", "account_id", "fund_code", "amount_fen")
+LEG_COLUMNS = ("entry_id", "position", "account_id", "fund_code", "amount_fen", "loan_id")
 ENTRY_COLUMNS = (
     "id",
     "event_type",
@@ -229,6 +229,7 @@ def entries_query(
     event_id: str | None,
     since: date | None,
     until: date | None,
+    loan_id: int | None = None,
 ) -> Select[LedgerEntry]:
     stmt = select(LedgerEntry)
     leg_filter: list[ColumnElement[bool]] = []
@@ -248,6 +249,13 @@ def entries_query(
         stmt = stmt.where(LedgerEntry.event_type == event_type)
     if event_id:
         stmt = stmt.where(LedgerEntry.event_id == event_id)
+    if loan_id is not None:
+        # a leg naming the loan, or (legs posted before they named loans) an entry of a
+        # loan's own event: `loan.filed`, `loan.repaid`, `loan.renewed`, …
+        stmt = stmt.where(
+            LedgerEntry.id.in_(select(LedgerLeg.entry_id).where(LedgerLeg.loan_id == loan_id))
+            | (LedgerEntry.event_type.startswith("loan.") & (LedgerEntry.event_id == str(loan_id)))
+        )
     if since:
         stmt = stmt.where(LedgerEntry.business_date >= since)
     if until:
@@ -299,7 +307,7 @@ def statement_lines(
     session: Session, account_id: int, *, since: date | None, until: date | None
 ) -> Sequence[Any]:
     stmt = (
-        select(LedgerEntry, LedgerLeg.amount_fen)
+        select(LedgerEntry, LedgerLeg.amount_fen, LedgerLeg.loan_id)
         .join(LedgerLeg, LedgerLeg.entry_id == LedgerEntry.id)
         .where(LedgerLeg.account_id == account_id)
     )
@@ -337,7 +345,7 @@ def chain_rows(
             return
         ids = [e.id for e in entries]
         legs: dict[int, list[tuple[str, LegSpec]]] = {i: [] for i in ids}
-        for entry_id, code, fund, kind, counterparty, amount in session.execute(
+        for entry_id, code, fund, kind, counterparty, amount, loan in session.execute(
             select(
                 LedgerLeg.entry_id,
                 LedgerAccount.code,
@@ -345,11 +353,13 @@ def chain_rows(
                 LedgerAccount.kind,
                 LedgerAccount.counterparty,
                 LedgerLeg.amount_fen,
+                LedgerLeg.loan_id,
             )
             .join(LedgerAccount, LedgerAccount.id == LedgerLeg.account_id)
             .where(LedgerLeg.entry_id.in_(ids))
+            .order_by(LedgerLeg.entry_id, LedgerLeg.position)
         ).all():
-            legs[entry_id].append((code, LegSpec(fund, kind, amount, counterparty)))
+            legs[entry_id].append((code, LegSpec(fund, kind, amount, counterparty, loan)))
         for e in entries:
             yield e, legs[e.id]
         last_id = entries[-1].id

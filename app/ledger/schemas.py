@@ -18,6 +18,11 @@ class LegOut(BaseModel):
     counterparty: str | None
     side: Literal["debit", "credit"]
     amount: Yuan = Field(description="signed: debit positive, credit negative")
+    loan_id: int | None = Field(
+        None,
+        description="the loan this leg concerns 所涉贷款: a guarantee exposure's legs name "
+        "their loan (a batch's one entry carries a leg pair per loan); other legs none",
+    )
 
 
 class EntryOut(BaseModel):
@@ -59,6 +64,9 @@ class StatementLineOut(BaseModel):
     description: str
     amount: Yuan
     running_balance: Yuan
+    loan_id: int | None = Field(
+        None, description="the loan the line's leg concerns, if it names one 所涉贷款"
+    )
 
 
 class StatementOut(BaseModel):

@@ -19,6 +19,7 @@ from app.ledger.postings import (
     LedgerRuleError,
     LegSpec,
     entry_hash,
+    hashed_leg,
     negate,
     validate_legs,
 )
@@ -80,8 +81,8 @@ def _refuse(problems: list[str]) -> UnbalancedEntry:
 def _same_content(session: Session, entry: LedgerEntry, spec: EntrySpec) -> bool:
     stored = repo.legs_of(session, [entry.id])[entry.id]
     return entry.event_type == spec.event_type and Counter(
-        (a.code, g.amount_fen) for g, a in stored
-    ) == Counter((g.account_code, g.amount_fen) for g in spec.legs)
+        (a.code, g.amount_fen, g.loan_id) for g, a in stored
+    ) == Counter((g.account_code, g.amount_fen, g.loan_id) for g in spec.legs)
 
 
 def _check_counterparty(session: Session, leg: LegSpec) -> str | None:
@@ -203,7 +204,7 @@ def _prepare(
             recorded_at=now,
             description=spec.description,
             reverses_entry_id=spec.reverses_entry_id,
-            legs=[(g.account_code, g.amount_fen) for g in spec.legs],
+            legs=[g.hashed for g in spec.legs],
         )
         entry_rows.append(
             (
@@ -221,7 +222,7 @@ def _prepare(
             )
         )
         leg_rows += [
-            (entry_id, position, accounts[g.account_code], g.fund_code, g.amount_fen)
+            (entry_id, position, accounts[g.account_code], g.fund_code, g.amount_fen, g.loan_id)
             for position, g in enumerate(spec.legs)
         ]
         last_id, last_hash = entry_id, digest
@@ -314,7 +315,7 @@ def post(
 
 def entry_legs(session: Session, entry: LedgerEntry) -> list[LegSpec]:
     return [
-        LegSpec(a.fund_code, a.kind, g.amount_fen, a.counterparty)
+        LegSpec(a.fund_code, a.kind, g.amount_fen, a.counterparty, g.loan_id)
         for g, a in repo.legs_of(session, [entry.id])[entry.id]
     ]
 
@@ -380,6 +381,7 @@ class StatementLine:
     entry: LedgerEntry
     amount_fen: int
     running_fen: int
+    loan_id: int | None = None
 
 
 @dataclass
@@ -396,9 +398,9 @@ def statement(
     opening = repo.sum_before(session, account.id, since) if since else 0
     running = opening
     lines = []
-    for entry, amount in repo.statement_lines(session, account.id, since=since, until=until):
+    for entry, amount, loan in repo.statement_lines(session, account.id, since=since, until=until):
         running += amount
-        lines.append(StatementLine(entry=entry, amount_fen=amount, running_fen=running))
+        lines.append(StatementLine(entry, amount, running, loan))
     return Statement(account=account, opening_fen=opening, closing_fen=running, lines=lines)
 
 
@@ -459,7 +461,7 @@ def content_hash(entry: LedgerEntry, legs: Sequence[tuple[str, LegSpec]]) -> str
         recorded_at=entry.recorded_at,
         description=entry.description,
         reverses_entry_id=entry.reverses_entry_id,
-        legs=[(code, leg.amount_fen) for code, leg in legs],
+        legs=[hashed_leg(code, leg.amount_fen, leg.loan_id) for code, leg in legs],
     )
 
 

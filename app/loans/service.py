@@ -211,20 +211,20 @@ def exposure_entry(
 ) -> EntrySpec | None:
     """The entry moving the funds' memo exposure on this loan from its share of
     `before_fen` of principal to its share of `after_fen` (L-1: every exposure change is
-    an entry), or None when nothing changes."""
+    an entry), or None when nothing changes. Its legs name the loan."""
     old, new = dict(exposure_parts(loan, before_fen)), dict(exposure_parts(loan, after_fen))
     legs = []
     for fund in old.keys() | new.keys():
         change = new.get(fund, 0) - old.get(fund, 0)
         if change > 0:
             legs += [
-                debit(fund, "exposure_memo", change, loan.bank_code),
-                credit(fund, "exposure_contra", change, loan.bank_code),
+                debit(fund, "exposure_memo", change, loan.bank_code, loan_id=loan.id),
+                credit(fund, "exposure_contra", change, loan.bank_code, loan_id=loan.id),
             ]
         elif change < 0:
             legs += [
-                debit(fund, "exposure_contra", -change, loan.bank_code),
-                credit(fund, "exposure_memo", -change, loan.bank_code),
+                debit(fund, "exposure_contra", -change, loan.bank_code, loan_id=loan.id),
+                credit(fund, "exposure_memo", -change, loan.bank_code, loan_id=loan.id),
             ]
     if not legs:
         return None
@@ -424,7 +424,8 @@ def file_batch(
                 on_refusal=_quota_refusals(session, lk, counted, principal, today, now),
             )
     if specs:
-        ledger.post_at_commit(session, specs, now=now, actor_id=principal.user_id)
+        batch = batch_exposure_entries(specs, principal.bank_code)
+        ledger.post_at_commit(session, batch, now=now, actor_id=principal.user_id)
     for index, loan in accepted:
         results[index] = BatchItemResult(
             index=index,
@@ -438,6 +439,32 @@ def file_batch(
             flags=list(loan.flags),
         )
     return [results[i] for i in range(start, start + len(items))]
+
+
+def batch_exposure_entries(specs: list[EntrySpec], bank: str) -> list[EntrySpec]:
+    """A batch's guarantee exposure as one entry per business date (docs/journal.md; a batch's loans
+    are all filed on one date, so in practice one entry): every loan's legs, a balanced
+    pair per fund book, each naming its loan, in the order the loans were filed. The
+    entry's event id and key are those of its first loan, which belongs to no other
+    batch."""
+    by_date: dict[date, list[EntrySpec]] = {}
+    for spec in specs:
+        by_date.setdefault(spec.business_date, []).append(spec)
+    out = []
+    for on, group in by_date.items():
+        first = group[0].event_id
+        loans = f"{len(group)} loan" + ("s" if len(group) > 1 else "")
+        out.append(
+            EntrySpec(
+                "loan.batch_filed",
+                first,
+                f"loan:{first}:batch-exposure",
+                on,
+                [leg for spec in group for leg in spec.legs],
+                f"guarantee exposure of {loans} filed in one batch by {bank}",
+            )
+        )
+    return out
 
 
 def _quota_refusals(

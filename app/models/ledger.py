@@ -18,10 +18,11 @@ from sqlalchemy import (
     ForeignKey,
     ForeignKeyConstraint,
     Index,
-    SmallInteger,
+    Integer,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -73,8 +74,11 @@ class LedgerEntry(Base):
 
 
 class LedgerLeg(Base):
-    """One leg of an entry. Keyed by (entry, position): no sequence, no extra index.
-    Its book (`fund_code`) must be its account's book — one composite foreign key."""
+    """One leg of an entry. Keyed by (entry, position): no sequence. Its book
+    (`fund_code`) must be its account's book — one composite foreign key. A leg of a
+    guarantee exposure names its loan (`loan_id`), so one entry can carry a batch's loans,
+    a balanced leg pair each; other legs name none (and neither do the exposure legs
+    posted before migration 0027: their entry's `event_id` is the loan)."""
 
     __tablename__ = "ledger_legs"
     __table_args__ = (
@@ -85,15 +89,22 @@ class LedgerLeg(Base):
             name="fk_ledger_legs_account_book",
         ),
         Index("ix_ledger_legs_account_entry", "account_id", "entry_id"),
+        Index(
+            "ix_ledger_legs_loan",
+            "loan_id",
+            postgresql_where=text("loan_id IS NOT NULL"),
+            sqlite_where=text("loan_id IS NOT NULL"),
+        ),
     )
 
     entry_id: Mapped[int] = mapped_column(
         ForeignKey("ledger_entries.id", deferrable=True, initially="DEFERRED"), primary_key=True
     )
-    position: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(BigInteger)
     fund_code: Mapped[str] = mapped_column(String(32))
     amount_fen: Mapped[int] = mapped_column(BigInteger)
+    loan_id: Mapped[int | None] = mapped_column(ForeignKey("loans.id"))
 
 
 class LedgerChainHead(Base):

@@ -269,9 +269,10 @@ DEMO_ENTERPRISES: list[tuple[str, str, str, int, int, int, int, int, dict[str, A
     ),
 ]
 
-# 南京 enterprise of 中国工商银行's demo batch job (SKD1 band, in the library since 2026-03-02)
+# 南京 enterprises of 中国工商银行's demo batch job (SKD1 band, in the library since 2026-03-02)
 DEMO_ENTERPRISES += [
-    ("320100", "MA1XA0009", "南京芯联测控技术有限公司", 15_000_000, 48, 2000, 600, 7, {})
+    ("320100", "MA1XA0009", "南京芯联测控技术有限公司", 15_000_000, 48, 2000, 600, 7, {}),
+    ("320100", "MA1XA0010", "南京启衡精密仪器有限公司", 21_000_000, 75, 1800, 500, 9, {}),
 ]
 
 # 苏州 enterprises of 中国建设银行's demo loans and claims (SKD1 band)
@@ -462,6 +463,7 @@ DEMO_LIBRARY = [
     ("city_lyg", "320706", "MA1XA0005", date(2025, 4, 7), None, None),
     ("city_lyg", "320700", "MA1XA0006", date(2025, 4, 7), None, None),
     ("city_nanjing", "320100", "MA1XA0009", date(2026, 3, 2), None, None),
+    ("city_nanjing", "320100", "MA1XA0010", date(2026, 3, 2), None, None),
     *[
         ("city_suzhou", "320500", f"MA1XB00{i:02d}", date(2026, 3, 2), None, None)
         for i in range(1, 8)
@@ -638,6 +640,17 @@ DEMO_BATCH_JOB: list[dict[str, Any]] = [
         "annual_rate_bp": 340,
         "disbursed_on": "2026-03-27",
         "maturity_on": "2027-03-26",
+        "security": "credit",
+        "controller_guarantee": True,
+    },
+    {  # accepted: with the first, one chunk, so one ledger entry with a leg pair per loan
+        "program": "SKD",
+        "enterprise_credit_code": demo_credit_code("320100", "MA1XA0010"),
+        "contract_no": "ICBC-SKD-2026-0205",
+        "principal": "4500000.00",
+        "annual_rate_bp": 330,
+        "disbursed_on": "2026-03-27",
+        "maturity_on": "2027-03-20",
         "security": "credit",
         "controller_guarantee": True,
     },
