@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, func, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app.kit.money import format_fen
@@ -33,7 +34,7 @@ from app.ledger.service import EntrySpec
 from app.loans.service import exposure_entry
 from app.models import LedgerEntry, LedgerLeg, Loan
 from app.models.base import utcnow
-from tests.fixtures.factories import member_enterprise, skd_filing, xb_enterprise
+from tests.fixtures.factories import member_enterprise, skd_filing, skd_loan, xb_enterprise
 
 NOW_DAY = date(2026, 3, 31)
 
@@ -300,3 +301,52 @@ def test_one_entry_may_carry_more_legs_than_a_smallint_counts(session: Session) 
     top = session.scalar(select(func.max(LedgerLeg.position)).where(LedgerLeg.entry_id == entry_id))
     assert top == 2 * pairs - 1 > 32_767
     assert ledger.verify(session).ok
+
+
+def test_l1_postgres_refuses_raw_legs_crossing_two_loans(
+    session: Session, connection: Connection, backend: str
+) -> None:
+    """Raw SQL that skips the service: PostgreSQL refuses an entry whose book balances but
+    whose legs naming a loan do not balance for that loan, and takes the same legs paired
+    by loan."""
+    if backend != "postgresql":
+        pytest.skip("the database-side balance check is PostgreSQL's")
+    loans = [skd_loan(session, bank="bank_jsb", region="320100").id for _ in range(2)]
+    memo, contra = (
+        int(
+            connection.execute(
+                text("SELECT id FROM ledger_accounts WHERE code = :c"),
+                {"c": f"SKD_PROV:{kind}:JSB"},
+            ).scalar_one()
+        )
+        for kind in ("exposure_memo", "exposure_contra")
+    )
+
+    def entry(entry_id: int, second_loan: int) -> None:
+        for position, (account, fen, loan) in enumerate(
+            ((memo, 100, loans[0]), (contra, -100, second_loan))
+        ):
+            connection.execute(
+                text(
+                    "INSERT INTO ledger_legs (entry_id, position, account_id, fund_code,"
+                    " amount_fen, loan_id) VALUES (:e, :p, :a, 'SKD_PROV', :m, :loan)"
+                ),
+                {"e": entry_id, "p": position, "a": account, "m": fen, "loan": loan},
+            )
+        connection.execute(
+            text(
+                "INSERT INTO ledger_entries (id, event_type, event_id, idempotency_key,"
+                " business_date, recorded_at, description, prev_hash, hash)"
+                " VALUES (:e, 'raw', 'raw', :k, '2026-03-31', now(), '', '', '')"
+            ),
+            {"e": entry_id, "k": f"raw-{entry_id}"},
+        )
+
+    nested = connection.begin_nested()
+    with pytest.raises(DBAPIError) as info:
+        entry(90001, loans[1])
+    nested.rollback()
+    assert f"does not balance in book SKD_PROV for loan {loans[0]}" in str(info.value.orig)
+    nested = connection.begin_nested()
+    entry(90002, loans[0])  # the same legs, one loan's pair: accepted
+    nested.rollback()

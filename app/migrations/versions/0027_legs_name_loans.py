@@ -16,6 +16,11 @@ a claim's release of exposure name their loan the same way.
 2. `ledger_legs.position` becomes an INTEGER (it was a SMALLINT): a batch of 10,000
    loans carries up to 40,000 legs in one entry.
 
+3. PostgreSQL's check of every new entry (the statement trigger of 0002) groups the legs
+   by book and loan: the legs naming one loan must balance in each book on their own,
+   as `validate_legs` requires (the legs naming none then balance too, since the book
+   does). Its cost is the same single grouped probe per entry.
+
 On SQLite the table is rebuilt (its two append-only triggers dropped first and created
 again after); PostgreSQL alters it in place (its triggers are unaffected).
 
@@ -38,6 +43,64 @@ depends_on: str | Sequence[str] | None = None
 
 LOAN_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 INDEX_WHERE = sa.text("loan_id IS NOT NULL")
+
+
+# the function of 0002, its grouping by book extended to (book, loan)
+BALANCED = """
+CREATE OR REPLACE FUNCTION ledger_entries_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  bad record;
+BEGIN
+  SELECT e.id, c.legs, b.book, b.loan INTO bad
+    FROM new_entries e
+    CROSS JOIN LATERAL (
+      SELECT count(*) AS legs FROM ledger_legs l WHERE l.entry_id = e.id) c
+    LEFT JOIN LATERAL (
+      SELECT l.fund_code AS book, l.loan_id AS loan FROM ledger_legs l WHERE l.entry_id = e.id
+       GROUP BY l.fund_code, l.loan_id HAVING sum(l.amount_fen) <> 0 LIMIT 1) b ON true
+   WHERE c.legs < 2 OR b.book IS NOT NULL
+   LIMIT 1;
+  IF bad.id IS NOT NULL THEN
+    IF bad.legs < 2 THEN
+      RAISE EXCEPTION 'ledger entry % has % leg(s); at least two are required (L-1)',
+        bad.id, bad.legs USING ERRCODE = 'check_violation';
+    END IF;
+    IF bad.loan IS NOT NULL THEN
+      RAISE EXCEPTION 'ledger entry % does not balance in book % for loan % (L-1)',
+        bad.id, bad.book, bad.loan USING ERRCODE = 'check_violation';
+    END IF;
+    RAISE EXCEPTION 'ledger entry % does not balance in book % (L-1)', bad.id, bad.book
+      USING ERRCODE = 'check_violation';
+  END IF;
+  RETURN NULL;
+END $$;
+"""
+
+BALANCED_0002 = """
+CREATE OR REPLACE FUNCTION ledger_entries_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  bad record;
+BEGIN
+  SELECT e.id, c.legs, b.book INTO bad
+    FROM new_entries e
+    CROSS JOIN LATERAL (
+      SELECT count(*) AS legs FROM ledger_legs l WHERE l.entry_id = e.id) c
+    LEFT JOIN LATERAL (
+      SELECT l.fund_code AS book FROM ledger_legs l WHERE l.entry_id = e.id
+       GROUP BY l.fund_code HAVING sum(l.amount_fen) <> 0 LIMIT 1) b ON true
+   WHERE c.legs < 2 OR b.book IS NOT NULL
+   LIMIT 1;
+  IF bad.id IS NOT NULL THEN
+    IF bad.legs < 2 THEN
+      RAISE EXCEPTION 'ledger entry % has % leg(s); at least two are required (L-1)',
+        bad.id, bad.legs USING ERRCODE = 'check_violation';
+    END IF;
+    RAISE EXCEPTION 'ledger entry % does not balance in book % (L-1)', bad.id, bad.book
+      USING ERRCODE = 'check_violation';
+  END IF;
+  RETURN NULL;
+END $$;
+"""
 
 
 def _sqlite_triggers(create: bool) -> None:
@@ -77,6 +140,8 @@ def upgrade() -> None:
     )
     if sqlite:
         _sqlite_triggers(create=True)
+    else:
+        op.execute(BALANCED)
 
 
 def _discard_allowed() -> bool:
@@ -96,6 +161,8 @@ def downgrade() -> None:
             "restore a backup, or pass -x discard_leg_loans=yes on a scratch database"
         )
     sqlite = bind.dialect.name == "sqlite"
+    if not sqlite:
+        op.execute(BALANCED_0002)
     op.drop_index("ix_ledger_legs_loan", table_name="ledger_legs")
     if sqlite:
         _sqlite_triggers(create=False)
