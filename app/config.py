@@ -93,6 +93,14 @@ class Settings(BaseSettings):
         "SQL and its statement count (for benchmarks and browser developer tools; it tells "
         "callers how the service spends its time)",
     )
+    gc_gen0_threshold: int = Field(
+        50_000,
+        ge=0,
+        le=10_000_000,
+        description="the serving process's first garbage-collection threshold (Python's "
+        "default is 700); at startup the objects alive are frozen out of collections. 0 "
+        "leaves the collector as Python sets it (app/kit/gc_tuning.py)",
+    )
     db_pool_pre_ping: bool = Field(
         False, description="test each pooled connection before use (one more round trip)"
     )

@@ -28,7 +28,7 @@ from app.config import Settings, get_settings
 from app.contract import TAGS, install_contract, operation_id
 from app.db import make_engine, make_sessionmaker
 from app.errors import install_error_handlers
-from app.kit import dates
+from app.kit import dates, gc_tuning
 from app.kit.admission import AdmissionMiddleware
 from app.kit.clock import Clock
 from app.kit.logging import configure_logging
@@ -216,4 +216,6 @@ def app_factory() -> FastAPI:
     """Entry point for uvicorn (`--factory app.main:app_factory`)."""
     settings = get_settings()
     configure_logging(settings.log_level, json_output=settings.log_json)
-    return create_app(settings)
+    app = create_app(settings)
+    gc_tuning.tune(settings.gc_gen0_threshold)
+    return app

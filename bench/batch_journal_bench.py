@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,26 +44,17 @@ sys.path.insert(0, str(ROOT))
 
 from app.auth.tokens import issue_token  # noqa: E402
 from app.config import Settings  # noqa: E402
-from app.db import make_engine, normalize_url  # noqa: E402
+from app.db import make_engine  # noqa: E402
 from app.kit.clock import Clock  # noqa: E402
 from app.ledger import service as ledger  # noqa: E402
 from app.loans import service as loans_service  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.models import LedgerEntry, LedgerLeg  # noqa: E402
 from bench.batch_job_bench import TODAY, filing, setup  # noqa: E402
+from bench.load_data import fresh_database  # noqa: E402
 
 SHAPES = ("one entry", "per loan")
 DB = "batch_journal_bench"
-
-
-def _pg_database(admin_url: str) -> str:
-    engine = create_engine(normalize_url(admin_url), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)"))
-        conn.execute(text(f"CREATE DATABASE {DB}"))
-    engine.dispose()
-    base = normalize_url(admin_url)
-    return base.rsplit("/", 1)[0] + f"/{DB}"
 
 
 def _count(engine: Any, model: Any) -> int:
@@ -183,7 +174,7 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 results = measure(f"sqlite:///{tmp}/bench.db", backend, a.loans, a.repeat)
         else:
-            results = measure(_pg_database(a.admin_url), backend, a.loans, a.repeat)
+            results = measure(fresh_database(a.admin_url, DB), backend, a.loans, a.repeat)
         out += table(backend, results)
     end_load = os.getloadavg()
     commit = subprocess.run(

@@ -186,3 +186,22 @@ def test_transition_table_guards() -> None:
     assert info.value.code == "invalid_transition"
     with pytest.raises(ValueError):
         table.target("reopen", "closed")
+
+
+def test_gc_tuning_freezes_the_startup_heap_and_raises_the_first_threshold() -> None:
+    """app/kit/gc_tuning.py: 0 leaves the collector alone; a threshold freezes what is alive
+    and sets the first generation's threshold, keeping the others."""
+    import gc
+
+    from app.kit import gc_tuning
+
+    before = gc.get_threshold()
+    try:
+        gc_tuning.tune(0)
+        assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+        gc_tuning.tune(50_000)
+        assert gc.get_threshold() == (50_000, before[1], before[2])
+        assert gc.get_freeze_count() > 10_000  # the modules, classes and caches loaded
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

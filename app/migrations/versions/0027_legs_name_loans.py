@@ -45,56 +45,38 @@ LOAN_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 INDEX_WHERE = sa.text("loan_id IS NOT NULL")
 
 
-# the function of 0002, its grouping by book extended to (book, loan)
-BALANCED = """
-CREATE OR REPLACE FUNCTION ledger_entries_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-  bad record;
-BEGIN
-  SELECT e.id, c.legs, b.book, b.loan INTO bad
-    FROM new_entries e
-    CROSS JOIN LATERAL (
-      SELECT count(*) AS legs FROM ledger_legs l WHERE l.entry_id = e.id) c
-    LEFT JOIN LATERAL (
-      SELECT l.fund_code AS book, l.loan_id AS loan FROM ledger_legs l WHERE l.entry_id = e.id
-       GROUP BY l.fund_code, l.loan_id HAVING sum(l.amount_fen) <> 0 LIMIT 1) b ON true
-   WHERE c.legs < 2 OR b.book IS NOT NULL
-   LIMIT 1;
-  IF bad.id IS NOT NULL THEN
-    IF bad.legs < 2 THEN
-      RAISE EXCEPTION 'ledger entry % has % leg(s); at least two are required (L-1)',
-        bad.id, bad.legs USING ERRCODE = 'check_violation';
-    END IF;
+# the check of 0002 (`with_loan=False`), or its grouping by book extended to (book, loan)
+def _balanced(with_loan: bool) -> str:
+    loan_col, loan_group = (", b.loan", ", l.loan_id") if with_loan else ("", "")
+    loan_select = ", l.loan_id AS loan" if with_loan else ""
+    loan_raise = (
+        """
     IF bad.loan IS NOT NULL THEN
       RAISE EXCEPTION 'ledger entry % does not balance in book % for loan % (L-1)',
         bad.id, bad.book, bad.loan USING ERRCODE = 'check_violation';
-    END IF;
-    RAISE EXCEPTION 'ledger entry % does not balance in book % (L-1)', bad.id, bad.book
-      USING ERRCODE = 'check_violation';
-  END IF;
-  RETURN NULL;
-END $$;
-"""
-
-BALANCED_0002 = """
+    END IF;"""
+        if with_loan
+        else ""
+    )
+    return f"""
 CREATE OR REPLACE FUNCTION ledger_entries_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   bad record;
 BEGIN
-  SELECT e.id, c.legs, b.book INTO bad
+  SELECT e.id, c.legs, b.book{loan_col} INTO bad
     FROM new_entries e
     CROSS JOIN LATERAL (
       SELECT count(*) AS legs FROM ledger_legs l WHERE l.entry_id = e.id) c
     LEFT JOIN LATERAL (
-      SELECT l.fund_code AS book FROM ledger_legs l WHERE l.entry_id = e.id
-       GROUP BY l.fund_code HAVING sum(l.amount_fen) <> 0 LIMIT 1) b ON true
+      SELECT l.fund_code AS book{loan_select} FROM ledger_legs l WHERE l.entry_id = e.id
+       GROUP BY l.fund_code{loan_group} HAVING sum(l.amount_fen) <> 0 LIMIT 1) b ON true
    WHERE c.legs < 2 OR b.book IS NOT NULL
    LIMIT 1;
   IF bad.id IS NOT NULL THEN
     IF bad.legs < 2 THEN
       RAISE EXCEPTION 'ledger entry % has % leg(s); at least two are required (L-1)',
         bad.id, bad.legs USING ERRCODE = 'check_violation';
-    END IF;
+    END IF;{loan_raise}
     RAISE EXCEPTION 'ledger entry % does not balance in book % (L-1)', bad.id, bad.book
       USING ERRCODE = 'check_violation';
   END IF;
@@ -141,7 +123,7 @@ def upgrade() -> None:
     if sqlite:
         _sqlite_triggers(create=True)
     else:
-        op.execute(BALANCED)
+        op.execute(_balanced(with_loan=True))
 
 
 def _discard_allowed() -> bool:
@@ -162,7 +144,7 @@ def downgrade() -> None:
         )
     sqlite = bind.dialect.name == "sqlite"
     if not sqlite:
-        op.execute(BALANCED_0002)
+        op.execute(_balanced(with_loan=False))
     op.drop_index("ix_ledger_legs_loan", table_name="ledger_legs")
     if sqlite:
         _sqlite_triggers(create=False)
