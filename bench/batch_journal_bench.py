@@ -12,7 +12,8 @@ each batch to fresh enterprises, after one warm-up batch; the shape that goes fi
 alternates from one round to the next:
 
   one entry   the service as it is: the batch's exposure is one `loan.batch_filed` entry
-              with a leg pair per loan and book
+              per set of fund books (here three: Nanjing's SKD loans, Suzhou's, the XB
+              loans), with a leg pair per loan and book
   per loan    the former shape, rebuilt by replacing `batch_exposure_entries` with the
               identity: one `loan.filed` entry per loan (its legs still name the loan)
 

@@ -56,7 +56,8 @@ def test_batch_results_per_item_and_only_accepted_items_written(
     }
     assert res[5]["code"] == "already_exists"
     assert _count(session, Loan) == loans + 2  # refused items left nothing
-    assert _count(session, LedgerEntry) == entries + 1  # the batch's one exposure entry
+    # the batch's exposure: one entry for its SKD loan's books, one for its XB loan's
+    assert _count(session, LedgerEntry) == entries + 2
     view = client.get(f"/api/v1/loans/{res[4]['loan_id']}", headers=auth("bank_jsb")).json()
     assert (view["program"], view["contract_no"]) == ("XB", "B-5")
 

@@ -11,6 +11,7 @@ import sys
 from collections import defaultdict
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -44,7 +45,7 @@ def _count(session: Session, model: type) -> int:
 
 
 def _file_batch(client: TestClient, auth, session: Session) -> list[int]:  # type: ignore[no-untyped-def]
-    """Two SKD loans (province and Nanjing's fund) and an XB loan (the pool's sub-fund),
+    """Two SKD loans (the province's and Nanjing's funds) and an XB loan (the pool),
     filed in one batch by JSB, and one refused item."""
     a, b = member_enterprise(session).credit_code, member_enterprise(session).credit_code
     x = xb_enterprise(session).credit_code
@@ -61,31 +62,37 @@ def _file_batch(client: TestClient, auth, session: Session) -> list[int]:  # typ
     return [x["loan_id"] for x in results if x["loan_id"] is not None]
 
 
-def test_a_batch_is_one_entry_with_a_leg_pair_per_loan_and_book(
+def _entries_of(client: TestClient, auth, who: str, loan_id: int) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    r = client.get("/api/v1/ledger/entries", headers=auth(who), params={"loan_id": loan_id})
+    assert r.status_code == 200, r.text
+    return list(r.json()["items"])
+
+
+def test_a_batch_is_one_entry_per_set_of_books_with_a_leg_pair_per_loan(
     client: TestClient,
     auth,
     session: Session,  # type: ignore[no-untyped-def]
 ) -> None:
-    """L-1: one entry for the batch; each loan's legs name it, balance in each book on
-    their own, and are exactly the legs its own filing would have posted."""
+    """L-1: the batch's two Nanjing SKD loans share one entry (books SKD_PROV and
+    SKD_CITY_320100), its XB loan has the pool's; each loan's legs name it, balance in
+    each book on their own, and are exactly the legs its own filing would have posted."""
     entries = _count(session, LedgerEntry)
     loan_ids = _file_batch(client, auth, session)
-    assert _count(session, LedgerEntry) == entries + 1
-    found = client.get(
-        "/api/v1/ledger/entries", headers=auth("regulator"), params={"loan_id": loan_ids[1]}
-    ).json()["items"]
-    assert len(found) == 1
-    entry = found[0]
-    assert entry["event_type"] == "loan.batch_filed"
-    assert entry["event_id"] == str(loan_ids[0])
-    assert "3 loans filed in one batch by JSB" in entry["description"]
-    assert [leg["loan_id"] for leg in entry["legs"]] == sorted(
-        leg["loan_id"] for leg in entry["legs"]
-    )  # in the order the loans were filed
+    assert _count(session, LedgerEntry) == entries + 2
+    (skd,) = _entries_of(client, auth, "regulator", loan_ids[1])
+    (xb,) = _entries_of(client, auth, "regulator", loan_ids[2])
+    assert _entries_of(client, auth, "regulator", loan_ids[0]) == [skd]
+    assert (skd["event_type"], xb["event_type"]) == ("loan.batch_filed", "loan.batch_filed")
+    assert (skd["event_id"], xb["event_id"]) == (str(loan_ids[0]), str(loan_ids[2]))
+    assert skd["description"] == (
+        "guarantee exposure of 2 loans filed in one batch by JSB (SKD_CITY_320100, SKD_PROV)"
+    )
+    assert xb["description"].endswith("1 loan filed in one batch by JSB (XB_POOL)")
+    assert [g["loan_id"] for g in skd["legs"]] == [loan_ids[0]] * 4 + [loan_ids[1]] * 4
+    assert [g["loan_id"] for g in xb["legs"]] == [loan_ids[2]] * 2
     by_loan: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    for leg in entry["legs"]:
+    for leg in skd["legs"] + xb["legs"]:
         by_loan[leg["loan_id"]].append((leg["account_code"], leg["amount"]))
-    assert sorted(by_loan) == sorted(loan_ids)
     for loan_id in loan_ids:
         loan = session.get_one(Loan, loan_id)
         own = exposure_entry(
@@ -98,17 +105,36 @@ def test_a_batch_is_one_entry_with_a_leg_pair_per_loan_and_book(
         for g in own.legs:
             per_book[g.fund_code] += g.amount_fen
         assert set(per_book.values()) == {0}
-    assert all(code.startswith("XB_") for code, _ in by_loan[loan_ids[2]])
-    assert all(code.startswith("SKD_") for code, _ in by_loan[loan_ids[0]])
     assert ledger.verify(session).ok
 
     # the statement of an exposure account: a line per loan's leg, naming it
     statement = client.get(
         "/api/v1/ledger/accounts/SKD_PROV:exposure_memo:JSB", headers=auth("regulator")
     ).json()
-    lines = [ln for ln in statement["lines"] if ln["entry_id"] == entry["id"]]
+    lines = [ln for ln in statement["lines"] if ln["entry_id"] == skd["id"]]
     assert [ln["loan_id"] for ln in lines] == loan_ids[:2]  # a line per loan's leg
     assert [ln["amount"] for ln in lines] == ["400000.00", "800000.00"]  # 40 % (SKD-S1)
+
+
+def test_a_fund_manager_sees_a_batchs_entries_only_for_their_books(
+    client: TestClient,
+    auth,
+    session: Session,  # type: ignore[no-untyped-def]
+) -> None:
+    """An entry touches the books one loan's own entry would: Nanjing's and the
+    province's managers see the SKD loans' entry, the pool's the XB loan's, Suzhou's
+    neither — as when every loan had its own entry."""
+    loan_ids = _file_batch(client, auth, session)
+    seen = {
+        who: [len(_entries_of(client, auth, who, i)) for i in (loan_ids[0], loan_ids[2])]
+        for who in ("fund_nanjing", "fund_province", "fund_xb", "fund_suzhou")
+    }
+    assert seen == {
+        "fund_nanjing": [1, 0],
+        "fund_province": [1, 0],
+        "fund_xb": [0, 1],
+        "fund_suzhou": [0, 0],
+    }
 
 
 def test_a_single_filing_names_its_loan_and_the_filter_finds_older_entries(
@@ -270,7 +296,8 @@ def test_l5_a_batch_exports_to_beancount_with_each_postings_loan(
         e
         for e in entries
         if getattr(e, "payee", None) == "loan.batch_filed"
-        and e.meta["event"].endswith(f":{loan_ids[0]}")
+        and e.meta["event"]
+        in {f"loan.batch_filed:{loan_ids[0]}", f"loan.batch_filed:{loan_ids[2]}"}
     ]
     assert batch, "the batch's transactions"
     named = {p.meta["loan"] for t in batch for p in t.postings}

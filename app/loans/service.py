@@ -442,16 +442,19 @@ def file_batch(
 
 
 def batch_exposure_entries(specs: list[EntrySpec], bank: str) -> list[EntrySpec]:
-    """A batch's guarantee exposure as one entry per business date (docs/journal.md; a batch's loans
-    are all filed on one date, so in practice one entry): every loan's legs, a balanced
-    pair per fund book, each naming its loan, in the order the loans were filed. The
+    """A batch's guarantee exposure as one entry per set of fund books (docs/journal.md):
+    every loan's legs, a balanced pair per fund book, each naming its loan, in the order
+    the loans were filed. Loans whose legs touch the same books (one programme, one city
+    fund) share an entry, so an entry touches exactly the books one loan's own entry
+    would — a fund manager sees what they saw before, and no other city's loans. The
     entry's event id and key are those of its first loan, which belongs to no other
-    batch."""
-    by_date: dict[date, list[EntrySpec]] = {}
+    batch. (A batch's loans are filed on one date; the date is part of the key anyway.)"""
+    groups: dict[tuple[date, frozenset[str]], list[EntrySpec]] = {}
     for spec in specs:
-        by_date.setdefault(spec.business_date, []).append(spec)
+        books = frozenset(g.fund_code for g in spec.legs)
+        groups.setdefault((spec.business_date, books), []).append(spec)
     out = []
-    for on, group in by_date.items():
+    for (on, books), group in groups.items():
         first = group[0].event_id
         loans = f"{len(group)} loan" + ("s" if len(group) > 1 else "")
         out.append(
@@ -461,7 +464,8 @@ def batch_exposure_entries(specs: list[EntrySpec], bank: str) -> list[EntrySpec]
                 f"loan:{first}:batch-exposure",
                 on,
                 [leg for spec in group for leg in spec.legs],
-                f"guarantee exposure of {loans} filed in one batch by {bank}",
+                f"guarantee exposure of {loans} filed in one batch by {bank} "
+                f"({', '.join(sorted(books))})",
             )
         )
     return out
