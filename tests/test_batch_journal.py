@@ -377,3 +377,31 @@ def test_l1_postgres_refuses_raw_legs_crossing_two_loans(
     nested = connection.begin_nested()
     entry(90002, loans[0])  # the same legs, one loan's pair: accepted
     nested.rollback()
+
+
+def test_l4_a_retry_across_the_upgrade_replays_and_another_loan_conflicts(
+    session: Session,
+) -> None:
+    """L-4: an entry posted before legs named loans, re-posted with the same key and legs
+    now naming a loan, is the same entry; once legs name a loan, the same key with
+    another loan is a conflict."""
+    loans = [skd_loan(session, bank="bank_jsb", region="320100").id for _ in range(2)]
+
+    def legs(loan: int | None) -> list[LegSpec]:
+        return [
+            debit("SKD_PROV", "exposure_memo", 100, "JSB", loan_id=loan),
+            credit("SKD_PROV", "exposure_contra", 100, "JSB", loan_id=loan),
+        ]
+
+    def post(key: str, loan: int | None) -> int:
+        (entry_id,) = ledger.post_many(
+            session, [EntrySpec("loan.filed", "1", key, NOW_DAY, legs(loan))], now=utcnow()
+        )
+        return entry_id
+
+    older = post("retried-older", None)
+    assert post("retried-older", loans[0]) == older
+    named = post("retried-named", loans[0])
+    assert post("retried-named", loans[0]) == named
+    with pytest.raises(ledger.LedgerKeyReused):
+        post("retried-named", loans[1])

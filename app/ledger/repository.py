@@ -220,6 +220,10 @@ def _account_ids_of(funds: set[str]) -> Select[int]:
     return select(LedgerAccount.id).where(LedgerAccount.fund_code.in_(sorted(funds)))
 
 
+# the events whose entries name their loan by `event_id` (before legs named loans)
+LOAN_EVENTS = ("loan.filed", "loan.repaid", "loan.renewed")
+
+
 def entries_query(
     *,
     funds: set[str] | None,
@@ -250,11 +254,11 @@ def entries_query(
     if event_id:
         stmt = stmt.where(LedgerEntry.event_id == event_id)
     if loan_id is not None:
-        # a leg naming the loan, or (legs posted before they named loans) an entry of a
-        # loan's own event: `loan.filed`, `loan.repaid`, `loan.renewed`, …
+        # a leg naming the loan (its partial index), or an entry of the loan's own event
+        # posted before legs named loans (the events' index)
         stmt = stmt.where(
             LedgerEntry.id.in_(select(LedgerLeg.entry_id).where(LedgerLeg.loan_id == loan_id))
-            | (LedgerEntry.event_type.startswith("loan.") & (LedgerEntry.event_id == str(loan_id)))
+            | (LedgerEntry.event_type.in_(LOAN_EVENTS) & (LedgerEntry.event_id == str(loan_id)))
         )
     if since:
         stmt = stmt.where(LedgerEntry.business_date >= since)

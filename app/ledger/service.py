@@ -79,10 +79,13 @@ def _refuse(problems: list[str]) -> UnbalancedEntry:
 
 
 def _same_content(session: Session, entry: LedgerEntry, spec: EntrySpec) -> bool:
+    """The same event and legs. An entry posted before legs named loans is the same as
+    one whose legs now do, if all else is equal (a retry across that upgrade)."""
     stored = repo.legs_of(session, [entry.id])[entry.id]
+    named = any(g.loan_id is not None for g, _ in stored)
     return entry.event_type == spec.event_type and Counter(
         (a.code, g.amount_fen, g.loan_id) for g, a in stored
-    ) == Counter((g.account_code, g.amount_fen, g.loan_id) for g in spec.legs)
+    ) == Counter((g.account_code, g.amount_fen, g.loan_id if named else None) for g in spec.legs)
 
 
 def _check_counterparty(session: Session, leg: LegSpec) -> str | None:
