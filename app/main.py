@@ -151,7 +151,9 @@ def create_app(
     app.add_middleware(SafeTextMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(HeaderSizeLimitMiddleware, max_bytes=settings.max_header_bytes)
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    # level 1, not Starlette's 9: a list of 50 (35–50 kB of JSON) compresses in a tenth
+    # of the time (0.1–0.3 ms against 1–2 ms), to 7 kB instead of 5.6 (bench/RESULTS.md)
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)
     app.add_middleware(
         AdmissionMiddleware,
         max_in_flight=settings.max_in_flight or 40,

@@ -18,7 +18,13 @@ existing database (`--url`, e.g. the 1,000,000 loans of `bench/load_data.py
 --history-loans 1000000`, `ledger_load`, served on `--today 2026-03-31`), whose demo users
 the scenarios act as. The server's log is kept in bench/logs/. `--append` adds the table,
 with the conditions and this command, to bench/RESULTS.md. Targets (#16 part 6): reads
-p50 ≤ 10 ms, writes p50 ≤ 25 ms; logging in (argon2) is not measured."""
+p50 ≤ 10 ms, writes p50 ≤ 25 ms; logging in (argon2) is not measured.
+
+Side by side (`--against DIR`): a second server runs the source tree in DIR (e.g. `git
+worktree add /tmp/before <commit>`, or a `git archive` of it) on a copy of the same
+fresh database, and each scenario's requests alternate between the two servers, one
+request each in turn (which goes first alternates too), so that both see the same load
+from the rest of the machine. The table then gives both p50s and their ratio."""
 
 from __future__ import annotations
 
@@ -108,9 +114,31 @@ def prepare(backend: str, workdir: Path, admin_url: str) -> str:
     return url
 
 
-def serve(url: str, today: date, port: int, log: Path) -> subprocess.Popen[bytes]:
+def copy_database(url: str, workdir: Path) -> str:
+    """A copy of the fresh database, for the second server of `--against`."""
+    if url.startswith("sqlite"):
+        source = Path(url.removeprefix("sqlite:///"))
+        target = workdir / "latency-against.db"
+        for suffix in ("", "-wal"):  # a write-ahead log not yet checkpointed, if any
+            if Path(f"{source}{suffix}").exists():
+                Path(f"{target}{suffix}").write_bytes(Path(f"{source}{suffix}").read_bytes())
+        return f"sqlite:///{target}"
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as c:
+        c.execute(f"DROP DATABASE IF EXISTS {name}_against WITH (FORCE)")
+        c.execute(f"CREATE DATABASE {name}_against TEMPLATE {name}")
+    return f"{url}_against"
+
+
+def serve(
+    url: str, today: date, port: int, log: Path, root: Path = ROOT
+) -> subprocess.Popen[bytes]:
+    """One uvicorn worker serving the app of the source tree `root`."""
     env = {
         **os.environ,
+        "PYTHONPATH": str(root),
         "DATABASE_URL": url,
         "APP_ENV": "demo",
         "APP_TODAY": today.isoformat(),
@@ -121,7 +149,7 @@ def serve(url: str, today: date, port: int, log: Path) -> subprocess.Popen[bytes
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
     LOGS.mkdir(exist_ok=True)
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.time() + 60
     while time.time() < deadline and proc.poll() is None:
         try:
@@ -346,6 +374,58 @@ def measure(
     return m
 
 
+def measure_pair(
+    clients: tuple[httpx.Client, httpx.Client],
+    sc: Scenario,
+    tokens: tuple[dict[str, str], dict[str, str]],
+    n: int,
+) -> tuple[Measured, Measured]:
+    """The scenario on both servers, one request each in turn; the first of each pair
+    alternates between them."""
+    out = (Measured(sc), Measured(sc))
+    warm = 5 if sc.kind == "read" else 0
+    for i in range(warm + n):
+        for k in (0, 1) if i % 2 == 0 else (1, 0):
+            t = time.perf_counter()
+            r = clients[k].request(sc.method, sc.path(i), json=sc.body(i), headers=tokens[k])
+            ms = (time.perf_counter() - t) * 1000
+            if r.status_code != sc.expect:
+                raise SystemExit(f"{sc.name} #{i} (server {k}): {r.status_code} {r.text[:500]}")
+            if i < warm:
+                continue
+            out[k].client_ms.append(ms)
+            found = TIMING.fullmatch(r.headers.get("server-timing", ""))
+            if found:
+                out[k].app_ms.append(float(found.group(1)))
+                out[k].sql_ms.append(float(found.group(2)))
+                out[k].statements.append(int(found.group(3)))
+    return out
+
+
+def pair_table(pairs: list[tuple[Measured, Measured]], against: str) -> list[str]:
+    rows = [
+        f"| endpoint | kind | p50 {against} | p50 this tree | ratio | server {against} "
+        "| server this tree | statements | target p50 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for a, b in pairs:
+        target = READ_TARGET_MS if b.scenario.kind == "read" else WRITE_TARGET_MS
+        app_a = statistics.median(a.app_ms) if a.app_ms else float("nan")
+        app_b = statistics.median(b.app_ms) if b.app_ms else float("nan")
+        stmts = (
+            f"{statistics.median(a.statements):.0f} → {statistics.median(b.statements):.0f}"
+            if a.statements and b.statements
+            else "?"
+        )
+        verdict = "met" if b.pct(0.5) <= target else "NOT met"
+        rows.append(
+            f"| {b.scenario.name} | {b.scenario.kind} | {a.pct(0.5):.1f} | {b.pct(0.5):.1f} "
+            f"| {b.pct(0.5) / a.pct(0.5):.2f} | {app_a:.1f} | {app_b:.1f} | {stmts} "
+            f"| ≤ {target:.0f}: {verdict} |"
+        )
+    return rows
+
+
 def table(results: list[Measured]) -> list[str]:
     rows = [
         "| endpoint | kind | p50 | p90 | p99 | server (median) | in SQL | SQL statements "
@@ -425,7 +505,15 @@ def main() -> None:
         help="sample the server with py-spy during each scenario: the share of its time "
         "per layer (raw stacks in bench/logs/profile-*.txt)",
     )
+    p.add_argument(
+        "--against",
+        type=Path,
+        help="a second source tree (another commit's) to serve beside this one, on a copy "
+        "of the fresh demo; requests alternate between the two servers",
+    )
     a = p.parse_args()
+    if a.against and (a.url or a.profile):
+        p.error("--against serves a fresh demo, without --url or --profile")
     started = datetime.now(ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M UTC")
     load_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
     with tempfile.TemporaryDirectory() as tmp:
@@ -437,19 +525,45 @@ def main() -> None:
             today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
             data = "the demo (`ledger seed-demo`), fresh"
         name = "latency-" + ("existing" if a.url else a.backend)
-        proc = serve(url, today, a.port, LOGS / f"{name}.log")
-        try:
-            pid = proc.pid if a.profile else None
-            results = run(f"http://127.0.0.1:{a.port}", today, a.requests, pid)
-        finally:
-            proc.terminate()
-            proc.wait(15)
+        if a.against:
+            other = copy_database(url, Path(tmp))
+            procs = [
+                serve(other, today, a.port + 1, LOGS / f"{name}-against.log", a.against.resolve()),
+                serve(url, today, a.port, LOGS / f"{name}.log"),
+            ]
+            try:
+                pairs = run_pairs(
+                    (f"http://127.0.0.1:{a.port + 1}", f"http://127.0.0.1:{a.port}"),
+                    today,
+                    a.requests,
+                )
+            finally:
+                for proc in procs:
+                    proc.terminate()
+                    proc.wait(15)
+        else:
+            proc = serve(url, today, a.port, LOGS / f"{name}.log")
+            try:
+                pid = proc.pid if a.profile else None
+                results = run(f"http://127.0.0.1:{a.port}", today, a.requests, pid)
+            finally:
+                proc.terminate()
+                proc.wait(15)
     load_end = " ".join(f"{x:.2f}" for x in os.getloadavg())
     errors = [
         ln
-        for ln in (LOGS / f"{name}.log").read_text(errors="replace").splitlines()
+        for log in (name, f"{name}-against")
+        if a.against or log == name
+        for ln in (LOGS / f"{log}.log").read_text(errors="replace").splitlines()
         if "Traceback" in ln or '"status": 500' in ln
     ]
+    against = ""
+    if a.against:
+        against = subprocess.run(
+            ["git", "-C", str(a.against), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip() or str(a.against)
     lines = [
         f"### Latency at c=1 — {started}",
         "",
@@ -460,9 +574,9 @@ def main() -> None:
         + shlex.join(sys.argv[1:]).replace(url, "URL")
         + "`",
         "",
-        *table(results),
+        *(pair_table(pairs, against) if a.against else table(results)),
         "",
-        *profiles(results),
+        *([] if a.against else profiles(results)),
         "Milliseconds. p50/p90/p99: the client's; server, in SQL and statements: the "
         "medians of the `Server-Timing` headers; the rest is the server's time outside SQL. "
         f"Server errors in its log: {len(errors)}.",
@@ -474,15 +588,31 @@ def main() -> None:
             f.write("\n" + "\n".join(lines))
 
 
+def log_in(client: httpx.Client) -> dict[str, dict[str, str]]:
+    auth = {}
+    for user in ("regulator", "bank_jsb", "admin", "city_nanjing", "fund_nanjing"):
+        r = client.post("/api/v1/auth/token", data={"username": user, "password": DEMO_PASSWORD})
+        r.raise_for_status()
+        auth[user] = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    return auth
+
+
+def run_pairs(bases: tuple[str, str], today: date, n: int) -> list[tuple[Measured, Measured]]:
+    """Both servers (the same data), their requests alternating."""
+    with (
+        httpx.Client(base_url=bases[0], timeout=60) as first,
+        httpx.Client(base_url=bases[1], timeout=60) as second,
+    ):
+        auths = (log_in(first), log_in(second))
+        return [
+            measure_pair((first, second), sc, (auths[0][sc.user], auths[1][sc.user]), n)
+            for sc in scenarios(second, auths[1], today)
+        ]
+
+
 def run(base: str, today: date, n: int, profile_pid: int | None) -> list[Measured]:
     with httpx.Client(base_url=base, timeout=60) as client:
-        auth = {}
-        for user in ("regulator", "bank_jsb", "admin", "city_nanjing", "fund_nanjing"):
-            r = client.post(
-                "/api/v1/auth/token", data={"username": user, "password": DEMO_PASSWORD}
-            )
-            r.raise_for_status()
-            auth[user] = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        auth = log_in(client)
         return [
             measure(client, sc, auth[sc.user], n, profile_pid)
             for sc in scenarios(client, auth, today)

@@ -6,11 +6,15 @@ import base64
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from jose import jwt
+from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.auth import tokens
+from app.auth.tokens import decode_token
 from app.config import Settings
 from app.models import User
 from tests.conftest import token_for
@@ -128,6 +132,34 @@ def test_disabled_user_token_is_401(
     user.is_active = False
     session.commit()
     _assert_rejected(client, token)
+
+
+def test_a_disabled_user_or_a_changed_role_counts_from_the_very_next_request(
+    client: TestClient, settings: Settings, session: Session
+) -> None:
+    # the caller is read afresh on every request: nothing cached per token or per user
+    headers = {"Authorization": f"Bearer {token_for(settings, session, 'regulator')}"}
+    assert client.get("/api/v1/auth/me", headers=headers).json()["role"] == "regulator"
+    user = session.scalars(select(User).where(User.username == "regulator")).one()
+    user.role = "admin"
+    session.commit()
+    assert client.get("/api/v1/auth/me", headers=headers).json()["role"] == "admin"
+    user.is_active = False
+    session.commit()
+    _assert_rejected(client, headers["Authorization"].removeprefix("Bearer "))
+
+
+def test_a_token_verified_once_is_still_refused_once_expired_or_under_another_secret(
+    settings: Settings, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = token_for(settings, session, "regulator")
+    claims = decode_token(settings, token)  # verified, and kept for the next requests
+    assert claims is not None and decode_token(settings, token) == claims
+    other = settings.model_copy(update={"jwt_secret": SecretStr("another-secret-" * 3)})
+    assert decode_token(other, token) is None
+    later = claims.expires_at.timestamp() + 1
+    monkeypatch.setattr(tokens.time, "time", lambda: later)
+    assert decode_token(settings, token) is None
 
 
 def test_admin_creates_users_with_scope_checks(client: TestClient, auth, session: Session) -> None:  # type: ignore[no-untyped-def]

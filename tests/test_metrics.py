@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
@@ -102,6 +102,32 @@ def test_requests_are_counted_per_route_template_never_per_raw_path(
     assert sample(
         samples, "http_request_duration_seconds_bucket", handler=template, method="GET", le="+Inf"
     ) == sample(samples, "http_request_duration_seconds_count", handler=template, method="GET")
+
+
+def test_a_method_not_allowed_a_mount_and_a_route_added_later_are_counted_by_template(
+    app: FastAPI, client: TestClient
+) -> None:
+    # the middleware flattens the route table at the first request and again when the
+    # table grows: a route included afterwards is still counted under its template
+    assert client.post("/healthz").status_code == 405  # the path's route, not its method
+    assert client.get("/static-docs/swagger-ui.css").status_code == 200  # a mount
+
+    router = APIRouter()
+
+    @router.get("/added-later/{thing_id}")
+    def added_later(thing_id: int) -> dict[str, int]:
+        return {"thing_id": thing_id}
+
+    app.include_router(router)
+    assert client.get("/added-later/987654326").status_code == 200
+
+    samples = scrape(client)
+    total = "http_requests_total"
+    assert sample(samples, total, handler="/healthz", method="POST", status="405") == 1
+    assert sample(samples, total, handler="/static-docs", method="GET", status="200") == 1
+    assert (
+        sample(samples, total, handler="/added-later/{thing_id}", method="GET", status="200") == 1
+    )
 
 
 def test_claims_by_programme_and_status_and_the_journal_match_the_database(

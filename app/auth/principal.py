@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from app.audit import capture as audit
@@ -70,18 +70,41 @@ def current_principal(
     claims = request_claims(request, token)
     if claims is None:
         raise InvalidToken("the token is invalid or expired", headers=_BEARER)
-    # the user and whether the token was revoked, in one round trip
-    revoked = select(RevokedToken.jti).where(RevokedToken.jti == claims.jti).exists()
-    row = session.execute(select(User, revoked).where(User.id == claims.user_id)).first()
-    if row is None or not row[0].is_active:
+    # the user and whether the token was revoked, in one round trip, read afresh on
+    # every request (a disabled user or a changed role counts from the next request on)
+    row = session.execute(
+        _USER_AND_REVOCATION, {"user_id": claims.user_id, "jti": claims.jti}
+    ).first()
+    if row is None or not row.is_active:
         raise InvalidToken("the token's user is unknown or disabled", headers=_BEARER)
-    user, is_revoked = row
-    if is_revoked:
+    if row.revoked:
         raise InvalidToken("the token was revoked (logged out)", headers=_BEARER)
     request.state.token_claims = claims
-    set_request_user_id(user.id)  # into every log line of this request, the access log's too
-    audit.set_user(session, user_id=user.id, username=user.username, role=user.role)
-    return Principal.of(user)
+    set_request_user_id(row.id)  # into every log line of this request, the access log's too
+    audit.set_user(session, user_id=row.id, username=row.username, role=row.role)
+    return Principal(
+        user_id=row.id,
+        username=row.username,
+        role=row.role,
+        bank_code=row.bank_code,
+        region_code=row.region_code,
+        fund_code=row.fund_code,
+    )
+
+
+# One Core statement built once: the caller's row (no ORM `User` to build and keep in
+# the session) and whether the token's `jti` was revoked.
+_users = User.__table__
+_USER_AND_REVOCATION = select(
+    _users.c.id,
+    _users.c.username,
+    _users.c.role,
+    _users.c.bank_code,
+    _users.c.region_code,
+    _users.c.fund_code,
+    _users.c.is_active,
+    exists().where(RevokedToken.__table__.c.jti == bindparam("jti")).label("revoked"),
+).where(_users.c.id == bindparam("user_id"))
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -14,7 +14,9 @@ waits for the first to commit and then replays its response."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
+import inspect
 import json
 import logging
 import random
@@ -300,6 +302,41 @@ class TransactionalRoute(APIRoute):
     calendar publication never runs beside a write that computes a deadline (M-3)."""
 
     share_calendar = True
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if inspect.isfunction(endpoint) and not (
+            inspect.iscoroutinefunction(endpoint)
+            or inspect.isgeneratorfunction(endpoint)
+            or inspect.isasyncgenfunction(endpoint)
+        ):
+            endpoint = self._validated_in_thread(endpoint)
+        super().__init__(path, endpoint, **kwargs)
+
+    def _validated_in_thread(self, endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        """A sync endpoint as a coroutine that runs it in a worker thread and validates
+        its result against the response model in the same thread (where the validation
+        may read the ORM objects it returns). FastAPI runs the validation of a sync
+        endpoint's result in a second trip to a worker thread; on an already validated
+        model it is a pass-through, done in the event loop. The signature, name and
+        documentation are the endpoint's (`functools.wraps`: FastAPI reads the
+        parameters, the return annotation and its module through `__wrapped__`), so the
+        OpenAPI document is unchanged. A result that fails validation is handed back
+        as it was, for FastAPI's own validation to report."""
+        route = self
+
+        def run_and_validate(values: dict[str, Any]) -> Any:
+            content = endpoint(**values)
+            field = route.response_field
+            if field is None or isinstance(content, Response):
+                return content
+            value, errors = field.validate(content, {}, loc=("response",))
+            return content if errors else value
+
+        @functools.wraps(endpoint)
+        async def in_thread(**values: Any) -> Any:
+            return await run_in_threadpool(run_and_validate, values)
+
+        return in_thread
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()

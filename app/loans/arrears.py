@@ -18,6 +18,7 @@ The figures over many loans at once (the NPL sums) are in SQL, `late_loans`."""
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from sqlalchemy import (
     CompoundSelect,
     Select,
     and_,
+    bindparam,
     exists,
     func,
     literal,
@@ -175,16 +177,70 @@ def paid_by(session: Session, loan_ids: list[int], as_of: date | None) -> tuple[
     """(principal, interest) paid per loan by the date (inclusive; None: ever)."""
     if not loan_ids:
         return {}, {}
-    out = []
+    params: dict[str, Any] = {"ids": loan_ids}
+    if as_of is not None:
+        params["as_of"] = as_of
+    principal, interest = (
+        {int(i): int(v or 0) for i, v in session.execute(stmt, params)}
+        for stmt in _paid_statements(as_of is not None)
+    )
+    return principal, interest
+
+
+# The loaders' statements, built once each (their ids and date are parameters): building
+# a statement, its subqueries' columns and its cache key costs more than running it on a
+# few loans.
+_IDS = "ids"
+_Rows = Select[*tuple[Any, ...]]
+
+
+@functools.cache
+def _paid_statements(dated: bool) -> tuple[_Rows, _Rows]:
+    out: list[_Rows] = []
     for column, table in (
         (LoanRepayment.principal_fen, LoanRepayment),
         (LoanInterestPayment.interest_fen, LoanInterestPayment),
     ):
-        stmt = select(table.loan_id, func.sum(column)).where(table.loan_id.in_(loan_ids))
-        if as_of is not None:
-            stmt = stmt.where(table.paid_on <= as_of)
-        out.append({int(i): int(v or 0) for i, v in session.execute(stmt.group_by(table.loan_id))})
+        stmt = select(table.loan_id, func.sum(column)).where(
+            table.loan_id.in_(bindparam(_IDS, expanding=True))
+        )
+        if dated:
+            stmt = stmt.where(table.paid_on <= bindparam("as_of"))
+        out.append(stmt.group_by(table.loan_id))
     return out[0], out[1]
+
+
+@functools.cache
+def _schedules_statement() -> _Rows:
+    i = LoanInstalment
+    stmt: _Rows = (
+        select(i.loan_id, i.due_on, i.principal_fen, i.interest_fen)
+        .where(i.loan_id.in_(bindparam(_IDS, expanding=True)))
+        .order_by(i.loan_id, i.seq)
+    )
+    return stmt
+
+
+@functools.cache
+def _latest_reports_statement() -> Select[Any]:
+    d = DelinquencyReport
+    ranked = (
+        select(
+            d.id,
+            d.loan_id,
+            d.as_of,
+            d.overdue_since,
+            d.principal_overdue_fen,
+            d.interest_overdue_fen,
+            d.source,
+            func.row_number()
+            .over(partition_by=d.loan_id, order_by=(d.as_of.desc(), d.id.desc()))
+            .label("rank"),
+        )
+        .where(d.loan_id.in_(bindparam(_IDS, expanding=True)), d.as_of <= bindparam("as_of"))
+        .subquery()
+    )
+    return select(ranked).where(ranked.c.rank == 1)
 
 
 # --- loading ---------------------------------------------------------------------------
@@ -195,17 +251,7 @@ def schedules(session: Session, loan_ids: Iterable[int]) -> dict[int, list[Insta
     out: dict[int, list[Instalment]] = defaultdict(list)
     if not ids:
         return out
-    rows = session.execute(
-        select(
-            LoanInstalment.loan_id,
-            LoanInstalment.due_on,
-            LoanInstalment.principal_fen,
-            LoanInstalment.interest_fen,
-        )
-        .where(LoanInstalment.loan_id.in_(ids))
-        .order_by(LoanInstalment.loan_id, LoanInstalment.seq)
-    )
-    for loan_id, due, p, i in rows:
+    for loan_id, due, p, i in session.execute(_schedules_statement(), {_IDS: ids}):
         out[int(loan_id)].append(Instalment(due, int(p), int(i)))
     return out
 
@@ -214,22 +260,9 @@ def latest_bank_views(session: Session, loan_ids: list[int], as_of: date) -> dic
     """Each loan's latest delinquency report dated on or before the date."""
     if not loan_ids:
         return {}
-    ranked = (
-        select(
-            DelinquencyReport,
-            func.row_number()
-            .over(
-                partition_by=DelinquencyReport.loan_id,
-                order_by=(DelinquencyReport.as_of.desc(), DelinquencyReport.id.desc()),
-            )
-            .label("rank"),
-        )
-        .where(DelinquencyReport.loan_id.in_(loan_ids), DelinquencyReport.as_of <= as_of)
-        .subquery()
-    )
-    r = ranked.c
     out = {}
-    for row in session.execute(select(ranked).where(r.rank == 1)):
+    rows = session.execute(_latest_reports_statement(), {_IDS: loan_ids, "as_of": as_of})
+    for row in rows:
         out[int(row.loan_id)] = BankView(
             int(row.id),
             row.as_of,

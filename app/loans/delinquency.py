@@ -34,7 +34,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Select, Subquery, and_, case, false, func, or_, select
@@ -462,7 +462,12 @@ def buckets(
 def bank_buckets(session: Session, program: str, bank_code: str, as_of: date) -> list[BucketOut]:
     """The bank's buckets of the programme as of the date (the exposure view); every
     bucket listed, empty ones with 0."""
-    scope = select(Loan).where(Loan.program == program, Loan.bank_code == bank_code)
+    # the columns the buckets read of a loan owing, not the loan's every column: a
+    # subquery's columns are built anew for every statement that uses it
+    columns = (Loan.id, Loan.program, Loan.bank_code, Loan.principal_fen, Loan.maturity_on)
+    scope = cast("Select[Any]", select(*columns)).where(
+        Loan.program == program, Loan.bank_code == bank_code
+    )
     found = buckets(session, scope, as_of, program=program)
     if found:
         return found[0].buckets
