@@ -294,40 +294,76 @@ LAYERS = [
         "SQL driver",
         ("sqlite3", "psycopg", "do_execute (", "fetchall (", "fetchone (", "fetchmany ("),
     ),
-    ("SQLAlchemy", ("sqlalchemy",)),
+    ("SQLAlchemy ORM", ("sqlalchemy/orm/",)),
+    ("SQLAlchemy Core", ("sqlalchemy",)),
     ("pydantic", ("pydantic",)),
     ("JSON", ("json/", "orjson")),
     ("the service's code", ("/app/",)),
     ("FastAPI, Starlette, uvicorn", ("fastapi", "starlette", "uvicorn", "anyio", "h11")),
 ]
+OTHER = "other (interpreter, idle)"
 
 
-# innermost frames of a thread waiting for work: the event loop in its selector, the
+# innermost functions of a thread waiting for work: the event loop in its selector, the
 # thread pool's workers on their queue
-IDLE = ("Condition.wait (", "Runner.run (asyncio/runners.py", "WorkerThread.run (anyio", "select (")
+IDLE = ("Condition.wait", "Runner.run", "WorkerThread.run", "select")
 
 
-def _layer(stack: str) -> str:
-    frames = stack.split(";")
-    for frame in reversed(frames):  # innermost first
+def frames_of(stack: str) -> list[str]:
+    """A sampled stack's Python frames (`function (file:line)`), outermost first, without
+    the process and thread names py-spy puts first with `--subprocesses`/`--threads`."""
+    return [f for f in stack.split(";") if not f.startswith(("process ", "thread ("))]
+
+
+def function_of(frame: str) -> str:
+    return frame.split(" (", 1)[0]
+
+
+def is_idle(frame: str) -> bool:
+    fn = function_of(frame)
+    return fn in IDLE or fn.rsplit(".", 1)[-1] == "select"
+
+
+def layer_of(stack: str) -> str:
+    """The layer of one sampled stack (`frame;frame;…`, outermost first). py-spy runs with
+    `--full-filenames`: the service's frames are then `…/app/…` whatever the package."""
+    for frame in reversed(frames_of(stack)):  # innermost first
         for name, marks in LAYERS:
             if any(mark in frame for mark in marks):
                 return name
-    return "other (interpreter, idle)"
+    return OTHER
 
 
-def profile_share(raw: Path) -> dict[str, float]:
-    """py-spy's raw output (one line per distinct stack: `frames count`) as the share of
-    samples per layer, idle samples (the event loop waiting) left out."""
+def busy_layer(stack: str) -> str | None:
+    """The layer of a sample of the GIL's holder; None for a thread waiting for work."""
+    frames = frames_of(stack)
+    if not frames or is_idle(frames[-1]):
+        return None
+    return layer_of(stack)
+
+
+def profile_counts(raw: Path, classify: Callable[[str], str | None] = busy_layer) -> dict[str, int]:
+    """py-spy's raw output (one line per distinct stack: `frames count`) as samples per
+    class; `classify` names a stack's class, None leaves it out (idle)."""
     counts: dict[str, int] = {}
     for line in raw.read_text(errors="replace").splitlines():
         stack, _, n = line.rpartition(" ")
-        if not n.isdigit() or stack.rsplit(";", 1)[-1].startswith(IDLE):
+        if not n.isdigit():
             continue
-        layer = _layer(stack)
-        counts[layer] = counts.get(layer, 0) + int(n)
+        name = classify(stack)
+        if name is not None:
+            counts[name] = counts.get(name, 0) + int(n)
+    return counts
+
+
+def shares(counts: dict[str, int]) -> dict[str, float]:
     total = sum(counts.values()) or 1
     return {k: v / total for k, v in sorted(counts.items(), key=lambda kv: -kv[1])}
+
+
+def profile_share(raw: Path) -> dict[str, float]:
+    """The share of samples per layer, idle samples (the event loop waiting) left out."""
+    return shares(profile_counts(raw))
 
 
 def measure(
@@ -347,7 +383,8 @@ def measure(
                 [
                     *(str(Path(sys.executable).parent / "py-spy"), "record"),
                     *("--pid", str(profile_pid), "--format", "raw", "--rate", "500"),
-                    *("--output", str(raw), "--threads", "--gil"),  # the GIL's holder only
+                    *("--output", str(raw), "--threads", "--full-filenames"),
+                    "--gil",  # the GIL's holder only
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

@@ -347,6 +347,11 @@ def main() -> None:
         made = waiting_claims(s, a.banks, a.claims, offset=a.enterprises - a.claims)
         s.commit()
     engine.dispose()
+    # the planner's statistics for every table, as autovacuum would gather them in time
+    # (a server may run without it: then a table never analyzed is planned blind)
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        conn.autocommit = True
+        conn.execute("VACUUM ANALYZE")
     print(
         json.dumps(
             {
