@@ -120,3 +120,46 @@ def test_claim_steps_take_the_chain_head_last(
         )
         assert entries, f"{name} posted no ledger entry"
         assert after_the_head(seen) == [], f"{name} wrote after taking the chain head"
+
+
+# what the ledger itself reads while posting: its accounts and keys, and the fund and
+# bank an account it opens names (its counterparty checks)
+LEDGER_READS = re.compile(r"\bFROM (?:ledger_\w+|funds|banks|fund_contributors)\b")
+
+
+def reads_after_the_head(seen: list[str]) -> list[str]:
+    """The reads a request made while holding the chain head, other than the ledger's
+    own: what keeps the hottest lock held longer."""
+    first = seen.index(HEAD_TAKEN)
+    return [
+        s[:120]
+        for s in seen[first + 1 :]
+        if s.upper().startswith("SELECT") and not LEDGER_READS.search(s)
+    ]
+
+
+def test_a_stage_reads_its_answer_before_taking_the_chain_head(
+    api: Api, session: Session, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """#16 part 4: a money-moving stage reads the claim's view (its answer) before it
+    posts, so between the chain head and the commit it only writes; the answer still
+    names the entries the step posted, as `GET /claims/{id}` does after, ETag and all."""
+    loan = overdue_loan(api, session, principal="5000000.00", unpaid_repay="2000000.00")
+    c = api.claim("bank_ccb", loan, "2026-08-31")
+    api.upload("bank_ccb", c["id"], "2026-08-31")
+    api.review("city-review", "city_suzhou", c["id"], "2026-09-02")
+    for stage, user, day, body in (
+        ("province-review", "province", "2026-09-08", {"decision": "approve", "comment": "同意"}),
+        ("city-payment", "fund_suzhou", "2026-09-10", {"paid_on": "2026-09-10"}),
+        ("province-reimbursement", "fund_province", "2026-09-15", {"paid_on": "2026-09-15"}),
+    ):
+        client = api.on(day)
+        url = f"/api/v1/claims/{c['id']}"
+        with statements(engine, monkeypatch) as seen:
+            r = client.post(f"{url}/{stage}", headers=api.auth(user), json=body)
+        assert r.status_code == 200, r.text
+        answer = r.json()
+        assert answer["history"][-1]["ledger_entry_ids"], f"{stage} posted no entry"
+        assert reads_after_the_head(seen) == [], f"{stage} read under the chain head"
+        got = client.get(url, headers=api.auth(user))
+        assert (got.json(), got.headers["etag"]) == (answer, r.headers["etag"]), stage

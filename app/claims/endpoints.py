@@ -90,7 +90,15 @@ from app.kit.pagination import (
     paginate,
 )
 from app.kit.uow import TransactionalRoute
-from app.models import Bank, Claim, ClaimClawback, ClaimRecovery, ClaimReturn, User
+from app.models import (
+    Bank,
+    Claim,
+    ClaimClawback,
+    ClaimRecovery,
+    ClaimReturn,
+    ClaimTransition,
+    User,
+)
 from app.programs.base import NotOfferedByProgramme, Program, get_program, program_codes
 from app.programs.base import registered_programs as _programmes
 from app.programs.fields import DEFAULT_PROGRAM, ClaimStatus, ProgramCode
@@ -321,13 +329,34 @@ def _one(session: Session, claim: Claim) -> ClaimOut:
 def _current(session: Session, claim_id: int, response: Response) -> ClaimOut:
     """The claim as `GET /claims/{id}` will show it once this call commits (read back
     from the database, so its `ETag` is the one a GET answers), with that `ETag`."""
+    view = _read_back(session, claim_id)
+    response.headers[ETAG_HEADER] = etag_of(view)
+    return view
+
+
+def _transition_out(t: ClaimTransition, actor: Principal) -> TransitionOut:
+    """A history row the caller just wrote, as `_views` shows it (no return for
+    correction: those post no entries)."""
+    return TransitionOut(
+        action=t.action,
+        from_status=t.from_status,
+        to_status=t.to_status,
+        actor=actor.username,
+        actor_role=t.actor_role,
+        business_date=t.business_date,
+        at=t.at,
+        comment=t.comment,
+        ledger_entry_ids=list(t.ledger_entry_ids),
+        deficiencies=[],
+    )
+
+
+def _read_back(session: Session, claim_id: int) -> ClaimOut:
     session.flush()
     session.expire_all()
     claim = session.get(Claim, claim_id)
     assert claim is not None  # the call just acted on it, under its lock
-    view = _one(session, claim)
-    response.headers[ETAG_HEADER] = etag_of(view)
-    return view
+    return _one(session, claim)
 
 
 def _precondition(request: Request, session: Session, actor: Principal, claim_id: int) -> None:
@@ -817,8 +846,7 @@ def city_review(
     body: Annotated[ReviewIn, Body(openapi_examples=REVIEW_EXAMPLES)],
     if_match: IfMatch = None,
 ) -> ClaimOut:
-    _act(request, session, reviewer, claim_id, "city_review", _review(body))
-    return _current(session, claim_id, response)
+    return _act(request, session, reviewer, claim_id, "city_review", _review(body), response)
 
 
 @router.post(
@@ -840,8 +868,7 @@ def province_review(
     body: Annotated[ReviewIn, Body(openapi_examples=REVIEW_EXAMPLES)],
     if_match: IfMatch = None,
 ) -> ClaimOut:
-    _act(request, session, reviewer, claim_id, "province_review", _review(body))
-    return _current(session, claim_id, response)
+    return _act(request, session, reviewer, claim_id, "province_review", _review(body), response)
 
 
 @router.post(
@@ -861,8 +888,7 @@ def city_payment(
     body: Annotated[PaymentIn, Body(openapi_examples=PAYMENT_EXAMPLES)],
     if_match: IfMatch = None,
 ) -> ClaimOut:
-    _act(request, session, manager, claim_id, "city_payment", _payment(body))
-    return _current(session, claim_id, response)
+    return _act(request, session, manager, claim_id, "city_payment", _payment(body), response)
 
 
 @router.post(
@@ -881,8 +907,9 @@ def province_reimbursement(
     body: Annotated[PaymentIn, Body(openapi_examples=PAYMENT_EXAMPLES)],
     if_match: IfMatch = None,
 ) -> ClaimOut:
-    _act(request, session, manager, claim_id, "province_reimbursement", _payment(body))
-    return _current(session, claim_id, response)
+    return _act(
+        request, session, manager, claim_id, "province_reimbursement", _payment(body), response
+    )
 
 
 @router.post(
@@ -909,8 +936,7 @@ def manager_review(
         findings=tuple(body.findings),
         opinion=body.opinion,
     )
-    _act(request, session, manager, claim_id, "manager_review", step)
-    return _current(session, claim_id, response)
+    return _act(request, session, manager, claim_id, "manager_review", step, response)
 
 
 @router.post(
@@ -936,8 +962,7 @@ def committee_decision(
     if_match: IfMatch = None,
 ) -> ClaimOut:
     step = StepInput(approve=body.decision == "approve", comment=body.comment)
-    _act(request, session, committee, claim_id, "committee_decision", step)
-    return _current(session, claim_id, response)
+    return _act(request, session, committee, claim_id, "committee_decision", step, response)
 
 
 @router.post(
@@ -957,8 +982,7 @@ def xb_payment(
     body: Annotated[PaymentIn, Body(openapi_examples=PAYMENT_EXAMPLES)],
     if_match: IfMatch = None,
 ) -> ClaimOut:
-    _act(request, session, manager, claim_id, "payment", _payment(body))
-    return _current(session, claim_id, response)
+    return _act(request, session, manager, claim_id, "payment", _payment(body), response)
 
 
 def _review(body: ReviewIn) -> StepInput:
@@ -980,10 +1004,16 @@ def _act(
     claim_id: int,
     stage: str,
     step: StepInput,
-) -> Claim:
+    response: Response,
+) -> ClaimOut:
+    """Act on the stage and answer with the claim as `GET /claims/{id}` will show it once
+    this call commits, with that `ETag`. The view is read after the step's other writes
+    and before its ledger entries are posted (`service.act_and_view`), so none of its
+    reads waits under the ledger's chain head; the entries' ids go into the history rows
+    that name them in the view as in the database."""
     clock = get_clock(request)
     _precondition(request, session, actor, claim_id)
-    return service.act(
+    _, view, posted = service.act_and_view(
         session,
         claim_id=claim_id,
         stage=stage,
@@ -991,7 +1021,14 @@ def _act(
         actor=actor,
         today=clock.today(),
         now=clock.now(),
+        view=lambda: _read_back(session, claim_id),
     )
+    if posted:  # written last, so last in the history (which is in the rows' order)
+        view = view.model_copy(
+            update={"history": [*view.history, *(_transition_out(t, actor) for t in posted)]}
+        )
+    response.headers[ETAG_HEADER] = etag_of(view)
+    return view
 
 
 @router.post(
@@ -1036,8 +1073,7 @@ def act_on_stage(
         opinion=body.opinion,
         ineligible_at_grant=body.ineligible_at_grant,
     )
-    _act(request, session, actor, claim_id, stage, step)
-    return _current(session, claim_id, response)
+    return _act(request, session, actor, claim_id, stage, step, response)
 
 
 @router.post(

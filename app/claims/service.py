@@ -7,7 +7,9 @@ caller's scope, locks it and records."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import date, datetime
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -27,8 +29,17 @@ from app.errors import (
 )
 from app.loans import repository as loans_repo
 from app.loans import servicing
-from app.models import Claim, ClaimClawback, ClaimDocument, ClaimReceipt, ClaimRecovery
+from app.models import (
+    Claim,
+    ClaimClawback,
+    ClaimDocument,
+    ClaimReceipt,
+    ClaimRecovery,
+    ClaimTransition,
+)
 from app.programs.base import get_program
+
+V = TypeVar("V")
 
 
 class UnknownLoan(Unprocessable):
@@ -261,14 +272,45 @@ def act(
     stage of its programme (409 if the programme has none of that name), its guard (role,
     fund, maker-checker SKD-C3), then the programme's handler, which moves the claim
     through `steps.transition`."""
+    claim, _, _ = act_and_view(
+        session,
+        claim_id=claim_id,
+        stage=stage,
+        step=step,
+        actor=actor,
+        today=today,
+        now=now,
+        view=lambda: None,
+    )
+    return claim
+
+
+def act_and_view(
+    session: Session,
+    *,
+    claim_id: int,
+    stage: str,
+    step: StepInput,
+    actor: Principal,
+    today: date,
+    now: datetime,
+    view: Callable[[], V],
+) -> tuple[Claim, V, list[ClaimTransition]]:
+    """`act`, reading `view()` (the claim as the answer shows it) after every other
+    write and before the step's ledger entries are posted: the reads of the view are
+    not made under the ledger's chain head, the last lock taken. Returns the claim, the
+    view and the history rows written with the entries (after the view was read: the
+    caller adds them to it)."""
     claim = steps.claim_for_step(session, claim_id, actor)
     found = steps.stage_of(claim, stage)
     steps.guard(session, claim, actor, found)
     _check_input(found, step)
     ctx = StepContext(session, claim, actor, step, today, now)
     found.handler(ctx)
-    steps.finish(ctx)  # the ledger entries last: the chain head is the last lock taken
-    return claim
+    session.flush()
+    seen = view()
+    posted = steps.finish(ctx)  # the ledger entries last: the chain head is the last lock
+    return claim, seen, posted
 
 
 def _check_input(stage: Stage, step: StepInput) -> None:

@@ -237,21 +237,26 @@ def transition(
     return row
 
 
-def finish(ctx: StepContext) -> None:
-    """The step's last writes: its ledger entries, then the history rows naming them.
-    Every other change of the request is flushed first, so the ledger's chain head — the
-    hottest lock, taken by posting — is held from here to the commit only, and always
-    after the claim, fund, bank and loan rows (one lock order for every request)."""
+def finish(ctx: StepContext) -> list[ClaimTransition]:
+    """The step's last writes: its ledger entries, then the history rows naming them
+    (returned, in the order written). Every other change of the request is flushed
+    first — and an endpoint reads the claim's view before this — so the ledger's chain
+    head, the hottest lock, taken by posting, is held from here to the commit only, and
+    always after the claim, fund, bank and loan rows (one lock order for every
+    request)."""
     if not ctx.pending:
-        return
+        return []
     ctx.session.flush()
+    rows = []
     for row, postings in ctx.pending:
         row.ledger_entry_ids = ledger.post_many(
             ctx.session, postings, now=ctx.now, actor_id=ctx.actor.user_id
         )
         ctx.session.add(row)
+        rows.append(row)
     ctx.pending.clear()
     ctx.session.flush()
+    return rows
 
 
 def _current(claim: Claim, action: str) -> str:
