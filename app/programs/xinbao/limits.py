@@ -9,6 +9,7 @@ stored is the basis computed from the loans, and the claim says so."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
@@ -146,21 +147,6 @@ def _year_used_statement() -> Select[Any]:
 
 
 @functools.cache
-def _stored_result_statement() -> Select[Any]:
-    return (
-        select(QuarterBankResult)
-        .join(QuarterEvaluation, QuarterEvaluation.id == QuarterBankResult.evaluation_id)
-        .where(
-            QuarterEvaluation.program == PROGRAM,
-            QuarterEvaluation.quarter_end == bindparam("quarter_end"),
-            QuarterBankResult.bank_code == bindparam("bank"),
-            QuarterBankResult.fund_code == bindparam("fund"),
-        )
-        .order_by(QuarterEvaluation.id.desc())
-    )
-
-
-@functools.cache
 def _sub_funds_statement() -> Select[Any]:
     return select(Agreement.fund_code).where(
         Agreement.bank_code == bindparam("bank"), Agreement.program == PROGRAM
@@ -181,6 +167,38 @@ def _suspended_statement() -> Select[Any]:
     )
 
 
+def years_used(
+    session: Session, bank_code: str, fund_codes: Sequence[str], year: int, up_to: date
+) -> dict[str, int]:
+    """`year_used` per sub-fund of `fund_codes` (one statement; a sub-fund with nothing
+    approved is absent)."""
+    params = {
+        "bank": bank_code,
+        "funds": list(fund_codes),
+        "start": date(year, 1, 1),
+        "end": min(up_to, date(year, 12, 31)),
+    }
+    return {
+        str(fund): int(fen or 0) for fund, fen in session.execute(_years_used_statement(), params)
+    }
+
+
+@functools.cache
+def _years_used_statement() -> _Rows:
+    return (
+        select(Claim.fund_code, func.sum(Claim.approved_fen))
+        .where(
+            Claim.bank_code == bindparam("bank"),
+            Claim.program == PROGRAM,
+            Claim.fund_code.in_(bindparam("funds", expanding=True)),
+            Claim.approved_fen.is_not(None),
+            Claim.approved_on >= bindparam("start"),
+            Claim.approved_on <= bindparam("end"),
+        )
+        .group_by(Claim.fund_code)
+    )
+
+
 def settings(session: Session, fund_code: str) -> LimitPolicy:
     """The sub-fund's own XB-Q1 settings (`funds.params["limits"]` over the defaults)."""
     fund = session.get(Fund, fund_code)
@@ -192,8 +210,33 @@ def stored_result(
 ) -> QuarterBankResult | None:
     """The row of the latest stored XB evaluation of that quarter end for the bank and
     sub-fund, if any."""
-    params = {"quarter_end": quarter_end, "bank": bank_code, "fund": fund_code}
-    return session.scalars(_stored_result_statement(), params).first()
+    return stored_results(session, bank_code, [fund_code], quarter_end).get(fund_code)
+
+
+def stored_results(
+    session: Session, bank_code: str, fund_codes: Sequence[str], quarter_end: date
+) -> dict[str, QuarterBankResult]:
+    """`stored_result` per sub-fund of `fund_codes` that has one (one statement)."""
+    params = {"quarter_end": quarter_end, "bank": bank_code, "funds": list(fund_codes)}
+    out: dict[str, QuarterBankResult] = {}
+    for row in session.scalars(_stored_results_statement(), params):
+        out.setdefault(row.fund_code, row)  # the latest evaluation's first
+    return out
+
+
+@functools.cache
+def _stored_results_statement() -> Select[Any]:
+    return (
+        select(QuarterBankResult)
+        .join(QuarterEvaluation, QuarterEvaluation.id == QuarterBankResult.evaluation_id)
+        .where(
+            QuarterEvaluation.program == PROGRAM,
+            QuarterEvaluation.quarter_end == bindparam("quarter_end"),
+            QuarterBankResult.bank_code == bindparam("bank"),
+            QuarterBankResult.fund_code.in_(bindparam("funds", expanding=True)),
+        )
+        .order_by(QuarterEvaluation.id.desc())
+    )
 
 
 def bank_limit(
@@ -203,27 +246,50 @@ def bank_limit(
     stored by the evaluation of `quarter_end`, or — none stored — the basis computed
     from the loans with the sub-fund's current settings; the usage is the compensation
     approved under the sub-fund in `on`'s calendar year up to `on`."""
-    used = year_used(session, bank_code, fund_code, on.year, on)
-    row = stored_result(session, bank_code, fund_code, quarter_end)
-    if row is not None:
-        policy = replace(
-            LIMITS,
-            bank_limit_bp=row.threshold_bp,
-            warning_share_bp=row.warning_share_bp
-            if row.warning_share_bp is not None
-            else LIMITS.warning_share_bp,
+    return bank_limits(session, bank_code, [fund_code], quarter_end, on)[fund_code]
+
+
+def bank_limits(
+    session: Session, bank_code: str, fund_codes: Sequence[str], quarter_end: date, on: date
+) -> dict[str, BankLimit]:
+    """`bank_limit` for each of the bank's sub-funds `fund_codes`, read together: the
+    usage of all in one statement, their stored rows in one, the positions (when a
+    sub-fund has no stored row) once."""
+    funds = sorted(set(fund_codes))
+    used = years_used(session, bank_code, funds, on.year, on)
+    rows = stored_results(session, bank_code, funds, quarter_end)
+    at: dict[tuple[str, str], Position] | None = None
+    out: dict[str, BankLimit] = {}
+    for fund_code in funds:
+        row = rows.get(fund_code)
+        if row is not None:
+            policy = replace(
+                LIMITS,
+                bank_limit_bp=row.threshold_bp,
+                warning_share_bp=row.warning_share_bp
+                if row.warning_share_bp is not None
+                else LIMITS.warning_share_bp,
+            )
+            out[fund_code] = BankLimit(
+                quarter_end,
+                row.outstanding_fen,
+                used.get(fund_code, 0),
+                fund_code,
+                policy,
+                row.evaluation_id,
+            )
+            continue
+        if at is None:
+            at = positions(session, quarter_end, bank_code=bank_code)
+        pos = at.get((bank_code, fund_code))
+        out[fund_code] = BankLimit(
+            quarter_end,
+            pos.outstanding_fen if pos else 0,
+            used.get(fund_code, 0),
+            fund_code,
+            settings(session, fund_code),
         )
-        return BankLimit(
-            quarter_end, row.outstanding_fen, used, fund_code, policy, row.evaluation_id
-        )
-    at = positions(session, quarter_end, bank_code=bank_code).get((bank_code, fund_code))
-    return BankLimit(
-        quarter_end,
-        at.outstanding_fen if at else 0,
-        used,
-        fund_code,
-        settings(session, fund_code),
-    )
+    return out
 
 
 def sub_funds_of(session: Session, bank_code: str) -> list[str]:
