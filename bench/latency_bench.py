@@ -200,6 +200,13 @@ def scenarios(client: httpx.Client, auth: dict[str, dict[str, str]], today: date
             lambda _: "/api/v1/banks/JSB/exposure?program=SKD",
         ),
         Scenario(
+            "GET /banks/LYG_RCB/exposure (XB)",
+            "read",
+            "regulator",
+            "GET",
+            lambda _: "/api/v1/banks/LYG_RCB/exposure?program=XB",
+        ),
+        Scenario(
             "GET /funds/{code}/capital",
             "read",
             "fund_nanjing",

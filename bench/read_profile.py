@@ -11,7 +11,8 @@ answer's `Server-Timing`. `--inline` runs what the app sends to worker threads i
 event loop's thread instead, so that a sampling profiler of one thread sees all of a
 request (the trips themselves are then not measured: compare with and without). The
 measured requests run inside `measured()`: keep the stacks through it to leave out the
-set-up. Scenarios: me, loan, claim, exposure, ledger, loans, claims, capital, health."""
+set-up. Scenarios: me, loan, claim, exposure (SKD), exposure_xb, ledger, loans, claims,
+capital, health."""
 
 from __future__ import annotations
 
@@ -81,6 +82,7 @@ async def main(a: argparse.Namespace, url: str) -> None:
             "loan": ("bank_jsb", f"/api/v1/loans/{loan}"),
             "claim": ("regulator", f"/api/v1/claims/{claim}"),
             "exposure": ("bank_jsb", "/api/v1/banks/JSB/exposure?program=SKD"),
+            "exposure_xb": ("regulator", "/api/v1/banks/LYG_RCB/exposure?program=XB"),
             "ledger": ("regulator", "/api/v1/ledger/entries?limit=50"),
             "loans": ("bank_jsb", "/api/v1/loans?limit=50"),
             "claims": ("regulator", "/api/v1/claims?limit=50"),

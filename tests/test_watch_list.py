@@ -12,6 +12,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
+from app.evaluations.service import bank_ratios
+from app.kit.money import format_fen
 from app.loans import delinquency
 from app.loans.arrears import arrears_of, bullet, schedules
 from app.loans.delinquency import (
@@ -23,6 +25,7 @@ from app.loans.delinquency import (
 )
 from app.models import Loan
 from app.programs.base import get_program
+from app.programs.sukedai.policy import QUARTER_END
 from tests.fixtures.api import Api, api_fixture
 from tests.fixtures.factories import member_enterprise, xb_enterprise
 
@@ -473,6 +476,52 @@ def test_exposure_view_carries_the_buckets(api: Api, session: Session) -> None:
     ]
     empty = api.call(AS_OF, "province", "GET", f"/banks/BOC_JS/exposure?program=SKD&as_of={AS_OF}")
     assert [b["count"] for b in empty["delinquency_buckets"]] == [0, 0, 0, 0, 0]
+
+
+def test_exposure_figures_follow_the_bank_and_the_date_asked(api: Api, session: Session) -> None:
+    """SKD-Q3 / M-6: the exposure view's statements are built once and read with the bank
+    and the date as parameters. Read one after another for two banks on two dates, each
+    view carries its own bank's and date's figures: the buckets of `GET /loans/buckets`
+    and the NPL part (≥ 90 days past due) and outstanding principal of the all-banks
+    `bank_ratios`."""
+    for n, (_days, maturity) in enumerate(sorted(BOUNDARIES.items())):
+        _skd(api, session, maturity, principal=f"{100000 * (n + 1)}.00")
+    _skd(api, session, "2026-04-01", bank="bank_icbc", principal="400000.00")  # 90 days
+    views = {
+        (bank, day): api.call(
+            "2026-07-01", "province", "GET", f"/banks/{bank}/exposure?program=SKD&as_of={day}"
+        )
+        for day in (AS_OF, "2026-07-01")
+        for bank in ("JSB", "ICBC_JS")
+    }
+    figures = {
+        key: (v["outstanding_principal"], v["npl_principal"], v["npl_ratio"])
+        for key, v in views.items()
+    }
+    assert figures == {
+        # 100,000.00 … 800,000.00 at 0 … 90 days past due: the 90-day one is NPL; a day
+        # later the 89-day one (700,000.00) too
+        ("JSB", AS_OF): ("3600000.00", "800000.00", "22.2222"),
+        ("JSB", "2026-07-01"): ("3600000.00", "1500000.00", "41.6666"),
+        ("ICBC_JS", AS_OF): ("400000.00", "400000.00", "100.0000"),
+        ("ICBC_JS", "2026-07-01"): ("400000.00", "400000.00", "100.0000"),
+    }
+    for (bank, day), view in views.items():
+        ratio = bank_ratios(session, "SKD", D(day), QUARTER_END)[bank]
+        assert (view["outstanding_principal"], view["npl_principal"]) == (
+            format_fen(ratio.outstanding_fen),
+            format_fen(ratio.npl_fen),
+        )
+        assert view["delinquency_buckets"] == _group(_buckets(api, as_of=day), bank)["buckets"]
+    assert {
+        b["bucket"]: b["count"] for b in views[("JSB", "2026-07-01")]["delinquency_buckets"]
+    } == {
+        "current": 0,
+        "1-30": 2,
+        "31-44": 2,
+        "45-89": 2,
+        "90+": 2,
+    }
 
 
 # --- the candidate filter is exact -------------------------------------------------------

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import date
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, false, func, or_, select
 from sqlalchemy.orm import Session, defer
 
 from app.auth.principal import Principal
@@ -152,11 +154,7 @@ def lock_fund(session: Session, fund_code: str) -> None:
 
 def cooperation_start(session: Session, bank_code: str, program: str) -> date | None:
     """The start of the bank's cooperation: its earliest agreement in the programme."""
-    return session.scalar(
-        select(func.min(Agreement.start_on)).where(
-            Agreement.bank_code == bank_code, Agreement.program == program
-        )
-    )
+    return session.scalar(_cooperation_start_statement(), {"bank": bank_code, "program": program})
 
 
 def cap_sums(
@@ -167,20 +165,8 @@ def cap_sums(
     over the bank's day totals (one row per fund, product, security and day, kept by the
     database; summed over the funds and securities here); renewals count as the new loans
     they are."""
-    rows = session.execute(
-        select(
-            LoanDayTotal.product,
-            func.sum(LoanDayTotal.disbursed_fen),
-            func.sum(LoanDayTotal.disbursed_days_fen),
-        )
-        .where(
-            LoanDayTotal.bank_code == bank_code,
-            LoanDayTotal.program == program,
-            LoanDayTotal.day >= start,
-            LoanDayTotal.day <= until,
-        )
-        .group_by(LoanDayTotal.product)
-    )
+    params = {"bank": bank_code, "program": program, "start": start, "until": until}
+    rows = session.execute(_cap_sums_statement(), params)
     return [(str(p or ""), int(a or 0), int(pd or 0)) for p, a, pd in rows]
 
 
@@ -188,19 +174,58 @@ def compensated_by_product(
     session: Session, bank_code: str, program: str, *, until: date, excluding: int | None = None
 ) -> dict[str, int]:
     """Compensation approved for the bank up to `until`, per product."""
+    params: dict[str, Any] = {"bank": bank_code, "program": program, "until": until}
+    if excluding is not None:
+        params["excluding"] = excluding
+    stmt = _compensated_statement(excluding is not None)
+    return {str(p or ""): int(t or 0) for p, t in session.execute(stmt, params)}
+
+
+_Rows = Select[*tuple[Any, ...]]
+
+
+# The cap figures' statements, built once each (read by every exposure read and cap
+# check): the bank, programme and dates are bound parameters.
+@functools.cache
+def _cooperation_start_statement() -> Select[Any]:
+    return select(func.min(Agreement.start_on)).where(
+        Agreement.bank_code == bindparam("bank"), Agreement.program == bindparam("program")
+    )
+
+
+@functools.cache
+def _cap_sums_statement() -> _Rows:
+    return (
+        select(
+            LoanDayTotal.product,
+            func.sum(LoanDayTotal.disbursed_fen),
+            func.sum(LoanDayTotal.disbursed_days_fen),
+        )
+        .where(
+            LoanDayTotal.bank_code == bindparam("bank"),
+            LoanDayTotal.program == bindparam("program"),
+            LoanDayTotal.day >= bindparam("start"),
+            LoanDayTotal.day <= bindparam("until"),
+        )
+        .group_by(LoanDayTotal.product)
+    )
+
+
+@functools.cache
+def _compensated_statement(excluding: bool) -> _Rows:
     stmt = (
         select(Claim.product, func.sum(Claim.approved_fen))
         .where(
-            Claim.bank_code == bank_code,
-            Claim.program == program,
+            Claim.bank_code == bindparam("bank"),
+            Claim.program == bindparam("program"),
             Claim.approved_fen.is_not(None),
-            Claim.approved_on <= until,
+            Claim.approved_on <= bindparam("until"),
         )
         .group_by(Claim.product)
     )
-    if excluding is not None:
-        stmt = stmt.where(Claim.id != excluding)
-    return {str(p or ""): int(t or 0) for p, t in session.execute(stmt)}
+    if excluding:
+        stmt = stmt.where(Claim.id != bindparam("excluding"))
+    return stmt
 
 
 def history(session: Session, claim_ids: list[int]) -> dict[int, list[ClaimTransition]]:

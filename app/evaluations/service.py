@@ -6,17 +6,18 @@ sub-fund, `app/programs/xinbao/limits.py`). The NPL figures per bank are here, s
 from __future__ import annotations
 
 import calendar
+import functools
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import case, func, select
+from sqlalchemy import BindParameter, Select, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
 from app.errors import Conflict, NotFound, RoleNotAllowed, Unprocessable, Violation
 from app.kit.money import format_fen, percent
-from app.loans.arrears import late_loans
+from app.loans.arrears import LATE_AS_OF, LATE_BANK, late_loans_params, late_loans_statement
 from app.loans.repository import repaid_as_of
 from app.models import (
     Agreement,
@@ -27,7 +28,7 @@ from app.models import (
     QuarterBankResult,
     QuarterEvaluation,
 )
-from app.programs.base import get_program
+from app.programs.base import ArrearsRule, get_program
 
 
 class QuarterNotEnded(Unprocessable):
@@ -99,6 +100,26 @@ def bank_ratios(
     `app.loans.arrears.late_loans`). Outstanding is Σ disbursed − Σ repaid over the bank's day
     totals up to the date (a repayment is never dated before its loan's disbursement).
     The past-due part sums the outstanding principal of the loans that late."""
+    rule = replace(get_program(program).policy.arrears_rule("npl"), days=policy.npl_days_past_due)
+    npl_stmt, outstanding = _ratio_statements(program, rule, bank_code is not None)
+    params = late_loans_params(as_of, rule, bank_code)
+    npl = {str(bank): int(fen or 0) for bank, fen in session.execute(npl_stmt, params)}
+    return {
+        str(bank): BankRatio(int(out or 0), npl.get(str(bank), 0))
+        for bank, out in session.execute(outstanding, params)
+    }
+
+
+_Rows = Select[*tuple[Any, ...]]
+
+
+@functools.cache
+def _ratio_statements(program: str, rule: ArrearsRule, by_bank: bool) -> tuple[_Rows, _Rows]:
+    """`bank_ratios`' two statements (the NPL part, the outstanding), built once per
+    programme, rule and whether one bank's: the date and the bank are the parameters of
+    `late_loans_params` (building them cost more than running them on one bank)."""
+    as_of: BindParameter[Any] = bindparam(LATE_AS_OF)
+    bank: BindParameter[Any] = bindparam(LATE_BANK)
     outstanding = (
         select(
             LoanDayTotal.bank_code,
@@ -107,32 +128,21 @@ def bank_ratios(
         .where(LoanDayTotal.program == program, LoanDayTotal.day <= as_of)
         .group_by(LoanDayTotal.bank_code)
     )
-    rule = get_program(program).policy.arrears_rule("npl")
     owing = select(Loan.id, Loan.bank_code, Loan.principal_fen).where(
-        Loan.id.in_(
-            late_loans(
-                program, as_of, replace(rule, days=policy.npl_days_past_due), bank_code=bank_code
-            )
-        )
+        Loan.id.in_(late_loans_statement(program, rule, by_bank))
     )
-    if bank_code is not None:
-        outstanding = outstanding.where(LoanDayTotal.bank_code == bank_code)
-        owing = owing.where(Loan.bank_code == bank_code)
+    if by_bank:
+        outstanding = outstanding.where(LoanDayTotal.bank_code == bank)
+        owing = owing.where(Loan.bank_code == bank)
     late = owing.subquery()
     repaid = repaid_as_of(select(late.c.id), as_of)
     left = late.c.principal_fen - func.coalesce(repaid.c.repaid, 0)
-    npl = {
-        str(bank): int(fen or 0)
-        for bank, fen in session.execute(
-            select(late.c.bank_code, func.sum(case((left > 0, left), else_=0)))
-            .outerjoin(repaid, repaid.c.loan_id == late.c.id)
-            .group_by(late.c.bank_code)
-        )
-    }
-    return {
-        str(bank): BankRatio(int(out or 0), npl.get(str(bank), 0))
-        for bank, out in session.execute(outstanding)
-    }
+    npl = (
+        select(late.c.bank_code, func.sum(case((left > 0, left), else_=0)))
+        .outerjoin(repaid, repaid.c.loan_id == late.c.id)
+        .group_by(late.c.bank_code)
+    )
+    return npl, outstanding
 
 
 def last_suspension_reason(session: Session, agreement_id: int) -> str:
@@ -145,14 +155,15 @@ def last_suspension_reason(session: Session, agreement_id: int) -> str:
 
 
 def suspended_agreements(session: Session, bank_code: str, program: str) -> list[int]:
-    return list(
-        session.scalars(
-            select(Agreement.id).where(
-                Agreement.bank_code == bank_code,
-                Agreement.program == program,
-                Agreement.status == "suspended",
-            )
-        )
+    return list(session.scalars(_suspended_statement(), {"bank": bank_code, "program": program}))
+
+
+@functools.cache
+def _suspended_statement() -> Select[Any]:
+    return select(Agreement.id).where(
+        Agreement.bank_code == bindparam("bank"),
+        Agreement.program == bindparam("program"),
+        Agreement.status == "suspended",
     )
 
 

@@ -362,6 +362,61 @@ def late_loans(
     and the payments recorded by it instead (`_summed`). The candidates of both views
     are found first, then `loans` is read once for them."""
     cutoff = as_of - timedelta(days=rule.days)
+    return _late_loans(
+        program,
+        as_of,
+        cutoff,
+        cutoff + DAY,
+        rule,
+        bank_code=bank_code,
+        where=where,
+        recorded=recorded,
+        columns=columns,
+    )
+
+
+# `late_loans` built once per programme, rule and whether one bank's: its dates and bank
+# are parameters (`late_loans_params`), for the reads that ask it on every request
+LATE_AS_OF, LATE_CUTOFF, LATE_CUTOFF_NEXT = "late_as_of", "late_cutoff", "late_next"
+LATE_BANK = "late_bank"
+
+
+@functools.cache
+def late_loans_statement(program: str, rule: ArrearsRule, by_bank: bool) -> Select[Any]:
+    """`late_loans(program, as_of, rule, bank_code=...)` with the date and the bank as
+    bound parameters; execute it with `late_loans_params(as_of, rule, bank_code)`."""
+    return _late_loans(
+        program,
+        bindparam(LATE_AS_OF),
+        bindparam(LATE_CUTOFF),
+        bindparam(LATE_CUTOFF_NEXT),
+        rule,
+        bank_code=bindparam(LATE_BANK) if by_bank else None,
+    )
+
+
+def late_loans_params(as_of: date, rule: ArrearsRule, bank_code: str | None) -> dict[str, Any]:
+    cutoff = as_of - timedelta(days=rule.days)
+    out: dict[str, Any] = {LATE_AS_OF: as_of, LATE_CUTOFF: cutoff, LATE_CUTOFF_NEXT: cutoff + DAY}
+    if bank_code is not None:
+        out[LATE_BANK] = bank_code
+    return out
+
+
+def _late_loans(
+    program: str,
+    as_of: Any,
+    cutoff: Any,
+    cutoff_next: Any,
+    rule: ArrearsRule,
+    *,
+    bank_code: Any = None,
+    where: Sequence[ColumnElement[bool]] = (),
+    recorded: Recorded | None = None,
+    columns: Sequence[ColumnElement[Any]] = (),
+) -> Select[Any]:
+    """`late_loans`' statement; the dates (`as_of`, the cutoff and the day after it) and
+    the bank are values or bound parameters."""
 
     def counted(model: Any) -> ColumnElement[bool]:
         return recorded.by(model) if recorded is not None else true()
@@ -420,7 +475,7 @@ def late_loans(
     reported = select(ranked.c.loan_id).where(
         ranked.c.rank == 1,
         ranked.c.overdue_since.is_not(None),
-        ranked.c.overdue_since <= cutoff + DAY,
+        ranked.c.overdue_since <= cutoff_next,
         amount,
     )
     candidates = union(*parts, reported).subquery()
@@ -429,8 +484,8 @@ def late_loans(
 
 def _summed(
     owing: ColumnElement[bool],
-    as_of: date,
-    cutoff: date,
+    as_of: Any,
+    cutoff: Any,
     rule: ArrearsRule,
     counted: Callable[[Any], ColumnElement[bool]],
 ) -> Select[Any]:

@@ -29,15 +29,27 @@ the page of entries kept) at a time."""
 
 from __future__ import annotations
 
+import functools
 import heapq
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, cast
 
 from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement, Select, Subquery, and_, case, false, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Subquery,
+    and_,
+    bindparam,
+    case,
+    false,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from app.kit.money import Yuan
@@ -185,9 +197,9 @@ def _programs(program: str | None) -> list[Program]:
     return [get_program(program)] if program else list(registered_programs())
 
 
-def _ids(session: Session, ids: Select[Any]) -> list[int]:
+def _ids(session: Session, ids: Select[Any], params: dict[str, Any] | None = None) -> list[int]:
     """The loan ids a candidate query selects, in id order (ids only: no loan rows)."""
-    return sorted(int(i) for i in session.scalars(ids))
+    return sorted(int(i) for i in session.scalars(ids, params))
 
 
 def _chunks(session: Session, ids: Sequence[int]) -> Iterator[tuple[list[int], list[Loan]]]:
@@ -383,6 +395,26 @@ def buckets(
     (`unpaid_by(as_of − 1)`), or the bank's latest report in arrears since the date or
     earlier — are loaded and computed with `arrears_of`, CHUNK at a time; every other
     loan owing is 0 days past due, `current`. So the buckets' sum is the total."""
+    programs = {p.code: p for p in _programs(program)}
+    rules = {code: _npl(p) for code, p in programs.items()}
+    totals_stmt, late_stmt = _bucket_statements(scope, as_of, as_of - DAY, rules)
+    return _buckets(
+        session,
+        list(session.execute(totals_stmt)),
+        _ids(session, late_stmt) if late_stmt is not None else [],
+        programs,
+        rules,
+        as_of,
+    )
+
+
+def _bucket_statements(
+    scope: Select[Any], as_of: Any, before: Any, rules: dict[str, ArrearsRule | None]
+) -> tuple[Select[Any], Select[Any] | None]:
+    """`buckets`' two statements: count and outstanding per programme and bank of the
+    loans owing, and the ids of those in arrears by their programme's NPL rule (None when
+    no programme has one). `as_of` and `before` (the day before it) are dates or bound
+    parameters."""
     owing = owing_scope(scope, as_of)
     repaid = (
         select(LoanRepayment.loan_id, func.sum(LoanRepayment.principal_fen).label("fen"))
@@ -391,30 +423,38 @@ def buckets(
         .subquery("repaid")
     )
     left = owing.c.principal_fen - func.coalesce(repaid.c.fen, 0)
-    totals = {
-        (str(prog), str(bank)): (int(n), int(fen or 0))
-        for prog, bank, n, fen in session.execute(
-            select(owing.c.program, owing.c.bank_code, func.count(), func.sum(left))
-            .select_from(owing)
-            .outerjoin(repaid, repaid.c.loan_id == owing.c.id)
-            .group_by(owing.c.program, owing.c.bank_code)
-        )
-    }
-    programs = {p.code: p for p in _programs(program)}
-    rules = {code: _npl(p) for code, p in programs.items()}
-    books = Books(owing, as_of, [as_of - DAY])
+    totals = (
+        select(owing.c.program, owing.c.bank_code, func.count(), func.sum(left))
+        .select_from(owing)
+        .outerjoin(repaid, repaid.c.loan_id == owing.c.id)
+        .group_by(owing.c.program, owing.c.bank_code)
+    )
+    books = Books(owing, as_of, [before])
     late = [
         and_(
             owing.c.program == code,
             or_(
-                books.unpaid_by(as_of - DAY, rule.interest),
+                books.unpaid_by(before, rule.interest),
                 books.bank_since_in(None, as_of, rule.interest),
             ),
         )
         for code, rule in rules.items()
         if rule is not None
     ]
-    ids = _ids(session, books.select_ids().where(or_(false(), *late))) if late else []
+    return totals, (books.select_ids().where(or_(false(), *late)) if late else None)
+
+
+def _buckets(
+    session: Session,
+    totals_rows: Iterable[Any],
+    ids: list[int],
+    programs: dict[str, Program],
+    rules: dict[str, ArrearsRule | None],
+    as_of: date,
+) -> list[BucketGroupOut]:
+    """The buckets from the totals' rows and the ids of the loans in arrears (computed
+    here with `arrears_of`, CHUNK at a time)."""
+    totals = {(str(prog), str(bank)): (int(n), int(fen or 0)) for prog, bank, n, fen in totals_rows}
     worse: dict[tuple[str, str], dict[str, list[int]]] = defaultdict(dict)
     for _, loans in _chunks(session, ids):
         arrears = arrears_of(session, loans, as_of)
@@ -462,14 +502,36 @@ def buckets(
 def bank_buckets(session: Session, program: str, bank_code: str, as_of: date) -> list[BucketOut]:
     """The bank's buckets of the programme as of the date (the exposure view); every
     bucket listed, empty ones with 0."""
-    # the columns the buckets read of a loan owing, not the loan's every column: a
-    # subquery's columns are built anew for every statement that uses it
-    columns = (Loan.id, Loan.program, Loan.bank_code, Loan.principal_fen, Loan.maturity_on)
-    scope = cast("Select[Any]", select(*columns)).where(
-        Loan.program == program, Loan.bank_code == bank_code
+    programs = {program: get_program(program)}
+    rules = {program: _npl(programs[program])}
+    totals_stmt, late_stmt = _bank_bucket_statements(program)
+    params = {_AS_OF: as_of, _BEFORE: as_of - DAY, _BANK: bank_code}
+    found = _buckets(
+        session,
+        list(session.execute(totals_stmt, params)),
+        _ids(session, late_stmt, params) if late_stmt is not None else [],
+        programs,
+        rules,
+        as_of,
     )
-    found = buckets(session, scope, as_of, program=program)
     if found:
         return found[0].buckets
     names = get_program(program).policy.bucket_names()
     return [BucketOut(bucket=n, count=0, outstanding=0) for n in names]
+
+
+_AS_OF, _BEFORE, _BANK = "buckets_as_of", "buckets_before", "buckets_bank"
+
+
+@functools.cache
+def _bank_bucket_statements(program: str) -> tuple[Select[Any], Select[Any] | None]:
+    """`bank_buckets`' statements, built once per programme (building them — subqueries
+    over the loans owing, their columns, the cache key — cost more than running them on
+    one bank): the date, the day before it and the bank are bound parameters."""
+    # the columns the buckets read of a loan owing, not the loan's every column
+    columns = (Loan.id, Loan.program, Loan.bank_code, Loan.principal_fen, Loan.maturity_on)
+    scope = cast("Select[Any]", select(*columns)).where(
+        Loan.program == program, Loan.bank_code == bindparam(_BANK)
+    )
+    rules = {program: _npl(get_program(program))}
+    return _bucket_statements(scope, bindparam(_AS_OF), bindparam(_BEFORE), rules)

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import Select, Subquery, Table, func, insert, select, update
+from sqlalchemy import BindParameter, Select, Subquery, Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.audit import capture as audit
@@ -332,7 +332,7 @@ def transitions(session: Session, loan_id: int) -> Sequence[LoanTransition]:
     ).all()
 
 
-def repaid_as_of(loan_ids: Select[Any], as_of: date) -> Subquery:
+def repaid_as_of(loan_ids: Select[Any], as_of: date | BindParameter[Any]) -> Subquery:
     """Principal repaid by `as_of`, per loan of `loan_ids` (columns loan_id, repaid)."""
     return (
         select(

@@ -29,6 +29,7 @@ reconciles) comes from `get_program(code).quarterly_report()`, a `QuarterlyPart`
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -37,10 +38,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Integer,
+    Select,
     String,
     and_,
+    bindparam,
     case,
     cast,
     false,
@@ -901,23 +905,38 @@ def under_review(
     decided by then (neither approved nor rejected: waiting for a review, or returned to
     the bank for correction), counting only what was recorded by `cutoff_at` (None:
     everything). What the claims still under review would take if all were approved."""
+    params: dict[str, Any] = {"program": program, "on": on}
+    if cutoff_at is not None:
+        params["cutoff_at"] = cutoff_at
+    if bank_code is not None:
+        params["bank"] = bank_code
+    rows = session.execute(
+        _under_review_statement(cutoff_at is not None, bank_code is not None), params
+    )
+    return {(str(b), str(f or "")): int(fen or 0) for b, f, fen in rows}
+
+
+@functools.cache
+def _under_review_statement(cut_off: bool, by_bank: bool) -> Select[*tuple[Any, ...]]:
+    """`under_review`'s statement, built once each way: the programme, the date, the
+    cut-off and the bank are bound parameters."""
     t = ClaimTransition
+    on: BindParameter[Any] = bindparam("on")
     decided = select(t.claim_id).where(
         t.claim_id == Claim.id, t.to_status.in_(DECIDED), t.business_date <= on
     )
-    filed = [Claim.program == program, Claim.filed_on <= on]
-    if cutoff_at is not None:
-        decided = decided.where(t.at <= cutoff_at)
-        filed.append(Claim.created_at <= cutoff_at)
-    if bank_code is not None:
-        filed.append(Claim.bank_code == bank_code)
+    filed = [Claim.program == bindparam("program"), Claim.filed_on <= on]
+    if cut_off:
+        decided = decided.where(t.at <= bindparam("cutoff_at"))
+        filed.append(Claim.created_at <= bindparam("cutoff_at"))
+    if by_bank:
+        filed.append(Claim.bank_code == bindparam("bank"))
     # an anti-join on each claim's history (its index), not a hashed list of every
     # decided claim of both programmes
     stmt = select(Claim.bank_code, Claim.fund_code, func.sum(Claim.requested_fen)).where(
         *filed, ~decided.exists()
     )
-    rows = session.execute(stmt.group_by(Claim.bank_code, Claim.fund_code))
-    return {(str(b), str(f or "")): int(fen or 0) for b, f, fen in rows}
+    return stmt.group_by(Claim.bank_code, Claim.fund_code)
 
 
 # --- the ledger ----------------------------------------------------------------------------

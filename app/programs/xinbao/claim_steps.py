@@ -227,6 +227,13 @@ def bank_limit(
     return limits.bank_limit(session, bank_code, fund_code, last_quarter_end(on), on)
 
 
+def bank_limits(
+    session: Session, bank_code: str, on: date, fund_codes: list[str]
+) -> dict[str, rules.BankLimit]:
+    """`bank_limit` for each of the bank's sub-funds `fund_codes`, read together."""
+    return limits.bank_limits(session, bank_code, fund_codes, last_quarter_end(on), on)
+
+
 def compensated_total(session: Session) -> int:
     total = session.scalar(
         select(func.coalesce(func.sum(Claim.approved_fen), 0)).where(

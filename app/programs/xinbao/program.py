@@ -29,7 +29,7 @@ from app.models import (
 )
 from app.programs.base import Program, ProgramBase, ProgramPolicy
 from app.programs.xinbao import annual, claim_steps, limits, report
-from app.programs.xinbao.claims import loss_shares
+from app.programs.xinbao.claims import BankLimit, loss_shares
 from app.programs.xinbao.filing import FILING_REFUSALS, FilingFacts, check_filing
 from app.programs.xinbao.policy import (
     BASE_SUB_FUND,
@@ -188,10 +188,10 @@ class Xinbao(ProgramBase):
     def exposure(self, session: Session, bank_code: str, *, on: date) -> XbExposureOut:
         """XB-Q1 per sub-fund; `limit` is the base sub-fund's (the contract's first
         field)."""
-        sub_funds = [
-            _limit_out(session, bank_code, on, code)
-            for code in limits.sub_funds_of(session, bank_code) or [BASE_SUB_FUND]
-        ]
+        waiting = under_review(session, self.code, on, bank_code=bank_code)
+        codes = limits.sub_funds_of(session, bank_code) or [BASE_SUB_FUND]
+        found = claim_steps.bank_limits(session, bank_code, on, [*codes, BASE_SUB_FUND])
+        sub_funds = [_limit_out(session, bank_code, found[code], waiting) for code in codes]
         base = next((x for x in sub_funds if x.fund_code == BASE_SUB_FUND), None)
         now_at = bank_ratios(session, self.code, on, NPL, bank_code=bank_code).get(bank_code)
         suspended = suspended_agreements(session, bank_code, self.code)
@@ -201,7 +201,7 @@ class Xinbao(ProgramBase):
             program=self.code,
             as_of=on,
             outstanding_principal=now_at.outstanding_fen if now_at else 0,
-            limit=base or _limit_out(session, bank_code, on, BASE_SUB_FUND),
+            limit=base or _limit_out(session, bank_code, found[BASE_SUB_FUND], waiting),
             sub_funds=sub_funds,
             fund_stopped=pool is not None and pool.status == "stopped",
             suspended=bool(suspended),
@@ -222,12 +222,18 @@ class Xinbao(ProgramBase):
         return sum(r.outstanding_fen for r in ratios.values()), LEVERAGE_TARGET
 
 
-def _limit_out(session: Session, bank_code: str, on: date, fund_code: str) -> XbLimitOut:
-    limit = claim_steps.bank_limit(session, bank_code, on, fund_code)
+def _limit_out(
+    session: Session,
+    bank_code: str,
+    limit: BankLimit,
+    waiting_by_fund: Mapping[tuple[str, str], int],
+) -> XbLimitOut:
+    """One sub-fund's limit (`claim_steps.bank_limits`); `waiting_by_fund` is the bank's
+    claims under review per (bank, fund) (`under_review`), read once for all its
+    sub-funds."""
+    fund_code = limit.fund_code
     suspended = limits.suspended_agreements(session, bank_code, fund_code)
-    waiting = under_review(session, PROGRAM_POLICY.code, on, bank_code=bank_code).get(
-        (bank_code, fund_code), 0
-    )
+    waiting = waiting_by_fund.get((bank_code, fund_code), 0)
     return XbLimitOut(
         quarter_end=limit.quarter_end,
         outstanding_at_quarter_end=limit.outstanding_fen,
