@@ -258,17 +258,10 @@ def _views(session: Session, claims: list[Claim]) -> list[ClaimOut]:
                 findings=list(c.findings or []),
                 opinion=c.opinion,
                 history=[
-                    TransitionOut(
-                        action=t.action,
-                        from_status=t.from_status,
-                        to_status=t.to_status,
-                        actor=names.get(t.actor_id, str(t.actor_id)),
-                        actor_role=t.actor_role,
-                        business_date=t.business_date,
-                        at=t.at,
-                        comment=t.comment,
-                        ledger_entry_ids=list(t.ledger_entry_ids),
-                        deficiencies=_deficiencies(program, by_transition[t.id])
+                    _transition_out(
+                        t,
+                        names.get(t.actor_id, str(t.actor_id)),
+                        _deficiencies(program, by_transition[t.id])
                         if t.id in by_transition
                         else [],
                     )
@@ -334,20 +327,21 @@ def _current(session: Session, claim_id: int, response: Response) -> ClaimOut:
     return view
 
 
-def _transition_out(t: ClaimTransition, actor: Principal) -> TransitionOut:
-    """A history row the caller just wrote, as `_views` shows it (no return for
-    correction: those post no entries)."""
+def _transition_out(
+    t: ClaimTransition, actor: str, deficiencies: list[DeficiencyOut]
+) -> TransitionOut:
+    """A history row as the claim's view shows it, `actor` by name."""
     return TransitionOut(
         action=t.action,
         from_status=t.from_status,
         to_status=t.to_status,
-        actor=actor.username,
+        actor=actor,
         actor_role=t.actor_role,
         business_date=t.business_date,
         at=t.at,
         comment=t.comment,
         ledger_entry_ids=list(t.ledger_entry_ids),
-        deficiencies=[],
+        deficiencies=deficiencies,
     )
 
 
@@ -1025,7 +1019,12 @@ def _act(
     )
     if posted:  # written last, so last in the history (which is in the rows' order)
         view = view.model_copy(
-            update={"history": [*view.history, *(_transition_out(t, actor) for t in posted)]}
+            update={
+                "history": [
+                    *view.history,
+                    *(_transition_out(t, actor.username, []) for t in posted),
+                ]
+            }
         )
     response.headers[ETAG_HEADER] = etag_of(view)
     return view
