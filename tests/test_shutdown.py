@@ -1,5 +1,5 @@
 """Graceful shutdown: a live server (uvicorn, as `make run` and the Dockerfile run it) sent
-SIGTERM while real requests are in flight — enterprise batches of 2,500 rows, each one
+SIGTERM while real requests are in flight — enterprise batches of 6,000 rows, each one
 transaction (L-4) — finishes every one of them with its normal answer, takes no new
 request for good (one process refuses new connections within a tick of its event loop;
 the Dockerfile's two workers, whose supervisor keeps the listening socket, reset them),
@@ -143,7 +143,7 @@ def test_sigterm_lets_requests_in_flight_finish_and_refuses_new_ones(
     grace = ("--timeout-graceful-shutdown", str(GRACE_SECONDS))
     if workers > 1:
         grace += ("--workers", str(workers))
-    batches = [Sent(_batch(f"A{n}", 2500)) for n in range(3)]
+    batches = [Sent(_batch(f"A{n}", 6000)) for n in range(3)]
     with live_server(data, workdir, LOGS / f"drain-{workers}.log", uvicorn_args=grace) as srv:
         admin = _token(srv.url, "admin", srv.password)
         threads = _start(srv, admin, batches)
