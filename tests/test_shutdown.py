@@ -192,13 +192,13 @@ def test_sigterm_lets_requests_in_flight_finish_and_refuses_new_ones(
 def test_a_request_past_the_grace_is_cut_off_and_writes_nothing(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    """With a grace shorter than the work in flight — three batches of 8,000 rows, which
+    """With a grace shorter than the work in flight — five batches of 10,000 rows, which
     SQLite writes one after the other — the process still exits in about the grace; a
     batch answered is stored whole, a batch cut off is rolled back whole (L-4)."""
     data = seeded_data(tmp_path_factory)
     workdir = tmp_path_factory.mktemp("shutdown-cut")
     grace = ("--timeout-graceful-shutdown", "1")
-    batches = [Sent(_batch(f"B{n}", 8000)) for n in range(3)]
+    batches = [Sent(_batch(f"B{n}", 10_000)) for n in range(5)]
     with live_server(data, workdir, LOGS / "cut.log", uvicorn_args=grace) as srv:
         admin = _token(srv.url, "admin", srv.password)
         threads = _start(srv, admin, batches)
