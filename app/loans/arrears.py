@@ -221,8 +221,9 @@ def _schedules_statement() -> _Rows:
     return stmt
 
 
-@functools.cache
-def _latest_reports_statement() -> Select[Any]:
+def latest_reports_statement(*conditions: ColumnElement[bool]) -> Select[Any]:
+    """Each loan's latest delinquency report among those `conditions` admit (the loans,
+    the date, a report run's cut-off), as `BankView` columns (`bank_view`)."""
     d = DelinquencyReport
     ranked = (
         select(
@@ -237,10 +238,30 @@ def _latest_reports_statement() -> Select[Any]:
             .over(partition_by=d.loan_id, order_by=(d.as_of.desc(), d.id.desc()))
             .label("rank"),
         )
-        .where(d.loan_id.in_(bindparam(_IDS, expanding=True)), d.as_of <= bindparam("as_of"))
+        .where(*conditions)
         .subquery()
     )
     return select(ranked).where(ranked.c.rank == 1)
+
+
+def bank_view(row: Any) -> BankView:
+    """A row of `latest_reports_statement` as the bank's view of its loan."""
+    return BankView(
+        int(row.id),
+        row.as_of,
+        row.overdue_since,
+        int(row.principal_overdue_fen),
+        int(row.interest_overdue_fen),
+        row.source,
+    )
+
+
+@functools.cache
+def _latest_reports_statement() -> Select[Any]:
+    d = DelinquencyReport
+    return latest_reports_statement(
+        d.loan_id.in_(bindparam(_IDS, expanding=True)), d.as_of <= bindparam("as_of")
+    )
 
 
 # --- loading ---------------------------------------------------------------------------
@@ -260,18 +281,8 @@ def latest_bank_views(session: Session, loan_ids: list[int], as_of: date) -> dic
     """Each loan's latest delinquency report dated on or before the date."""
     if not loan_ids:
         return {}
-    out = {}
     rows = session.execute(_latest_reports_statement(), {_IDS: loan_ids, "as_of": as_of})
-    for row in rows:
-        out[int(row.loan_id)] = BankView(
-            int(row.id),
-            row.as_of,
-            row.overdue_since,
-            int(row.principal_overdue_fen),
-            int(row.interest_overdue_fen),
-            row.source,
-        )
-    return out
+    return {int(row.loan_id): bank_view(row) for row in rows}
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,13 @@ from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
 from app.errors import RoleNotAllowed
-from app.loans.arrears import BankView, Instalment, compute
+from app.loans.arrears import (
+    BankView,
+    Instalment,
+    bank_view,
+    compute,
+    latest_reports_statement,
+)
 from app.models import (
     Bank,
     Claim,
@@ -108,33 +114,10 @@ def _bank_views(
     session: Session, loan_ids: list[int], as_of: date, cutoff_at: datetime
 ) -> dict[int, BankView]:
     d = DelinquencyReport
-    ranked = (
-        select(
-            d.id,
-            d.loan_id,
-            d.as_of,
-            d.overdue_since,
-            d.principal_overdue_fen,
-            d.interest_overdue_fen,
-            d.source,
-            func.row_number()
-            .over(partition_by=d.loan_id, order_by=(d.as_of.desc(), d.id.desc()))
-            .label("rank"),
-        )
-        .where(d.loan_id.in_(loan_ids), d.as_of <= as_of, d.created_at <= cutoff_at)
-        .subquery()
+    stmt = latest_reports_statement(
+        d.loan_id.in_(loan_ids), d.as_of <= as_of, d.created_at <= cutoff_at
     )
-    return {
-        int(r.loan_id): BankView(
-            int(r.id),
-            r.as_of,
-            r.overdue_since,
-            int(r.principal_overdue_fen),
-            int(r.interest_overdue_fen),
-            r.source,
-        )
-        for r in session.execute(select(ranked).where(ranked.c.rank == 1))
-    }
+    return {int(r.loan_id): bank_view(r) for r in session.execute(stmt)}
 
 
 def _sums(
