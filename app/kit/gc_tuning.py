@@ -4,8 +4,9 @@ CPython collects its youngest generation every 700 net allocations of container
 objects, and a full collection walks every tracked object in the process: the app's
 modules, routes, schemas and SQLAlchemy's caches, hundreds of thousands of objects that
 live as long as the process. A request that happens to trigger a full collection pays
-for walking all of them (measured: a 1,000-filing batch took 340–620 ms with the
-defaults and 350–380 ms with a larger first threshold, `bench/RESULTS.md`).
+for walking all of them (measured in-process: a 1,000-filing batch took 340–620 ms with
+the defaults and 350–380 ms with the first threshold at 100,000, without the freeze,
+`bench/RESULTS.md`).
 
 At startup, after the app is built, `tune` collects once, moves every object alive into
 the permanent generation (`gc.freeze`, never scanned again) and raises the first
