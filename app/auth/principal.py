@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import bindparam, exists, select
+from sqlalchemy import Row, bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from app.audit import capture as audit
@@ -49,7 +49,7 @@ class Principal:
         return not self.is_bank or self.bank_code == bank_code
 
     @classmethod
-    def of(cls, user: User) -> Principal:
+    def of(cls, user: User | Row[Any]) -> Principal:
         return cls(
             user_id=user.id,
             username=user.username,
@@ -82,14 +82,7 @@ def current_principal(
     request.state.token_claims = claims
     set_request_user_id(row.id)  # into every log line of this request, the access log's too
     audit.set_user(session, user_id=row.id, username=row.username, role=row.role)
-    return Principal(
-        user_id=row.id,
-        username=row.username,
-        role=row.role,
-        bank_code=row.bank_code,
-        region_code=row.region_code,
-        fund_code=row.fund_code,
-    )
+    return Principal.of(row)  # the row has a User's attribute names
 
 
 # One Core statement built once: the caller's row (no ORM `User` to build and keep in

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -45,23 +47,28 @@ def issue_token(
 # Tokens whose signature and claims were verified, with their claims: a token's claims
 # never change (they are what it signs), so the signature is checked once per process
 # and only the expiry at every use. Revocation and the user's state are read from the
-# database on every request (app/auth/principal.py). Keyed by the token with the secret
-# and issuer it was verified with; at most `_VERIFIED_MAX`, the oldest dropped first.
+# database on every request (app/auth/principal.py). Keyed by the token with a digest of
+# the secret and the issuer it was verified with (the secret itself is not kept); at most
+# `_VERIFIED_MAX`, the oldest dropped first. Shared by the event loop and worker threads:
+# changed under a lock.
 _verified: dict[tuple[str, str, str], Claims] = {}
 _VERIFIED_MAX = 4096
+_verified_lock = threading.Lock()
 
 
 def decode_token(settings: Settings, token: str) -> Claims | None:
     """Claims of a valid token, or None for any invalid, expired, tampered or foreign one."""
-    key = (token, settings.jwt_secret.get_secret_value(), settings.jwt_issuer)
+    secret = hashlib.sha256(settings.jwt_secret.get_secret_value().encode()).hexdigest()
+    key = (token, secret, settings.jwt_issuer)
     claims = _verified.get(key)
     if claims is None:
         claims = _decode(settings, token)
         if claims is None:
             return None
-        while len(_verified) >= _VERIFIED_MAX:
-            _verified.pop(next(iter(_verified), key), None)
-        _verified[key] = claims
+        with _verified_lock:
+            while len(_verified) >= _VERIFIED_MAX:
+                del _verified[next(iter(_verified))]
+            _verified[key] = claims
     # as python-jose's check: expired once the current second is past `exp`
     if int(time.time()) > int(claims.expires_at.timestamp()):
         return None

@@ -257,8 +257,9 @@ def list_entries(
             ge=1,
             le=MAX_BIGINT,
             description="entries concerning this loan 所涉贷款: its filing's exposure (its "
-            "own entry, or its leg pair in a batch's entry), repayments, renewal, claims' "
-            "release of its exposure",
+            "own entry, or its leg pair in a batch's entry), repayments, renewal, and a "
+            "claim's release of its exposure when posted after legs named loans (migration "
+            "0027; an earlier claim's entries are found by the claim's `event_id`)",
             examples=[1],
         ),
     ] = None,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, func, insert, select, update
+from sqlalchemy import ColumnElement, Select, Table, func, insert, select, union, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -257,8 +257,15 @@ def entries_query(
         # a leg naming the loan (its partial index), or an entry of the loan's own event
         # posted before legs named loans (the events' index)
         stmt = stmt.where(
-            LedgerEntry.id.in_(select(LedgerLeg.entry_id).where(LedgerLeg.loan_id == loan_id))
-            | (LedgerEntry.event_type.in_(LOAN_EVENTS) & (LedgerEntry.event_id == str(loan_id)))
+            LedgerEntry.id.in_(
+                union(
+                    select(LedgerLeg.entry_id).where(LedgerLeg.loan_id == loan_id),
+                    select(LedgerEntry.id).where(
+                        LedgerEntry.event_type.in_(LOAN_EVENTS),
+                        LedgerEntry.event_id == str(loan_id),
+                    ),
+                )
+            )
         )
     if since:
         stmt = stmt.where(LedgerEntry.business_date >= since)

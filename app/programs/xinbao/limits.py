@@ -205,18 +205,11 @@ def settings(session: Session, fund_code: str) -> LimitPolicy:
     return limit_policy(fund.params if fund is not None else None)
 
 
-def stored_result(
-    session: Session, bank_code: str, fund_code: str, quarter_end: date
-) -> QuarterBankResult | None:
-    """The row of the latest stored XB evaluation of that quarter end for the bank and
-    sub-fund, if any."""
-    return stored_results(session, bank_code, [fund_code], quarter_end).get(fund_code)
-
-
 def stored_results(
     session: Session, bank_code: str, fund_codes: Sequence[str], quarter_end: date
 ) -> dict[str, QuarterBankResult]:
-    """`stored_result` per sub-fund of `fund_codes` that has one (one statement)."""
+    """The row of the latest stored XB evaluation of that quarter end for the bank, per
+    sub-fund of `fund_codes` that has one (one statement)."""
     params = {"quarter_end": quarter_end, "bank": bank_code, "funds": list(fund_codes)}
     out: dict[str, QuarterBankResult] = {}
     for row in session.scalars(_stored_results_statement(), params):
