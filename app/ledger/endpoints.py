@@ -17,6 +17,7 @@ from app.auth.principal import Principal, require_roles
 from app.db import get_session
 from app.errors import problems
 from app.kit.clock import get_clock
+from app.kit.dates import BUSINESS_RANGE, MAX_BUSINESS_DATE, MIN_BUSINESS_DATE
 from app.kit.location import set_location
 from app.kit.pagination import (
     MAX_BIGINT,
@@ -45,7 +46,10 @@ Admin = Annotated[Principal, Depends(require_roles("admin"))]
 AsOf = Annotated[
     date | None,
     Query(
-        description="balances as of this business date, inclusive 截至业务日期（含）",
+        ge=MIN_BUSINESS_DATE,
+        le=MAX_BUSINESS_DATE,
+        description="balances as of this business date, inclusive 截至业务日期（含）; "
+        + BUSINESS_RANGE,
         examples=["2026-03-31"],
     ),
 ]
